@@ -1,0 +1,79 @@
+// Benchmarks: reading, planning and writing the conformance corpus, and planning a large
+// generated domain (linear scaling in the number of devices).
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "pciplan/domain/domain_reader.h"
+#include "pciplan/emit/domain_writer.h"
+#include "pciplan/model/model_loader.h"
+#include "pciplan/plan/planner.h"
+
+namespace {
+
+std::vector<std::string> CorpusInputs() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(PCIPLAN_CONFORMANCE_DIR)) {
+    std::ifstream f(e.path() / "input.xml");
+    if (!f) continue;
+    std::stringstream ss;
+    ss << f.rdbuf();
+    out.push_back(ss.str());
+  }
+  return out;
+}
+
+void BM_PlanCorpus(benchmark::State& state) {
+  static const std::vector<std::string> inputs = CorpusInputs();
+  const pciplan::Catalog& cat = pciplan::BuiltinCatalog();
+  for (auto _ : state) {
+    for (const std::string& text : inputs) {
+      pciplan::Result<pciplan::Domain> dom = pciplan::ReadDomain(text);
+      if (!dom) continue;
+      pciplan::Result<pciplan::Plan> plan = pciplan::MakePlan(*dom, cat, pciplan::PolicyName::kLibvirt);
+      if (!plan) continue;
+      benchmark::DoNotOptimize(pciplan::WriteDomain(*dom, *plan, cat));
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(inputs.size()));
+}
+BENCHMARK(BM_PlanCorpus)->Unit(benchmark::kMillisecond);
+
+std::string DisksDomain(int machine_q35, int disks) {
+  std::string xml = "<domain type='qemu'><name>b</name><os><type arch='x86_64' machine='";
+  xml += machine_q35 ? "q35" : "pc";
+  xml += "'>hvm</type></os><devices>\n";
+  for (int i = 0; i < disks; ++i) {
+    std::string dev = "vd";
+    int n = i;
+    std::string suffix;
+    do {
+      suffix.insert(suffix.begin(), static_cast<char>('a' + n % 26));
+      n = n / 26 - 1;
+    } while (n >= 0);
+    xml += "<disk type='file' device='disk'><source file='/x'/><target dev='" + dev + suffix +
+           "' bus='virtio'/></disk>\n";
+  }
+  return xml + "</devices></domain>\n";
+}
+
+void BM_PlanVirtioDisks(benchmark::State& state) {
+  std::string text = DisksDomain(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
+  const pciplan::Catalog& cat = pciplan::BuiltinCatalog();
+  for (auto _ : state) {
+    pciplan::Result<pciplan::Domain> dom = pciplan::ReadDomain(text);
+    pciplan::Result<pciplan::Plan> plan = pciplan::MakePlan(*dom, cat, pciplan::PolicyName::kLibvirt);
+    benchmark::DoNotOptimize(plan);
+  }
+  state.SetComplexityN(state.range(1));
+}
+BENCHMARK(BM_PlanVirtioDisks)
+    ->ArgsProduct({{0, 1}, {10, 50, 200}})
+    ->Unit(benchmark::kMicrosecond)
+    ->Complexity();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,180 @@
+#include "pciplan/domain/domain_reader.h"
+
+#include <pugixml.hpp>
+
+#include <algorithm>
+
+#include "pciplan/base/numbers.h"
+
+namespace pciplan {
+namespace {
+
+constexpr unsigned kParseFlags = pugi::parse_default | pugi::parse_comments |
+                                 pugi::parse_declaration | pugi::parse_doctype | pugi::parse_pi;
+
+void CollectProps(const pugi::xml_node& node, const std::string& prefix, int depth, Props& props) {
+  for (const pugi::xml_attribute& a : node.attributes()) {
+    props.emplace(prefix + "@" + a.name(), a.value());
+  }
+  if (depth == 0) return;
+  for (const pugi::xml_node& child : node.children()) {
+    if (child.type() != pugi::node_element) continue;
+    std::string name = child.name();
+    if (prefix.empty() && name == "address") continue;  // the guest address, parsed apart
+    std::string path = prefix + name;
+    if (props.count(path + "/") != 0) continue;  // first child of a name wins
+    props.emplace(path + "/", "");
+    std::string text = child.child_value();
+    if (!text.empty()) props.emplace(path, text);
+    CollectProps(child, path + "/", depth - 1, props);
+  }
+}
+
+Result<Address> ReadAddress(const pugi::xml_node& node, int line, const std::string& text) {
+  Address addr;
+  const char* type = node.attribute("type").value();
+  addr.type_name = type;
+  for (const pugi::xml_attribute& a : node.attributes()) {
+    if (std::string_view(a.name()) != "type") addr.attrs.emplace(a.name(), a.value());
+  }
+  std::string_view t = type;
+  if (t == "pci") {
+    addr.type = AddressType::kPci;
+    struct Field {
+      const char* name;
+      uint32_t max;
+      uint32_t* out;
+    };
+    // Range checks happen while parsing, as in libvirt's virPCIDeviceAddressParseXML.
+    Field fields[] = {{"domain", kMaxDomain, &addr.pci.domain},
+                      {"bus", kMaxBus, &addr.pci.bus},
+                      {"slot", kMaxSlot, &addr.pci.slot},
+                      {"function", kMaxFunction, &addr.pci.function}};
+    for (const Field& f : fields) {
+      pugi::xml_attribute a = node.attribute(f.name);
+      if (!a) continue;
+      std::optional<uint32_t> v = ParseUnsigned(a.value());
+      if (!v) {
+        Diagnostic d = Error(Rule::kBadValue, std::string("PCI address ") + f.name + "='" +
+                                                  a.value() + "' is not a number");
+        d.line = line;
+        return d;
+      }
+      if (*v > f.max) {
+        Rule rule = std::string_view(f.name) == "slot"       ? Rule::kSlotRange
+                    : std::string_view(f.name) == "function" ? Rule::kFunctionRange
+                    : std::string_view(f.name) == "bus"      ? Rule::kBusRange
+                                                             : Rule::kPciDomain;
+        Diagnostic d = Error(rule, std::string("PCI address ") + f.name + "='" + a.value() +
+                                       "' is out of range: must be <= " +
+                                       std::to_string(f.max));
+        d.line = line;
+        return d;
+      }
+      *f.out = *v;
+    }
+    addr.multifunction = node.attribute("multifunction").value();
+  } else if (t == "drive") {
+    addr.type = AddressType::kDrive;
+  } else if (t == "usb") {
+    addr.type = AddressType::kUsb;
+  } else if (t == "virtio-serial") {
+    addr.type = AddressType::kVirtioSerial;
+  } else if (t == "ccid") {
+    addr.type = AddressType::kCcid;
+  } else if (t == "virtio-mmio") {
+    addr.type = AddressType::kVirtioMmio;
+  } else {
+    addr.type = AddressType::kOther;
+  }
+  (void)text;
+  return addr;
+}
+
+Diagnostic At(Diagnostic d, int line) {
+  d.line = line;
+  return d;
+}
+
+}  // namespace
+
+int LineOf(const std::string& text, size_t offset) {
+  offset = std::min(offset, text.size());
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + offset, '\n'));
+}
+
+Result<Domain> ReadDomain(std::string text) {
+  if (text.size() > kMaxInputBytes) {
+    return Error(Rule::kLimitExceeded, "input is " + std::to_string(text.size()) +
+                                           " bytes; at most " + std::to_string(kMaxInputBytes) +
+                                           " are accepted");
+  }
+  Domain dom;
+  dom.text = std::move(text);
+  pugi::xml_document doc;
+  pugi::xml_parse_result parsed = doc.load_buffer(dom.text.data(), dom.text.size(), kParseFlags,
+                                                  pugi::encoding_utf8);
+  if (!parsed) {
+    return At(Error(Rule::kXmlMalformed, std::string("malformed XML: ") + parsed.description()),
+              LineOf(dom.text, static_cast<size_t>(parsed.offset)));
+  }
+  for (const pugi::xml_node& n : doc.children()) {
+    if (n.type() == pugi::node_doctype) {
+      return At(Error(Rule::kXmlDoctype,
+                      "DOCTYPE declarations are not accepted (entities are never expanded)"),
+                1);
+    }
+  }
+  pugi::xml_node root = doc.document_element();
+  if (std::string_view(root.name()) != "domain") {
+    return At(Error(Rule::kNotADomain,
+                    std::string("root element is <") + root.name() + ">, expected <domain>"),
+              LineOf(dom.text, root.offset_debug()));
+  }
+  pugi::xml_node os_type = root.child("os").child("type");
+  if (!os_type) {
+    return At(Error(Rule::kMissingOsType, "the domain has no <os><type> element"),
+              LineOf(dom.text, root.offset_debug()));
+  }
+  dom.arch = os_type.attribute("arch").value();
+  dom.machine = os_type.attribute("machine").value();
+  dom.acpi = static_cast<bool>(root.child("features").child("acpi"));
+  for (const pugi::xml_node& cell : root.child("cpu").child("numa").children("cell")) {
+    (void)cell;
+    ++dom.numa_cells;
+  }
+  pugi::xml_node devices = root.child("devices");
+  if (!devices) return dom;
+  dom.devices_offset = static_cast<size_t>(devices.offset_debug());
+  dom.devices_self_closing = !devices.first_child();
+  for (const pugi::xml_node& child : devices.children()) {
+    if (child.type() != pugi::node_element) continue;
+    std::string tag = child.name();
+    if (tag == "emulator") continue;
+    if (tag == "graphics") dom.has_graphics = true;
+    if (dom.devices.size() >= kMaxDevices) {
+      return At(Error(Rule::kLimitExceeded,
+                      "more than " + std::to_string(kMaxDevices) + " devices in <devices>"),
+                LineOf(dom.text, child.offset_debug()));
+    }
+    Device dev;
+    dev.tag = tag;
+    dev.offset = static_cast<size_t>(child.offset_debug());
+    dev.line = LineOf(dom.text, dev.offset);
+    dev.source = static_cast<int>(dom.devices.size());
+    CollectProps(child, "", 2, dev.props);
+    if (pugi::xml_node a = child.child("address")) {
+      Result<Address> addr = ReadAddress(a, dev.line, dom.text);
+      if (!addr) {
+        Diagnostics errs = std::move(addr).take_errors();
+        for (Diagnostic& d : errs) d.device = DeviceRef::Describe(dev, 0);
+        return errs;
+      }
+      dev.address = std::move(addr.value());
+    }
+    dom.devices.push_back(std::move(dev));
+  }
+  return dom;
+}
+
+}  // namespace pciplan

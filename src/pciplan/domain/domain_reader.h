@@ -1,0 +1,24 @@
+// Reads libvirt domain XML text into a Domain (first pipeline stage). DOCTYPE declarations are
+// refused and entities are never expanded; failures are diagnostics naming the line.
+#pragma once
+
+#include <string>
+
+#include "pciplan/base/result.h"
+#include "pciplan/domain/domain.h"
+
+namespace pciplan {
+
+/// Largest input accepted, in bytes: far above any real domain, small enough to refuse abuse.
+inline constexpr size_t kMaxInputBytes = 16 * 1024 * 1024;
+/// Most devices accepted in one domain (QEMU allows 256 buses x 32 slots x 8 functions).
+inline constexpr size_t kMaxDevices = 65536;
+
+/// Parses `text`. Errors: malformed XML, DOCTYPE, root not <domain>, missing <os><type>,
+/// unparseable address numbers, inputs over the limits above.
+Result<Domain> ReadDomain(std::string text);
+
+/// 1-based line of a source offset.
+int LineOf(const std::string& text, size_t offset);
+
+}  // namespace pciplan

@@ -1,0 +1,587 @@
+#include "pciplan/emit/domain_writer.h"
+
+#include <algorithm>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "pciplan/base/numbers.h"
+
+namespace pciplan {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// A small scanner over well-formed XML (the input already parsed): finds where tags end, where
+// an element's end tag is, and the attributes of a start tag.
+
+struct AttrSpan {
+  std::string name;
+  size_t value_begin = 0;  // first character of the value
+  size_t value_end = 0;    // the closing quote
+  char quote = '\'';
+};
+
+struct StartTag {
+  size_t lt = 0;         // the '<'
+  size_t name_end = 0;   // first character after the element name
+  size_t close = 0;      // the '>' (or the '/' of '/>')
+  size_t after = 0;      // first character after the start tag
+  bool self_closing = false;
+  std::vector<AttrSpan> attrs;
+};
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+StartTag ScanStartTag(const std::string& t, size_t name_offset) {
+  StartTag tag;
+  tag.lt = name_offset - 1;
+  size_t i = name_offset;
+  while (i < t.size() && !IsSpace(t[i]) && t[i] != '>' && t[i] != '/') ++i;
+  tag.name_end = i;
+  while (i < t.size()) {
+    char c = t[i];
+    if (c == '>') {
+      tag.close = i;
+      tag.after = i + 1;
+      return tag;
+    }
+    if (c == '/' && i + 1 < t.size() && t[i + 1] == '>') {
+      tag.close = i;
+      tag.after = i + 2;
+      tag.self_closing = true;
+      return tag;
+    }
+    if (IsSpace(c)) {
+      ++i;
+      continue;
+    }
+    AttrSpan a;
+    size_t n = i;
+    while (i < t.size() && !IsSpace(t[i]) && t[i] != '=') ++i;
+    a.name = t.substr(n, i - n);
+    while (i < t.size() && t[i] != '\'' && t[i] != '"') ++i;
+    if (i >= t.size()) break;
+    a.quote = t[i];
+    a.value_begin = ++i;
+    while (i < t.size() && t[i] != a.quote) ++i;
+    a.value_end = i++;
+    tag.attrs.push_back(a);
+  }
+  tag.close = tag.after = t.size();
+  return tag;
+}
+
+struct Element {
+  StartTag start;
+  size_t end_tag = 0;  // the '<' of the end tag (== start.after for self-closing)
+  size_t end = 0;      // first character after the element
+  std::vector<size_t> children;  // name offsets of direct child elements
+};
+
+Element ScanElement(const std::string& t, size_t name_offset) {
+  Element e;
+  e.start = ScanStartTag(t, name_offset);
+  if (e.start.self_closing) {
+    e.end_tag = e.end = e.start.after;
+    return e;
+  }
+  int depth = 0;
+  size_t i = e.start.after;
+  while (i < t.size()) {
+    size_t lt = t.find('<', i);
+    if (lt == std::string::npos) break;
+    if (t.compare(lt, 4, "<!--") == 0) {
+      size_t x = t.find("-->", lt + 4);
+      i = x == std::string::npos ? t.size() : x + 3;
+    } else if (t.compare(lt, 9, "<![CDATA[") == 0) {
+      size_t x = t.find("]]>", lt + 9);
+      i = x == std::string::npos ? t.size() : x + 3;
+    } else if (t.compare(lt, 2, "<?") == 0) {
+      size_t x = t.find("?>", lt + 2);
+      i = x == std::string::npos ? t.size() : x + 2;
+    } else if (t.compare(lt, 2, "</") == 0) {
+      size_t gt = t.find('>', lt);
+      if (depth == 0) {
+        e.end_tag = lt;
+        e.end = gt == std::string::npos ? t.size() : gt + 1;
+        return e;
+      }
+      --depth;
+      i = gt == std::string::npos ? t.size() : gt + 1;
+    } else {
+      StartTag child = ScanStartTag(t, lt + 1);
+      if (depth == 0) e.children.push_back(lt + 1);
+      if (!child.self_closing) ++depth;
+      i = child.after;
+    }
+  }
+  e.end_tag = e.end = t.size();
+  return e;
+}
+
+std::string NameAt(const std::string& t, size_t name_offset) {
+  size_t i = name_offset;
+  while (i < t.size() && !IsSpace(t[i]) && t[i] != '>' && t[i] != '/') ++i;
+  return t.substr(name_offset, i - name_offset);
+}
+
+/// Whitespace before the element on its line, or nullopt when something else precedes it.
+std::optional<std::string> IndentOf(const std::string& t, size_t lt) {
+  size_t i = lt;
+  while (i > 0 && (t[i - 1] == ' ' || t[i - 1] == '\t')) --i;
+  if (i > 0 && t[i - 1] != '\n') return std::nullopt;
+  return t.substr(i, lt - i);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edits
+
+struct Splice {
+  size_t pos;
+  size_t remove;
+  std::string text;
+  int seq;
+};
+
+class Editor {
+ public:
+  explicit Editor(const std::string& text) : t_(text) {}
+  void Insert(size_t pos, std::string s) { splices_.push_back({pos, 0, std::move(s), seq_++}); }
+  void Replace(size_t pos, size_t len, std::string s) {
+    splices_.push_back({pos, len, std::move(s), seq_++});
+  }
+  std::string Apply() {
+    std::stable_sort(splices_.begin(), splices_.end(), [](const Splice& a, const Splice& b) {
+      if (a.pos != b.pos) return a.pos > b.pos;
+      return a.seq > b.seq;
+    });
+    std::string out = t_;
+    for (const Splice& s : splices_) out.replace(s.pos, s.remove, s.text);
+    return out;
+  }
+
+ private:
+  const std::string& t_;
+  std::vector<Splice> splices_;
+  int seq_ = 0;
+};
+
+std::string EscapeAttr(const std::string& v, char quote) {
+  std::string out;
+  for (char c : v) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '\'': out += quote == '\'' ? "&apos;" : "'"; break;
+      case '"': out += quote == '"' ? "&quot;" : "\""; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string EscapeText(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '&') {
+      out += "&amp;";
+    } else if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// libvirt's attribute and child order, so that new elements read like libvirt's output.
+int AttrRank(const std::string& name) {
+  static const char* kOrder[] = {"type", "index", "model", "name", "chassisNr", "chassis", "port",
+                                 "busNr", "hotplug", "domain", "bus", "slot", "function"};
+  for (size_t i = 0; i < std::size(kOrder); ++i) {
+    if (name == kOrder[i]) return static_cast<int>(i);
+  }
+  return 100;
+}
+
+int ChildRank(const std::string& name) {
+  static const char* kOrder[] = {"driver", "source", "model", "target", "node", "alias", "address"};
+  for (size_t i = 0; i < std::size(kOrder); ++i) {
+    if (name == kOrder[i]) return static_cast<int>(i);
+  }
+  return 50;
+}
+
+/// A tree built from "path -> value" properties, for generating new elements.
+struct Node {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> attrs;
+  std::string text;
+  std::vector<Node> children;
+};
+
+Node& ChildNode(Node& n, const std::string& name) {
+  for (Node& c : n.children) {
+    if (c.name == name) return c;
+  }
+  n.children.push_back(Node{name, {}, {}, {}});
+  return n.children.back();
+}
+
+void AddPath(Node& n, const std::string& path, const std::string& value) {
+  if (path.empty()) return;
+  if (path[0] == '@') {
+    n.attrs.emplace_back(path.substr(1), value);
+    return;
+  }
+  size_t slash = path.find('/');
+  if (slash == std::string::npos) {
+    ChildNode(n, path).text = value;
+    return;
+  }
+  AddPath(ChildNode(n, path.substr(0, slash)), path.substr(slash + 1), value);
+}
+
+void SortNode(Node& n) {
+  std::stable_sort(n.attrs.begin(), n.attrs.end(), [](const auto& a, const auto& b) {
+    return AttrRank(a.first) < AttrRank(b.first);
+  });
+  std::stable_sort(n.children.begin(), n.children.end(), [](const Node& a, const Node& b) {
+    return ChildRank(a.name) < ChildRank(b.name);
+  });
+  for (Node& c : n.children) SortNode(c);
+}
+
+/// Serialises a node; `indent` is its own indentation, `unit` one level. An empty unit with
+/// `inline_style` writes everything on one line.
+std::string Render(const Node& n, const std::string& indent, const std::string& unit,
+                   bool inline_style, char quote, const std::string& raw_tail = {}) {
+  std::string out = "<" + n.name;
+  for (const auto& [k, v] : n.attrs) {
+    out += " " + k + "=" + quote + EscapeAttr(v, quote) + quote;
+  }
+  if (n.children.empty() && n.text.empty() && raw_tail.empty()) return out + "/>";
+  out += ">";
+  if (n.children.empty() && raw_tail.empty()) return out + EscapeText(n.text) + "</" + n.name + ">";
+  std::string child_indent = indent + unit;
+  for (const Node& c : n.children) {
+    if (!inline_style) out += "\n" + child_indent;
+    out += Render(c, child_indent, unit, inline_style, quote);
+  }
+  if (!raw_tail.empty()) {
+    if (!inline_style) out += "\n" + child_indent;
+    out += raw_tail;
+  }
+  if (!inline_style) out += "\n" + indent;
+  return out + "</" + n.name + ">";
+}
+
+bool SameAddress(const Address& a, const Address& b) {
+  if (a.type != b.type) return false;
+  if (a.type == AddressType::kNone) return true;
+  if (a.type == AddressType::kPci) return a.pci == b.pci && a.multifunction == b.multifunction;
+  return a.attrs == b.attrs && a.type_name == b.type_name;
+}
+
+class Writer {
+ public:
+  Writer(const Domain& in, const Plan& plan, const Catalog& cat)
+      : in_(in), plan_(plan), cat_(cat), t_(in.text), ed_(in.text) {}
+
+  Result<std::string> Run();
+
+ private:
+  void EditDevice(const Device& before, const Device& after);
+  void SetAttr(size_t name_offset, const std::string& attr, const std::string& value);
+  /// Adds (name, xml) children to an element, each before the first child of a later kind.
+  void AddChildren(size_t name_offset,
+                   const std::vector<std::pair<std::string, std::string>>& kids);
+  void InsertNewDevice(const Device& dev, size_t plan_index);
+  std::string DeviceXml(const Device& dev, const std::string& indent, bool inline_style);
+  char QuoteOf(size_t name_offset) const;
+  int OutputRank(const std::string& tag) const;
+
+  const Domain& in_;
+  const Plan& plan_;
+  const Catalog& cat_;
+  const std::string& t_;
+  Editor ed_;
+  std::string unit_ = "  ";
+  char quote_ = '\'';
+};
+
+char Writer::QuoteOf(size_t name_offset) const {
+  StartTag tag = ScanStartTag(t_, name_offset);
+  return tag.attrs.empty() ? quote_ : tag.attrs.front().quote;
+}
+
+int Writer::OutputRank(const std::string& tag) const {
+  auto it = std::find(cat_.output_order.begin(), cat_.output_order.end(), tag);
+  return it == cat_.output_order.end() ? static_cast<int>(cat_.output_order.size())
+                                       : static_cast<int>(it - cat_.output_order.begin());
+}
+
+void Writer::SetAttr(size_t name_offset, const std::string& attr, const std::string& value) {
+  StartTag tag = ScanStartTag(t_, name_offset);
+  char q = tag.attrs.empty() ? quote_ : tag.attrs.front().quote;
+  for (const AttrSpan& a : tag.attrs) {
+    if (a.name == attr) {
+      ed_.Replace(a.value_begin, a.value_end - a.value_begin, EscapeAttr(value, a.quote));
+      return;
+    }
+  }
+  size_t pos = tag.attrs.empty() ? tag.name_end : tag.attrs.back().value_end + 1;
+  ed_.Insert(pos, " " + attr + "=" + q + EscapeAttr(value, q) + q);
+}
+
+void Writer::AddChildren(size_t name_offset,
+                         const std::vector<std::pair<std::string, std::string>>& kids) {
+  if (kids.empty()) return;
+  Element e = ScanElement(t_, name_offset);
+  std::optional<std::string> indent = IndentOf(t_, e.start.lt);
+  if (e.start.self_closing) {
+    // <x a='1'/>  ->  <x a='1'>CHILDREN</x>, on lines of their own when x has a line of its own.
+    std::string name = NameAt(t_, name_offset);
+    std::string body;
+    for (const auto& [kid, xml] : kids) body += indent ? "\n" + *indent + unit_ + xml : xml;
+    if (indent) body += "\n" + *indent;
+    ed_.Replace(e.start.close, e.start.after - e.start.close, ">" + body + "</" + name + ">");
+    return;
+  }
+  bool multiline = t_.find('\n', e.start.after) < e.end_tag;
+  std::string child_indent = indent ? *indent + unit_ : std::string();
+  if (!e.children.empty()) {
+    std::optional<std::string> ci = IndentOf(t_, e.children.front() - 1);
+    if (ci) child_indent = *ci;
+  }
+  for (const auto& [kid, xml] : kids) {
+    // Before the first child of a later kind (alias, address), else at the end.
+    bool placed = false;
+    for (size_t c : e.children) {
+      std::string cname = NameAt(t_, c);
+      if ((cname == "alias" || cname == "address") && ChildRank(cname) > ChildRank(kid)) {
+        ed_.Insert(c - 1, multiline ? xml + "\n" + child_indent : xml);
+        placed = true;
+        break;
+      }
+    }
+    if (placed) continue;
+    if (multiline) {
+      size_t ws = e.end_tag;
+      while (ws > e.start.after && IsSpace(t_[ws - 1])) --ws;
+      ed_.Insert(ws, "\n" + child_indent + xml);
+    } else {
+      ed_.Insert(e.end_tag, xml);
+    }
+  }
+}
+
+void Writer::EditDevice(const Device& before, const Device& after) {
+  char q = QuoteOf(before.offset);
+  // Attributes the plan set or changed, grouped by the child element they live on.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> new_children;
+  for (const auto& [path, value] : after.props) {
+    const std::string* old = before.Get(path);
+    if (old && *old == value) continue;
+    if (!path.empty() && path.back() == '/') continue;
+    if (path[0] == '@') {
+      SetAttr(before.offset, path.substr(1), value);
+      continue;
+    }
+    size_t slash = path.find('/');
+    std::string child = path.substr(0, slash);
+    std::string rest = slash == std::string::npos ? std::string() : path.substr(slash + 1);
+    if (before.Has(child + "/") && !rest.empty() && rest[0] == '@' &&
+        rest.find('/') == std::string::npos) {
+      // Find the child's offset.
+      Element e = ScanElement(t_, before.offset);
+      for (size_t c : e.children) {
+        if (NameAt(t_, c) == child) {
+          SetAttr(c, rest.substr(1), value);
+          break;
+        }
+      }
+      continue;
+    }
+    new_children[child].emplace_back(rest, value);
+  }
+  std::vector<std::pair<std::string, std::string>> kids;
+  for (auto& [child, paths] : new_children) {
+    Node n{child, {}, {}, {}};
+    for (const auto& [rest, value] : paths) AddPath(n, rest, value);
+    SortNode(n);
+    kids.emplace_back(child, Render(n, "", "", true, q));
+  }
+  std::stable_sort(kids.begin(), kids.end(), [](const auto& a, const auto& b) {
+    return ChildRank(a.first) < ChildRank(b.first);
+  });
+  if (SameAddress(before.address, after.address) || after.address.type == AddressType::kNone) {
+    AddChildren(before.offset, kids);
+    return;
+  }
+  Element e = ScanElement(t_, before.offset);
+  for (size_t c : e.children) {
+    if (NameAt(t_, c) != "address") continue;
+    if (before.address.type == AddressType::kPci && after.address.type == AddressType::kPci &&
+        before.address.pci == after.address.pci) {
+      SetAttr(c, "multifunction", after.address.multifunction);
+      AddChildren(before.offset, kids);
+      return;
+    }
+    Element a = ScanElement(t_, c);
+    ed_.Replace(a.start.lt, a.end - a.start.lt, AddressXml(after.address, QuoteOf(c)));
+    AddChildren(before.offset, kids);
+    return;
+  }
+  kids.emplace_back("address", AddressXml(after.address, q));
+  AddChildren(before.offset, kids);
+}
+
+std::string Writer::DeviceXml(const Device& dev, const std::string& indent, bool inline_style) {
+  Node n{dev.tag, {}, {}, {}};
+  for (const auto& [path, value] : dev.props) {
+    if (!path.empty() && path.back() == '/') continue;
+    AddPath(n, path, value);
+  }
+  SortNode(n);
+  std::string addr = dev.address.type == AddressType::kNone ? std::string()
+                                                            : AddressXml(dev.address, quote_);
+  return Render(n, indent, inline_style ? "" : unit_, inline_style, quote_, addr);
+}
+
+void Writer::InsertNewDevice(const Device& dev, size_t plan_index) {
+  (void)plan_index;
+  // Where libvirt lists it: after the last device of an earlier kind; controllers after the
+  // last controller of the same type with a lower index (section 6.1).
+  int rank = OutputRank(dev.tag);
+  std::string type = dev.GetOr("@type", "");
+  uint32_t index = ParseDecimal(dev.GetOr("@index", "0")).value_or(0);
+  const Device* after = nullptr;
+  bool same_type_seen = false;
+  for (const Device& d : in_.devices) {
+    int r = OutputRank(d.tag);
+    if (r < rank) {
+      if (!same_type_seen) after = &d;
+      continue;
+    }
+    if (r > rank) continue;
+    if (dev.tag == "controller") {
+      bool same = d.GetOr("@type", "") == type;
+      uint32_t di = ParseDecimal(d.GetOr("@index", "0")).value_or(0);
+      if (same && di <= index) {
+        after = &d;
+        same_type_seen = true;
+      } else if (!same && !same_type_seen) {
+        after = &d;
+      }
+    } else {
+      after = &d;
+    }
+  }
+  size_t pos;
+  std::optional<std::string> indent;
+  if (after) {
+    Element e = ScanElement(t_, after->offset);
+    pos = e.end;
+    indent = IndentOf(t_, e.start.lt);
+  } else {
+    // First child of <devices> (after <emulator>, if any).
+    Element devices = ScanElement(t_, in_.devices_offset);
+    pos = devices.start.after;
+    for (size_t c : devices.children) {
+      if (NameAt(t_, c) == "emulator") pos = ScanElement(t_, c).end;
+    }
+    std::optional<std::string> di = IndentOf(t_, devices.start.lt);
+    if (di) indent = *di + unit_;
+    if (devices.start.self_closing) {
+      std::string body = DeviceXml(dev, indent ? *indent : "", !indent);
+      std::string close = indent ? "\n" + di.value_or("") : "";
+      ed_.Replace(devices.start.close, devices.start.after - devices.start.close,
+                  ">" + (indent ? "\n" + *indent : std::string()) + body + close + "</devices>");
+      return;
+    }
+  }
+  std::string xml = DeviceXml(dev, indent ? *indent : "", !indent);
+  ed_.Insert(pos, indent ? "\n" + *indent + xml : xml);
+}
+
+Result<std::string> Writer::Run() {
+  // Indentation unit: the <devices> element's children relative to it.
+  if (in_.devices_offset != std::string::npos) {
+    Element devices = ScanElement(t_, in_.devices_offset);
+    std::optional<std::string> di = IndentOf(t_, devices.start.lt);
+    if (di && !devices.children.empty()) {
+      std::optional<std::string> ci = IndentOf(t_, devices.children.front() - 1);
+      if (ci && ci->size() > di->size() && ci->compare(0, di->size(), *di) == 0) {
+        unit_ = ci->substr(di->size());
+      }
+    }
+    StartTag root = ScanStartTag(t_, t_.find("<domain") + 1);
+    if (!root.attrs.empty()) quote_ = root.attrs.front().quote;
+  }
+  for (size_t i = 0; i < plan_.devices.size(); ++i) {
+    const Device& d = plan_.devices[i];
+    if (d.source >= 0) {
+      EditDevice(in_.devices[d.source], d);
+    }
+  }
+  bool has_new = false;
+  for (const Device& d : plan_.devices) has_new |= d.source < 0;
+  if (has_new && in_.devices_offset == std::string::npos) {
+    return Error(Rule::kUnsupported, "the domain has no <devices> element to add devices to");
+  }
+  // New devices sorted the way libvirt lists them, so that equal insertion points keep order.
+  std::vector<const Device*> added;
+  for (const Device& d : plan_.devices) {
+    if (d.source < 0) added.push_back(&d);
+  }
+  std::stable_sort(added.begin(), added.end(), [&](const Device* a, const Device* b) {
+    int ra = OutputRank(a->tag), rb = OutputRank(b->tag);
+    if (ra != rb) return ra < rb;
+    if (a->tag == "controller" && a->GetOr("@type", "") == b->GetOr("@type", "")) {
+      return ParseDecimal(a->GetOr("@index", "0")).value_or(0) <
+             ParseDecimal(b->GetOr("@index", "0")).value_or(0);
+    }
+    return false;
+  });
+  for (size_t k = 0; k < added.size(); ++k) InsertNewDevice(*added[k], k);
+  return ed_.Apply();
+}
+
+}  // namespace
+
+std::string AddressXml(const Address& a, char q) {
+  auto attr = [&](const std::string& k, const std::string& v) {
+    return " " + k + "=" + q + EscapeAttr(v, q) + q;
+  };
+  std::string out = "<address" + attr("type", a.type_name);
+  if (a.type == AddressType::kPci) {
+    out += attr("domain", fmt::format("0x{:04x}", a.pci.domain));
+    out += attr("bus", fmt::format("0x{:02x}", a.pci.bus));
+    out += attr("slot", fmt::format("0x{:02x}", a.pci.slot));
+    out += attr("function", fmt::format("0x{:x}", a.pci.function));
+    if (!a.multifunction.empty()) out += attr("multifunction", a.multifunction);
+  } else {
+    static const char* kOrder[] = {"controller", "bus", "target", "unit", "port", "slot"};
+    for (const char* k : kOrder) {
+      auto it = a.attrs.find(k);
+      if (it != a.attrs.end()) out += attr(k, it->second);
+    }
+    for (const auto& [k, v] : a.attrs) {
+      if (std::find_if(std::begin(kOrder), std::end(kOrder),
+                       [&](const char* o) { return k == o; }) == std::end(kOrder)) {
+        out += attr(k, v);
+      }
+    }
+  }
+  return out + "/>";
+}
+
+Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Catalog& catalog) {
+  return Writer(input, plan, catalog).Run();
+}
+
+}  // namespace pciplan

@@ -1,0 +1,53 @@
+#include "pciplan/model/machine_model.h"
+
+#include <algorithm>
+
+namespace pciplan {
+namespace {
+
+bool NameMatches(const std::string& pattern, const std::string& name) {
+  if (!pattern.empty() && pattern.back() == '*') {
+    return name.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+  }
+  return pattern == name;
+}
+
+}  // namespace
+
+bool Match::Matches(const std::string& tag, const Props& dev_props) const {
+  if (!element.empty() && tag != element) return false;
+  for (const auto& [path, values] : props) {
+    auto it = dev_props.find(path);
+    if (it == dev_props.end() || std::find(values.begin(), values.end(), it->second) == values.end()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+ControllerModelId Catalog::FindController(const std::string& name) const {
+  for (size_t i = 0; i < controllers.size(); ++i) {
+    if (controllers[i].name == name) return static_cast<ControllerModelId>(i);
+  }
+  return -1;
+}
+
+const MachineFamily* Catalog::FindMachine(const std::string& arch,
+                                          const std::string& machine) const {
+  for (const MachineFamily& m : machines) {
+    if (std::find(m.arches.begin(), m.arches.end(), arch) == m.arches.end()) continue;
+    for (const std::string& pattern : m.machine_names) {
+      if (NameMatches(pattern, machine)) return &m;
+    }
+  }
+  return nullptr;
+}
+
+const DeviceClass* Catalog::Classify(const std::string& tag, const Props& props) const {
+  for (const DeviceClass& c : classes) {
+    if (c.element == tag && c.when.Matches(tag, props)) return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace pciplan

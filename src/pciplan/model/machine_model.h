@@ -1,0 +1,119 @@
+// The machine model: every fact about machine families, PCI controller models and device
+// classes, loaded from data/ (model_loader.h). Pure data; the planner looks things up by id.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pciplan/base/connect.h"
+#include "pciplan/base/props.h"
+
+namespace pciplan {
+
+using ControllerModelId = int;
+
+/// A condition on a device: its tag ("element"), property values ("@type": "usb" or a list of
+/// accepted values), or a role the planner knows ("primary-video").
+struct Match {
+  std::string element;
+  std::string role;
+  std::vector<std::pair<std::string, std::vector<std::string>>> props;
+
+  /// True when the element is `tag` and every listed property has one of the values.
+  /// Roles are not checked here (the caller knows which device plays a role).
+  bool Matches(const std::string& tag, const Props& props) const;
+};
+
+struct ControllerModel {
+  std::string name;            // libvirt model attribute: "pcie-root-port"
+  std::string qemu;            // QEMU device and libvirt <model name>: "pcie-root-port"
+  bool root = false;           // pci-root / pcie-root: index 0, never has an address
+  std::optional<Connect> plugs_as;  // how it connects upstream
+  bool aggregate = false;      // may share a slot with others of its model, as functions
+  ConnectKinds offers;         // what its slots accept
+  bool autoassign = true;      // endpoints may be placed on it automatically
+  bool hotplug = true;         // its slots accept hot-plug
+  uint32_t min_slot = 0;
+  uint32_t max_slot = 31;
+  std::string bus_alias;       // QEMU bus name for root buses ("pcie.0"); others are "pci.N"
+  std::map<std::string, std::string> target;  // defaults: chassis=index, port=slot-function...
+  std::vector<std::string> machines;          // machine families allowed; empty = all
+  std::string machine_error;
+};
+
+enum class ConnectNeed { kNone, kPci, kPcie };
+
+struct DeviceClass {
+  std::string name;
+  std::string element;
+  Match when;
+  ConnectNeed connect = ConnectNeed::kNone;
+  std::string group;            // assignment-order group
+  bool virtio = false;          // may become virtio-mmio on virt
+  bool integrated = false;      // bus 0 only
+  int companion_function = -1;  // USB2 companion: function within the shared slot
+};
+
+enum class PlacementMode { kForced, kPreferred, kPrimaryVideo };
+
+/// A chipset placement: a device the machine puts at a fixed or preferred slot on bus 0.
+struct Placement {
+  Match match;
+  std::vector<uint32_t> slots;  // tried in order
+  uint32_t function = 0;
+  PlacementMode mode = PlacementMode::kPreferred;
+  bool multifunction = false;
+  std::string message;  // kForced: libvirt's text when the user gave another address
+};
+
+struct ReservedFunction {
+  uint32_t slot = 0;
+  uint32_t function = 0;
+  std::string what;
+};
+
+struct DefaultDevice {
+  Props props;  // "element" gives the tag; the rest become attributes
+  Match unless;
+};
+
+struct MachineFamily {
+  std::string name;
+  std::vector<std::string> arches;
+  std::vector<std::string> machine_names;  // glob patterns with a trailing '*'
+  std::map<std::string, std::string> canonical_names;
+  ControllerModelId root = -1;
+  ControllerModelId gap_filler = -1;
+  bool pcie = false;  // PCI Express endpoints exist (pcie-root); else they are conventional
+  std::vector<ControllerModelId> conventional_growth;  // buses added for the first PCI device
+  std::optional<Connect> dry_run_reserve;  // a slot kept back while counting buses
+  bool spare_port = false;                 // one spare hot-plug port when buses were added
+  bool virtio_mmio = false;
+  std::vector<ReservedFunction> reserved;
+  std::vector<Placement> placements;
+  std::map<std::string, std::string> model_defaults;
+  std::vector<DefaultDevice> default_devices;
+  bool ide = false;
+};
+
+struct Catalog {
+  std::vector<ControllerModel> controllers;
+  std::vector<DeviceClass> classes;
+  std::vector<MachineFamily> machines;
+  std::vector<std::string> assign_order;
+  std::vector<std::string> output_order;
+
+  /// Id of a PCI controller model by its libvirt name, or -1.
+  ControllerModelId FindController(const std::string& name) const;
+  /// The machine family whose names and arches match, or nullptr.
+  const MachineFamily* FindMachine(const std::string& arch, const std::string& machine) const;
+  /// The first class matching a device element, or nullptr.
+  const DeviceClass* Classify(const std::string& tag, const Props& props) const;
+  const ControllerModel& controller(ControllerModelId id) const { return controllers[id]; }
+};
+
+}  // namespace pciplan

@@ -1,0 +1,389 @@
+#include "pciplan/model/model_loader.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+namespace pciplan {
+namespace {
+
+using Json = nlohmann::json;
+
+/// Reads one JSON object field by field, remembering which keys were used, so that Finish()
+/// can report the unknown ones. Missing fields fall back to `defaults` when given.
+class Obj {
+ public:
+  Obj(const Json& j, const Json* defaults, std::string file, std::string pointer,
+      Diagnostics& errs)
+      : j_(j), defaults_(defaults), file_(std::move(file)), ptr_(std::move(pointer)), errs_(errs) {
+    if (!j_.is_object()) Fail("", "expected an object");
+  }
+
+  const Json* Find(const std::string& key) {
+    used_.insert(key);
+    if (j_.is_object() && j_.contains(key)) return &j_.at(key);
+    if (defaults_ && defaults_->is_object() && defaults_->contains(key)) return &defaults_->at(key);
+    return nullptr;
+  }
+  const Json* Need(const std::string& key) {
+    const Json* v = Find(key);
+    if (!v) Fail(key, "missing field");
+    return v;
+  }
+  std::string Str(const std::string& key) {
+    const Json* v = Need(key);
+    if (!v) return {};
+    if (!v->is_string()) return Fail(key, "expected a string"), std::string();
+    return v->get<std::string>();
+  }
+  std::string OptStr(const std::string& key) {
+    const Json* v = Find(key);
+    if (!v) return {};
+    if (!v->is_string()) return Fail(key, "expected a string"), std::string();
+    return v->get<std::string>();
+  }
+  bool Bool(const std::string& key) {
+    const Json* v = Need(key);
+    if (!v) return false;
+    if (!v->is_boolean()) return Fail(key, "expected true or false"), false;
+    return v->get<bool>();
+  }
+  int64_t Int(const std::string& key, int64_t lo, int64_t hi) {
+    const Json* v = Need(key);
+    if (!v) return lo;
+    if (!v->is_number_integer()) return Fail(key, "expected an integer"), lo;
+    int64_t n = v->get<int64_t>();
+    if (n < lo || n > hi) {
+      Fail(key, "value " + std::to_string(n) + " outside " + std::to_string(lo) + ".." +
+                    std::to_string(hi));
+      return lo;
+    }
+    return n;
+  }
+  std::vector<std::string> Strs(const std::string& key) {
+    std::vector<std::string> out;
+    const Json* v = Need(key);
+    if (!v) return out;
+    if (!v->is_array()) return Fail(key, "expected an array of strings"), out;
+    for (const Json& e : *v) {
+      if (!e.is_string()) return Fail(key, "expected an array of strings"), out;
+      out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
+  std::map<std::string, std::string> StrMap(const std::string& key) {
+    std::map<std::string, std::string> out;
+    const Json* v = Need(key);
+    if (!v) return out;
+    if (!v->is_object()) return Fail(key, "expected an object of strings"), out;
+    for (const auto& [k, e] : v->items()) {
+      if (!e.is_string()) return Fail(key + "/" + k, "expected a string"), out;
+      out[k] = e.get<std::string>();
+    }
+    return out;
+  }
+  std::string Pointer(const std::string& key) const { return ptr_ + "/" + key; }
+  const std::string& file() const { return file_; }
+  Diagnostics& errs() { return errs_; }
+
+  void Fail(const std::string& key, const std::string& what) {
+    errs_.push_back(Error(Rule::kBadValue, file_ + ": " + (key.empty() ? ptr_ : Pointer(key)) +
+                                               ": " + what));
+  }
+  void Finish() {
+    if (!j_.is_object()) return;
+    for (const auto& [k, v] : j_.items()) {
+      (void)v;
+      if (!used_.count(k)) Fail(k, "unknown field");
+    }
+  }
+
+ private:
+  const Json& j_;
+  const Json* defaults_;
+  std::string file_;
+  std::string ptr_;
+  Diagnostics& errs_;
+  std::set<std::string> used_;
+};
+
+Match ReadMatch(const Json& j, const std::string& file, const std::string& ptr,
+                Diagnostics& errs) {
+  Match m;
+  if (!j.is_object()) {
+    errs.push_back(Error(Rule::kBadValue, file + ": " + ptr + ": expected an object"));
+    return m;
+  }
+  for (const auto& [k, v] : j.items()) {
+    std::vector<std::string> values;
+    if (v.is_string()) {
+      values.push_back(v.get<std::string>());
+    } else if (v.is_array()) {
+      for (const Json& e : v) {
+        if (e.is_string()) values.push_back(e.get<std::string>());
+      }
+    }
+    if (values.empty()) {
+      errs.push_back(
+          Error(Rule::kBadValue, file + ": " + ptr + "/" + k + ": expected a string or strings"));
+      continue;
+    }
+    if (k == "element") {
+      m.element = values[0];
+    } else if (k == "role") {
+      m.role = values[0];
+    } else if (k.empty() || (k[0] != '@' && k.find('/') == std::string::npos)) {
+      errs.push_back(Error(Rule::kBadValue, file + ": " + ptr + "/" + k +
+                                                ": a property is '@attr' or 'child/@attr'"));
+    } else {
+      m.props.emplace_back(k, std::move(values));
+    }
+  }
+  return m;
+}
+
+std::optional<Json> Parse(const DataFile& f, Diagnostics& errs) {
+  Json j = Json::parse(f.text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    errs.push_back(Error(Rule::kBadValue, f.name + ": not valid JSON"));
+    return std::nullopt;
+  }
+  return j;
+}
+
+ConnectKinds ReadKinds(Obj& o, const std::string& key) {
+  ConnectKinds kinds;
+  for (const std::string& name : o.Strs(key)) {
+    std::optional<Connect> c = ConnectFromName(name);
+    if (!c) {
+      o.Fail(key, "unknown connection kind '" + name + "'");
+      continue;
+    }
+    kinds.Add(*c);
+  }
+  return kinds;
+}
+
+void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagnostics& errs) {
+  Obj top(j, nullptr, file, "", errs);
+  top.OptStr("source");
+  const Json* defaults = top.Need("defaults");
+  const Json* models = top.Need("models");
+  top.Finish();
+  if (!models || !models->is_array()) return;
+  for (size_t i = 0; i < models->size(); ++i) {
+    Obj o((*models)[i], defaults, file, "/models/" + std::to_string(i), errs);
+    ControllerModel m;
+    m.name = o.Str("name");
+    o.Str("source");
+    m.qemu = o.Str("qemu");
+    m.root = o.Bool("root");
+    std::string plugs = o.Str("plugs_as");
+    if (!plugs.empty()) {
+      m.plugs_as = ConnectFromName(plugs);
+      if (!m.plugs_as) o.Fail("plugs_as", "unknown connection kind '" + plugs + "'");
+    } else if (!m.root) {
+      o.Fail("plugs_as", "only root controllers may leave plugs_as empty");
+    }
+    m.aggregate = o.Bool("aggregate");
+    m.offers = ReadKinds(o, "offers");
+    if (m.offers.Empty()) o.Fail("offers", "no connection kinds");
+    m.autoassign = o.Bool("autoassign");
+    m.hotplug = o.Bool("hotplug");
+    if (const Json* slots = o.Need("slots")) {
+      if (!slots->is_array() || slots->size() != 2 || !(*slots)[0].is_number_integer() ||
+          !(*slots)[1].is_number_integer()) {
+        o.Fail("slots", "expected [first, last]");
+      } else {
+        int64_t lo = (*slots)[0].get<int64_t>(), hi = (*slots)[1].get<int64_t>();
+        if (lo < 0 || hi > 31 || lo > hi) {
+          o.Fail("slots", "slot range " + std::to_string(lo) + ".." + std::to_string(hi) +
+                              " not within 0..31");
+        } else {
+          m.min_slot = static_cast<uint32_t>(lo);
+          m.max_slot = static_cast<uint32_t>(hi);
+        }
+      }
+    }
+    m.bus_alias = o.OptStr("bus_alias");
+    m.target = o.StrMap("target");
+    for (const auto& [k, v] : m.target) {
+      static const std::set<std::string> kKeys = {"chassis", "port", "chassisNr", "busNr"};
+      static const std::set<std::string> kRules = {"index", "slot-function", "slot", "auto"};
+      if (!kKeys.count(k) || !kRules.count(v)) o.Fail("target/" + k, "unknown default '" + v + "'");
+    }
+    m.machines = o.Strs("machines");
+    m.machine_error = o.Str("machine_error");
+    o.Finish();
+    cat.controllers.push_back(std::move(m));
+  }
+}
+
+void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnostics& errs) {
+  Obj top(j, nullptr, file, "", errs);
+  top.OptStr("source");
+  top.OptStr("comment");
+  const Json* defaults = top.Need("defaults");
+  const Json* classes = top.Need("classes");
+  cat.assign_order = top.Strs("assign_order");
+  cat.output_order = top.Strs("output_order");
+  top.Finish();
+  if (!classes || !classes->is_array()) return;
+  std::set<std::string> groups(cat.assign_order.begin(), cat.assign_order.end());
+  for (size_t i = 0; i < classes->size(); ++i) {
+    std::string ptr = "/classes/" + std::to_string(i);
+    Obj o((*classes)[i], defaults, file, ptr, errs);
+    DeviceClass c;
+    c.name = o.Str("name");
+    c.element = o.Str("element");
+    o.Str("source");
+    if (const Json* when = o.Need("when")) c.when = ReadMatch(*when, file, ptr + "/when", errs);
+    std::string connect = o.Str("connect");
+    if (connect == "pci") {
+      c.connect = ConnectNeed::kPci;
+    } else if (connect == "pcie") {
+      c.connect = ConnectNeed::kPcie;
+    } else if (connect != "none") {
+      o.Fail("connect", "expected none, pci or pcie, found '" + connect + "'");
+    }
+    c.group = o.Str("group");
+    if (!c.group.empty() && !groups.count(c.group)) {
+      o.Fail("group", "'" + c.group + "' is not in assign_order");
+    }
+    c.virtio = o.Bool("virtio");
+    c.integrated = o.Bool("integrated");
+    c.companion_function = static_cast<int>(o.Int("companion_function", -1, 7));
+    o.Finish();
+    cat.classes.push_back(std::move(c));
+  }
+}
+
+ControllerModelId NeedController(Obj& o, const Catalog& cat, const std::string& key,
+                                 const std::string& name) {
+  ControllerModelId id = cat.FindController(name);
+  if (id < 0) o.Fail(key, "unknown controller model '" + name + "'");
+  return id;
+}
+
+void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnostics& errs) {
+  Obj o(j, nullptr, file, "", errs);
+  MachineFamily m;
+  m.name = o.Str("name");
+  o.Str("source");
+  m.arches = o.Strs("arches");
+  m.machine_names = o.Strs("machine_names");
+  m.canonical_names = o.StrMap("canonical_names");
+  m.root = NeedController(o, cat, "root", o.Str("root"));
+  m.gap_filler = NeedController(o, cat, "gap_filler", o.Str("gap_filler"));
+  m.pcie = o.Bool("pcie");
+  for (const std::string& name : o.Strs("conventional_growth")) {
+    m.conventional_growth.push_back(NeedController(o, cat, "conventional_growth", name));
+  }
+  std::string reserve = o.Str("dry_run_reserve");
+  if (!reserve.empty()) {
+    m.dry_run_reserve = ConnectFromName(reserve);
+    if (!m.dry_run_reserve) o.Fail("dry_run_reserve", "unknown connection kind '" + reserve + "'");
+  }
+  m.spare_port = o.Bool("spare_port");
+  m.virtio_mmio = o.Bool("virtio_mmio");
+  m.ide = o.Bool("ide");
+  if (const Json* reserved = o.Need("reserved"); reserved && reserved->is_array()) {
+    for (size_t i = 0; i < reserved->size(); ++i) {
+      Obj r((*reserved)[i], nullptr, file, "/reserved/" + std::to_string(i), errs);
+      ReservedFunction f;
+      f.slot = static_cast<uint32_t>(r.Int("slot", 0, 31));
+      f.function = static_cast<uint32_t>(r.Int("function", 0, 7));
+      f.what = r.Str("what");
+      r.Finish();
+      m.reserved.push_back(f);
+    }
+  }
+  if (const Json* placements = o.Need("placements"); placements && placements->is_array()) {
+    for (size_t i = 0; i < placements->size(); ++i) {
+      std::string ptr = "/placements/" + std::to_string(i);
+      Obj p((*placements)[i], nullptr, file, ptr, errs);
+      Placement pl;
+      if (const Json* match = p.Need("match")) pl.match = ReadMatch(*match, file, ptr + "/match", errs);
+      if (const Json* slots = p.Need("slots"); slots && slots->is_array()) {
+        for (const Json& s : *slots) {
+          if (!s.is_number_integer() || s.get<int64_t>() < 0 || s.get<int64_t>() > 31) {
+            p.Fail("slots", "slots must be integers in 0..31");
+            continue;
+          }
+          pl.slots.push_back(static_cast<uint32_t>(s.get<int64_t>()));
+        }
+      }
+      pl.function = static_cast<uint32_t>(p.Int("function", 0, 7));
+      std::string mode = p.Str("mode");
+      if (mode == "forced") {
+        pl.mode = PlacementMode::kForced;
+      } else if (mode == "preferred") {
+        pl.mode = PlacementMode::kPreferred;
+      } else if (mode == "primary-video") {
+        pl.mode = PlacementMode::kPrimaryVideo;
+      } else {
+        p.Fail("mode", "expected forced, preferred or primary-video");
+      }
+      if (p.Find("multifunction")) pl.multifunction = p.Bool("multifunction");
+      pl.message = p.OptStr("message");
+      p.Finish();
+      m.placements.push_back(std::move(pl));
+    }
+  }
+  m.model_defaults = o.StrMap("model_defaults");
+  if (const Json* defs = o.Need("default_devices"); defs && defs->is_array()) {
+    for (size_t i = 0; i < defs->size(); ++i) {
+      std::string ptr = "/default_devices/" + std::to_string(i);
+      Obj d((*defs)[i], nullptr, file, ptr, errs);
+      DefaultDevice dd;
+      dd.props = d.StrMap("props");
+      if (!dd.props.count("element")) d.Fail("props", "missing \"element\"");
+      if (const Json* unless = d.Need("unless")) dd.unless = ReadMatch(*unless, file, ptr + "/unless", errs);
+      d.Finish();
+      m.default_devices.push_back(std::move(dd));
+    }
+  }
+  o.Finish();
+  cat.machines.push_back(std::move(m));
+}
+
+}  // namespace
+
+Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
+  Catalog cat;
+  Diagnostics errs;
+  const DataFile* controllers = nullptr;
+  const DataFile* devices = nullptr;
+  for (const DataFile& f : files) {
+    if (f.name == "controllers.json") controllers = &f;
+    if (f.name == "devices.json") devices = &f;
+  }
+  if (!controllers || !devices) {
+    return Error(Rule::kBadValue, "data: controllers.json and devices.json are both required");
+  }
+  if (auto j = Parse(*controllers, errs)) LoadControllers(*j, controllers->name, cat, errs);
+  if (auto j = Parse(*devices, errs)) LoadDevices(*j, devices->name, cat, errs);
+  for (const DataFile& f : files) {
+    if (f.name.rfind("machines/", 0) != 0) continue;
+    if (auto j = Parse(f, errs)) LoadMachine(*j, f.name, cat, errs);
+  }
+  if (cat.machines.empty()) errs.push_back(Error(Rule::kBadValue, "data: no machine families"));
+  if (!errs.empty()) return errs;
+  return cat;
+}
+
+const Catalog& BuiltinCatalog() {
+  static const Catalog* catalog = [] {
+    Result<Catalog> loaded = LoadCatalog(BuiltinDataFiles());
+    if (!loaded) {
+      for (const Diagnostic& d : loaded.errors()) std::fprintf(stderr, "%s\n", d.Render("data").c_str());
+      std::abort();
+    }
+    return new Catalog(std::move(loaded.value()));
+  }();
+  return *catalog;
+}
+
+}  // namespace pciplan

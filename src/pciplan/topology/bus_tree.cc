@@ -1,0 +1,105 @@
+#include "pciplan/topology/bus_tree.h"
+
+#include <bit>
+
+namespace pciplan {
+namespace {
+
+uint32_t RangeMask(uint32_t lo, uint32_t hi) {
+  uint32_t upto_hi = hi >= 31 ? 0xffffffffu : ((1u << (hi + 1)) - 1);
+  return upto_hi & ~((1u << lo) - 1);
+}
+
+}  // namespace
+
+bool Bus::FullyReserved() const {
+  if (model < 0) return false;
+  for (uint32_t s = min_slot; s <= max_slot; ++s) {
+    if (slots[s].functions != 0xff) return false;
+  }
+  return true;
+}
+
+void BusTree::Grow(int count) { buses_.resize(buses_.size() + count); }
+
+void BusTree::SetModel(int index, ControllerModelId id, const ControllerModel& model,
+                       BusSetup setup) {
+  Bus& b = buses_[index];
+  b.model = id;
+  b.offers = model.offers;
+  b.autoassign = model.autoassign && setup != BusSetup::kControllersOnly;
+  b.hotplug = model.hotplug && setup == BusSetup::kNormal;
+  b.min_slot = model.min_slot;
+  b.max_slot = model.max_slot;
+  b.free_slots = 0;
+  b.open_aggregate = 0;
+  for (uint32_t s = b.min_slot; s <= b.max_slot; ++s) Refresh(b, s);
+}
+
+void BusTree::Refresh(Bus& b, uint32_t slot) {
+  uint32_t bit = 1u << slot;
+  bool in_range = slot >= b.min_slot && slot <= b.max_slot;
+  const Slot& s = b.slots[slot];
+  b.free_slots = (in_range && s.functions == 0) ? (b.free_slots | bit) : (b.free_slots & ~bit);
+  bool open = in_range && s.aggregate && s.functions != 0 && s.functions != 0xff;
+  b.open_aggregate = open ? (b.open_aggregate | bit) : (b.open_aggregate & ~bit);
+}
+
+bool BusTree::SlotInUse(const PciAddress& addr) const {
+  return buses_[addr.bus].slots[addr.slot].functions != 0;
+}
+
+bool BusTree::FunctionInUse(const PciAddress& addr) const {
+  return (buses_[addr.bus].slots[addr.slot].functions & (1u << addr.function)) != 0;
+}
+
+void BusTree::Take(const PciAddress& addr, bool aggregate) {
+  Bus& b = buses_[addr.bus];
+  Slot& s = b.slots[addr.slot];
+  if (s.functions == 0 && aggregate) s.aggregate = true;
+  s.functions |= static_cast<uint8_t>(1u << addr.function);
+  Refresh(b, addr.slot);
+}
+
+bool BusTree::AcceptsAuto(int index, const DeviceNeed& need) const {
+  const Bus& b = buses_[index];
+  if (b.model < 0) return false;
+  // libvirt: an integrated device fits bus 0 only, whatever its autoassign flag says.
+  if (need.integrated) return index == 0 && Fits(b.offers, need.kinds);
+  if (need.autoassign && !b.autoassign) return false;
+  if (need.hotplug && !b.hotplug) return false;
+  return Fits(b.offers, need.kinds);
+}
+
+std::optional<PciAddress> BusTree::FindFree(const DeviceNeed& need, int function) const {
+  for (int i = 0; i < size(); ++i) {
+    if (!AcceptsAuto(i, need)) continue;
+    const Bus& b = buses_[i];
+    uint32_t candidates = b.free_slots;
+    if (need.aggregate) {
+      uint32_t open = b.open_aggregate;
+      if (function >= 0) {
+        // Only aggregate slots whose requested function is still free qualify.
+        uint32_t filtered = 0;
+        for (uint32_t m = open; m != 0; m &= m - 1) {
+          uint32_t s = static_cast<uint32_t>(std::countr_zero(m));
+          if (!(b.slots[s].functions & (1u << function))) filtered |= 1u << s;
+        }
+        open = filtered;
+      }
+      candidates |= open;
+    }
+    candidates &= RangeMask(b.min_slot, b.max_slot);
+    if (candidates == 0) continue;
+    uint32_t slot = static_cast<uint32_t>(std::countr_zero(candidates));
+    const Slot& s = b.slots[slot];
+    uint32_t fn = function >= 0 ? static_cast<uint32_t>(function) : 0;
+    if (s.functions != 0 && function < 0) {
+      fn = static_cast<uint32_t>(std::countr_one(static_cast<uint32_t>(s.functions)));
+    }
+    return PciAddress{0, static_cast<uint32_t>(i), slot, fn};
+  }
+  return std::nullopt;
+}
+
+}  // namespace pciplan

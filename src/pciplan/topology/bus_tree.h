@@ -1,0 +1,74 @@
+// BusTree: every PCI bus of the guest (indexed by controller index), what each slot offers and
+// which functions are taken. The planner's state; copy it to ask "what if". Free slots are kept
+// in per-bus bitmaps so a search never walks every slot of every bus.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "pciplan/base/address.h"
+#include "pciplan/base/connect.h"
+#include "pciplan/model/machine_model.h"
+
+namespace pciplan {
+
+/// What a device (or controller) needs from the slot it goes into.
+struct DeviceNeed {
+  ConnectKinds kinds;
+  bool autoassign = false;  // endpoints: only buses that take automatic placement
+  bool aggregate = false;   // may share a slot with others of its kind (root ports)
+  bool integrated = false;  // bus 0 only
+  bool hotplug = false;     // the slot must accept hot-plug (live attach)
+};
+
+struct Slot {
+  uint8_t functions = 0;   // bit f set when function f is taken
+  bool aggregate = false;  // first user was an aggregating controller
+};
+
+struct Bus {
+  ControllerModelId model = -1;  // -1: no model yet (a gap)
+  ConnectKinds offers;
+  bool autoassign = false;
+  bool hotplug = false;
+  uint32_t min_slot = 0;
+  uint32_t max_slot = 0;
+  std::array<Slot, 32> slots{};
+  uint32_t free_slots = 0;      // bit s: slot s in range and wholly free
+  uint32_t open_aggregate = 0;  // bit s: aggregate slot with a free function
+
+  bool FullyReserved() const;
+};
+
+/// How a bus is set up when given a model.
+enum class BusSetup { kNormal, kNoHotplug, kControllersOnly };
+
+class BusTree {
+ public:
+  int size() const { return static_cast<int>(buses_.size()); }
+  const Bus& bus(int index) const { return buses_[index]; }
+
+  /// Appends `count` buses without a model.
+  void Grow(int count);
+  /// Gives bus `index` the slots and connection kinds of `model`.
+  void SetModel(int index, ControllerModelId id, const ControllerModel& model, BusSetup setup);
+  /// Whether any function of the address's slot is taken. The address must exist.
+  bool SlotInUse(const PciAddress& addr) const;
+  bool FunctionInUse(const PciAddress& addr) const;
+  /// Marks one function taken; the first function taken by an aggregating device makes the
+  /// slot an aggregate slot. The function must be free (checked by the caller).
+  void Take(const PciAddress& addr, bool aggregate);
+  /// Lowest bus, then slot, then function compatible with `need` for automatic placement
+  /// (function -1: any); nullopt when none.
+  std::optional<PciAddress> FindFree(const DeviceNeed& need, int function) const;
+  /// Automatic-placement compatibility of a bus (libvirt's non-config flag check).
+  bool AcceptsAuto(int index, const DeviceNeed& need) const;
+
+ private:
+  void Refresh(Bus& b, uint32_t slot);
+  std::vector<Bus> buses_;
+};
+
+}  // namespace pciplan
