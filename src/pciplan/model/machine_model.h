@@ -56,6 +56,15 @@ struct DeviceClass {
   bool virtio = false;          // may become virtio-mmio on virt
   bool integrated = false;      // bus 0 only
   int companion_function = -1;  // USB2 companion: function within the shared slot
+  int usb_ports = -1;           // USB controllers: root-hub ports (-1: not a USB controller)
+};
+
+/// A disk bus whose disks get drive addresses from their target names.
+struct DriveBus {
+  std::string bus;             // target bus and controller type: "scsi", "sata", ...
+  uint32_t units = 1;          // units per bus
+  uint32_t buses = 1;          // buses per controller
+  std::string implicit_model;  // model of controllers added for these disks, or empty
 };
 
 enum class PlacementMode { kForced, kPreferred, kPrimaryVideo };
@@ -106,6 +115,10 @@ struct Catalog {
   std::vector<MachineFamily> machines;
   std::vector<std::string> assign_order;
   std::vector<std::string> output_order;
+  std::vector<DriveBus> drive_buses;  // in the order libvirt adds their implicit controllers
+  std::vector<Match> usb_devices;     // what takes a USB port, in assignment order
+  uint32_t usb_hub_ports = 8;
+  uint32_t virtio_serial_ports = 31;
 
   /// Id of a PCI controller model by its libvirt name, or -1.
   ControllerModelId FindController(const std::string& name) const;

@@ -229,6 +229,26 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   const Json* classes = top.Need("classes");
   cat.assign_order = top.Strs("assign_order");
   cat.output_order = top.Strs("output_order");
+  cat.usb_hub_ports = static_cast<uint32_t>(top.Int("usb_hub_ports", 1, 15));
+  cat.virtio_serial_ports = static_cast<uint32_t>(top.Int("virtio_serial_ports", 2, 31));
+  if (const Json* buses = top.Need("drive_buses"); buses && buses->is_array()) {
+    for (size_t i = 0; i < buses->size(); ++i) {
+      Obj b((*buses)[i], nullptr, file, "/drive_buses/" + std::to_string(i), errs);
+      DriveBus d;
+      d.bus = b.Str("bus");
+      d.units = static_cast<uint32_t>(b.Int("units", 1, 256));
+      d.buses = static_cast<uint32_t>(b.Int("buses", 1, 16));
+      d.implicit_model = b.Str("implicit_model");
+      b.Str("source");
+      b.Finish();
+      cat.drive_buses.push_back(d);
+    }
+  }
+  if (const Json* usb = top.Need("usb_devices"); usb && usb->is_array()) {
+    for (size_t i = 0; i < usb->size(); ++i) {
+      cat.usb_devices.push_back(ReadMatch((*usb)[i], file, "/usb_devices/" + std::to_string(i), errs));
+    }
+  }
   top.Finish();
   if (!classes || !classes->is_array()) return;
   std::set<std::string> groups(cat.assign_order.begin(), cat.assign_order.end());
@@ -255,6 +275,7 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
     c.virtio = o.Bool("virtio");
     c.integrated = o.Bool("integrated");
     c.companion_function = static_cast<int>(o.Int("companion_function", -1, 7));
+    c.usb_ports = static_cast<int>(o.Int("usb_ports", -1, 15));
     o.Finish();
     cat.classes.push_back(std::move(c));
   }

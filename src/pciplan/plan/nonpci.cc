@@ -1,22 +1,385 @@
 #include "pciplan/plan/nonpci.h"
 
-namespace pciplan {
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
 
-bool CheckNonPciInput(const NonPciContext& ctx, Diagnostics& errs) {
-  (void)ctx;
-  (void)errs;
+#include <fmt/format.h>
+
+#include "pciplan/base/numbers.h"
+
+namespace pciplan {
+namespace {
+
+std::string Describe(const NonPciContext& ctx, int dev) {
+  int ordinal = 0;
+  for (int i = 0; i < dev; ++i) {
+    if (ctx.devices[i].tag == ctx.devices[dev].tag) ++ordinal;
+  }
+  return DeviceRef::Describe(ctx.devices[dev], ordinal);
+}
+
+bool Fail(const NonPciContext& ctx, Diagnostics& errs, Rule rule, std::string message, int dev) {
+  Diagnostic d = Error(rule, std::move(message), dev >= 0 ? Describe(ctx, dev) : std::string());
+  if (dev >= 0) d.line = ctx.devices[dev].line;
+  errs.push_back(std::move(d));
+  return false;
+}
+
+int AppendController(const NonPciContext& ctx, const std::string& type, uint32_t index,
+                     const std::string& model) {
+  Device d;
+  d.tag = "controller";
+  d.origin = Origin::kPlanner;
+  d.Set("@type", type);
+  d.Set("@index", std::to_string(index));
+  if (!model.empty()) d.Set("@model", model);
+  ctx.devices.push_back(std::move(d));
+  int i = static_cast<int>(ctx.devices.size()) - 1;
+  ctx.controller_order.push_back(i);
+  return i;
+}
+
+bool HasController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
+  for (int i : ctx.controller_order) {
+    const Device& d = ctx.devices[i];
+    if (d.GetOr("@type", "") == type && ParseDecimal(d.GetOr("@index", "")) == index) return true;
+  }
+  return false;
+}
+
+bool IsVirtioChannel(const Device& d) {
+  return (d.tag == "channel" || d.tag == "console") && d.GetOr("target/@type", "") == "virtio";
+}
+
+}  // namespace
+
+int DiskNameIndex(const std::string& name) {
+  static const char* kPrefixes[] = {"fd", "hd", "vd", "sd", "xvd", "ubd"};
+  for (const char* p : kPrefixes) {
+    std::string_view pv = p;
+    if (name.compare(0, pv.size(), pv) != 0) continue;
+    int idx = -1;
+    size_t i = pv.size();
+    for (; i < name.size() && name[i] >= 'a' && name[i] <= 'z'; ++i) {
+      idx = (idx + 1) * 26 + (name[i] - 'a');
+      if (idx > (1 << 20)) return -1;
+    }
+    if (i == pv.size() || i != name.size()) return -1;
+    return idx;
+  }
+  return -1;
+}
+
+bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
+  for (int i : ctx.disk_order) {
+    Device& d = ctx.devices[i];
+    if (d.address.type != AddressType::kNone) continue;
+    std::string bus = d.GetOr("target/@bus", "");
+    auto drive = std::find_if(ctx.catalog.drive_buses.begin(), ctx.catalog.drive_buses.end(),
+                              [&](const DriveBus& b) { return b.bus == bus; });
+    if (drive == ctx.catalog.drive_buses.end()) continue;
+    std::string name = d.GetOr("target/@dev", "");
+    int idx = DiskNameIndex(name);
+    if (idx < 0) {
+      return Fail(ctx, errs, Rule::kDriveAddress,
+                  "unknown disk name '" + name + "' and no address specified", i);
+    }
+    uint32_t per_controller = drive->units * drive->buses;
+    uint32_t u = static_cast<uint32_t>(idx);
+    d.address.type = AddressType::kDrive;
+    d.address.type_name = "drive";
+    d.address.attrs = {{"controller", std::to_string(u / per_controller)},
+                       {"bus", std::to_string(u % per_controller / drive->units)},
+                       {"target", "0"},
+                       {"unit", std::to_string(u % drive->units)}};
+  }
   return true;
 }
 
 bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
-  (void)ctx;
   (void)errs;
+  // Drive buses first (scsi, fdc, ide, sata), each making indexes 0..max exist.
+  for (const DriveBus& bus : ctx.catalog.drive_buses) {
+    int max = -1;
+    for (int i : ctx.disk_order) {
+      const Device& d = ctx.devices[i];
+      if (d.address.type != AddressType::kDrive || d.GetOr("target/@bus", "") != bus.bus) continue;
+      max = std::max(max, static_cast<int>(std::min<uint32_t>(d.address.Number("controller"), 255)));
+    }
+    for (int c = 0; c <= max; ++c) {
+      if (!HasController(ctx, bus.bus, static_cast<uint32_t>(c))) {
+        AppendController(ctx, bus.bus, static_cast<uint32_t>(c), bus.implicit_model);
+      }
+    }
+  }
+  // virtio-serial for virtio channels and consoles: the controller they name, else index 0.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < ctx.devices.size(); ++i) {
+      const Device& d = ctx.devices[i];
+      if (!IsVirtioChannel(d) || (pass == 0) != (d.tag == "channel")) continue;
+      uint32_t c = d.address.type == AddressType::kVirtioSerial ? d.address.Number("controller") : 0;
+      if (!HasController(ctx, "virtio-serial", c)) AppendController(ctx, "virtio-serial", c, "");
+    }
+  }
   return true;
 }
 
-bool AssignNonPciAddresses(const NonPciContext& ctx, Diagnostics& errs) {
-  (void)ctx;
+bool AssignVirtioSerial(const NonPciContext& ctx, Diagnostics& errs) {
   (void)errs;
+  std::map<uint32_t, std::set<uint32_t>> used;  // controller index -> ports taken
+  std::map<uint32_t, uint32_t> ports;           // controller index -> port count
+  for (int i : ctx.controller_order) {
+    const Device& c = ctx.devices[i];
+    if (c.GetOr("@type", "") != "virtio-serial") continue;
+    uint32_t idx = ParseDecimal(c.GetOr("@index", "0")).value_or(0);
+    ports[idx] = ParseUnsigned(c.GetOr("@ports", "")).value_or(ctx.catalog.virtio_serial_ports);
+  }
+  std::vector<int> channels;
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    Device& d = ctx.devices[i];
+    if (d.tag != "channel" || !IsVirtioChannel(d)) continue;
+    if (d.address.type == AddressType::kVirtioSerial && d.address.Number("port") != 0) {
+      used[d.address.Number("controller")].insert(d.address.Number("port"));
+    } else if (d.address.type == AddressType::kNone ||
+               d.address.type == AddressType::kVirtioSerial) {
+      channels.push_back(static_cast<int>(i));
+    }
+  }
+  auto free_port = [&](uint32_t controller) -> std::optional<uint32_t> {
+    auto it = ports.find(controller);
+    if (it == ports.end()) return std::nullopt;
+    for (uint32_t p = 1; p < it->second; ++p) {
+      if (!used[controller].count(p)) return p;
+    }
+    return std::nullopt;
+  };
+  for (int i : channels) {
+    Device& d = ctx.devices[i];
+    std::optional<uint32_t> controller;
+    std::optional<uint32_t> port;
+    if (d.address.type == AddressType::kVirtioSerial) {
+      controller = d.address.Number("controller");
+      port = free_port(*controller);
+    } else {
+      for (const auto& [idx, count] : ports) {
+        (void)count;
+        if ((port = free_port(idx))) {
+          controller = idx;
+          break;
+        }
+      }
+    }
+    if (!port) {
+      // Every controller is full: libvirt appends one with the lowest unused index.
+      uint32_t idx = 0;
+      while (ports.count(idx)) ++idx;
+      AppendController(ctx, "virtio-serial", idx, "");
+      ports[idx] = ctx.catalog.virtio_serial_ports;
+      controller = idx;
+      port = 1;
+    }
+    used[*controller].insert(*port);
+    Device& dd = ctx.devices[i];
+    dd.address = Address{};
+    dd.address.type = AddressType::kVirtioSerial;
+    dd.address.type_name = "virtio-serial";
+    dd.address.attrs = {{"controller", std::to_string(*controller)},
+                        {"bus", "0"},
+                        {"port", std::to_string(*port)}};
+  }
+  return true;
+}
+
+namespace {
+
+/// A USB hub (root or added) and what sits on each of its ports.
+struct UsbHub {
+  std::vector<int> occupant;                      // device index, or -1
+  std::vector<std::unique_ptr<UsbHub>> children;  // the hub plugged into a port, if any
+
+  explicit UsbHub(uint32_t ports) : occupant(ports, -1), children(ports) {}
+
+  /// Lowest free port here, else depth-first into the hubs in port order: "1", "1.3", ...
+  std::optional<std::vector<uint32_t>> FindFree() const {
+    for (size_t p = 0; p < occupant.size(); ++p) {
+      if (occupant[p] < 0) return std::vector<uint32_t>{static_cast<uint32_t>(p + 1)};
+    }
+    for (size_t p = 0; p < children.size(); ++p) {
+      if (!children[p]) continue;
+      if (auto sub = children[p]->FindFree()) {
+        sub->insert(sub->begin(), static_cast<uint32_t>(p + 1));
+        return sub;
+      }
+    }
+    return std::nullopt;
+  }
+  UsbHub* Walk(const std::vector<uint32_t>& path, size_t depth) {
+    if (depth + 1 == path.size()) return this;
+    uint32_t p = path[depth] - 1;
+    if (p >= children.size() || !children[p]) return nullptr;
+    return children[p]->Walk(path, depth + 1);
+  }
+};
+
+std::string PortString(const std::vector<uint32_t>& path) {
+  std::string out;
+  for (uint32_t p : path) out += (out.empty() ? "" : ".") + std::to_string(p);
+  return out;
+}
+
+}  // namespace
+
+bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
+  // USB buses by ascending index, with their root-hub port counts.
+  std::map<uint32_t, std::unique_ptr<UsbHub>> buses;
+  uint32_t total = 0;
+  for (int i : ctx.controller_order) {
+    const Device& c = ctx.devices[i];
+    if (c.GetOr("@type", "") != "usb") continue;
+    const DeviceClass* cls = ctx.catalog.Classify(c.tag, c.props);
+    int ports = cls ? cls->usb_ports : 0;
+    if (ports > 0 && c.Has("@ports")) ports = static_cast<int>(ParseUnsigned(*c.Get("@ports")).value_or(ports));
+    if (ports <= 0) continue;
+    uint32_t idx = ParseDecimal(c.GetOr("@index", "0")).value_or(0);
+    buses[idx] = std::make_unique<UsbHub>(static_cast<uint32_t>(std::min(ports, 64)));
+    total += static_cast<uint32_t>(ports);
+  }
+  // USB devices in assignment order.
+  std::vector<int> order;
+  int user_hubs = 0;
+  for (const Match& m : ctx.catalog.usb_devices) {
+    for (size_t i = 0; i < ctx.devices.size(); ++i) {
+      if (m.Matches(ctx.devices[i].tag, ctx.devices[i].props)) order.push_back(static_cast<int>(i));
+    }
+    if (m.element == "hub") user_hubs = static_cast<int>(order.size());
+  }
+  if (order.empty()) return true;
+  total += ctx.catalog.usb_hub_ports * static_cast<uint32_t>(user_hubs);
+  if (order.size() > total && !buses.empty()) {
+    // libvirt adds ceil((count - ports + 1) / (hub ports - 1)) hubs, after the user's hubs.
+    uint32_t extra = static_cast<uint32_t>(order.size()) - total + 1;
+    uint32_t per = ctx.catalog.usb_hub_ports - 1;
+    uint32_t hubs = (extra + per - 1) / per;
+    std::vector<int> added;
+    for (uint32_t h = 0; h < hubs; ++h) {
+      Device hub;
+      hub.tag = "hub";
+      hub.origin = Origin::kPlanner;
+      hub.Set("@type", "usb");
+      ctx.devices.push_back(std::move(hub));
+      added.push_back(static_cast<int>(ctx.devices.size()) - 1);
+    }
+    order.insert(order.begin() + user_hubs, added.begin(), added.end());
+  }
+  // Explicit addresses first.
+  for (int i : order) {
+    Device& d = ctx.devices[i];
+    if (d.address.type != AddressType::kUsb) continue;
+    uint32_t bus = d.address.Number("bus");
+    auto it = buses.find(bus);
+    if (it == buses.end()) {
+      return Fail(ctx, errs, Rule::kBadValue, fmt::format("missing USB bus {}", bus), i);
+    }
+    auto port = d.address.attrs.find("port");
+    if (port == d.address.attrs.end()) continue;
+    std::vector<uint32_t> path;
+    std::string s = port->second;
+    for (size_t start = 0; start <= s.size();) {
+      size_t dot = s.find('.', start);
+      std::string part = s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      path.push_back(ParseUnsigned(part).value_or(0));
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    UsbHub* hub = it->second->Walk(path, 0);
+    uint32_t p = path.back();
+    if (!hub || p == 0 || p > hub->occupant.size()) {
+      return Fail(ctx, errs, Rule::kBadValue,
+                  fmt::format("requested USB port {} not present on USB bus {}", s, bus), i);
+    }
+    hub->occupant[p - 1] = i;
+    if (d.tag == "hub") hub->children[p - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
+  }
+  for (int i : order) {
+    Device& d = ctx.devices[i];
+    if (d.address.type != AddressType::kNone) continue;
+    if (buses.empty()) {
+      return Fail(ctx, errs, Rule::kUnsupported,
+                  "USB is disabled for this domain, but USB devices are present", i);
+    }
+    std::optional<std::vector<uint32_t>> path;
+    uint32_t bus = 0;
+    for (auto& [idx, root] : buses) {
+      if ((path = root->FindFree())) {
+        bus = idx;
+        break;
+      }
+    }
+    if (!path) return Fail(ctx, errs, Rule::kNoFreeSlot, "no free USB ports", i);
+    UsbHub* hub = buses[bus]->Walk(*path, 0);
+    hub->occupant[path->back() - 1] = i;
+    if (d.tag == "hub") hub->children[path->back() - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
+    d.address.type = AddressType::kUsb;
+    d.address.type_name = "usb";
+    d.address.attrs = {{"bus", std::to_string(bus)}, {"port", PortString(*path)}};
+  }
+  return true;
+}
+
+bool ValidateDiskDrives(const NonPciContext& ctx, Diagnostics& errs) {
+  // Disk checks (per disk, list order): only IDE controller 0 exists (QEMU's PIIX/ICH IDE).
+  for (int i : ctx.disk_order) {
+    const Device& d = ctx.devices[i];
+    if (d.GetOr("target/@bus", "") == "ide" && d.address.type == AddressType::kDrive &&
+        d.address.Number("controller") != 0) {
+      return Fail(ctx, errs, Rule::kIdeCount, "only 1 IDE controller is supported", i);
+    }
+  }
+  return true;
+}
+
+bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
+  for (int i : ctx.controller_order) {
+    if (ctx.devices[i].GetOr("@type", "") == "ide" && !ctx.family.ide) {
+      return Fail(ctx, errs, Rule::kIdeUnsupported,
+                  "IDE controllers are unsupported for this QEMU binary or machine type", i);
+    }
+  }
+  // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal).
+  std::map<std::string, int> targets;
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    const Device& d = ctx.devices[i];
+    if (d.tag != "disk") continue;
+    std::string dev = d.GetOr("target/@dev", "");
+    auto [it, fresh] = targets.emplace(dev, static_cast<int>(i));
+    if (fresh) continue;
+    auto source = [&](const Device& x) {
+      for (const char* k : {"source/@file", "source/@dev", "source/@dir", "source/@name"}) {
+        if (const std::string* v = x.Get(k)) return *v;
+      }
+      return std::string("<null>");
+    };
+    return Fail(ctx, errs, Rule::kDuplicateDiskTarget,
+                fmt::format("target '{}' duplicated for disk sources '{}' and '{}'", dev,
+                            source(ctx.devices[it->second]), source(d)),
+                static_cast<int>(i));
+  }
+  std::set<PciAddress> hostdevs;
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    const Device& d = ctx.devices[i];
+    if (d.tag != "hostdev" || d.GetOr("@type", "") != "pci" || !d.Has("source/address/")) continue;
+    auto n = [&](const char* k) { return ParseUnsigned(d.GetOr(k, "0")).value_or(0); };
+    PciAddress src{n("source/address/@domain"), n("source/address/@bus"),
+                   n("source/address/@slot"), n("source/address/@function")};
+    if (!hostdevs.insert(src).second) {
+      return Fail(ctx, errs, Rule::kDuplicateHostdev,
+                  "host device " + src.ToString() + " already exists in the domain configuration",
+                  static_cast<int>(i));
+    }
+  }
   return true;
 }
 

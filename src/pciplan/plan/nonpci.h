@@ -1,8 +1,10 @@
-// The non-PCI part of libvirt's define pipeline: input checks that are not about PCI (IDE
-// support, duplicate disk targets and host devices), implicit controllers (SATA, SCSI, IDE,
-// virtio-serial) and the drive, USB-port and virtio-serial addresses libvirt assigns.
+// The non-PCI part of libvirt's define pipeline (facts: notes of the conformance work, checked
+// against the corpus and the libvirt oracle): drive addresses, the implicit controllers disks
+// and channels need, virtio-serial ports, USB ports (with the hubs libvirt adds), and the
+// define-time checks that are not about PCI.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "pciplan/base/diag.h"
@@ -20,13 +22,23 @@ struct NonPciContext {
   std::vector<int>& disk_order;        // libvirt's disk list order
 };
 
-/// Rejections libvirt makes while parsing: duplicate disk targets and host devices, IDE where
-/// the machine has none. False (with a diagnostic appended) on the first problem.
-bool CheckNonPciInput(const NonPciContext& ctx, Diagnostics& errs);
-/// Adds the controllers that disks, channels and other devices refer to but that are missing,
+/// libvirt's virDiskNameToIndex: "vda" -> 0, "sdaa" -> 26; -1 when the name has no known
+/// prefix (fd, hd, vd, sd, xvd, ubd) or is followed by anything but letters.
+int DiskNameIndex(const std::string& name);
+
+/// Gives every disk on a drive bus without an address its drive address, from its name.
+bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs);
+/// Adds the controllers drive addresses and virtio channels refer to but that are missing,
 /// appending them to the device list and the controller order.
 bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs);
-/// Fills drive, USB-port and virtio-serial addresses.
-bool AssignNonPciAddresses(const NonPciContext& ctx, Diagnostics& errs);
+/// Gives virtio channels their virtio-serial ports; adds a controller when all are full.
+bool AssignVirtioSerial(const NonPciContext& ctx, Diagnostics& errs);
+/// Gives USB devices their ports, adding hubs when the root hubs have too few ports.
+bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs);
+/// Per-disk checks made after addressing: IDE disks only on IDE controller 0.
+bool ValidateDiskDrives(const NonPciContext& ctx, Diagnostics& errs);
+/// Checks after the controller checks: IDE on a machine without IDE, duplicate disk targets,
+/// then duplicate host devices (libvirt's order).
+bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs);
 
 }  // namespace pciplan

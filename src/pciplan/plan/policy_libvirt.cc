@@ -146,24 +146,6 @@ bool LibvirtPlanner::FindFamily() {
   return false;
 }
 
-// libvirt's virDiskNameToIndex: the letters after the bus prefix, read in bijective base 26.
-int DiskNameIndex(const std::string& name) {
-  static const char* kPrefixes[] = {"fd", "hd", "vd", "sd", "xvd", "ubd"};
-  for (const char* p : kPrefixes) {
-    std::string_view pv = p;
-    if (name.compare(0, pv.size(), pv) != 0) continue;
-    int idx = 0;
-    size_t i = pv.size();
-    for (; i < name.size() && name[i] >= 'a' && name[i] <= 'z'; ++i) {
-      idx = (idx + (i == pv.size() ? 0 : 1)) * 26 + (name[i] - 'a');
-      if (idx > (1 << 20)) return -1;
-    }
-    if (i == pv.size() || i != name.size()) return -1;
-    return idx;
-  }
-  return -1;
-}
-
 void LibvirtPlanner::BuildListOrders() {
   // Disks: inserted one by one (virDomainDiskInsert): before the first later disk of the same
   // bus with a higher index, else after the last disk of the same bus, else at the end.
@@ -918,11 +900,12 @@ Result<Plan> LibvirtPlanner::Run() {
   if (!FindFamily()) return errs_;
   BuildListOrders();
   NonPciContext ctx{cat_, *fam_, in_, devs_, ctrl_order_, disk_order_};
-  bool ok = CheckNonPciInput(ctx, errs_) && AssignControllerIndexes();
+  bool ok = AssignControllerIndexes();
   if (ok) {
     AddMachineDefaults();
     ApplyModelDefaults();
-    ok = AddImplicitControllers(ctx, errs_) && CheckControllers();
+    ok = AssignDriveAddresses(ctx, errs_) && AddImplicitControllers(ctx, errs_) &&
+         CheckControllers() && AssignVirtioSerial(ctx, errs_);
   }
   if (ok) {
     cls_.resize(devs_.size(), nullptr);
@@ -933,7 +916,9 @@ Result<Plan> LibvirtPlanner::Run() {
   }
   if (ok) {
     SetMultifunction();
-    ok = FillControllerDefaults() && ValidateControllers() && AssignNonPciAddresses(ctx, errs_);
+    ok = FillControllerDefaults() && AssignUsbPorts(ctx, errs_) &&
+         ValidateDiskDrives(ctx, errs_) && ValidateControllers() &&
+         ValidateIdeAndDuplicates(ctx, errs_);
   }
   if (!ok) return errs_;
   Plan plan;
