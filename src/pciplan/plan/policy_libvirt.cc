@@ -697,7 +697,8 @@ bool LibvirtPlanner::PlaceUsb2Companion(BusTree& tree, int dev, Pass pass) {
   if (base) {
     addr = *base;
     addr.function = static_cast<uint32_t>(function);
-    if (!ReserveAddr(tree, addr, NeedOf(dev), From::kAuto, pass, dev)) return false;
+    // libvirt reserves the rest of a set like a configured address (PCI on pcie-root is fine).
+    if (!ReserveAddr(tree, addr, NeedOf(dev), From::kConfig, pass, dev)) return false;
   } else {
     std::optional<PciAddress> got = ReserveNext(tree, NeedOf(dev), function, pass, dev);
     if (!got) return false;
