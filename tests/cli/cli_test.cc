@@ -1,0 +1,123 @@
+// Golden command-line cases: each folder under tests/cli/cases holds `args` (one argument a
+// line), `input.xml` and other inputs, `stdin` (optional), and the expected `expected.out`,
+// `expected.err` and `expected.status`. The binary runs in the case folder; output is compared
+// byte for byte. PCIPLAN_UPDATE_GOLDEN=1 rewrites the expected files (outputs pciplan owns).
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct RunResult {
+  std::string out, err;
+  int status = -1;
+};
+
+/// Runs pciplan in `dir` with `args`, feeding `stdin_file` (if it exists) on standard input.
+RunResult RunPciplan(const fs::path& dir, const std::vector<std::string>& args, const fs::path& stdin_file) {
+  fs::path out_file = fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".out");
+  fs::path err_file = fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".err");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::chdir(dir.c_str()) != 0) _exit(127);
+    int in = fs::exists(stdin_file) ? ::open(stdin_file.c_str(), O_RDONLY) : ::open("/dev/null", O_RDONLY);
+    int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::vector<char*> argv;
+    std::string bin = PCIPLAN_BINARY;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  RunResult r;
+  int wstatus = 0;
+  ::waitpid(pid, &wstatus, 0);
+  r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  r.out = Slurp(out_file);
+  r.err = Slurp(err_file);
+  fs::remove(out_file);
+  fs::remove(err_file);
+  return r;
+}
+
+TEST(Cli, GoldenCases) {
+  bool update = std::getenv("PCIPLAN_UPDATE_GOLDEN") != nullptr;
+  int cases = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(PCIPLAN_TESTS_DIR) / "cli" / "cases")) {
+    if (!e.is_directory()) continue;
+    fs::path dir = e.path();
+    SCOPED_TRACE(dir.filename().string());
+    std::vector<std::string> args;
+    std::istringstream in(Slurp(dir / "args"));
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) args.push_back(line);
+    }
+    RunResult r = RunPciplan(dir, args, dir / "stdin");
+    if (update) {
+      std::ofstream(dir / "expected.out", std::ios::binary) << r.out;
+      std::ofstream(dir / "expected.err", std::ios::binary) << r.err;
+      std::ofstream(dir / "expected.status") << r.status << "\n";
+    }
+    EXPECT_EQ(r.out, Slurp(dir / "expected.out"));
+    EXPECT_EQ(r.err, Slurp(dir / "expected.err"));
+    EXPECT_EQ(std::to_string(r.status) + "\n", Slurp(dir / "expected.status"));
+    ++cases;
+  }
+  EXPECT_GE(cases, 8);
+}
+
+TEST(Cli, OutputFileIsWrittenAtomicallyAndKeepsPermissions) {
+  fs::path dir = fs::temp_directory_path() / ("pciplan-cli-o-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(PCIPLAN_SOURCE_DIR) / "examples" / "q35-server.xml", dir / "in.xml",
+                fs::copy_options::overwrite_existing);
+  std::ofstream(dir / "out.xml") << "old";
+  fs::permissions(dir / "out.xml", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  RunResult r = RunPciplan(dir, {"plan", "in.xml", "-o", "out.xml"}, {});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::string out = Slurp(dir / "out.xml");
+  EXPECT_NE(out.find("<address type='pci'"), std::string::npos);
+  EXPECT_EQ(fs::status(dir / "out.xml").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  int leftovers = 0;
+  for (const auto& e : fs::directory_iterator(dir)) leftovers += e.path().filename() != "in.xml" && e.path().filename() != "out.xml";
+  EXPECT_EQ(leftovers, 0);
+  fs::remove_all(dir);
+}
+
+TEST(Cli, InvalidDomainLeavesTheOutputFileUntouched) {
+  fs::path dir = fs::temp_directory_path() / ("pciplan-cli-bad-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "in.xml") << "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os>"
+                                   "<devices><controller type='pci' index='0' model='pci-root'/>"
+                                   "</devices></domain>";
+  std::ofstream(dir / "out.xml") << "old";
+  RunResult r = RunPciplan(dir, {"plan", "in.xml", "-o", "out.xml"}, {});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(Slurp(dir / "out.xml"), "old");
+  fs::remove_all(dir);
+}
+
+}  // namespace

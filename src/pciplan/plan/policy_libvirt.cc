@@ -16,7 +16,10 @@
 namespace pciplan {
 namespace {
 
-constexpr uint32_t kMaxControllerIndex = 255;
+constexpr uint32_t kMaxControllerIndex = 255;  // libvirt's limit, checked after addressing
+// Indexes above this are refused before planning: libvirt would try (and fail) to create that
+// many buses; pciplan refuses to allocate them.
+constexpr uint32_t kMaxPlannableIndex = 1024;
 
 enum class Pass { kDryRun, kReal };
 enum class From { kConfig, kAuto };
@@ -205,6 +208,11 @@ void LibvirtPlanner::BuildListOrders() {
 bool LibvirtPlanner::AssignControllerIndexes() {
   // Section 6.2: lowest unused index of the type, in list order, before the implicit root is
   // added. USB2 companions join the group of the USB2 controller just before them.
+  bool root_written = false;
+  for (int i : ctrl_order_) {
+    const ControllerModel* m = IsPciController(i) ? PciModel(i) : nullptr;
+    if (m && m->root) root_written = true;
+  }
   for (size_t k = 0; k < ctrl_order_.size(); ++k) {
     int i = ctrl_order_[k];
     Device& d = devs_[i];
@@ -239,6 +247,13 @@ bool LibvirtPlanner::AssignControllerIndexes() {
     std::set<int> used;
     for (int o : ctrl_order_) {
       if (devs_[o].GetOr("@type", "") == type && devs_[o].Has("@index")) used.insert(ControllerIndex(o));
+    }
+    if (IsPciController(i) && !root_written) {
+      // Deliberate improvement over libvirt 9.0 (DEVIATIONS.tsv, libvirt-limit): libvirt numbers
+      // index-less controllers before adding the implicit root, so the first root port takes
+      // index 0 and the domain is refused. pciplan keeps index 0 for the root the machine adds.
+      const ControllerModel* m = PciModel(i);
+      if (m && !m->root) used.insert(0);
     }
     int idx = 0;
     while (used.count(idx)) ++idx;
@@ -306,7 +321,7 @@ bool LibvirtPlanner::CheckControllers() {
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;
     int idx = ControllerIndex(i);
-    if (static_cast<uint32_t>(idx) > kMaxControllerIndex) {
+    if (static_cast<uint32_t>(idx) > kMaxPlannableIndex) {
       return Fail(Rule::kIndexTooHigh,
                   fmt::format("PCI controller index {} too high, maximum is {}", idx,
                               kMaxControllerIndex), i);
@@ -852,6 +867,11 @@ bool LibvirtPlanner::ValidateControllers() {
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;
     const Device& d = devs_[i];
+    if (static_cast<uint32_t>(ControllerIndex(i)) > kMaxControllerIndex) {
+      return Fail(Rule::kIndexTooHigh,
+                  fmt::format("PCI controller index {} too high, maximum is {}",
+                              ControllerIndex(i), kMaxControllerIndex), i);
+    }
     struct RangeCheck {
       const char* attr;
       uint32_t lo, hi;

@@ -1,0 +1,114 @@
+#include "pciplan/emit/domain_writer.h"
+
+#include <gtest/gtest.h>
+
+#include "pciplan/domain/domain_reader.h"
+#include "pciplan/model/model_loader.h"
+#include "pciplan/plan/planner.h"
+
+namespace pciplan {
+namespace {
+
+std::string PlanToText(const std::string& xml) {
+  Result<Domain> dom = ReadDomain(xml);
+  EXPECT_TRUE(dom.ok());
+  if (!dom) return {};
+  Result<Plan> plan = MakePlan(*dom, BuiltinCatalog(), PolicyName::kLibvirt);
+  EXPECT_TRUE(plan.ok()) << plan.errors().front().message;
+  if (!plan) return {};
+  Result<std::string> out = WriteDomain(*dom, *plan, BuiltinCatalog());
+  EXPECT_TRUE(out.ok());
+  return out.ok() ? out.value() : std::string();
+}
+
+// A hand-written domain: comments, odd spacing, double quotes, entities, an unknown element
+// and a foreign namespace in metadata, all of which must survive.
+const char kHandMade[] =
+    "<?xml version=\"1.0\"?>\n"
+    "<!-- managed by hand -->\n"
+    "<domain type=\"qemu\"   xmlns:my=\"http://example.org/my\">\n"
+    "  <name>web &amp; db</name>\n"
+    "  <metadata><my:owner team=\"ops\">alice</my:owner></metadata>\n"
+    "  <os>\n"
+    "    <type arch=\"x86_64\" machine=\"q35\">hvm</type>\n"
+    "  </os>\n"
+    "  <devices>\n"
+    "    <!-- the root disk -->\n"
+    "    <disk type=\"file\" device=\"disk\">\n"
+    "      <source file=\"/var/lib/x.img\"/>\n"
+    "      <target dev=\"vda\" bus=\"virtio\"/>\n"
+    "      <frobnicate level=\"11\"/>\n"
+    "    </disk>\n"
+    "    <controller type=\"usb\" model=\"none\"/>\n"
+    "    <memballoon model=\"none\"/>\n"
+    "  </devices>\n"
+    "</domain>\n";
+
+TEST(DomainWriter, UntouchedPartsComeOutAsTheyWentIn) {
+  std::string out = PlanToText(kHandMade);
+  for (const char* kept :
+       {"<?xml version=\"1.0\"?>\n<!-- managed by hand -->\n<domain type=\"qemu\"   xmlns:my=",
+        "<name>web &amp; db</name>", "<my:owner team=\"ops\">alice</my:owner>",
+        "    <!-- the root disk -->\n", "      <frobnicate level=\"11\"/>\n"}) {
+    EXPECT_NE(out.find(kept), std::string::npos) << "lost: " << kept << "\n" << out;
+  }
+}
+
+TEST(DomainWriter, NewChildIsIndentedLikeItsSiblingsInTheInputsQuotes) {
+  std::string out = PlanToText(kHandMade);
+  EXPECT_NE(out.find("      <frobnicate level=\"11\"/>\n      <address type=\"pci\" "
+                     "domain=\"0x0000\" bus=\"0x01\" slot=\"0x00\" function=\"0x0\"/>\n    </disk>"),
+            std::string::npos)
+      << out;
+}
+
+TEST(DomainWriter, NewControllersFollowTheControllersOfTheirType) {
+  std::string out = PlanToText(kHandMade);
+  size_t usb = out.find("<controller type=\"usb\" model=\"none\" index=\"0\"/>");
+  size_t root = out.find("<controller type=\"pci\" index=\"0\" model=\"pcie-root\"/>");
+  size_t port = out.find("<controller type=\"pci\" index=\"1\" model=\"pcie-root-port\">\n"
+                         "      <model name=\"pcie-root-port\"/>");
+  ASSERT_NE(usb, std::string::npos) << out;
+  ASSERT_NE(root, std::string::npos) << out;
+  ASSERT_NE(port, std::string::npos) << out;
+  EXPECT_LT(usb, root);
+  EXPECT_LT(root, port);
+}
+
+TEST(DomainWriter, PlanningThePlannedDomainChangesNothing) {
+  std::string once = PlanToText(kHandMade);
+  EXPECT_EQ(PlanToText(once), once);
+}
+
+TEST(DomainWriter, InlineDeviceGetsAnInlineAddress) {
+  std::string out = PlanToText(
+      "<domain><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><disk "
+      "type='file'><target dev='vda' bus='virtio'/></disk></devices></domain>");
+  EXPECT_NE(out.find("<target dev='vda' bus='virtio'/><address type='pci' domain='0x0000' "
+                     "bus='0x00' slot='0x02' function='0x0'/></disk>"),
+            std::string::npos)
+      << out;
+}
+
+TEST(DomainWriter, PartialAddressIsReplaced) {
+  std::string out = PlanToText(
+      "<domain><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><disk "
+      "type='file'><target dev='vda' bus='virtio'/><address type='pci'/></disk></devices>"
+      "</domain>");
+  EXPECT_EQ(out.find("<address type='pci'/>"), std::string::npos) << out;
+  EXPECT_NE(out.find("slot='0x03'"), std::string::npos) << out;
+}
+
+TEST(DomainWriter, AddressXmlFormatsLikeLibvirt) {
+  Address a;
+  a.type = AddressType::kPci;
+  a.type_name = "pci";
+  a.pci = PciAddress{0, 1, 0x1f, 7};
+  a.multifunction = "on";
+  EXPECT_EQ(AddressXml(a, '\''),
+            "<address type='pci' domain='0x0000' bus='0x01' slot='0x1f' function='0x7' "
+            "multifunction='on'/>");
+}
+
+}  // namespace
+}  // namespace pciplan

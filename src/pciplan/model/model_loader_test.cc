@@ -1,0 +1,108 @@
+#include "pciplan/model/model_loader.h"
+
+#include <gtest/gtest.h>
+
+namespace pciplan {
+namespace {
+
+std::vector<DataFile> WithFile(const std::string& name, const std::string& text) {
+  std::vector<DataFile> files = BuiltinDataFiles();
+  for (DataFile& f : files) {
+    if (f.name == name) f.text = text;
+  }
+  return files;
+}
+
+TEST(ModelLoader, BuiltinCatalogLoads) {
+  Result<Catalog> cat = LoadCatalog(BuiltinDataFiles());
+  ASSERT_TRUE(cat.ok()) << cat.errors().front().message;
+  EXPECT_EQ(cat->machines.size(), 3u);
+}
+
+TEST(ModelLoader, CatalogInvariantsHold) {
+  const Catalog& cat = BuiltinCatalog();
+  for (const ControllerModel& m : cat.controllers) {
+    SCOPED_TRACE(m.name);
+    EXPECT_FALSE(m.offers.Empty());
+    EXPECT_LE(m.min_slot, m.max_slot);
+    EXPECT_LE(m.max_slot, 31u);
+    EXPECT_TRUE(m.root || m.plugs_as.has_value());
+  }
+  for (const MachineFamily& f : cat.machines) {
+    SCOPED_TRACE(f.name);
+    ASSERT_GE(f.root, 0);
+    EXPECT_TRUE(cat.controller(f.root).root);
+    EXPECT_GE(f.gap_filler, 0);
+    for (const Placement& p : f.placements) EXPECT_FALSE(p.slots.empty());
+  }
+  for (const DeviceClass& c : cat.classes) {
+    SCOPED_TRACE(c.name);
+    EXPECT_TRUE(c.connect == ConnectNeed::kNone || !c.group.empty());
+  }
+}
+
+TEST(ModelLoader, MachineNamesMatchFamilies) {
+  const Catalog& cat = BuiltinCatalog();
+  struct Case {
+    const char* arch;
+    const char* machine;
+    const char* family;
+  } cases[] = {{"x86_64", "pc", "pc"},           {"x86_64", "pc-i440fx-7.2", "pc"},
+               {"x86_64", "q35", "q35"},         {"x86_64", "pc-q35-5.1", "q35"},
+               {"aarch64", "virt", "virt"},      {"aarch64", "virt-7.2", "virt"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.machine);
+    const MachineFamily* f = cat.FindMachine(c.arch, c.machine);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->name, c.family);
+  }
+  EXPECT_EQ(cat.FindMachine("aarch64", "q35"), nullptr);
+  EXPECT_EQ(cat.FindMachine("x86_64", "isapc"), nullptr);
+}
+
+TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {
+  Result<Catalog> cat = LoadCatalog(WithFile(
+      "controllers.json",
+      R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
+          "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
+          "hotplug": true, "slots": [1, 31], "target": {}, "machines": [],
+          "machine_error": "", "colour": "red"}]})"));
+  ASSERT_FALSE(cat.ok());
+  EXPECT_NE(cat.errors().front().message.find("controllers.json: /models/0/colour: unknown field"),
+            std::string::npos)
+      << cat.errors().front().message;
+}
+
+TEST(ModelLoader, SlotRangeOutsidePciIsRejected) {
+  Result<Catalog> cat = LoadCatalog(WithFile(
+      "controllers.json",
+      R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
+          "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
+          "hotplug": true, "slots": [1, 32], "target": {}, "machines": [],
+          "machine_error": ""}]})"));
+  ASSERT_FALSE(cat.ok());
+  EXPECT_NE(cat.errors().front().message.find("/models/0/slots"), std::string::npos);
+}
+
+TEST(ModelLoader, DanglingControllerReferenceIsRejected) {
+  std::string q35;
+  for (const DataFile& f : BuiltinDataFiles()) {
+    if (f.name == "machines/q35.json") q35 = f.text;
+  }
+  size_t at = q35.find("\"gap_filler\": \"pcie-root-port\"");
+  ASSERT_NE(at, std::string::npos);
+  q35.replace(at, 30, "\"gap_filler\": \"pcie-root-pork\"");
+  Result<Catalog> cat = LoadCatalog(WithFile("machines/q35.json", q35));
+  ASSERT_FALSE(cat.ok());
+  EXPECT_NE(cat.errors().front().message.find("unknown controller model 'pcie-root-pork'"),
+            std::string::npos);
+}
+
+TEST(ModelLoader, MalformedJsonIsRejectedNamingTheFile) {
+  Result<Catalog> cat = LoadCatalog(WithFile("devices.json", "{"));
+  ASSERT_FALSE(cat.ok());
+  EXPECT_NE(cat.errors().front().message.find("devices.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pciplan
