@@ -81,7 +81,7 @@ int RunCheck(const std::string& input) {
 
 int main(int argc, char** argv) {
   using namespace pciplan::cli;  // NOLINT: the command table reads better unqualified
-  CLI::App app{"pciplan: plans PCI/PCIe device addresses for QEMU virtual machines"};
+  CLI::App app{"pciplan: plans PCI/PCIe device addresses for QEMU virtual machines", "pciplan"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "pciplan 0.1.0");
 

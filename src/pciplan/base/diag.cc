@@ -14,8 +14,8 @@ constexpr std::array kRuleIds = {
     "root-index",         "root-address",       "duplicate-index",     "index-too-high",
     "index-not-above-bus", "no-free-slot",      "cannot-add-controller", "cannot-add-bus",
     "chassis-range",      "port-range",         "chassisnr-range",     "busnr-range",
-    "no-free-busnr",      "expander-machine",   "numa-node",           "ide-unsupported",
-    "ide-count",          "duplicate-hostdev",  "duplicate-disk-target", "iommu-acpi",
+    "no-free-busnr",      "expander-machine",   "numa-node",           "controller-unsupported",
+    "controller-count",          "duplicate-hostdev",  "duplicate-disk-target", "iommu-acpi",
     "video-primary-only", "hotplug",            "drive-address",       "unsupported",
 };
 static_assert(kRuleIds.size() == static_cast<size_t>(Rule::kUnsupported) + 1);

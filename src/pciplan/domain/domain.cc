@@ -1,5 +1,7 @@
 #include "pciplan/domain/domain.h"
 
+#include <fmt/format.h>
+
 #include "pciplan/base/numbers.h"
 
 namespace pciplan {
@@ -21,33 +23,29 @@ std::string Device::GetOr(const std::string& path, const std::string& fallback) 
 }
 
 std::string DeviceRef::Describe(const Device& dev, int ordinal) {
-  std::string out = dev.tag;
-  if (const std::string* alias = dev.Get("alias/@name")) return out + " '" + *alias + "'";
+  if (const std::string* alias = dev.Get("alias/@name")) return fmt::format("{} '{}'", dev.tag, *alias);
   if (dev.tag == "disk") {
-    if (const std::string* t = dev.Get("target/@dev")) return out + " '" + *t + "'";
+    if (const std::string* t = dev.Get("target/@dev")) return fmt::format("disk '{}'", *t);
   }
   if (dev.tag == "controller") {
-    out += " " + dev.GetOr("@type", "?");
-    if (const std::string* i = dev.Get("@index")) out += " index " + *i;
-    if (const std::string* m = dev.Get("@model")) out += " (" + *m + ")";
+    std::string out = fmt::format("controller {}", dev.GetOr("@type", "?"));
+    if (const std::string* i = dev.Get("@index")) out += fmt::format(" index {}", *i);
+    if (const std::string* m = dev.Get("@model")) out += fmt::format(" ({})", *m);
     return out;
   }
-  if (dev.tag == "hostdev") {
-    if (const std::string* bus = dev.Get("source/address/@bus")) {
-      auto n = [&](const char* k) { return ParseUnsigned(dev.GetOr(k, "0")).value_or(0); };
-      PciAddress a{n("source/address/@domain"), ParseUnsigned(*bus).value_or(0),
-                   n("source/address/@slot"), n("source/address/@function")};
-      return out + " " + a.ToString();
-    }
+  if (dev.tag == "hostdev" && dev.Has("source/address/")) {
+    auto n = [&](const char* k) { return ParseUnsigned(dev.GetOr(k, "0")).value_or(0); };
+    PciAddress a{n("source/address/@domain"), n("source/address/@bus"),
+                 n("source/address/@slot"), n("source/address/@function")};
+    return fmt::format("hostdev {}", a.ToString());
   }
   if (dev.tag == "filesystem") {
-    if (const std::string* t = dev.Get("target/@dir")) return out + " '" + *t + "'";
+    if (const std::string* t = dev.Get("target/@dir")) return fmt::format("filesystem '{}'", *t);
   }
-  out += " #" + std::to_string(ordinal);
   const std::string* model = dev.Get("model/@type");
   if (!model) model = dev.Get("@model");
-  if (model) out += " (" + *model + ")";
-  return out;
+  if (model) return fmt::format("{} #{} ({})", dev.tag, ordinal, *model);
+  return fmt::format("{} #{}", dev.tag, ordinal);
 }
 
 }  // namespace pciplan

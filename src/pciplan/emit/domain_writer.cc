@@ -153,6 +153,9 @@ class Editor {
   std::string Apply() {
     std::stable_sort(splices_.begin(), splices_.end(), [](const Splice& a, const Splice& b) {
       if (a.pos != b.pos) return a.pos > b.pos;
+      // At one position a replacement goes first, so that text inserted there lands before
+      // the replaced range instead of being eaten by it.
+      if ((a.remove > 0) != (b.remove > 0)) return a.remove > 0;
       return a.seq > b.seq;
     });
     std::string out = t_;

@@ -100,7 +100,7 @@ TEST(DomainWriter, PartialAddressIsReplaced) {
 }
 
 TEST(DomainWriter, AddressXmlFormatsLikeLibvirt) {
-  Address a;
+  Address a{};
   a.type = AddressType::kPci;
   a.type_name = "pci";
   a.pci = PciAddress{0, 1, 0x1f, 7};

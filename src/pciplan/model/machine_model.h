@@ -43,6 +43,7 @@ struct ControllerModel {
   std::map<std::string, std::string> target;  // defaults: chassis=index, port=slot-function...
   std::vector<std::string> machines;          // machine families allowed; empty = all
   std::string machine_error;
+  bool index_above_bus = false;  // its index must exceed the bus it sits on (pci-bridge)
 };
 
 enum class ConnectNeed { kNone, kPci, kPcie };
@@ -57,6 +58,7 @@ struct DeviceClass {
   bool integrated = false;      // bus 0 only
   int companion_function = -1;  // USB2 companion: function within the shared slot
   int usb_ports = -1;           // USB controllers: root-hub ports (-1: not a USB controller)
+  std::string video_role;       // videos: "any" (may be secondary), "primary", "alone"
 };
 
 /// A disk bus whose disks get drive addresses from their target names.
@@ -65,6 +67,7 @@ struct DriveBus {
   uint32_t units = 1;          // units per bus
   uint32_t buses = 1;          // buses per controller
   std::string implicit_model;  // model of controllers added for these disks, or empty
+  uint32_t max_controllers = 0;  // controllers QEMU supports for this bus; 0 = no limit
 };
 
 enum class PlacementMode { kForced, kPreferred, kPrimaryVideo };
@@ -76,6 +79,9 @@ struct Placement {
   uint32_t function = 0;
   PlacementMode mode = PlacementMode::kPreferred;
   bool multifunction = false;
+  // kPreferred: an all-zero <address type='pci'/> also takes the slot (libvirt tests "address
+  // wanted" for these, "no address at all" for the others).
+  bool empty_address = false;
   std::string message;  // kForced: libvirt's text when the user gave another address
 };
 
@@ -97,6 +103,7 @@ struct MachineFamily {
   std::map<std::string, std::string> canonical_names;
   ControllerModelId root = -1;
   ControllerModelId gap_filler = -1;
+  ControllerModelId bridge = -1;  // added when conventional PCI devices need another bus
   bool pcie = false;  // PCI Express endpoints exist (pcie-root); else they are conventional
   std::vector<ControllerModelId> conventional_growth;  // buses added for the first PCI device
   std::optional<Connect> dry_run_reserve;  // a slot kept back while counting buses
@@ -106,7 +113,7 @@ struct MachineFamily {
   std::vector<Placement> placements;
   std::map<std::string, std::string> model_defaults;
   std::vector<DefaultDevice> default_devices;
-  bool ide = false;
+  std::map<std::string, std::string> unsupported_controllers;  // type -> libvirt's message
 };
 
 struct Catalog {

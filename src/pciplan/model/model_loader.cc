@@ -216,6 +216,7 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
     }
     m.machines = o.Strs("machines");
     m.machine_error = o.Str("machine_error");
+    m.index_above_bus = o.Bool("index_above_bus");
     o.Finish();
     cat.controllers.push_back(std::move(m));
   }
@@ -239,6 +240,7 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
       d.units = static_cast<uint32_t>(b.Int("units", 1, 256));
       d.buses = static_cast<uint32_t>(b.Int("buses", 1, 16));
       d.implicit_model = b.Str("implicit_model");
+      d.max_controllers = static_cast<uint32_t>(b.Int("max_controllers", 0, 255));
       b.Str("source");
       b.Finish();
       cat.drive_buses.push_back(d);
@@ -276,6 +278,11 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
     c.integrated = o.Bool("integrated");
     c.companion_function = static_cast<int>(o.Int("companion_function", -1, 7));
     c.usb_ports = static_cast<int>(o.Int("usb_ports", -1, 15));
+    c.video_role = o.Str("video_role");
+    if (!c.video_role.empty() && c.video_role != "any" && c.video_role != "primary" &&
+        c.video_role != "alone") {
+      o.Fail("video_role", "expected any, primary or alone");
+    }
     o.Finish();
     cat.classes.push_back(std::move(c));
   }
@@ -298,6 +305,7 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   m.canonical_names = o.StrMap("canonical_names");
   m.root = NeedController(o, cat, "root", o.Str("root"));
   m.gap_filler = NeedController(o, cat, "gap_filler", o.Str("gap_filler"));
+  m.bridge = NeedController(o, cat, "bridge", o.Str("bridge"));
   m.pcie = o.Bool("pcie");
   for (const std::string& name : o.Strs("conventional_growth")) {
     m.conventional_growth.push_back(NeedController(o, cat, "conventional_growth", name));
@@ -309,7 +317,7 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   }
   m.spare_port = o.Bool("spare_port");
   m.virtio_mmio = o.Bool("virtio_mmio");
-  m.ide = o.Bool("ide");
+  m.unsupported_controllers = o.StrMap("unsupported_controllers");
   if (const Json* reserved = o.Need("reserved"); reserved && reserved->is_array()) {
     for (size_t i = 0; i < reserved->size(); ++i) {
       Obj r((*reserved)[i], nullptr, file, "/reserved/" + std::to_string(i), errs);
@@ -348,6 +356,7 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
         p.Fail("mode", "expected forced, preferred or primary-video");
       }
       if (p.Find("multifunction")) pl.multifunction = p.Bool("multifunction");
+      if (p.Find("empty_address")) pl.empty_address = p.Bool("empty_address");
       pl.message = p.OptStr("message");
       p.Finish();
       m.placements.push_back(std::move(pl));

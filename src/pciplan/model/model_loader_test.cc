@@ -66,7 +66,7 @@ TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {
       R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
           "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
           "hotplug": true, "slots": [1, 31], "target": {}, "machines": [],
-          "machine_error": "", "colour": "red"}]})"));
+          "machine_error": "", "index_above_bus": false, "colour": "red"}]})"));
   ASSERT_FALSE(cat.ok());
   EXPECT_NE(cat.errors().front().message.find("controllers.json: /models/0/colour: unknown field"),
             std::string::npos)
@@ -79,7 +79,7 @@ TEST(ModelLoader, SlotRangeOutsidePciIsRejected) {
       R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
           "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
           "hotplug": true, "slots": [1, 32], "target": {}, "machines": [],
-          "machine_error": ""}]})"));
+          "machine_error": "", "index_above_bus": false}]})"));
   ASSERT_FALSE(cat.ok());
   EXPECT_NE(cat.errors().front().message.find("/models/0/slots"), std::string::npos);
 }

@@ -330,12 +330,19 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
 }
 
 bool ValidateDiskDrives(const NonPciContext& ctx, Diagnostics& errs) {
-  // Disk checks (per disk, list order): only IDE controller 0 exists (QEMU's PIIX/ICH IDE).
+  // Disk checks (per disk, list order): a drive on a controller index QEMU does not have
+  // (only one IDE controller, one floppy controller).
   for (int i : ctx.disk_order) {
     const Device& d = ctx.devices[i];
-    if (d.GetOr("target/@bus", "") == "ide" && d.address.type == AddressType::kDrive &&
-        d.address.Number("controller") != 0) {
-      return Fail(ctx, errs, Rule::kIdeCount, "only 1 IDE controller is supported", i);
+    if (d.address.type != AddressType::kDrive) continue;
+    std::string bus = d.GetOr("target/@bus", "");
+    for (const DriveBus& b : ctx.catalog.drive_buses) {
+      if (b.bus == bus && b.max_controllers > 0 && d.address.Number("controller") >= b.max_controllers) {
+        std::string upper = bus;
+        for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return Fail(ctx, errs, Rule::kControllerCount,
+                    fmt::format("only {} {} controller is supported", b.max_controllers, upper), i);
+      }
     }
   }
   return true;
@@ -343,9 +350,9 @@ bool ValidateDiskDrives(const NonPciContext& ctx, Diagnostics& errs) {
 
 bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
   for (int i : ctx.controller_order) {
-    if (ctx.devices[i].GetOr("@type", "") == "ide" && !ctx.family.ide) {
-      return Fail(ctx, errs, Rule::kIdeUnsupported,
-                  "IDE controllers are unsupported for this QEMU binary or machine type", i);
+    auto it = ctx.family.unsupported_controllers.find(ctx.devices[i].GetOr("@type", ""));
+    if (it != ctx.family.unsupported_controllers.end()) {
+      return Fail(ctx, errs, Rule::kControllerUnsupported, it->second, i);
     }
   }
   // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal).

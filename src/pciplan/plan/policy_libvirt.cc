@@ -58,6 +58,7 @@ class LibvirtPlanner {
   void SetMultifunction();
   bool FillControllerDefaults();
   bool ValidateControllers();
+  bool ValidateVideos();
 
   // --- helpers ---
   int AddDevice(Props props);
@@ -286,6 +287,15 @@ void LibvirtPlanner::AddMachineDefaults() {
     add({{"element", "controller"}, {"@type", "pci"}, {"@index", "0"},
          {"@model", cat_.controller(fam_->root).name}});
   }
+  // Section 2 step 5 / 5.2: <graphics> without any <video> gets one video of the default model
+  // (cirrus on x86, virtio on Arm virt). It is the primary video, so on pc/q35 it takes the
+  // chipset's video slot.
+  if (in_.has_graphics && video_order_.empty()) {
+    auto it = fam_->model_defaults.find("video");
+    if (it != fam_->model_defaults.end()) {
+      video_order_.push_back(AddDevice({{"element", "video"}, {"model/@type", it->second}}));
+    }
+  }
 }
 
 void LibvirtPlanner::ApplyModelDefaults() {
@@ -306,7 +316,53 @@ void LibvirtPlanner::ApplyModelDefaults() {
 }
 
 bool LibvirtPlanner::CheckControllers() {
-  // Duplicate indexes (virDomainDefValidate) and the root controller's model (section 5.1).
+  // The checks libvirt makes before addressing, in its order: the roots' index (parse), the
+  // root model (machine defaults, section 5.1), the expander's machine, the expander's NUMA
+  // node, then duplicate indexes. "index too high" and "root with an address" come only after
+  // addressing (ValidateControllers).
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i)) continue;
+    const ControllerModel* m = PciModel(i);
+    if (!m) {
+      return Fail(Rule::kUnknownModel,
+                  "unknown PCI controller model '" + devs_[i].GetOr("@model", "") + "'", i);
+    }
+    if (m->root && ControllerIndex(i) != 0) {
+      return Fail(Rule::kRootIndex, "pci-root and pcie-root controllers should have index 0", i);
+    }
+  }
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i) || ControllerIndex(i) != 0) continue;
+    const ControllerModel* m = PciModel(i);
+    if (m->name != cat_.controller(fam_->root).name) {
+      return Fail(Rule::kRootModel,
+                  fmt::format("the PCI controller with index='0' must be model='{}' for this "
+                              "machine type, but model='{}' was found instead",
+                              cat_.controller(fam_->root).name, devs_[i].GetOr("@model", "")), i);
+    }
+  }
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i)) continue;
+    const ControllerModel* m = PciModel(i);
+    if (!m->machines.empty() &&
+        std::find(m->machines.begin(), m->machines.end(), fam_->name) == m->machines.end()) {
+      return Fail(Rule::kExpanderMachine, m->machine_error, i);
+    }
+  }
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i)) continue;
+    const Device& d = devs_[i];
+    if (const std::string* node = d.Get("target/node")) {
+      std::optional<uint32_t> n = ParseUnsigned(*node);
+      if (!n || static_cast<int>(*n) >= in_.numa_cells) {
+        return Fail(Rule::kNumaNode,
+                    fmt::format("{} with index {} is configured for a NUMA node ({}) not present "
+                                "in the domain's <cpu><numa> array ({})",
+                                d.GetOr("@model", ""), ControllerIndex(i), *node, in_.numa_cells),
+                    i);
+      }
+    }
+  }
   std::map<std::pair<std::string, int>, int> seen;
   for (int i : ctrl_order_) {
     std::string type = devs_[i].GetOr("@type", "");
@@ -325,27 +381,6 @@ bool LibvirtPlanner::CheckControllers() {
       return Fail(Rule::kIndexTooHigh,
                   fmt::format("PCI controller index {} too high, maximum is {}", idx,
                               kMaxControllerIndex), i);
-    }
-    const ControllerModel* m = PciModel(i);
-    std::string model = devs_[i].GetOr("@model", "");
-    if (!m) {
-      return Fail(Rule::kUnknownModel, "unknown PCI controller model '" + model + "'", i);
-    }
-    if (idx == 0 && m->name != cat_.controller(fam_->root).name) {
-      return Fail(Rule::kRootModel,
-                  fmt::format("the PCI controller with index='0' must be model='{}' for this "
-                              "machine type, but model='{}' was found instead",
-                              cat_.controller(fam_->root).name, model), i);
-    }
-    if (m->root && idx != 0) {
-      return Fail(Rule::kRootIndex, "pci-root and pcie-root controllers should have index 0", i);
-    }
-    if (m->root && devs_[i].address.type != AddressType::kNone) {
-      return Fail(Rule::kRootAddress, "pci-root and pcie-root controllers should not have an address", i);
-    }
-    if (!m->machines.empty() &&
-        std::find(m->machines.begin(), m->machines.end(), fam_->name) == m->machines.end()) {
-      return Fail(Rule::kExpanderMachine, m->machine_error, i);
     }
   }
   return true;
@@ -380,6 +415,10 @@ DeviceNeed LibvirtPlanner::NeedOf(int dev) const {
     if (const ControllerModel* m = PciModel(dev); m && m->plugs_as) {
       need.kinds.Add(*m->plugs_as);
       need.aggregate = m->aggregate;
+    } else {
+      // pci-root/pcie-root plug nowhere; an explicit address on one is reserved like a
+      // conventional device's and refused only by validation (after addressing).
+      need.kinds.Add(Connect::kPci);
     }
     return need;  // controllers never carry autoassign (section 4.2 note)
   }
@@ -472,8 +511,7 @@ std::optional<int> LibvirtPlanner::GrowFor(BusTree& tree, uint32_t bus, const De
                             last ? BusSetup::kNoHotplug : BusSetup::kControllersOnly);
       }
     }
-    ControllerModelId bridge = cat_.FindController("pci-bridge");
-    while (static_cast<int>(models.size()) < add) models.emplace_back(bridge, BusSetup::kNormal);
+    while (static_cast<int>(models.size()) < add) models.emplace_back(fam_->bridge, BusSetup::kNormal);
   } else if (need.kinds.Has(Connect::kPcie) || need.kinds.Has(Connect::kPcieSwitchUpstream)) {
     for (int k = 0; k < add; ++k) models.emplace_back(fam_->gap_filler, BusSetup::kNormal);
   } else {
@@ -494,6 +532,16 @@ std::optional<int> LibvirtPlanner::GrowFor(BusTree& tree, uint32_t bus, const De
   tree.Grow(add);
   for (int k = 0; k < add; ++k) {
     tree.SetModel(first + k, models[k].first, cat_.controller(models[k].first), models[k].second);
+    if (models[k].second == BusSetup::kControllersOnly && k + 1 < add) {
+      // virDomainPCIAddressSetGrow: the root port made for the pcie-to-pci-bridge accepts that
+      // bridge only, even for explicit addresses in the dry run (an explicit PCIe device on it is
+      // "cannot be plugged into ... accepts a PCI Express device").
+      if (const auto& next = cat_.controller(models[k + 1].first).plugs_as) {
+        ConnectKinds only;
+        only.Add(*next);
+        tree.RestrictOffers(first + k, only);
+      }
+    }
   }
   return static_cast<int>(bus);
 }
@@ -556,9 +604,14 @@ bool LibvirtPlanner::CreateSet(BusTree& tree, Pass pass) {
       tree.SetModel(b, fam_->gap_filler, cat_.controller(fam_->gap_filler), BusSetup::kNormal);
     }
   }
-  // Explicit addresses, in libvirt's device iteration order.
-  static const char* kCollectOrder[] = {"disk", "interface", "sound", "hostdev", "video",
-                                        "controller"};
+  // Explicit addresses, in libvirt's device iteration order (virDomainDeviceInfoIterateFlags).
+  // The order matters when explicit addresses name missing buses: the first device to name a
+  // bus decides which controllers the growth adds (section 7.2).
+  static const char* kCollectOrder[] = {
+      "disk",     "interface", "sound",  "hostdev",    "video",   "controller", "smartcard",
+      "serial",   "parallel",  "channel", "console",   "input",   "filesystem", "watchdog",
+      "memballoon", "rng",     "nvram",  "hub",        "shmem",   "tpm",        "panic",
+      "memory",   "redirdev",  "iommu",  "vsock",      "crypto"};
   std::vector<int> order;
   for (const char* tag : kCollectOrder) {
     const std::vector<int>* list = nullptr;
@@ -664,12 +717,13 @@ bool LibvirtPlanner::ChipsetPlacements(BusTree& tree, Pass pass) {
         d.address.pci = want;
         continue;
       }
-      if (d.address.type != AddressType::kNone) continue;
+      if (p.empty_address ? !d.address.WantsPci() : d.address.type != AddressType::kNone) continue;
       for (uint32_t slot : p.slots) {
         PciAddress a{0, 0, slot, 0};
         if (tree.SlotInUse(a)) continue;
         a.function = p.function;
         tree.Take(a, false);
+        d.address = Address{};
         d.address.type = AddressType::kPci;
         d.address.type_name = "pci";
         d.address.pci = a;
@@ -859,14 +913,49 @@ bool LibvirtPlanner::FillControllerDefaults() {
         d.Set(path, std::to_string(lowest - 2));
       }
     }
+    // Same loop in libvirt (qemuDomainAssignPCIAddresses), so still part of addressing and
+    // before any validation: every pci-bridge's index must be above its bus.
+    if (m->index_above_bus && d.address.type == AddressType::kPci &&
+        static_cast<uint32_t>(ControllerIndex(i)) <= d.address.pci.bus) {
+      return Fail(Rule::kIndexNotAboveBus,
+                  fmt::format("PCI controller at index {} (0x{:02x}) has bus='0x{:02x}', but index "
+                              "must be larger than bus", ControllerIndex(i), ControllerIndex(i),
+                              d.address.pci.bus),
+                  i, d.address.pci.ToString());
+    }
+  }
+  return true;
+}
+
+bool LibvirtPlanner::ValidateVideos() {
+  // qemuValidateDomainDeviceDefVideo / virDomainDefVideoValidate: some models may only be the
+  // primary video, and 'none' must be the only one.
+  for (size_t k = 0; k < video_order_.size(); ++k) {
+    int v = video_order_[k];
+    std::string role = cls_[v] ? cls_[v]->video_role : std::string();
+    std::string type = devs_[v].GetOr("model/@type", "");
+    if (role == "alone" && video_order_.size() > 1) {
+      return Fail(Rule::kUnsupported,
+                  fmt::format("a '{}' video type must be the only video device defined for the "
+                              "domain", type), v);
+    }
+    if (k > 0 && role != "any") {
+      return Fail(Rule::kVideoPrimaryOnly,
+                  fmt::format("video type '{}' is only valid as primary video device", type), v);
+    }
   }
   return true;
 }
 
 bool LibvirtPlanner::ValidateControllers() {
+  // virDomainControllerDefValidate, after addressing.
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;
     const Device& d = devs_[i];
+    const ControllerModel* pm = PciModel(i);
+    if (pm && pm->root && d.address.type != AddressType::kNone) {
+      return Fail(Rule::kRootAddress, "pci-root and pcie-root controllers should not have an address", i);
+    }
     if (static_cast<uint32_t>(ControllerIndex(i)) > kMaxControllerIndex) {
       return Fail(Rule::kIndexTooHigh,
                   fmt::format("PCI controller index {} too high, maximum is {}",
@@ -889,26 +978,6 @@ bool LibvirtPlanner::ValidateControllers() {
         return Fail(c.rule, fmt::format("PCI controller {} '{}' out of range - must be {}-{}",
                                         c.attr, *v, c.lo, c.hi), i);
       }
-    }
-    if (const std::string* node = d.Get("target/node")) {
-      std::optional<uint32_t> n = ParseUnsigned(*node);
-      if (!n || static_cast<int>(*n) >= in_.numa_cells) {
-        return Fail(Rule::kNumaNode,
-                    fmt::format("{} with index {} is configured for a NUMA node ({}) not present "
-                                "in the domain's <cpu><numa> array ({})",
-                                d.GetOr("@model", ""), ControllerIndex(i), *node, in_.numa_cells),
-                    i);
-      }
-    }
-    const ControllerModel* m = PciModel(i);
-    // libvirt checks this for pci-bridge only (qemuDomainAssignPCIAddresses).
-    if (m && m->name == "pci-bridge" && d.address.type == AddressType::kPci &&
-        static_cast<uint32_t>(ControllerIndex(i)) <= d.address.pci.bus) {
-      return Fail(Rule::kIndexNotAboveBus,
-                  fmt::format("PCI controller at index {} (0x{:02x}) has bus='0x{:02x}', but index "
-                              "must be larger than bus", ControllerIndex(i), ControllerIndex(i),
-                              d.address.pci.bus),
-                  i, d.address.pci.ToString());
     }
   }
   return true;
@@ -938,7 +1007,7 @@ Result<Plan> LibvirtPlanner::Run() {
   if (ok) {
     SetMultifunction();
     ok = FillControllerDefaults() && AssignUsbPorts(ctx, errs_) &&
-         ValidateDiskDrives(ctx, errs_) && ValidateControllers() &&
+         ValidateDiskDrives(ctx, errs_) && ValidateVideos() && ValidateControllers() &&
          ValidateIdeAndDuplicates(ctx, errs_);
   }
   if (!ok) return errs_;

@@ -54,6 +54,8 @@ class BusTree {
   void Grow(int count);
   /// Gives bus `index` the slots and connection kinds of `model`.
   void SetModel(int index, ControllerModelId id, const ControllerModel& model, BusSetup setup);
+  /// Narrows what bus `index` accepts (also for explicit addresses).
+  void RestrictOffers(int index, ConnectKinds offers) { buses_[index].offers = offers; }
   /// Whether any function of the address's slot is taken. The address must exist.
   bool SlotInUse(const PciAddress& addr) const;
   bool FunctionInUse(const PciAddress& addr) const;
