@@ -73,7 +73,7 @@ const LibvirtError kLibvirtErrors[] = {
     {"cannot be plugged into the PCI controller", Rule::kConnectMismatch},
     {"for this machine type, but model=", Rule::kRootModel},
     {"controllers with index", Rule::kDuplicateIndex},
-    {"IDE controllers are unsupported", Rule::kControllerUnsupported},
+    {"IDE controllers are unsupported", Rule::kDeviceUnsupported},
     {"Only 1 IDE controller", Rule::kControllerCount},
     {"Hostdev already exists", Rule::kDuplicateHostdev},
     {"duplicated for disk sources", Rule::kDuplicateDiskTarget},

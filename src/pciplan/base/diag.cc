@@ -14,9 +14,10 @@ constexpr std::array kRuleIds = {
     "root-index",         "root-address",       "duplicate-index",     "index-too-high",
     "index-not-above-bus", "no-free-slot",      "cannot-add-controller", "cannot-add-bus",
     "chassis-range",      "port-range",         "chassisnr-range",     "busnr-range",
-    "no-free-busnr",      "expander-machine",   "numa-node",           "controller-unsupported",
+    "no-free-busnr",      "expander-machine",   "numa-node",           "device-unsupported",
     "controller-count",          "duplicate-hostdev",  "duplicate-disk-target", "iommu-acpi",
-    "video-primary-only", "hotplug",            "drive-address",       "unsupported",
+    "video-primary-only", "hotplug",            "drive-address",       "usb-disabled",
+    "usb-master",         "unsupported",
 };
 static_assert(kRuleIds.size() == static_cast<size_t>(Rule::kUnsupported) + 1);
 

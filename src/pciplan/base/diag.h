@@ -45,7 +45,7 @@ enum class Rule {
   kNoFreeBusNr,
   kExpanderMachine,
   kNumaNode,
-  kControllerUnsupported,
+  kDeviceUnsupported,
   kControllerCount,
   kDuplicateHostdev,
   kDuplicateDiskTarget,
@@ -53,6 +53,8 @@ enum class Rule {
   kVideoPrimaryOnly,
   kHotplug,
   kDriveAddress,
+  kUsbDisabled,
+  kUsbMaster,
   kUnsupported,
 };
 

@@ -59,6 +59,13 @@ struct DeviceClass {
   int companion_function = -1;  // USB2 companion: function within the shared slot
   int usb_ports = -1;           // USB controllers: root-hub ports (-1: not a USB controller)
   std::string video_role;       // videos: "any" (may be secondary), "primary", "alone"
+  std::string usb_master;       // USB2 companions: the model that must share their index
+};
+
+/// A device the machine family cannot have, with libvirt's message.
+struct UnsupportedDevice {
+  Match match;
+  std::string message;
 };
 
 /// A disk bus whose disks get drive addresses from their target names.
@@ -113,7 +120,7 @@ struct MachineFamily {
   std::vector<Placement> placements;
   std::map<std::string, std::string> model_defaults;
   std::vector<DefaultDevice> default_devices;
-  std::map<std::string, std::string> unsupported_controllers;  // type -> libvirt's message
+  std::vector<UnsupportedDevice> unsupported_devices;
 };
 
 struct Catalog {

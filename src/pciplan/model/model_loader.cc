@@ -279,6 +279,7 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
     c.companion_function = static_cast<int>(o.Int("companion_function", -1, 7));
     c.usb_ports = static_cast<int>(o.Int("usb_ports", -1, 15));
     c.video_role = o.Str("video_role");
+    c.usb_master = o.Str("usb_master");
     if (!c.video_role.empty() && c.video_role != "any" && c.video_role != "primary" &&
         c.video_role != "alone") {
       o.Fail("video_role", "expected any, primary or alone");
@@ -317,7 +318,18 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   }
   m.spare_port = o.Bool("spare_port");
   m.virtio_mmio = o.Bool("virtio_mmio");
-  m.unsupported_controllers = o.StrMap("unsupported_controllers");
+  if (const Json* bad = o.Need("unsupported_devices"); bad && bad->is_array()) {
+    for (size_t i = 0; i < bad->size(); ++i) {
+      std::string ptr = "/unsupported_devices/" + std::to_string(i);
+      Obj u((*bad)[i], nullptr, file, ptr, errs);
+      UnsupportedDevice d;
+      if (const Json* match = u.Need("match")) d.match = ReadMatch(*match, file, ptr + "/match", errs);
+      d.message = u.Str("message");
+      u.OptStr("source");
+      u.Finish();
+      m.unsupported_devices.push_back(std::move(d));
+    }
+  }
   if (const Json* reserved = o.Need("reserved"); reserved && reserved->is_array()) {
     for (size_t i = 0; i < reserved->size(); ++i) {
       Obj r((*reserved)[i], nullptr, file, "/reserved/" + std::to_string(i), errs);

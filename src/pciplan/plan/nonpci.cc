@@ -73,6 +73,44 @@ int DiskNameIndex(const std::string& name) {
   return -1;
 }
 
+bool CheckUsbControllers(const NonPciContext& ctx, Diagnostics& errs) {
+  // A USB controller of a model with no ports and no PCI function ("none") disables USB; no
+  // other USB controller may then exist (libvirt's parser refuses it).
+  int usb = 0;
+  int disabled = -1;
+  for (int i : ctx.controller_order) {
+    const Device& c = ctx.devices[i];
+    if (c.GetOr("@type", "") != "usb") continue;
+    ++usb;
+    const DeviceClass* cls = ctx.catalog.Classify(c.tag, c.props);
+    if (cls && cls->usb_ports == 0 && cls->connect == ConnectNeed::kNone) disabled = i;
+  }
+  if (disabled >= 0 && usb > 1) {
+    return Fail(ctx, errs, Rule::kUsbDisabled,
+                "can't add another USB controller: USB is disabled for this domain", disabled);
+  }
+  // USB2 companions need their master controller at the same index.
+  for (int i : ctx.controller_order) {
+    const Device& c = ctx.devices[i];
+    const DeviceClass* cls = ctx.catalog.Classify(c.tag, c.props);
+    if (!cls || cls->usb_master.empty()) continue;
+    bool found = false;
+    for (int o : ctx.controller_order) {
+      const Device& m = ctx.devices[o];
+      found |= m.GetOr("@type", "") == c.GetOr("@type", "") &&
+               m.GetOr("@model", "") == cls->usb_master &&
+               m.GetOr("@index", "") == c.GetOr("@index", "");
+    }
+    if (!found) {
+      return Fail(ctx, errs, Rule::kUsbMaster,
+                  fmt::format("no master USB controller specified ({} needs an {} with index {})",
+                              c.GetOr("@model", ""), cls->usb_master, c.GetOr("@index", "")),
+                  i);
+    }
+  }
+  return true;
+}
+
 bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
   for (int i : ctx.disk_order) {
     Device& d = ctx.devices[i];
@@ -349,10 +387,11 @@ bool ValidateDiskDrives(const NonPciContext& ctx, Diagnostics& errs) {
 }
 
 bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
-  for (int i : ctx.controller_order) {
-    auto it = ctx.family.unsupported_controllers.find(ctx.devices[i].GetOr("@type", ""));
-    if (it != ctx.family.unsupported_controllers.end()) {
-      return Fail(ctx, errs, Rule::kControllerUnsupported, it->second, i);
+  for (const UnsupportedDevice& u : ctx.family.unsupported_devices) {
+    for (size_t i = 0; i < ctx.devices.size(); ++i) {
+      if (u.match.Matches(ctx.devices[i].tag, ctx.devices[i].props)) {
+        return Fail(ctx, errs, Rule::kDeviceUnsupported, u.message, static_cast<int>(i));
+      }
     }
   }
   // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal).

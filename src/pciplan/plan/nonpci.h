@@ -26,6 +26,9 @@ struct NonPciContext {
 /// prefix (fd, hd, vd, sd, xvd, ubd) or is followed by anything but letters.
 int DiskNameIndex(const std::string& name);
 
+/// USB controller rules checked at parse time: a "none" controller excludes every other one,
+/// and a USB2 companion needs its master at the same index.
+bool CheckUsbControllers(const NonPciContext& ctx, Diagnostics& errs);
 /// Gives every disk on a drive bus without an address its drive address, from its name.
 bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs);
 /// Adds the controllers drive addresses and virtio channels refer to but that are missing,

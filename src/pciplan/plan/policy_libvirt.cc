@@ -990,7 +990,7 @@ Result<Plan> LibvirtPlanner::Run() {
   if (!FindFamily()) return errs_;
   BuildListOrders();
   NonPciContext ctx{cat_, *fam_, in_, devs_, ctrl_order_, disk_order_};
-  bool ok = AssignControllerIndexes();
+  bool ok = AssignControllerIndexes() && CheckUsbControllers(ctx, errs_);
   if (ok) {
     AddMachineDefaults();
     ApplyModelDefaults();
