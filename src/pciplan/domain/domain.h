@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pciplan/base/address.h"
@@ -50,6 +51,11 @@ struct Device {
 
   const std::string* Get(const std::string& path) const;
   std::string GetOr(const std::string& path, const std::string& fallback) const;
+  /// Whether the property exists and equals `value` (no copy).
+  bool Is(const std::string& path, std::string_view value) const {
+    const std::string* v = Get(path);
+    return v && *v == value;
+  }
   void Set(const std::string& path, std::string value) { props[path] = std::move(value); }
   bool Has(const std::string& path) const { return props.count(path) != 0; }
 };

@@ -147,6 +147,8 @@ Result<Domain> ReadDomain(std::string text) {
   if (!devices) return dom;
   dom.devices_offset = static_cast<size_t>(devices.offset_debug());
   dom.devices_self_closing = !devices.first_child();
+  int line = 1;
+  size_t line_offset = 0;
   for (const pugi::xml_node& child : devices.children()) {
     if (child.type() != pugi::node_element) continue;
     std::string tag = child.name();
@@ -160,7 +162,11 @@ Result<Domain> ReadDomain(std::string text) {
     Device dev;
     dev.tag = tag;
     dev.offset = static_cast<size_t>(child.offset_debug());
-    dev.line = LineOf(dom.text, dev.offset);
+    // Lines are counted from the previous device on, so reading stays linear.
+    line += static_cast<int>(std::count(dom.text.begin() + static_cast<std::ptrdiff_t>(line_offset),
+                                        dom.text.begin() + static_cast<std::ptrdiff_t>(dev.offset), '\n'));
+    line_offset = dev.offset;
+    dev.line = line;
     dev.source = static_cast<int>(dom.devices.size());
     CollectProps(child, "", 2, dev.props);
     if (pugi::xml_node a = child.child("address")) {

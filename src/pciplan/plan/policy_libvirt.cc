@@ -63,8 +63,9 @@ class LibvirtPlanner {
   // --- helpers ---
   int AddDevice(Props props);
   DeviceNeed NeedOf(int dev) const;
-  bool IsPciController(int dev) const { return devs_[dev].tag == "controller" &&
-                                               devs_[dev].GetOr("@type", "") == "pci"; }
+  bool IsPciController(int dev) const {
+    return devs_[dev].tag == "controller" && devs_[dev].Is("@type", "pci");
+  }
   int ControllerIndex(int dev) const;
   const ControllerModel* PciModel(int dev) const;
   int FindPciController(int index) const;
@@ -80,6 +81,12 @@ class LibvirtPlanner {
   std::vector<int> video_order_;  // primary video first
   std::vector<const DeviceClass*> cls_;
   std::vector<bool> growth_moved_;
+  mutable std::vector<int> index_cache_;  // parsed @index per device; -2 = not parsed yet
+  void SetIndex(int dev, int index) {
+    devs_[dev].Set("@index", std::to_string(index));
+    if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
+    index_cache_[dev] = index;
+  }
   Diagnostics errs_;
   std::vector<std::string> notes_;
   int input_max_pci_index_ = -1;
@@ -102,10 +109,13 @@ std::string LibvirtPlanner::Describe(int dev) const {
 }
 
 int LibvirtPlanner::ControllerIndex(int dev) const {
+  if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
+  int& cached = index_cache_[dev];
+  if (cached != -2) return cached;
   const std::string* idx = devs_[dev].Get("@index");
-  if (!idx) return -1;
-  std::optional<uint32_t> v = ParseDecimal(*idx);
-  return v ? static_cast<int>(std::min<uint32_t>(*v, 1u << 30)) : -1;
+  std::optional<uint32_t> v = idx ? ParseDecimal(*idx) : std::nullopt;
+  cached = v ? static_cast<int>(std::min<uint32_t>(*v, 1u << 30)) : -1;
+  return cached;
 }
 
 const ControllerModel* LibvirtPlanner::PciModel(int dev) const {
@@ -151,25 +161,18 @@ bool LibvirtPlanner::FindFamily() {
 }
 
 void LibvirtPlanner::BuildListOrders() {
-  // Disks: inserted one by one (virDomainDiskInsert): before the first later disk of the same
-  // bus with a higher index, else after the last disk of the same bus, else at the end.
+  // Disks: libvirt inserts each one (virDomainDiskInsert) before the first disk of its bus with
+  // a higher name index, else after the last disk of its bus, else at the end. That makes
+  // groups by bus in order of first appearance, each stably sorted by name index.
+  std::vector<std::string> bus_order;
+  std::map<std::string, std::vector<std::pair<int, int>>> by_bus;  // bus -> (name index, dev)
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
     const Device& d = devs_[i];
     if (d.tag == "disk") {
       std::string bus = d.GetOr("target/@bus", "");
-      int idx = DiskNameIndex(d.GetOr("target/@dev", ""));
-      int insert_at = -1;
-      for (int k = static_cast<int>(disk_order_.size()) - 1; k >= 0; --k) {
-        const Device& o = devs_[disk_order_[k]];
-        if (o.GetOr("target/@bus", "") != bus) continue;
-        if (DiskNameIndex(o.GetOr("target/@dev", "")) > idx) {
-          insert_at = k;
-        } else if (insert_at == -1) {
-          insert_at = k + 1;
-        }
-      }
-      if (insert_at < 0) insert_at = static_cast<int>(disk_order_.size());
-      disk_order_.insert(disk_order_.begin() + insert_at, i);
+      auto [it, fresh] = by_bus.try_emplace(bus);
+      if (fresh) bus_order.push_back(bus);
+      it->second.emplace_back(DiskNameIndex(d.GetOr("target/@dev", "")), i);
     } else if (d.tag == "controller") {
       // Section 6.1: same-type controllers only; explicit indexes ascend.
       std::string type = d.GetOr("@type", "");
@@ -203,6 +206,12 @@ void LibvirtPlanner::BuildListOrders() {
         video_order_.push_back(i);
       }
     }
+  }
+  for (const std::string& bus : bus_order) {
+    std::vector<std::pair<int, int>>& group = by_bus[bus];
+    std::stable_sort(group.begin(), group.end(),
+                     [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (const auto& [idx, dev] : group) disk_order_.push_back(dev);
   }
 }
 
@@ -240,7 +249,7 @@ bool LibvirtPlanner::AssignControllerIndexes() {
           }
         }
         if (!model_taken) {
-          d.Set("@index", pidx);
+          SetIndex(i, static_cast<int>(ParseDecimal(pidx).value_or(0)));
           continue;
         }
       }
@@ -258,7 +267,7 @@ bool LibvirtPlanner::AssignControllerIndexes() {
     }
     int idx = 0;
     while (used.count(idx)) ++idx;
-    d.Set("@index", std::to_string(idx));
+    SetIndex(i, idx);
   }
   return true;
 }
@@ -434,15 +443,16 @@ DeviceNeed LibvirtPlanner::NeedOf(int dev) const {
 
 bool LibvirtPlanner::Validate(const BusTree& tree, const PciAddress& addr, const DeviceNeed& need,
                               From from, int dev) {
-  std::string a = addr.ToString();
   if (addr.domain != 0) {
+    std::string a = addr.ToString();
     return Fail(Rule::kPciDomain, "invalid PCI address " + a + ": only PCI domain 0 is available",
                 dev, a);
   }
+  auto a_str = [&] { return addr.ToString(); };
   if (addr.bus >= static_cast<uint32_t>(tree.size())) {
     return Fail(Rule::kBusMissing,
-                fmt::format("invalid PCI address {}: only PCI buses up to {} are available", a,
-                            tree.size() - 1), dev, a);
+                fmt::format("invalid PCI address {}: only PCI buses up to {} are available", a_str(),
+                            tree.size() - 1), dev, a_str());
   }
   const Bus& bus = tree.bus(static_cast<int>(addr.bus));
   ConnectKinds offers = bus.offers;
@@ -450,8 +460,8 @@ bool LibvirtPlanner::Validate(const BusTree& tree, const PciAddress& addr, const
   if (from == From::kConfig) {
     if (need.integrated && addr.bus != 0) {
       return Fail(Rule::kIntegratedBus0,
-                  "the device at PCI address " + a + " needs to be an integrated device (bus=0)",
-                  dev, a);
+                  "the device at PCI address " + a_str() + " needs to be an integrated device (bus=0)",
+                  dev, a_str());
     }
     // Section 4.3: explicit addresses may mix PCI and PCIe; a pci-bridge counts as an endpoint.
     if (offers.HasEndpoint()) {
@@ -463,25 +473,27 @@ bool LibvirtPlanner::Validate(const BusTree& tree, const PciAddress& addr, const
   if (need.hotplug && !bus.hotplug) {
     return Fail(Rule::kHotplug,
                 fmt::format("the device at PCI address {} requires hotplug capability, but the "
-                            "PCI controller with index='{}' doesn't support hotplug", a, addr.bus),
-                dev, a);
+                            "PCI controller with index='{}' doesn't support hotplug", a_str(), addr.bus),
+                dev, a_str());
   }
   if (!Fits(offers, kinds)) {
     std::optional<Connect> first = kinds.First();
     return Fail(Rule::kConnectMismatch,
                 fmt::format("the device at PCI address {} cannot be plugged into the PCI "
                             "controller with index='{}': it requires a controller that accepts "
-                            "a {}", a, addr.bus,
+                            "a {}", a_str(), addr.bus,
                             first ? ConnectDescription(*first) : std::string_view("device")),
-                dev, a);
+                dev, a_str());
   }
   if (bus.min_slot > 0 && addr.slot < bus.min_slot) {
     return Fail(Rule::kSlotBelowMin,
-                fmt::format("invalid PCI address {}: slot must be >= {}", a, bus.min_slot), dev, a);
+                fmt::format("invalid PCI address {}: slot must be >= {}", a_str(), bus.min_slot), dev,
+                a_str());
   }
   if (addr.slot > bus.max_slot) {
     return Fail(Rule::kSlotAboveMax,
-                fmt::format("invalid PCI address {}: slot must be <= {}", a, bus.max_slot), dev, a);
+                fmt::format("invalid PCI address {}: slot must be <= {}", a_str(), bus.max_slot), dev,
+                a_str());
   }
   return true;
 }
@@ -844,8 +856,12 @@ bool LibvirtPlanner::AssignPci() {
     if (!ReserveNext(tree, spare, -1, Pass::kDryRun, -1)) return false;
     notes_.push_back("added a spare hot-pluggable root port (libvirt's default)");
   }
+  std::set<int> pci_indexes;
+  for (int i : ctrl_order_) {
+    if (IsPciController(i)) pci_indexes.insert(ControllerIndex(i));
+  }
   for (int b = 1; b < tree.size(); ++b) {
-    if (FindPciController(b) >= 0) continue;
+    if (pci_indexes.count(b)) continue;
     int c = AddDevice({{"element", "controller"}, {"@type", "pci"}, {"@index", std::to_string(b)},
                        {"@model", cat_.controller(tree.bus(b).model).name}});
     ctrl_order_.push_back(c);
