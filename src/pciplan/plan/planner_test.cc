@@ -89,6 +89,30 @@ TEST(Planner, PcAddsABridgeWhenTheLastRootSlotWouldBeUsed) {
   EXPECT_EQ(PciOf(*p, "memballoon", "@model", "virtio"), "0000:01:01.0");
 }
 
+std::string DiskName(int i) {
+  std::string s;
+  for (++i; i > 0; i /= 26) s.insert(s.begin(), static_cast<char>('a' + (--i) % 26));
+  return "vd" + s;
+}
+
+TEST(Planner, ManyDisksOnPcGetTheBridgesLibvirtCannotPlace) {
+  // libvirt 9.0 refuses this domain ("a PCI slot is needed to connect a PCI controller
+  // model='pci-bridge'"); pciplan adds the bridge it is missing (README).
+  std::string disks;
+  for (int i = 0; i < 150; ++i) disks += kVirtioDisk(DiskName(i).c_str());
+  Result<Plan> p = PlanXml(DomainXml("pc", disks));
+  ASSERT_TRUE(p.ok()) << p.errors().front().Render("t.xml");
+  int bridges = 0;
+  for (const Device& d : p->devices) {
+    if (d.Is("@model", "pci-bridge")) {
+      ++bridges;
+      EXPECT_EQ(d.address.pci.bus, 0u) << "bridges sit on pci-root";
+    }
+    if (d.tag == "disk") EXPECT_FALSE(d.address.WantsPci()) << d.GetOr("target/@dev", "");
+  }
+  EXPECT_EQ(bridges, 5);
+}
+
 TEST(Planner, DisksAreAssignedInTargetOrder) {
   Result<Plan> p = PlanXml(DomainXml("pc", kVirtioDisk("vdb") + kVirtioDisk("vda")));
   ASSERT_TRUE(p.ok());
