@@ -108,7 +108,9 @@ TEST(Planner, ManyDisksOnPcGetTheBridgesLibvirtCannotPlace) {
       ++bridges;
       EXPECT_EQ(d.address.pci.bus, 0u) << "bridges sit on pci-root";
     }
-    if (d.tag == "disk") EXPECT_FALSE(d.address.WantsPci()) << d.GetOr("target/@dev", "");
+    if (d.tag == "disk") {
+      EXPECT_FALSE(d.address.WantsPci()) << d.GetOr("target/@dev", "");
+    }
   }
   EXPECT_EQ(bridges, 5);
 }

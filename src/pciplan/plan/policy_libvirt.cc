@@ -549,8 +549,10 @@ std::optional<int> LibvirtPlanner::GrowFor(BusTree& tree, uint32_t bus, const De
     }
     return std::nullopt;
   }
-  if (tree.size() + add > static_cast<int>(kMaxControllerIndex) + 1) {
-    Fail(Rule::kNoFreeSlot,
+  // Like libvirt, the dry run may grow past QEMU's 256 buses; the validation after addressing
+  // then refuses the index ("too high"). The bound here only keeps memory in check.
+  if (tree.size() + add > static_cast<int>(kMaxPlannableIndex) + 1) {
+    Fail(Rule::kIndexTooHigh,
          fmt::format("the devices need more than {} PCI buses, the most QEMU allows",
                      kMaxControllerIndex + 1), dev);
     return std::nullopt;
