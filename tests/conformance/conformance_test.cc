@@ -5,6 +5,8 @@
 // below the best recorded in ratchet.txt.
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -22,12 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using pciplan::testing::Slurp;
 
 struct Planned {
   bool ok = false;

@@ -80,7 +80,6 @@ class LibvirtPlanner {
   std::vector<int> disk_order_;   // disks grouped by bus, sorted by target (section 2)
   std::vector<int> video_order_;  // primary video first
   std::vector<const DeviceClass*> cls_;
-  std::vector<bool> growth_moved_;
   mutable std::vector<int> index_cache_;  // parsed @index per device; -2 = not parsed yet
   void SetIndex(int dev, int index) {
     devs_[dev].Set("@index", std::to_string(index));
@@ -89,7 +88,6 @@ class LibvirtPlanner {
   }
   Diagnostics errs_;
   std::vector<std::string> notes_;
-  int input_max_pci_index_ = -1;
 };
 
 bool LibvirtPlanner::Fail(Rule rule, std::string message, int dev, std::string address) {
@@ -138,7 +136,6 @@ int LibvirtPlanner::AddDevice(Props props) {
   d.origin = Origin::kPlanner;
   devs_.push_back(std::move(d));
   cls_.push_back(nullptr);
-  growth_moved_.push_back(false);
   return static_cast<int>(devs_.size()) - 1;
 }
 
@@ -847,7 +844,6 @@ bool LibvirtPlanner::AssignPci() {
   for (int i : ctrl_order_) {
     if (IsPciController(i)) max_idx = std::max(max_idx, ControllerIndex(i));
   }
-  input_max_pci_index_ = max_idx;
 
   // Pass 1: a dry run that only counts the buses needed (section 7.1).
   BusTree tree;
@@ -1019,7 +1015,6 @@ bool LibvirtPlanner::ValidateControllers() {
 Result<Plan> LibvirtPlanner::Run() {
   devs_ = in_.devices;
   cls_.assign(devs_.size(), nullptr);
-  growth_moved_.assign(devs_.size(), false);
   if (!FindFamily()) return errs_;
   BuildListOrders();
   NonPciContext ctx{cat_, *fam_, in_, devs_, ctrl_order_, disk_order_};
@@ -1032,7 +1027,6 @@ Result<Plan> LibvirtPlanner::Run() {
   }
   if (ok) {
     cls_.resize(devs_.size(), nullptr);
-    growth_moved_.resize(devs_.size(), false);
     ClassifyAll();
     PrimeVirtioMmio();
     ok = AssignPci();
