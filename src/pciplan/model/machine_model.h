@@ -127,6 +127,7 @@ struct Catalog {
   std::vector<ControllerModel> controllers;
   std::vector<DeviceClass> classes;
   std::vector<MachineFamily> machines;
+  std::vector<std::string> collect_order;  // libvirt's device iteration order (explicit addresses)
   std::vector<std::string> assign_order;
   std::vector<std::string> output_order;
   std::vector<DriveBus> drive_buses;  // in the order libvirt adds their implicit controllers

@@ -228,6 +228,7 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   top.OptStr("comment");
   const Json* defaults = top.Need("defaults");
   const Json* classes = top.Need("classes");
+  cat.collect_order = top.Strs("collect_order");
   cat.assign_order = top.Strs("assign_order");
   cat.output_order = top.Strs("output_order");
   cat.usb_hub_ports = static_cast<uint32_t>(top.Int("usb_hub_ports", 1, 15));

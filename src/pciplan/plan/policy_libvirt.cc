@@ -633,28 +633,23 @@ bool LibvirtPlanner::CreateSet(BusTree& tree, Pass pass) {
   // Explicit addresses, in libvirt's device iteration order (virDomainDeviceInfoIterateFlags).
   // The order matters when explicit addresses name missing buses: the first device to name a
   // bus decides which controllers the growth adds (section 7.2).
-  static const char* kCollectOrder[] = {
-      "disk",     "interface", "sound",  "hostdev",    "video",   "controller", "smartcard",
-      "serial",   "parallel",  "channel", "console",   "input",   "filesystem", "watchdog",
-      "memballoon", "rng",     "nvram",  "hub",        "shmem",   "tpm",        "panic",
-      "memory",   "redirdev",  "iommu",  "vsock",      "crypto"};
   std::vector<int> order;
-  for (const char* tag : kCollectOrder) {
-    const std::vector<int>* list = nullptr;
-    if (std::string_view(tag) == "disk") list = &disk_order_;
-    if (std::string_view(tag) == "video") list = &video_order_;
-    if (std::string_view(tag) == "controller") list = &ctrl_order_;
+  for (const std::string& tag : cat_.collect_order) {
+    const std::vector<int>* list = tag == "disk"         ? &disk_order_
+                                   : tag == "video"      ? &video_order_
+                                   : tag == "controller" ? &ctrl_order_
+                                                         : nullptr;
     if (list) {
       order.insert(order.end(), list->begin(), list->end());
-    } else {
-      for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
-        if (devs_[i].tag == tag) order.push_back(i);
-      }
+      continue;
+    }
+    for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
+      if (devs_[i].tag == tag) order.push_back(i);
     }
   }
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
-    if (std::find(std::begin(kCollectOrder), std::end(kCollectOrder), devs_[i].tag) ==
-        std::end(kCollectOrder)) {
+    if (std::find(cat_.collect_order.begin(), cat_.collect_order.end(), devs_[i].tag) ==
+        cat_.collect_order.end()) {
       order.push_back(i);
     }
   }
