@@ -1,4 +1,4 @@
-// pciplan's command line: one table of subcommands (plan, check), each a function below. Exit
+// pciplan's command line: one table of subcommands (plan, check, qemu-args), each a function below. Exit
 // status: 0 success, 1 the domain is invalid or cannot be planned, 2 usage or I/O errors.
 #include <CLI/CLI.hpp>
 
@@ -8,6 +8,7 @@
 #include "io.h"
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/emit/domain_writer.h"
+#include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
 
@@ -68,6 +69,17 @@ int RunPlan(const std::string& input, const std::string& output, bool explain) {
   return kExitOk;
 }
 
+int RunQemuArgs(const std::string& input, bool json) {
+  int status = kExitOk;
+  std::optional<Planned> p = ReadAndPlan(input, status);
+  if (!p) return status;
+  Result<QemuCommand> cmd = BuildQemuCommand(p->domain, p->plan, BuiltinCatalog());
+  if (!cmd) return Report(cmd.errors(), DisplayName(input));
+  std::string out = json ? RenderQemuJson(cmd.value()).dump(2) + "\n" : RenderQemuShell(cmd.value());
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
 int RunCheck(const std::string& input) {
   int status = kExitOk;
   std::optional<Planned> p = ReadAndPlan(input, status);
@@ -98,6 +110,12 @@ int main(int argc, char** argv) {
       "check", "Validate the domain's fixed addresses and plan it, changing nothing");
   check->add_option("input", input, "Domain XML file, or - for standard input")->required();
 
+  bool json = false;
+  CLI::App* qemu_args = app.add_subcommand(
+      "qemu-args", "Plan the domain and print the QEMU command line that builds its PCI topology");
+  qemu_args->add_option("input", input, "Domain XML file, or - for standard input")->required();
+  qemu_args->add_flag("--json", json, "Print JSON: machine, -device objects and argv");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -110,5 +128,6 @@ int main(int argc, char** argv) {
   }
   if (*plan) return RunPlan(input, output, explain);
   if (*check) return RunCheck(input);
+  if (*qemu_args) return RunQemuArgs(input, json);
   return kExitUsage;
 }

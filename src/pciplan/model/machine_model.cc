@@ -50,4 +50,11 @@ const DeviceClass* Catalog::Classify(const std::string& tag, const Props& props)
   return nullptr;
 }
 
+const QemuMachine* QemuFacts::FindMachine(const std::string& family) const {
+  for (const QemuMachine& m : machines) {
+    if (m.family == family) return &m;
+  }
+  return nullptr;
+}
+
 }  // namespace pciplan

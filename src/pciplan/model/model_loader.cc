@@ -290,6 +290,92 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   }
 }
 
+void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics& errs) {
+  Obj top(j, nullptr, file, "", errs);
+  top.OptStr("source");
+  top.OptStr("comment");
+  QemuFacts& q = cat.qemu;
+  q.binaries = top.StrMap("binaries");
+  q.controller_properties = top.StrMap("controller_properties");
+  if (const Json* probe = top.Need("probe")) {
+    Obj p(*probe, nullptr, file, "/probe", errs);
+    q.probe_driver = p.Str("driver");
+    p.Str("source");
+    p.Finish();
+  }
+  if (const Json* machines = top.Need("machines"); machines && machines->is_array()) {
+    for (size_t i = 0; i < machines->size(); ++i) {
+      std::string ptr = "/machines/" + std::to_string(i);
+      Obj o((*machines)[i], nullptr, file, ptr, errs);
+      QemuMachine m;
+      m.family = o.Str("family");
+      m.options = o.Str("options");
+      m.cpu = o.Str("cpu");
+      o.Str("source");
+      if (const Json* b = o.Need("builtin"); b && b->is_array()) {
+        for (size_t k = 0; k < b->size(); ++k) {
+          m.builtin.push_back(ReadMatch((*b)[k], file, ptr + "/builtin/" + std::to_string(k), errs));
+        }
+      }
+      o.Finish();
+      q.machines.push_back(std::move(m));
+    }
+  }
+  const Json* defaults = top.Need("defaults");
+  const Json* devices = top.Need("devices");
+  top.Finish();
+  if (!devices || !devices->is_array()) return;
+  static const std::map<std::string, AliasNumber> kNumbers = {
+      {"none", AliasNumber::kNone}, {"ordinal", AliasNumber::kOrdinal},
+      {"index", AliasNumber::kIndex}, {"disk-index", AliasNumber::kDiskIndex}};
+  static const std::map<std::string, QemuBackend> kBackends = {
+      {"", QemuBackend::kNone},          {"drive", QemuBackend::kDrive},
+      {"memdev", QemuBackend::kMemdev},  {"fsdev", QemuBackend::kFsdev},
+      {"audiodev", QemuBackend::kAudiodev}, {"host", QemuBackend::kHost},
+      {"guest-cid", QemuBackend::kGuestCid}, {"chardev", QemuBackend::kChardev},
+      {"chardev-null", QemuBackend::kChardev}};
+  for (size_t i = 0; i < devices->size(); ++i) {
+    std::string ptr = "/devices/" + std::to_string(i);
+    Obj o((*devices)[i], defaults, file, ptr, errs);
+    QemuDevice d;
+    d.name = o.Str("name");
+    o.OptStr("source");
+    if (const Json* match = o.Need("match")) d.match = ReadMatch(*match, file, ptr + "/match", errs);
+    if (d.match.element.empty()) o.Fail("match", "missing \"element\"");
+    d.driver = o.Str("driver");
+    if (d.driver.empty()) o.Fail("driver", "empty driver");
+    d.mmio_driver = o.Str("mmio_driver");
+    d.alias = o.Str("alias");
+    std::string number = o.Str("number");
+    if (auto it = kNumbers.find(number); it != kNumbers.end()) {
+      d.number = it->second;
+    } else {
+      o.Fail("number", "expected none, ordinal, index or disk-index, found '" + number + "'");
+    }
+    d.bare_zero = o.Bool("bare_zero");
+    if (const Json* props = o.Need("props"); props && props->is_object()) {
+      for (const auto& [k, v] : props->items()) {
+        if (!v.is_number_integer()) {
+          o.Fail("props/" + k, "expected an integer");
+          continue;
+        }
+        d.props[k] = v.get<int64_t>();
+      }
+    }
+    d.masterbus = o.Bool("masterbus");
+    std::string backend = o.Str("backend");
+    if (auto it = kBackends.find(backend); it != kBackends.end()) {
+      d.backend = it->second;
+    } else {
+      o.Fail("backend", "unknown backend '" + backend + "'");
+    }
+    d.standin = o.Str("standin");
+    d.machines = o.Strs("machines");
+    o.Finish();
+    q.devices.push_back(std::move(d));
+  }
+}
+
 ControllerModelId NeedController(Obj& o, const Catalog& cat, const std::string& key,
                                  const std::string& name) {
   ControllerModelId id = cat.FindController(name);
@@ -411,6 +497,16 @@ Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
   for (const DataFile& f : files) {
     if (f.name.rfind("machines/", 0) != 0) continue;
     if (auto j = Parse(f, errs)) LoadMachine(*j, f.name, cat, errs);
+  }
+  for (const DataFile& f : files) {
+    if (f.name != "qemu.json") continue;
+    if (auto j = Parse(f, errs)) LoadQemu(*j, f.name, cat, errs);
+  }
+  for (const MachineFamily& m : cat.machines) {
+    if (!cat.qemu.devices.empty() && !cat.qemu.FindMachine(m.name)) {
+      errs.push_back(Error(Rule::kBadValue, "qemu.json: /machines: no record for family '" +
+                                                m.name + "'"));
+    }
   }
   if (cat.machines.empty()) errs.push_back(Error(Rule::kBadValue, "data: no machine families"));
   if (!errs.empty()) return errs;
