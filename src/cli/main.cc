@@ -1,4 +1,4 @@
-// pciplan's command line: one table of subcommands (plan, check, qemu-args), each a function below. Exit
+// pciplan's command line: one table of subcommands (plan, check, qemu-args, verify), each a function below. Exit
 // status: 0 success, 1 the domain is invalid or cannot be planned, 2 usage or I/O errors.
 #include <CLI/CLI.hpp>
 
@@ -11,6 +11,7 @@
 #include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
+#include "pciplan/qmp/verify.h"
 
 namespace pciplan::cli {
 namespace {
@@ -80,6 +81,17 @@ int RunQemuArgs(const std::string& input, bool json) {
   return kExitOk;
 }
 
+int RunVerify(const std::string& input, const VerifyOptions& options, bool json) {
+  int status = kExitOk;
+  std::optional<Planned> p = ReadAndPlan(input, status);
+  if (!p) return status;
+  Result<VerifyReport> report = Verify(p->domain, p->plan, BuiltinCatalog(), options);
+  if (!report) return Report(report.errors(), DisplayName(input));
+  std::string out = json ? RenderVerifyJson(report.value()) : RenderVerifyText(report.value());
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return report->ok() ? kExitOk : kExitInvalid;
+}
+
 int RunCheck(const std::string& input) {
   int status = kExitOk;
   std::optional<Planned> p = ReadAndPlan(input, status);
@@ -116,6 +128,17 @@ int main(int argc, char** argv) {
   qemu_args->add_option("input", input, "Domain XML file, or - for standard input")->required();
   qemu_args->add_flag("--json", json, "Print JSON: machine, -device objects and argv");
 
+  pciplan::VerifyOptions verify_options;
+  bool no_probes = false;
+  CLI::App* verify = app.add_subcommand(
+      "verify", "Plan the domain, start the real QEMU paused with the plan and check that every "
+                "device is where the plan put it and every promised hot-plug slot accepts one");
+  verify->add_option("input", input, "Domain XML file, or - for standard input")->required();
+  verify->add_option("--qemu", verify_options.qemu,
+                     "QEMU binary (default: qemu-system-x86_64 or qemu-system-aarch64)");
+  verify->add_flag("--json", json, "Print the report as JSON");
+  verify->add_flag("--no-probes", no_probes, "Check addresses only, no hot-plug probes");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -129,5 +152,9 @@ int main(int argc, char** argv) {
   if (*plan) return RunPlan(input, output, explain);
   if (*check) return RunCheck(input);
   if (*qemu_args) return RunQemuArgs(input, json);
+  if (*verify) {
+    verify_options.probe_hotplug = !no_probes;
+    return RunVerify(input, verify_options, json);
+  }
   return kExitUsage;
 }

@@ -17,7 +17,7 @@ constexpr std::array kRuleIds = {
     "no-free-busnr",      "expander-machine",   "numa-node",           "device-unsupported",
     "controller-count",          "duplicate-hostdev",  "duplicate-disk-target", "iommu-acpi",
     "video-primary-only", "hotplug",            "drive-address",       "usb-disabled",
-    "usb-master",         "unsupported",
+    "usb-master",         "qemu",               "qmp",                 "unsupported",
 };
 static_assert(kRuleIds.size() == static_cast<size_t>(Rule::kUnsupported) + 1);
 

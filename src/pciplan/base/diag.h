@@ -55,6 +55,8 @@ enum class Rule {
   kDriveAddress,
   kUsbDisabled,
   kUsbMaster,
+  kQemu,  // QEMU refused a command or its start; the message carries QEMU's own text
+  kQmp,   // the QMP conversation failed: socket error, timeout, EOF, malformed message
   kUnsupported,
 };
 

@@ -36,7 +36,8 @@ struct ControllerModel {
   bool aggregate = false;      // may share a slot with others of its model, as functions
   ConnectKinds offers;         // what its slots accept
   bool autoassign = true;      // endpoints may be placed on it automatically
-  bool hotplug = true;         // its slots accept hot-plug
+  bool hotplug = true;         // libvirt treats its slots as hot-pluggable (placement)
+  bool qemu_hotplug = true;    // QEMU accepts a hot-plug into its slots (the plan's promise)
   uint32_t min_slot = 0;
   uint32_t max_slot = 31;
   std::string bus_alias;       // QEMU bus name for root buses ("pcie.0"); others are "pci.N"

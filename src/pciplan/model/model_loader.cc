@@ -192,6 +192,7 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
     if (m.offers.Empty()) o.Fail("offers", "no connection kinds");
     m.autoassign = o.Bool("autoassign");
     m.hotplug = o.Bool("hotplug");
+    m.qemu_hotplug = o.Bool("qemu_hotplug");
     if (const Json* slots = o.Need("slots")) {
       if (!slots->is_array() || slots->size() != 2 || !(*slots)[0].is_number_integer() ||
           !(*slots)[1].is_number_integer()) {

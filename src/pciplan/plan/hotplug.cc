@@ -1,0 +1,55 @@
+#include "pciplan/plan/hotplug.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "pciplan/base/numbers.h"
+
+namespace pciplan {
+
+std::vector<PlanBus> PlanBuses(const Plan& plan, const Catalog& catalog) {
+  std::map<uint32_t, PlanBus> buses;
+  for (const Device& d : plan.devices) {
+    if (d.tag != "controller" || !d.Is("@type", "pci")) continue;
+    ControllerModelId m = catalog.FindController(d.GetOr("@model", ""));
+    if (m < 0) continue;
+    uint32_t index = ParseDecimal(d.GetOr("@index", "0")).value_or(0);
+    PlanBus& b = buses[index];
+    b.index = index;
+    b.model = &catalog.controller(m);
+    b.name = b.model->root ? b.model->bus_alias : fmt::format("pci.{}", index);
+    // libvirt's <target hotplug='off'/> turns a port's hot-plug off (reference 6.4).
+    b.hotplug = b.model->qemu_hotplug && !d.Is("target/@hotplug", "off");
+  }
+  for (const Device& d : plan.devices) {
+    if (d.address.type != AddressType::kPci || d.address.pci.IsUnassigned()) continue;
+    auto it = buses.find(d.address.pci.bus);
+    if (it != buses.end()) it->second.used.insert(d.address.pci.slot);
+  }
+  if (plan.family && buses.count(0)) {
+    for (const ReservedFunction& r : plan.family->reserved) buses[0].used.insert(r.slot);
+  }
+  std::vector<PlanBus> out;
+  for (auto& [index, bus] : buses) out.push_back(std::move(bus));
+  return out;
+}
+
+std::optional<PciAddress> FindHotplugSlot(const Plan& plan, const Catalog& catalog,
+                                          const Device& device) {
+  const DeviceClass* cls = catalog.Classify(device.tag, device.props);
+  if (!cls || cls->connect == ConnectNeed::kNone) return std::nullopt;
+  // 'pcie' devices are PCI Express endpoints only where the machine has PCI Express.
+  Connect need = cls->connect == ConnectNeed::kPcie && plan.family && plan.family->pcie
+                     ? Connect::kPcie
+                     : Connect::kPci;
+  for (const PlanBus& b : PlanBuses(plan, catalog)) {
+    if (!b.hotplug || !b.model->offers.Has(need)) continue;
+    for (uint32_t s = b.model->min_slot; s <= b.model->max_slot; ++s) {
+      if (!b.used.count(s)) return PciAddress{0, b.index, s, 0};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace pciplan
