@@ -1,4 +1,4 @@
-// pciplan's command line: one table of subcommands (plan, check, qemu-args, verify), each a function below. Exit
+// pciplan's command line: one table of subcommands (plan, check, qemu-args, verify, attach, detach), each a function below. Exit
 // status: 0 success, 1 the domain is invalid or cannot be planned, 2 usage or I/O errors.
 #include <CLI/CLI.hpp>
 
@@ -7,10 +7,14 @@
 
 #include "io.h"
 #include "pciplan/domain/domain_reader.h"
+#include "pciplan/emit/attach.h"
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
+#include "pciplan/qmp/live.h"
+#include "pciplan/qmp/qmp_client.h"
+#include "pciplan/qmp/transport.h"
 #include "pciplan/qmp/verify.h"
 
 namespace pciplan::cli {
@@ -92,6 +96,101 @@ int RunVerify(const std::string& input, const VerifyOptions& options, bool json)
   return report->ok() ? kExitOk : kExitInvalid;
 }
 
+struct EditArgs {
+  std::string domain;
+  std::string device;      // attach: the device file; detach: a device file to match
+  std::string alias;       // detach --alias
+  std::string output = "-";
+  bool in_place = false;
+  bool live = false;
+  bool prune = false;
+  std::string qmp;         // socket of the running QEMU (live)
+  int timeout_ms = 10000;
+};
+
+/// A connection to a running QEMU's QMP socket.
+struct Monitor {
+  std::unique_ptr<UnixSocketTransport> transport;
+  std::unique_ptr<QmpClient> client;
+};
+
+Result<Monitor> ConnectMonitor(const std::string& path, int timeout_ms) {
+  Result<std::unique_ptr<UnixSocketTransport>> t = UnixSocketTransport::Connect(path);
+  if (!t) return t.errors();
+  Monitor m{std::move(t.value()), nullptr};
+  m.client = std::make_unique<QmpClient>(*m.transport);
+  if (Result<nlohmann::json> h = m.client->Handshake(timeout_ms); !h) return h.errors();
+  return m;
+}
+
+enum class EditKind { kAttach, kDetach };
+
+int RunEdit(const EditArgs& a, EditKind kind) {
+  bool attach = kind == EditKind::kAttach;
+  if (a.in_place && a.output != "-") {
+    std::fprintf(stderr, "pciplan: --in-place and -o exclude each other\n");
+    return kExitUsage;
+  }
+  if (!a.qmp.empty() && !a.live) {
+    std::fprintf(stderr, "pciplan: --qmp needs --live\n");
+    return kExitUsage;
+  }
+  if (a.in_place && a.domain == "-") {
+    std::fprintf(stderr, "pciplan: --in-place needs a domain file, not standard input\n");
+    return kExitUsage;
+  }
+  Result<std::string> text = ReadInput(a.domain);
+  std::optional<std::string> device;
+  if (text && !a.device.empty()) {
+    Result<std::string> d = ReadInput(a.device);
+    if (!d) text = d.errors();
+    else device = std::move(d.value());
+  }
+  if (!text) {
+    for (const Diagnostic& d : text.errors()) std::fprintf(stderr, "pciplan: %s\n", d.message.c_str());
+    return kExitUsage;
+  }
+  Result<Domain> domain = ReadDomain(std::move(text.value()));
+  if (!domain) return Report(domain.errors(), DisplayName(a.domain));
+  std::optional<Monitor> monitor;
+  if (!a.qmp.empty()) {
+    Result<Monitor> m = ConnectMonitor(a.qmp, a.timeout_ms);
+    if (!m) {
+      std::fprintf(stderr, "pciplan: %s\n", m.errors().front().message.c_str());
+      return kExitUsage;
+    }
+    monitor = std::move(m.value());
+  }
+  Result<Edited> edited = [&]() -> Result<Edited> {
+    if (attach) {
+      return AttachDevice(domain.value(), device.value_or(""), BuiltinCatalog(),
+                          a.live ? AttachMode::kLive : AttachMode::kConfig);
+    }
+    DetachRequest req{a.alias, device.value_or(""), a.prune};
+    return DetachDevice(domain.value(), req, BuiltinCatalog());
+  }();
+  if (!edited) return Report(edited.errors(), DisplayName(a.domain));
+  if (monitor) {
+    Result<bool> done = [&]() -> Result<bool> {
+      if (attach) return HotplugAttached(*monitor->client, *edited, BuiltinCatalog(), a.timeout_ms);
+      DetachRequest req{a.alias, device.value_or(""), a.prune};
+      Result<int> index = FindDevice(domain.value(), req);
+      if (!index) return index.errors();
+      Result<Plan> plan = MakePlan(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt);
+      if (!plan) return plan.errors();
+      return HotUnplug(*monitor->client, domain.value(), *plan, *index, BuiltinCatalog(),
+                       a.timeout_ms);
+    }();
+    if (!done) return Report(done.errors(), DisplayName(a.domain));
+  }
+  Result<bool> written = WriteOutput(a.in_place ? a.domain : a.output, edited->xml);
+  if (!written) {
+    std::fprintf(stderr, "pciplan: %s\n", written.errors().front().message.c_str());
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
 int RunCheck(const std::string& input) {
   int status = kExitOk;
   std::optional<Planned> p = ReadAndPlan(input, status);
@@ -139,6 +238,31 @@ int main(int argc, char** argv) {
   verify->add_flag("--json", json, "Print the report as JSON");
   verify->add_flag("--no-probes", no_probes, "Check addresses only, no hot-plug probes");
 
+  EditArgs edit;
+  CLI::App* attach = app.add_subcommand(
+      "attach", "Add a device, like virsh attach-device: plan it, moving nothing else");
+  attach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
+  attach->add_option("device", edit.device, "File with the one device element to add")->required();
+  attach->add_flag("!--config", edit.live, "Plan it for the next boot; controllers may be added "
+                                           "(libvirt's attach-device --config; the default)");
+  attach->add_flag("--live", edit.live, "Plan it for the running guest: a free hot-pluggable "
+                                        "slot only, no controller added");
+  CLI::App* detach = app.add_subcommand(
+      "detach", "Remove a device, like virsh detach-device, moving nothing else");
+  detach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
+  CLI::Option* which = detach->add_option("device", edit.device,
+                                          "File with a device element naming the device");
+  detach->add_option("--alias", edit.alias, "The device's alias name instead")->excludes(which);
+  detach->add_flag("--prune", edit.prune, "Also remove the PCI controllers left empty on its path");
+  detach->add_flag("--live", edit.live, "Remove it from the running guest too (with --qmp)");
+  for (CLI::App* c : {attach, detach}) {
+    c->add_option("-o,--output", edit.output, "Write the new domain here (atomically)");
+    c->add_flag("--in-place", edit.in_place, "Replace the domain file (atomically)");
+    c->add_option("--qmp", edit.qmp, "QMP socket of the running QEMU: with --live, change it "
+                                     "first and write the domain only when QEMU agreed");
+    c->add_option("--timeout", edit.timeout_ms, "Milliseconds to wait for QEMU (default 10000)");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -152,6 +276,14 @@ int main(int argc, char** argv) {
   if (*plan) return RunPlan(input, output, explain);
   if (*check) return RunCheck(input);
   if (*qemu_args) return RunQemuArgs(input, json);
+  if (*attach) return RunEdit(edit, EditKind::kAttach);
+  if (*detach) {
+    if (edit.device.empty() && edit.alias.empty()) {
+      std::fprintf(stderr, "pciplan: detach needs a device file or --alias\n");
+      return kExitUsage;
+    }
+    return RunEdit(edit, EditKind::kDetach);
+  }
   if (*verify) {
     verify_options.probe_hotplug = !no_probes;
     return RunVerify(input, verify_options, json);

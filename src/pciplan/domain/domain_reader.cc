@@ -98,6 +98,52 @@ Diagnostic At(Diagnostic d, int line) {
 
 }  // namespace
 
+Result<Device> ReadDevice(const std::string& text) {
+  if (text.size() > kMaxInputBytes) {
+    return Error(Rule::kLimitExceeded, "device XML is " + std::to_string(text.size()) +
+                                           " bytes; at most " + std::to_string(kMaxInputBytes) +
+                                           " are accepted");
+  }
+  pugi::xml_document doc;
+  pugi::xml_parse_result parsed =
+      doc.load_buffer(text.data(), text.size(), kParseFlags, pugi::encoding_utf8);
+  if (!parsed) {
+    return At(Error(Rule::kXmlMalformed, std::string("malformed XML: ") + parsed.description()),
+              LineOf(text, static_cast<size_t>(parsed.offset)));
+  }
+  int elements = 0;
+  for (const pugi::xml_node& n : doc.children()) {
+    if (n.type() == pugi::node_doctype) {
+      return At(Error(Rule::kXmlDoctype,
+                      "DOCTYPE declarations are not accepted (entities are never expanded)"),
+                1);
+    }
+    if (n.type() == pugi::node_element) ++elements;
+  }
+  pugi::xml_node root = doc.document_element();
+  std::string tag = root.name();
+  if (elements != 1 || tag == "domain" || tag == "devices" || tag == "emulator") {
+    return At(Error(Rule::kNotADomain, "expected one device element (<disk>, <interface>, ...), "
+                                       "found <" + tag + ">"),
+              1);
+  }
+  Device dev;
+  dev.tag = tag;
+  dev.offset = static_cast<size_t>(root.offset_debug());
+  dev.line = LineOf(text, dev.offset);
+  CollectProps(root, "", 2, dev.props);
+  if (pugi::xml_node a = root.child("address")) {
+    Result<Address> addr = ReadAddress(a, dev.line, text);
+    if (!addr) {
+      Diagnostics errs = std::move(addr).take_errors();
+      for (Diagnostic& d : errs) d.device = DeviceRef::Describe(dev, 0);
+      return errs;
+    }
+    dev.address = std::move(addr.value());
+  }
+  return dev;
+}
+
 int LineOf(const std::string& text, size_t offset) {
   offset = std::min(offset, text.size());
   return 1 + static_cast<int>(std::count(text.begin(), text.begin() + offset, '\n'));

@@ -18,6 +18,11 @@ inline constexpr size_t kMaxDevices = 65536;
 /// unparseable address numbers, inputs over the limits above.
 Result<Domain> ReadDomain(std::string text);
 
+/// Parses one device element (the file `virsh attach-device` takes): its tag, properties and
+/// address; `offset` and `line` point into `text`. Errors as ReadDomain, and when the text is
+/// not exactly one element or is a whole domain.
+Result<Device> ReadDevice(const std::string& text);
+
 /// 1-based line of a source offset.
 int LineOf(const std::string& text, size_t offset);
 

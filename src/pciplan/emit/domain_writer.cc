@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "pciplan/base/numbers.h"
+#include "pciplan/plan/nonpci.h"
 
 namespace pciplan {
 namespace {
@@ -585,6 +586,138 @@ std::string AddressXml(const Address& a, char q) {
 
 Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Catalog& catalog) {
   return Writer(input, plan, catalog).Run();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attach and detach: one device element added or removed, every other byte kept.
+
+namespace {
+
+/// `element` with its first line from the '<' on and every later line re-indented: the columns
+/// the element's first line had in its own file are replaced by `indent`.
+std::string Reindent(const std::string& element, size_t lt, const std::string& indent) {
+  size_t line_start = element.rfind('\n', lt);
+  size_t column = lt - (line_start == std::string::npos ? 0 : line_start + 1);
+  size_t end = ScanElement(element, lt + 1).end;
+  std::string body = element.substr(lt, end - lt);
+  std::string out;
+  size_t pos = 0;
+  bool first = true;
+  while (pos <= body.size()) {
+    size_t nl = body.find('\n', pos);
+    std::string line = body.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!first) {
+      size_t strip = 0;
+      while (strip < column && strip < line.size() && (line[strip] == ' ' || line[strip] == '\t')) {
+        ++strip;
+      }
+      out += "\n" + indent + line.substr(strip);
+    } else {
+      out += line;
+    }
+    first = false;
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return out;
+}
+
+int Rank(const Catalog& cat, const std::string& tag) {
+  auto it = std::find(cat.output_order.begin(), cat.output_order.end(), tag);
+  return static_cast<int>(it - cat.output_order.begin());
+}
+
+}  // namespace
+
+Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
+                                     const std::string& element, const Catalog& catalog) {
+  if (input.devices_offset == std::string::npos) {
+    return Error(Rule::kNotADomain, "the domain has no <devices> element");
+  }
+  const std::string& t = input.text;
+  const std::vector<Device>& devs = input.devices;
+  // libvirt 9.0's attach-device --config (tests/attach): a disk goes before the first disk of
+  // its bus with a higher index, else after the last disk of its bus, else after the last disk;
+  // a controller after the last controller of its type, else after the last controller; any
+  // other device after the last of its element.
+  int before = -1, after = -1;
+  auto last = [&](auto pred) {
+    int found = -1;
+    for (size_t i = 0; i < devs.size(); ++i) {
+      if (pred(devs[i])) found = static_cast<int>(i);
+    }
+    return found;
+  };
+  if (device.tag == "disk") {
+    std::string bus = device.GetOr("target/@bus", "");
+    int index = DiskNameIndex(device.GetOr("target/@dev", ""));
+    for (size_t i = 0; i < devs.size() && before < 0; ++i) {
+      if (devs[i].tag == "disk" && devs[i].Is("target/@bus", bus) &&
+          DiskNameIndex(devs[i].GetOr("target/@dev", "")) > index) {
+        before = static_cast<int>(i);
+      }
+    }
+    if (before < 0) after = last([&](const Device& d) { return d.tag == "disk" && d.Is("target/@bus", bus); });
+  } else if (device.tag == "controller") {
+    std::string type = device.GetOr("@type", "");
+    after = last([&](const Device& d) { return d.tag == "controller" && d.Is("@type", type); });
+  }
+  if (before < 0 && after < 0) after = last([&](const Device& d) { return d.tag == device.tag; });
+  if (before < 0 && after < 0) {
+    // The first of its kind: before the first device libvirt lists after it.
+    int rank = Rank(catalog, device.tag);
+    for (size_t i = 0; i < devs.size() && before < 0; ++i) {
+      if (Rank(catalog, devs[i].tag) > rank) before = static_cast<int>(i);
+    }
+    if (before < 0 && !devs.empty()) after = static_cast<int>(devs.size()) - 1;
+  }
+  Editor ed(t);
+  size_t lt = device.offset - 1;
+  if (before >= 0 || after >= 0) {
+    size_t ref = devs[before >= 0 ? before : after].offset;
+    std::string indent = IndentOf(t, ref - 1).value_or("    ");
+    std::string xml = Reindent(element, lt, indent);
+    if (before >= 0) {
+      std::optional<std::string> own = IndentOf(t, ref - 1);
+      size_t at = own ? ref - 1 - own->size() : ref - 1;
+      ed.Insert(at, own ? indent + xml + "\n" : xml);
+    } else {
+      ed.Insert(ScanElement(t, ref).end, "\n" + indent + xml);
+    }
+    return ed.Apply();
+  }
+  // An empty <devices>: the element becomes its only child.
+  Element d = ScanElement(t, input.devices_offset);
+  std::string outer = IndentOf(t, d.start.lt).value_or("  ");
+  std::string indent = outer + "  ";
+  std::string xml = Reindent(element, lt, indent);
+  if (d.start.self_closing) {
+    size_t slash = t.rfind('/', d.start.close);
+    ed.Replace(slash, d.start.after - slash, ">\n" + indent + xml + "\n" + outer + "</devices>");
+  } else {
+    ed.Insert(d.end_tag, "\n" + indent + xml + "\n" + outer);
+  }
+  return ed.Apply();
+}
+
+std::string RemoveDevicesText(const Domain& input, const std::vector<size_t>& indexes) {
+  const std::string& t = input.text;
+  Editor ed(t);
+  for (size_t index : indexes) {
+    Element e = ScanElement(t, input.devices.at(index).offset);
+    size_t from = e.start.lt, to = e.end;
+    // Alone on its lines: the lines go too.
+    std::optional<std::string> indent = IndentOf(t, from);
+    size_t rest = to;
+    while (rest < t.size() && (t[rest] == ' ' || t[rest] == '\t' || t[rest] == '\r')) ++rest;
+    if (indent && (rest == t.size() || t[rest] == '\n')) {
+      from -= indent->size();
+      to = rest < t.size() ? rest + 1 : rest;
+    }
+    ed.Replace(from, to - from, "");
+  }
+  return ed.Apply();
 }
 
 }  // namespace pciplan

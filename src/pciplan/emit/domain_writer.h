@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "pciplan/base/result.h"
 #include "pciplan/domain/domain.h"
@@ -16,6 +17,16 @@ namespace pciplan {
 /// New devices go where libvirt lists them (`catalog.output_order`, controllers by type and
 /// index) and are indented like their siblings.
 Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Catalog& catalog);
+
+/// The text of `input` with one more device: `element` is the text `device` was read from
+/// (ReadDevice). It goes where libvirt 9.0's attach-device --config puts it (a disk among the
+/// disks of its bus by index, a controller after those of its type, another device after the
+/// last of its element), re-indented like its neighbours. Fails when there is no <devices>.
+Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
+                                     const std::string& element, const Catalog& catalog);
+
+/// The text of `input` without the devices at `indexes` (their lines too, when alone on them).
+std::string RemoveDevicesText(const Domain& input, const std::vector<size_t>& indexes);
 
 /// The XML of one address element: `<address type='pci' domain='0x0000' .../>`.
 std::string AddressXml(const Address& address, char quote);

@@ -275,7 +275,9 @@ Result<bool> Builder::AddDevice(int i) {
       if (mq && !mq->masterbus) obj["masterbus"] = Alias(static_cast<int>(m), *mq) + ".0";
     }
   }
+  size_t prelude = cmd_.prelude.size();
   if (!standin) AddBackend(i, *q, id.empty() ? fmt::format("dev{}", i) : id, obj);
+  arg.backends.assign(cmd_.prelude.begin() + static_cast<std::ptrdiff_t>(prelude), cmd_.prelude.end());
   if (!standin && d.tag == "interface") {
     if (const std::string* mac = d.Get("mac/@address")) obj["mac"] = *mac;
   }

@@ -40,6 +40,7 @@ struct QemuDeviceArg {
   PciAddress address;             // the planned address (pci only)
   bool controller = false;        // a PCI controller (it has a bus of its own)
   bool standin = false;           // a stand-in for a device needing host hardware
+  std::vector<std::string> backends;  // its own placeholder options, as pairs: "-blockdev", JSON
 };
 
 /// A device QEMU's machine creates itself at its planned address (no -device).

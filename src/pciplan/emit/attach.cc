@@ -1,0 +1,261 @@
+#include "pciplan/emit/attach.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "pciplan/base/numbers.h"
+#include "pciplan/domain/domain_reader.h"
+#include "pciplan/emit/domain_writer.h"
+#include "pciplan/plan/hotplug.h"
+#include "pciplan/plan/planner.h"
+
+namespace pciplan {
+namespace {
+
+std::string Describe(const std::vector<Device>& devs, size_t i) {
+  int ordinal = 0;
+  for (size_t k = 0; k < i; ++k) ordinal += devs[k].tag == devs[i].tag ? 1 : 0;
+  return DeviceRef::Describe(devs[i], ordinal);
+}
+
+std::string Where(const Address& a) {
+  if (a.type == AddressType::kPci) return a.pci.ToString();
+  return a.type == AddressType::kNone ? "no address" : a.type_name;
+}
+
+/// Every device of `before` keeps its address in `after`; `moved_to[i]` is the index in
+/// `after` of device i of `before`, or -1 when it was removed. A move is a planner bug or an
+/// input the stability promise cannot keep, so it is refused, naming the device.
+Result<bool> CheckUnmoved(const Plan& before, const Plan& after, const std::vector<int>& moved_to) {
+  Diagnostics errs;
+  for (size_t i = 0; i < before.devices.size() && i < moved_to.size(); ++i) {
+    if (moved_to[i] < 0) continue;
+    const Address& a = before.devices[i].address;
+    const Address& b = after.devices[moved_to[i]].address;
+    bool same = a.type == b.type &&
+                (a.type != AddressType::kPci || a.pci == b.pci) &&
+                (a.type == AddressType::kPci || a.attrs == b.attrs);
+    if (!same) {
+      errs.push_back(Error(Rule::kFixedAddress,
+                           fmt::format("the change would move it from {} to {}; an address once "
+                                       "given is never changed",
+                                       Where(a), Where(b)),
+                           Describe(before.devices, i), Where(a)));
+    }
+  }
+  if (!errs.empty()) return errs;
+  return true;
+}
+
+/// Index of the device `edited` has and `original` lacks (they differ by one inserted device).
+size_t InsertedIndex(const Domain& original, const Domain& edited) {
+  for (size_t i = 0; i < original.devices.size(); ++i) {
+    if (edited.devices[i].tag != original.devices[i].tag ||
+        edited.devices[i].props != original.devices[i].props ||
+        !(edited.devices[i].address == original.devices[i].address)) {
+      return i;
+    }
+  }
+  return original.devices.size();
+}
+
+/// Errors about an edited text: its line numbers match neither input file, so they are dropped.
+Diagnostics WithoutLines(Diagnostics errs) {
+  for (Diagnostic& d : errs) d.line = 0;
+  return errs;
+}
+
+int PlannerAdded(const Plan& plan) {
+  int n = 0;
+  for (const Device& d : plan.devices) n += d.origin == Origin::kPlanner ? 1 : 0;
+  return n;
+}
+
+/// Live: the slot the new device `dev` takes in the running guest of `before`.
+Result<Address> LiveSlot(const Plan& before, const Catalog& catalog, const Device& dev,
+                         const std::string& who) {
+  if (dev.address.IsPresentPci()) {
+    const PciAddress& want = dev.address.pci;
+    for (const PlanBus& b : PlanBuses(before, catalog)) {
+      if (b.index != want.bus) continue;
+      if (!b.hotplug) {
+        return Error(Rule::kHotplug,
+                     fmt::format("bus {} ({}) does not take hot-plugged devices", b.name,
+                                 b.model->name),
+                     who, want.ToString());
+      }
+      if (b.used.count(want.slot)) {
+        return Error(Rule::kDoubleUse, fmt::format("slot {:#04x} of {} is in use", want.slot, b.name),
+                     who, want.ToString());
+      }
+      return dev.address;
+    }
+    return Error(Rule::kBusMissing,
+                 fmt::format("the running guest has no PCI bus {}, and none can be added live",
+                             want.bus),
+                 who, want.ToString());
+  }
+  std::optional<PciAddress> slot = FindHotplugSlot(before, catalog, dev);
+  if (!slot) {
+    Diagnostic d = Error(Rule::kNoFreeSlot,
+                         "no free hot-pluggable slot takes it, and a running guest cannot get "
+                         "new root ports or switch ports",
+                         who);
+    d.hint = "attach it with --config and restart the guest, or keep spare hot-plug slots: add "
+             "free pcie-root-port controllers while the guest is stopped";
+    return d;
+  }
+  Address a;
+  a.type = AddressType::kPci;
+  a.type_name = "pci";
+  a.pci = *slot;
+  return a;
+}
+
+/// Whether `dev` is the device `want` names (libvirt's matching for detach-device).
+bool Matches(const Device& dev, const Device& want) {
+  if (dev.tag != want.tag) return false;
+  auto same = [&](const char* path) {
+    const std::string* a = dev.Get(path);
+    const std::string* b = want.Get(path);
+    return a && b && *a == *b;
+  };
+  if (want.tag == "disk") return same("target/@dev");
+  if (want.tag == "interface" && want.Has("mac/@address")) return same("mac/@address");
+  if (want.tag == "hostdev" && want.Has("source/address/")) {
+    for (const char* k : {"source/address/@domain", "source/address/@bus", "source/address/@slot",
+                          "source/address/@function"}) {
+      auto n = [&](const Device& d) { return ParseUnsigned(d.GetOr(k, "0")).value_or(0); };
+      if (n(dev) != n(want)) return false;
+    }
+    return true;
+  }
+  if (want.tag == "controller") {
+    return same("@type") && ParseDecimal(dev.GetOr("@index", "0")) ==
+                                ParseDecimal(want.GetOr("@index", "0"));
+  }
+  if (want.address.type != AddressType::kNone) return dev.address == want.address;
+  for (const char* k : {"@model", "model/@type", "@type", "@bus"}) {
+    if (want.Has(k) && !same(k)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<Edited> AttachDevice(const Domain& domain, const std::string& device_xml,
+                            const Catalog& catalog, AttachMode mode) {
+  Result<Device> dev = ReadDevice(device_xml);
+  if (!dev) return dev.errors();
+  Result<Plan> before = MakePlan(domain, catalog, PolicyName::kLibvirt);
+  if (!before) return before.errors();
+  if (mode == AttachMode::kLive) {
+    Result<std::string> same = WriteDomain(domain, *before, catalog);
+    if (!same) return same.errors();
+    if (*same != domain.text) {
+      return Error(Rule::kHotplug,
+                   "the domain is not fully addressed, so it cannot describe a running guest "
+                   "(run 'pciplan plan' on it first)");
+    }
+  }
+  Result<std::string> text = InsertDeviceText(domain, *dev, device_xml, catalog);
+  if (!text) return text.errors();
+  Result<Domain> edited = ReadDomain(std::move(text.value()));
+  if (!edited) return WithoutLines(edited.errors());
+  size_t k = InsertedIndex(domain, *edited);
+  std::string who = Describe(edited->devices, k);
+  Domain to_plan = *edited;
+  if (mode == AttachMode::kLive) {
+    const DeviceClass* cls = catalog.Classify(dev->tag, dev->props);
+    if (cls && cls->connect != ConnectNeed::kNone &&
+        (dev->address.WantsPci() || dev->address.IsPresentPci())) {
+      Result<Address> slot = LiveSlot(*before, catalog, edited->devices[k], who);
+      if (!slot) return slot.errors();
+      to_plan.devices[k].address = *slot;
+    }
+  }
+  Result<Plan> after = MakePlan(to_plan, catalog, PolicyName::kLibvirt);
+  if (!after) return WithoutLines(after.errors());
+  if (mode == AttachMode::kLive && PlannerAdded(*after) > PlannerAdded(*before)) {
+    return Error(Rule::kHotplug,
+                 "it would need a new controller, and a running guest cannot get one", who);
+  }
+  std::vector<int> moved_to;
+  for (size_t i = 0; i < domain.devices.size(); ++i) moved_to.push_back(static_cast<int>(i < k ? i : i + 1));
+  // The original plan's added devices (defaults, controllers) come after the input's.
+  for (size_t i = domain.devices.size(); i < before->devices.size(); ++i) moved_to.push_back(-1);
+  if (Result<bool> r = CheckUnmoved(*before, *after, moved_to); !r) return r.errors();
+  Result<std::string> xml = WriteDomain(*edited, *after, catalog);
+  if (!xml) return xml.errors();
+  Edited out{std::move(edited.value()), std::move(after.value()), std::move(xml.value()),
+             static_cast<int>(k)};
+  return out;
+}
+
+Result<int> FindDevice(const Domain& domain, const DetachRequest& request) {
+  if (!request.alias.empty()) {
+    for (size_t i = 0; i < domain.devices.size(); ++i) {
+      if (domain.devices[i].Is("alias/@name", request.alias)) return static_cast<int>(i);
+    }
+    return Error(Rule::kUnknownModel,
+                 fmt::format("no device has the alias '{}'", request.alias));
+  }
+  Result<Device> want = ReadDevice(request.device_xml);
+  if (!want) return want.errors();
+  for (size_t i = 0; i < domain.devices.size(); ++i) {
+    if (Matches(domain.devices[i], *want)) return static_cast<int>(i);
+  }
+  return Error(Rule::kUnknownModel, "no device of the domain matches it",
+               DeviceRef::Describe(*want, 0));
+}
+
+Result<Edited> DetachDevice(const Domain& domain, const DetachRequest& request,
+                            const Catalog& catalog) {
+  Result<int> found = FindDevice(domain, request);
+  if (!found) return found.errors();
+  Result<Plan> before = MakePlan(domain, catalog, PolicyName::kLibvirt);
+  if (!before) return before.errors();
+  std::set<size_t> removed = {static_cast<size_t>(*found)};
+  if (request.prune) {
+    // Walk up from the device's bus while the controller providing it is left empty.
+    const std::vector<Device>& devs = before->devices;
+    const Address* at = &devs[*found].address;
+    while (at->type == AddressType::kPci) {
+      uint32_t bus = at->pci.bus;
+      int ctrl = -1;
+      bool busy = false;
+      for (size_t i = 0; i < domain.devices.size(); ++i) {
+        const Device& d = devs[i];
+        if (d.tag == "controller" && d.Is("@type", "pci") &&
+            ParseDecimal(d.GetOr("@index", "")) == bus) {
+          ctrl = static_cast<int>(i);
+        }
+        if (!removed.count(i) && d.address.type == AddressType::kPci && d.address.pci.bus == bus &&
+            !d.address.pci.IsUnassigned()) {
+          busy = true;
+        }
+      }
+      if (ctrl < 0 || busy) break;
+      ControllerModelId m = catalog.FindController(devs[ctrl].GetOr("@model", ""));
+      if (m < 0 || catalog.controller(m).root) break;
+      removed.insert(static_cast<size_t>(ctrl));
+      at = &devs[ctrl].address;
+    }
+  }
+  std::string text = RemoveDevicesText(domain, std::vector<size_t>(removed.begin(), removed.end()));
+  Result<Domain> edited = ReadDomain(std::move(text));
+  if (!edited) return WithoutLines(edited.errors());
+  Result<Plan> after = MakePlan(*edited, catalog, PolicyName::kLibvirt);
+  if (!after) return WithoutLines(after.errors());
+  std::vector<int> moved_to;
+  int next = 0;
+  for (size_t i = 0; i < domain.devices.size(); ++i) moved_to.push_back(removed.count(i) ? -1 : next++);
+  if (Result<bool> r = CheckUnmoved(*before, *after, moved_to); !r) return r.errors();
+  Result<std::string> xml = WriteDomain(*edited, *after, catalog);
+  if (!xml) return xml.errors();
+  Edited out{std::move(edited.value()), std::move(after.value()), std::move(xml.value()), -1};
+  return out;
+}
+
+}  // namespace pciplan

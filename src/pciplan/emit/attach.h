@@ -1,0 +1,52 @@
+// Attach and detach: the domain with one device more or less, planned, with every address that
+// existed before kept. --config follows libvirt 9.0's attach-device --config (it may add
+// controllers); --live takes a free hot-pluggable slot only and adds nothing. Pure: text in,
+// text out; the QEMU side of a live change is in qmp/live.h.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pciplan/base/result.h"
+#include "pciplan/domain/domain.h"
+#include "pciplan/model/machine_model.h"
+#include "pciplan/plan/plan.h"
+
+namespace pciplan {
+
+enum class AttachMode {
+  kConfig,  // the next boot's definition: controllers may be added (libvirt's --config)
+  kLive,    // a running guest: a free hot-pluggable slot only, no controller added
+};
+
+/// The domain after an attach or detach.
+struct Edited {
+  Domain domain;    // the edited input (before planning)
+  Plan plan;        // its plan
+  std::string xml;  // the planned XML
+  int device = -1;  // attach: the new device's index in plan.devices
+};
+
+/// Adds the device element `device_xml` to `domain` and plans the result. Fails when the
+/// device XML is bad, when the device cannot be placed (naming what was tried), or, live,
+/// when no free hot-pluggable slot fits it or it would need a new controller.
+Result<Edited> AttachDevice(const Domain& domain, const std::string& device_xml,
+                            const Catalog& catalog, AttachMode mode);
+
+struct DetachRequest {
+  std::string alias;       // <alias name='...'/> of the device, or empty
+  std::string device_xml;  // else a device element to match (disk target, MAC, hostdev
+                           // source, controller type and index, address, model)
+  bool prune = false;      // also remove the PCI controllers left with nothing behind them
+};
+
+/// Removes one device (the first that matches) and plans the result; no other address
+/// changes. With `prune`, the controllers on the path to the device that are left empty go
+/// too (never one with a device behind it, never a root).
+Result<Edited> DetachDevice(const Domain& domain, const DetachRequest& request,
+                            const Catalog& catalog);
+
+/// The index in `domain.devices` of the device `request` names, or a diagnostic.
+Result<int> FindDevice(const Domain& domain, const DetachRequest& request);
+
+}  // namespace pciplan

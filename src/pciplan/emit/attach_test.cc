@@ -1,0 +1,139 @@
+#include "pciplan/emit/attach.h"
+
+#include <gtest/gtest.h>
+
+#include "pciplan/domain/domain_reader.h"
+#include "pciplan/emit/domain_writer.h"
+#include "pciplan/model/model_loader.h"
+#include "pciplan/plan/planner.h"
+
+namespace pciplan {
+namespace {
+
+/// A q35 domain planned by pciplan (fully addressed, like a defined libvirt domain).
+Domain PlannedQ35(const std::string& devices) {
+  Result<Domain> raw = ReadDomain("<domain type='qemu'>\n  <name>t</name>\n  <os>\n"
+                                  "    <type arch='x86_64' machine='q35'>hvm</type>\n  </os>\n"
+                                  "  <devices>\n" + devices + "  </devices>\n</domain>\n");
+  EXPECT_TRUE(raw.ok());
+  Result<Plan> plan = MakePlan(*raw, BuiltinCatalog(), PolicyName::kLibvirt);
+  EXPECT_TRUE(plan.ok());
+  Result<std::string> xml = WriteDomain(*raw, *plan, BuiltinCatalog());
+  Result<Domain> planned = ReadDomain(*xml);
+  EXPECT_TRUE(planned.ok());
+  return std::move(planned.value());
+}
+
+const Device* FindTagged(const Plan& plan, const std::string& alias) {
+  for (const Device& d : plan.devices) {
+    if (d.Is("alias/@name", alias)) return &d;
+  }
+  return nullptr;
+}
+
+const char kDisk[] =
+    "    <disk type='file' device='disk'>\n      <source file='/x.img'/>\n"
+    "      <target dev='vda' bus='virtio'/>\n      <alias name='ua-vda'/>\n    </disk>\n";
+
+TEST(Attach, LiveTakesTheSpareRootPortAndAddsNothing) {
+  Domain dom = PlannedQ35(kDisk);
+  Result<Edited> e = AttachDevice(dom,
+                                  "<interface type='user'><mac address='52:54:00:00:00:01'/>"
+                                  "<model type='virtio'/><alias name='ua-net'/></interface>",
+                                  BuiltinCatalog(), AttachMode::kLive);
+  ASSERT_TRUE(e.ok()) << e.errors().front().message;
+  const Device* net = FindTagged(e->plan, "ua-net");
+  ASSERT_NE(net, nullptr);
+  EXPECT_EQ(net->address.type, AddressType::kPci);
+  EXPECT_EQ(e->plan.devices.size(), dom.devices.size() + 1);
+}
+
+TEST(Attach, LiveWithoutAFreeHotplugSlotFailsWithAHint) {
+  Domain dom = PlannedQ35(kDisk);
+  Result<Edited> first = AttachDevice(dom, "<rng model='virtio'><backend model='random'>/dev/urandom"
+                                           "</backend></rng>",
+                                      BuiltinCatalog(), AttachMode::kLive);
+  ASSERT_TRUE(first.ok()) << first.errors().front().message;
+  Result<Domain> full = ReadDomain(first->xml);
+  ASSERT_TRUE(full.ok());
+  Result<Edited> second = AttachDevice(*full, "<rng model='virtio'><backend model='random'>"
+                                              "/dev/urandom</backend></rng>",
+                                       BuiltinCatalog(), AttachMode::kLive);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.errors().front().rule, Rule::kNoFreeSlot);
+  EXPECT_FALSE(second.errors().front().hint.empty());
+}
+
+TEST(Attach, ConfigAddsARootPortWhenNoneIsFree) {
+  Domain dom = PlannedQ35(kDisk);
+  Result<Edited> one = AttachDevice(dom, "<rng model='virtio'><backend model='random'>/dev/urandom"
+                                         "</backend></rng>",
+                                    BuiltinCatalog(), AttachMode::kConfig);
+  ASSERT_TRUE(one.ok());
+  Result<Domain> full = ReadDomain(one->xml);
+  Result<Edited> two = AttachDevice(*full, "<watchdog model='i6300esb'/>", BuiltinCatalog(),
+                                    AttachMode::kConfig);
+  ASSERT_TRUE(two.ok()) << two.errors().front().message;
+  EXPECT_GT(two->plan.devices.size(), full->devices.size() + 1);  // controllers were added
+}
+
+TEST(Attach, FixedAddressInUseIsRefused) {
+  Domain dom = PlannedQ35(kDisk);
+  const Device* disk = nullptr;
+  for (const Device& d : dom.devices) disk = d.tag == "disk" ? &d : disk;
+  ASSERT_NE(disk, nullptr);
+  std::string addr = AddressXml(disk->address, '\'');
+  Result<Edited> e = AttachDevice(dom, "<watchdog model='i6300esb'>" + addr + "</watchdog>",
+                                  BuiltinCatalog(), AttachMode::kConfig);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.errors().front().rule, Rule::kDoubleUse);
+}
+
+TEST(Attach, NewElementIsIndentedLikeItsSiblings) {
+  Domain dom = PlannedQ35(kDisk);
+  Result<Edited> e = AttachDevice(dom, "<disk type='file' device='disk'>\n  <source file='/y'/>\n"
+                                       "  <target dev='vdb' bus='virtio'/>\n</disk>\n",
+                                  BuiltinCatalog(), AttachMode::kConfig);
+  ASSERT_TRUE(e.ok()) << e.errors().front().message;
+  EXPECT_NE(e->xml.find("    </disk>\n    <disk type='file' device='disk'>\n      <source "
+                        "file='/y'/>\n      <target dev='vdb' bus='virtio'/>\n"),
+            std::string::npos)
+      << e->xml;
+}
+
+TEST(Detach, ByAliasRemovesOnlyThatDeviceAndMovesNothing) {
+  Domain dom = PlannedQ35(kDisk +
+                          std::string("    <interface type='user'><model type='virtio'/>"
+                                      "<alias name='ua-net'/></interface>\n"));
+  Result<Edited> e = DetachDevice(dom, DetachRequest{"ua-vda", "", false}, BuiltinCatalog());
+  ASSERT_TRUE(e.ok()) << e.errors().front().message;
+  EXPECT_EQ(e->xml.find("ua-vda"), std::string::npos);
+  EXPECT_EQ(e->domain.devices.size(), dom.devices.size() - 1);
+  // Everything else is byte for byte the same, lines included.
+  EXPECT_EQ(e->xml.size() + (dom.text.find("  </disk>\n") + 10 - dom.text.find("    <disk")),
+            dom.text.size());
+}
+
+TEST(Detach, PruneRemovesTheEmptyRootPortButNotABusyOne) {
+  Domain dom = PlannedQ35(kDisk);
+  Result<Edited> kept = DetachDevice(dom, DetachRequest{"ua-vda", "", false}, BuiltinCatalog());
+  Result<Edited> pruned = DetachDevice(dom, DetachRequest{"ua-vda", "", true}, BuiltinCatalog());
+  ASSERT_TRUE(kept.ok() && pruned.ok());
+  EXPECT_EQ(pruned->domain.devices.size() + 1, kept->domain.devices.size());
+}
+
+TEST(Detach, UnknownAliasIsAnError) {
+  Domain dom = PlannedQ35(kDisk);
+  Result<Edited> e = DetachDevice(dom, DetachRequest{"ua-none", "", false}, BuiltinCatalog());
+  ASSERT_FALSE(e.ok());
+}
+
+TEST(Detach, DeviceXmlMatchesTheDiskByTarget) {
+  Domain dom = PlannedQ35(kDisk);
+  Result<int> i = FindDevice(dom, DetachRequest{"", "<disk><target dev='vda'/></disk>", false});
+  ASSERT_TRUE(i.ok());
+  EXPECT_EQ(dom.devices[*i].tag, "disk");
+}
+
+}  // namespace
+}  // namespace pciplan

@@ -1,0 +1,76 @@
+// libvirt's error messages and the pciplan rule each is about, for the corpus tests that must
+// reject a domain "for the same problem libvirt names" (conformance, attach).
+#pragma once
+
+#include <optional>
+#include <regex>
+#include <string>
+
+#include "pciplan/base/diag.h"
+
+namespace pciplan {
+
+/// The rule a libvirt error message is about (its wording is libvirt's, ours differs).
+struct LibvirtError {
+  const char* pattern;
+  Rule rule;
+};
+inline const LibvirtError kLibvirtErrors[] = {
+    {"Attempted double use of PCI Address", Rule::kDoubleUse},
+    {"Invalid PCI address slot=", Rule::kSlotRange},
+    {"Invalid PCI address function=", Rule::kFunctionRange},
+    {"Invalid PCI address bus=", Rule::kBusRange},
+    {"Only PCI domain 0 is available", Rule::kPciDomain},
+    {"slot must be <=", Rule::kSlotAboveMax},
+    {"slot must be >=", Rule::kSlotBelowMin},
+    {"cannot be plugged into the PCI controller", Rule::kConnectMismatch},
+    {"for this machine type, but model=", Rule::kRootModel},
+    {"controllers with index", Rule::kDuplicateIndex},
+    {"IDE controllers are unsupported", Rule::kDeviceUnsupported},
+    {"Only 1 IDE controller", Rule::kControllerCount},
+    {"Hostdev already exists", Rule::kDuplicateHostdev},
+    {"duplicated for disk sources", Rule::kDuplicateDiskTarget},
+    {"already exists", Rule::kDuplicateDiskTarget},
+    {"controllers are not supported with this machine type", Rule::kExpanderMachine},
+    {"only supported on 440fx", Rule::kExpanderMachine},
+    {"busNr '", Rule::kBusNrRange},
+    {"NUMA node", Rule::kNumaNode},
+    {"too high, maximum is", Rule::kIndexTooHigh},
+    {"index must be larger than bus", Rule::kIndexNotAboveBus},
+    {"a PCI slot is needed to connect a PCI controller", Rule::kCannotAddController},
+    {"must have PCI address", Rule::kFixedAddress},
+    {"needs to be an integrated device", Rule::kIntegratedBus0},
+    {"No more available PCI slots", Rule::kNoFreeSlot},
+    {"Cannot automatically add a new PCI bus", Rule::kCannotAddBus},
+    {"should have index 0", Rule::kRootIndex},
+    {"should not have an address", Rule::kRootAddress},
+};
+
+/// Empty when our diagnostics name the same problem as libvirt's message, else why not.
+inline std::string CompareError(const std::string& libvirt, const Diagnostics& ours) {
+  std::optional<Rule> want;
+  for (const LibvirtError& e : kLibvirtErrors) {
+    if (libvirt.find(e.pattern) != std::string::npos) {
+      want = e.rule;
+      break;
+    }
+  }
+  if (!want) return "the test knows no rule for libvirt's message";
+  if (ours.empty()) return "pciplan accepted the domain";
+  const Diagnostic& d = ours.front();
+  if (d.rule != *want) {
+    return "pciplan reports [" + std::string(RuleId(d.rule)) + "], libvirt's message is [" +
+           std::string(RuleId(*want)) + "]: " + d.Render("input.xml");
+  }
+  std::smatch m;
+  static const std::regex kAddr("[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-9a-f]");
+  if (std::regex_search(libvirt, m, kAddr)) {
+    std::string addr = m.str();
+    if (d.address != addr && d.message.find(addr) == std::string::npos) {
+      return "libvirt names address " + addr + ", pciplan: " + d.Render("input.xml");
+    }
+  }
+  return {};
+}
+
+}  // namespace pciplan
