@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "pciplan/domain/domain_reader.h"
@@ -15,6 +18,13 @@ namespace {
 
 Diagnostic IoError(const std::string& what, const std::string& path) {
   return Error(Rule::kBadValue, what + " '" + path + "': " + std::strerror(errno));
+}
+
+/// Fault injection for the crash tests (tests/cli): when PCIPLAN_CRASH_POINT names this point,
+/// the process dies here as if killed, so that the tests can show the target file is whole.
+void CrashPoint(const char* point) {
+  const char* want = std::getenv("PCIPLAN_CRASH_POINT");
+  if (want && std::strcmp(want, point) == 0) std::raise(SIGKILL);
 }
 
 }  // namespace
@@ -69,7 +79,10 @@ Result<bool> WriteOutput(const std::string& path, const std::string& text) {
   ::fchmod(fd, mode);
   size_t done = 0;
   while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (done > 0) CrashPoint("mid-write");
+    // Written in two halves at least, so that a crash can fall between them.
+    size_t chunk = done == 0 ? std::max<size_t>(1, text.size() / 2) : text.size() - done;
+    ssize_t n = ::write(fd, text.data() + done, chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       Diagnostic d = IoError("cannot write", tmp);
@@ -79,16 +92,19 @@ Result<bool> WriteOutput(const std::string& path, const std::string& text) {
     }
     done += static_cast<size_t>(n);
   }
+  CrashPoint("before-fsync");
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     Diagnostic d = IoError("cannot flush", tmp);
     ::unlink(tmp.c_str());
     return d;
   }
+  CrashPoint("before-rename");
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     Diagnostic d = IoError("cannot rename over", path);
     ::unlink(tmp.c_str());
     return d;
   }
+  CrashPoint("after-rename");
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

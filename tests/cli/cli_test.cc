@@ -10,6 +10,7 @@
 
 #include "test_support.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,35 @@ TEST(Cli, InvalidDomainLeavesTheOutputFileUntouched) {
   RunResult r = RunPciplan(dir, {"plan", "in.xml", "-o", "out.xml"}, {});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(Slurp(dir / "out.xml"), "old");
+  fs::remove_all(dir);
+}
+
+TEST(Cli, InPlaceWriteKilledAtAnyPointLeavesTheOldFileOrTheNewWhole) {
+  fs::path dir = fs::temp_directory_path() / ("pciplan-cli-crash-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(PCIPLAN_SOURCE_DIR) / "examples" / "q35-server.xml", dir / "in.xml",
+                fs::copy_options::overwrite_existing);
+  ASSERT_EQ(RunPciplan(dir, {"plan", "in.xml", "-o", "planned.xml"}, {}).status, 0);
+  fs::path example = dir / "planned.xml";
+  std::ofstream(dir / "nic.xml") << "<interface type='user'><mac address='52:54:00:00:00:09'/>"
+                                    "<model type='virtio'/></interface>\n";
+  // The new file, from a run that is not interrupted.
+  fs::copy_file(example, dir / "vm.xml", fs::copy_options::overwrite_existing);
+  RunResult whole = RunPciplan(dir, {"attach", "vm.xml", "nic.xml", "-o", "new.xml"}, {});
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  std::string old_text = Slurp(example), new_text = Slurp(dir / "new.xml");
+  ASSERT_NE(old_text, new_text);
+  for (const char* point : {"mid-write", "before-fsync", "before-rename", "after-rename"}) {
+    SCOPED_TRACE(point);
+    fs::copy_file(example, dir / "vm.xml", fs::copy_options::overwrite_existing);
+    ::setenv("PCIPLAN_CRASH_POINT", point, 1);
+    RunResult r = RunPciplan(dir, {"attach", "vm.xml", "nic.xml", "--in-place"}, {});
+    ::unsetenv("PCIPLAN_CRASH_POINT");
+    EXPECT_EQ(r.status, 128 + SIGKILL);
+    std::string now = Slurp(dir / "vm.xml");
+    bool after = std::string(point) == "after-rename";
+    EXPECT_EQ(now, after ? new_text : old_text);
+  }
   fs::remove_all(dir);
 }
 

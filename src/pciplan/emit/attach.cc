@@ -142,23 +142,34 @@ bool Matches(const Device& dev, const Device& want) {
   return true;
 }
 
+/// `domain` as a defined domain: planned, every address written. A domain that is planned
+/// already comes back as it is.
+Result<Domain> AsDefined(const Domain& domain, const Catalog& catalog) {
+  Result<Plan> plan = MakePlan(domain, catalog, PolicyName::kLibvirt);
+  if (!plan) return plan.errors();
+  Result<std::string> xml = WriteDomain(domain, *plan, catalog);
+  if (!xml) return xml.errors();
+  if (*xml == domain.text) return domain;
+  return ReadDomain(std::move(xml.value()));
+}
+
 }  // namespace
 
-Result<Edited> AttachDevice(const Domain& domain, const std::string& device_xml,
+Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
                             const Catalog& catalog, AttachMode mode) {
   Result<Device> dev = ReadDevice(device_xml);
   if (!dev) return dev.errors();
+  // libvirt attaches to a defined domain, whose addresses are all assigned: so does pciplan.
+  Result<Domain> defined = AsDefined(input, catalog);
+  if (!defined) return defined.errors();
+  if (mode == AttachMode::kLive && defined->text != input.text) {
+    return Error(Rule::kHotplug,
+                 "the domain is not fully addressed, so it cannot describe a running guest "
+                 "(run 'pciplan plan' on it first)");
+  }
+  const Domain& domain = *defined;
   Result<Plan> before = MakePlan(domain, catalog, PolicyName::kLibvirt);
   if (!before) return before.errors();
-  if (mode == AttachMode::kLive) {
-    Result<std::string> same = WriteDomain(domain, *before, catalog);
-    if (!same) return same.errors();
-    if (*same != domain.text) {
-      return Error(Rule::kHotplug,
-                   "the domain is not fully addressed, so it cannot describe a running guest "
-                   "(run 'pciplan plan' on it first)");
-    }
-  }
   Result<std::string> text = InsertDeviceText(domain, *dev, device_xml, catalog);
   if (!text) return text.errors();
   Result<Domain> edited = ReadDomain(std::move(text.value()));
@@ -210,8 +221,11 @@ Result<int> FindDevice(const Domain& domain, const DetachRequest& request) {
                DeviceRef::Describe(*want, 0));
 }
 
-Result<Edited> DetachDevice(const Domain& domain, const DetachRequest& request,
+Result<Edited> DetachDevice(const Domain& input, const DetachRequest& request,
                             const Catalog& catalog) {
+  Result<Domain> defined = AsDefined(input, catalog);
+  if (!defined) return defined.errors();
+  const Domain& domain = *defined;
   Result<int> found = FindDevice(domain, request);
   if (!found) return found.errors();
   Result<Plan> before = MakePlan(domain, catalog, PolicyName::kLibvirt);

@@ -27,7 +27,8 @@ struct Edited {
   int device = -1;  // attach: the new device's index in plan.devices
 };
 
-/// Adds the device element `device_xml` to `domain` and plans the result. Fails when the
+/// Adds the device element `device_xml` to `domain` and plans the result. A domain not yet
+/// fully addressed is planned first, as libvirt's define would have (refused live). Fails when the
 /// device XML is bad, when the device cannot be placed (naming what was tried), or, live,
 /// when no free hot-pluggable slot fits it or it would need a new controller.
 Result<Edited> AttachDevice(const Domain& domain, const std::string& device_xml,
