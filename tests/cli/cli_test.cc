@@ -22,43 +22,8 @@ namespace fs = std::filesystem;
 
 using pciplan::testing::Slurp;
 
-struct RunResult {
-  std::string out, err;
-  int status = -1;
-};
-
-/// Runs pciplan in `dir` with `args`, feeding `stdin_file` (if it exists) on standard input.
-RunResult RunPciplan(const fs::path& dir, const std::vector<std::string>& args, const fs::path& stdin_file) {
-  fs::path out_file = fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".out");
-  fs::path err_file = fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".err");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::chdir(dir.c_str()) != 0) _exit(127);
-    int in = fs::exists(stdin_file) ? ::open(stdin_file.c_str(), O_RDONLY) : ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> argv;
-    std::string bin = PCIPLAN_BINARY;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (std::string& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  RunResult r;
-  int wstatus = 0;
-  ::waitpid(pid, &wstatus, 0);
-  r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-  r.out = Slurp(out_file);
-  r.err = Slurp(err_file);
-  fs::remove(out_file);
-  fs::remove(err_file);
-  return r;
-}
+using pciplan::testing::RunPciplan;
+using pciplan::testing::RunResult;
 
 TEST(Cli, GoldenCases) {
   bool update = std::getenv("PCIPLAN_UPDATE_GOLDEN") != nullptr;

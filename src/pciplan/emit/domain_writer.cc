@@ -676,14 +676,14 @@ Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
   size_t lt = device.offset - 1;
   if (before >= 0 || after >= 0) {
     size_t ref = devs[before >= 0 ? before : after].offset;
-    std::string indent = IndentOf(t, ref - 1).value_or("    ");
-    std::string xml = Reindent(element, lt, indent);
+    // A neighbour on a line of its own sets the indentation; one inside a line (a document
+    // written on one line) gets the new element beside it, on the same line.
+    std::optional<std::string> own = IndentOf(t, ref - 1);
+    std::string xml = Reindent(element, lt, own.value_or(""));
     if (before >= 0) {
-      std::optional<std::string> own = IndentOf(t, ref - 1);
-      size_t at = own ? ref - 1 - own->size() : ref - 1;
-      ed.Insert(at, own ? indent + xml + "\n" : xml);
+      ed.Insert(own ? ref - 1 - own->size() : ref - 1, own ? *own + xml + "\n" : xml);
     } else {
-      ed.Insert(ScanElement(t, ref).end, "\n" + indent + xml);
+      ed.Insert(ScanElement(t, ref).end, own ? "\n" + *own + xml : xml);
     }
     return ed.Apply();
   }
