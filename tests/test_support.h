@@ -29,13 +29,17 @@ struct RunResult {
 };
 
 /// Runs pciplan in `dir` with `args`, feeding `stdin_file` (if it exists) on standard input.
-inline RunResult RunPciplan(const fs::path& dir, const std::vector<std::string>& args, const fs::path& stdin_file) {
-  fs::path out_file = fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".out");
-  fs::path err_file = fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".err");
+inline RunResult RunPciplan(const fs::path& dir, const std::vector<std::string>& args,
+                            const fs::path& stdin_file) {
+  fs::path out_file =
+      fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".out");
+  fs::path err_file =
+      fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".err");
   pid_t pid = ::fork();
   if (pid == 0) {
     if (::chdir(dir.c_str()) != 0) _exit(127);
-    int in = fs::exists(stdin_file) ? ::open(stdin_file.c_str(), O_RDONLY) : ::open("/dev/null", O_RDONLY);
+    int in = fs::exists(stdin_file) ? ::open(stdin_file.c_str(), O_RDONLY)
+                                    : ::open("/dev/null", O_RDONLY);
     int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(in, 0);

@@ -1,7 +1,7 @@
-// pciplan's command line: one table of subcommands (plan, check, qemu-args, verify, attach, detach), each a function below. Exit
-// status: 0 success, 1 the domain is invalid or cannot be planned, 2 usage or I/O errors.
+// pciplan's command line: one table of subcommands (plan, check, qemu-args, verify, attach,
+// detach), each a function below. Exit status: 0 success, 1 the domain is invalid or cannot be
+// planned (or verify found a mismatch), 2 usage or I/O errors.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <string>
 
@@ -80,7 +80,8 @@ int RunQemuArgs(const std::string& input, bool json) {
   if (!p) return status;
   Result<QemuCommand> cmd = BuildQemuCommand(p->domain, p->plan, BuiltinCatalog());
   if (!cmd) return Report(cmd.errors(), DisplayName(input));
-  std::string out = json ? RenderQemuJson(cmd.value()).dump(2) + "\n" : RenderQemuShell(cmd.value());
+  std::string out =
+      json ? RenderQemuJson(cmd.value()).dump(2) + "\n" : RenderQemuShell(cmd.value());
   std::fwrite(out.data(), 1, out.size(), stdout);
   return kExitOk;
 }
@@ -98,13 +99,13 @@ int RunVerify(const std::string& input, const VerifyOptions& options, bool json)
 
 struct EditArgs {
   std::string domain;
-  std::string device;      // attach: the device file; detach: a device file to match
-  std::string alias;       // detach --alias
+  std::string device;  // attach: the device file; detach: a device file to match
+  std::string alias;   // detach --alias
   std::string output = "-";
   bool in_place = false;
   bool live = false;
   bool prune = false;
-  std::string qmp;         // socket of the running QEMU (live)
+  std::string qmp;  // socket of the running QEMU (live)
   int timeout_ms = 10000;
 };
 
@@ -143,11 +144,16 @@ int RunEdit(const EditArgs& a, EditKind kind) {
   std::optional<std::string> device;
   if (text && !a.device.empty()) {
     Result<std::string> d = ReadInput(a.device);
-    if (!d) text = d.errors();
-    else device = std::move(d.value());
+    if (!d) {
+      text = d.errors();
+    } else {
+      device = std::move(d.value());
+    }
   }
   if (!text) {
-    for (const Diagnostic& d : text.errors()) std::fprintf(stderr, "pciplan: %s\n", d.message.c_str());
+    for (const Diagnostic& d : text.errors()) {
+      std::fprintf(stderr, "pciplan: %s\n", d.message.c_str());
+    }
     return kExitUsage;
   }
   Result<Domain> domain = ReadDomain(std::move(text.value()));
@@ -230,8 +236,9 @@ int main(int argc, char** argv) {
   pciplan::VerifyOptions verify_options;
   bool no_probes = false;
   CLI::App* verify = app.add_subcommand(
-      "verify", "Plan the domain, start the real QEMU paused with the plan and check that every "
-                "device is where the plan put it and every promised hot-plug slot accepts one");
+      "verify",
+      "Plan the domain, start the real QEMU paused with the plan and check that every "
+      "device is where the plan put it and every promised hot-plug slot accepts one");
   verify->add_option("input", input, "Domain XML file, or - for standard input")->required();
   verify->add_option("--qemu", verify_options.qemu,
                      "QEMU binary (default: qemu-system-x86_64 or qemu-system-aarch64)");
@@ -243,23 +250,26 @@ int main(int argc, char** argv) {
       "attach", "Add a device, like virsh attach-device: plan it, moving nothing else");
   attach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
   attach->add_option("device", edit.device, "File with the one device element to add")->required();
-  attach->add_flag("!--config", edit.live, "Plan it for the next boot; controllers may be added "
-                                           "(libvirt's attach-device --config; the default)");
-  attach->add_flag("--live", edit.live, "Plan it for the running guest: a free hot-pluggable "
-                                        "slot only, no controller added");
+  attach->add_flag("!--config", edit.live,
+                   "Plan it for the next boot; controllers may be added "
+                   "(libvirt's attach-device --config; the default)");
+  attach->add_flag("--live", edit.live,
+                   "Plan it for the running guest: a free hot-pluggable "
+                   "slot only, no controller added");
   CLI::App* detach = app.add_subcommand(
       "detach", "Remove a device, like virsh detach-device, moving nothing else");
   detach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
-  CLI::Option* which = detach->add_option("device", edit.device,
-                                          "File with a device element naming the device");
+  CLI::Option* which =
+      detach->add_option("device", edit.device, "File with a device element naming the device");
   detach->add_option("--alias", edit.alias, "The device's alias name instead")->excludes(which);
   detach->add_flag("--prune", edit.prune, "Also remove the PCI controllers left empty on its path");
   detach->add_flag("--live", edit.live, "Remove it from the running guest too (with --qmp)");
   for (CLI::App* c : {attach, detach}) {
     c->add_option("-o,--output", edit.output, "Write the new domain here (atomically)");
     c->add_flag("--in-place", edit.in_place, "Replace the domain file (atomically)");
-    c->add_option("--qmp", edit.qmp, "QMP socket of the running QEMU: with --live, change it "
-                                     "first and write the domain only when QEMU agreed");
+    c->add_option("--qmp", edit.qmp,
+                  "QMP socket of the running QEMU: with --live, change it "
+                  "first and write the domain only when QEMU agreed");
     c->add_option("--timeout", edit.timeout_ms, "Milliseconds to wait for QEMU (default 10000)");
   }
 

@@ -3,9 +3,9 @@
 // refuse the device for the same problem (expected.error); DEVIATIONS.tsv cases must plan
 // (libvirt-limit) or be refused (qemu-refuses). A ratchet: the pass count may not drop below
 // ratchet.txt. Each result is also a fixed point of planning.
-#include <gtest/gtest.h>
+#include "pciplan/emit/attach.h"
 
-#include "test_support.h"
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <map>
@@ -14,20 +14,20 @@
 #include "address_map.h"
 #include "libvirt_errors.h"
 #include "pciplan/domain/domain_reader.h"
-#include "pciplan/emit/attach.h"
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
+#include "test_support.h"
 
 namespace pciplan {
 namespace {
 
 namespace fs = std::filesystem;
-using pciplan::testing::Slurp;
 using conformance::AddressMapFromXml;
 using conformance::DiffMaps;
 using conformance::MapResult;
 using conformance::ParseMap;
+using pciplan::testing::Slurp;
 
 fs::path AttachDir() { return fs::path(PCIPLAN_TESTS_DIR) / "attach"; }
 
@@ -92,7 +92,8 @@ TEST(Attach, ConfigMatchesLibvirtsAttachDevice) {
     std::string why = RunCase(dir, dev == deviations.end() ? "" : dev->second);
     if (why.empty()) {
       ++pass;
-      if (dev != deviations.end()) std::printf("deviation %s: %s: ok\n", name.c_str(), dev->second.c_str());
+      if (dev != deviations.end())
+        std::printf("deviation %s: %s: ok\n", name.c_str(), dev->second.c_str());
     } else {
       std::printf("FAIL %s: %s\n", name.c_str(), why.c_str());
     }

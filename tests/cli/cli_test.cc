@@ -3,18 +3,17 @@
 // `expected.err` and `expected.status`. The binary runs in the case folder; output is compared
 // byte for byte. PCIPLAN_UPDATE_GOLDEN=1 rewrites the expected files (outputs pciplan owns).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-
-#include "test_support.h"
 
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "test_support.h"
 
 namespace {
 

@@ -5,8 +5,6 @@
 // below the best recorded in ratchet.txt.
 #include <gtest/gtest.h>
 
-#include "test_support.h"
-
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +17,7 @@
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
+#include "test_support.h"
 
 namespace pciplan {
 namespace {

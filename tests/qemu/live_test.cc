@@ -1,9 +1,9 @@
 // Live attach and detach against a real, running QEMU: a hot-plug lands where pciplan planned it,
 // a hot-plug QEMU refuses or pciplan cannot place leaves the domain file untouched and says why,
 // and a detach frees the slot for the next hot-plug.
-#include <gtest/gtest.h>
+#include "pciplan/qmp/live.h"
 
-#include "test_support.h"
+#include <gtest/gtest.h>
 
 #include <csignal>
 #include <filesystem>
@@ -16,8 +16,8 @@
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/hotplug.h"
 #include "pciplan/plan/planner.h"
-#include "pciplan/qmp/live.h"
 #include "pciplan/qmp/qemu_process.h"
+#include "test_support.h"
 
 namespace pciplan {
 namespace {
@@ -29,8 +29,9 @@ using pciplan::testing::Slurp;
 
 constexpr int kTimeoutMs = 20000;
 
-const char kNic[] = "<interface type='user'><mac address='52:54:00:00:00:42'/>"
-                    "<model type='virtio'/></interface>";
+const char kNic[] =
+    "<interface type='user'><mac address='52:54:00:00:00:42'/>"
+    "<model type='virtio'/></interface>";
 
 /// A domain as a defined one: planned, read back.
 Domain Defined(const std::string& text) {
@@ -44,7 +45,8 @@ Domain Defined(const std::string& text) {
 }
 
 /// QEMU running `domain` paused, with `extra` arguments.
-std::unique_ptr<QemuProcess> StartPaused(const Domain& domain, std::vector<std::string> extra = {}) {
+std::unique_ptr<QemuProcess> StartPaused(const Domain& domain,
+                                         std::vector<std::string> extra = {}) {
   Result<Plan> plan = MakePlan(domain, BuiltinCatalog(), PolicyName::kLibvirt);
   EXPECT_TRUE(plan.ok());
   Result<QemuCommand> cmd = BuildQemuCommand(domain, *plan, BuiltinCatalog());
@@ -98,9 +100,11 @@ TEST(Live, RefusalsLeaveTheDomainFileUntouched) {
   std::unique_ptr<QemuProcess> qemu =
       // JSON, like pciplan's own -device options: QEMU creates keyval ones before JSON ones.
       StartPaused(dom, {"-device",
-                        json{{"driver", "virtio-rng-pci"}, {"id", "squatter"},
-                             {"bus", "pci." + std::to_string(slot.bus)}}.dump(),
-                "-qmp", "unix:" + sock.string() + ",server=on,wait=off"});
+                        json{{"driver", "virtio-rng-pci"},
+                             {"id", "squatter"},
+                             {"bus", "pci." + std::to_string(slot.bus)}}
+                            .dump(),
+                        "-qmp", "unix:" + sock.string() + ",server=on,wait=off"});
   ASSERT_NE(qemu, nullptr);
   testing::RunResult r = RunPciplan(
       dir, {"attach", "--live", "--qmp", sock.string(), "--in-place", "vm.xml", "nic.xml"}, {});
@@ -110,9 +114,8 @@ TEST(Live, RefusalsLeaveTheDomainFileUntouched) {
   // No free hot-pluggable slot left: pciplan refuses before asking QEMU.
   std::ofstream(dir / "vm.xml") << e->xml;
   std::string full = e->xml;
-  r = RunPciplan(dir, {"attach", "--live", "--qmp", sock.string(), "--in-place", "vm.xml",
-                       "nic.xml"},
-                 {});
+  r = RunPciplan(
+      dir, {"attach", "--live", "--qmp", sock.string(), "--in-place", "vm.xml", "nic.xml"}, {});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("[no-free-slot]"), std::string::npos) << r.err;
   EXPECT_EQ(Slurp(dir / "vm.xml"), full);

@@ -3,9 +3,8 @@
 // After every step no address that existed before it has changed, and the domain is a fixed
 // point of planning; every few steps, and at the end, the real QEMU verifies the plan. The
 // sequences come from fixed seeds, so a failure names a reproducible sequence.
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <map>
 #include <random>
@@ -28,8 +27,9 @@ struct Family {
 const Family kFamilies[] = {
     {"pc", "<os><type arch='x86_64' machine='pc'>hvm</type></os>"},
     {"q35", "<os><type arch='x86_64' machine='q35'>hvm</type></os>"},
-    {"virt", "<os><type arch='aarch64' machine='virt'>hvm</type></os>"
-             "<cpu mode='custom'><model>cortex-a57</model></cpu>"},
+    {"virt",
+     "<os><type arch='aarch64' machine='virt'>hvm</type></os>"
+     "<cpu mode='custom'><model>cortex-a57</model></cpu>"},
 };
 
 /// A random device element with user alias `alias`; `n` makes names and MACs unique.
@@ -46,26 +46,30 @@ std::string RandomDevice(std::mt19937& rng, const std::string& family, int n,
         dev.insert(2, 1, static_cast<char>('a' + k % 26));
         if (k < 26) break;
       }
-      return fmt::format("<disk type='file' device='disk'><source file='/var/lib/pciplan/{}.img'/>"
-                         "<target dev='{}' bus='virtio'/>{}{}</disk>",
-                         alias, dev, a, pci);
+      return fmt::format(
+          "<disk type='file' device='disk'><source file='/var/lib/pciplan/{}.img'/>"
+          "<target dev='{}' bus='virtio'/>{}{}</disk>",
+          alias, dev, a, pci);
     }
     case 2:
-      return fmt::format("<interface type='user'><mac address='52:54:00:7e:{:02x}:{:02x}'/>"
-                         "<model type='virtio'/>{}{}</interface>",
-                         n / 256, n % 256, a, pci);
+      return fmt::format(
+          "<interface type='user'><mac address='52:54:00:7e:{:02x}:{:02x}'/>"
+          "<model type='virtio'/>{}{}</interface>",
+          n / 256, n % 256, a, pci);
     case 3:
-      return fmt::format("<interface type='user'><mac address='52:54:00:7f:{:02x}:{:02x}'/>"
-                         "<model type='e1000'/>{}</interface>",
-                         n / 256, n % 256, a);
+      return fmt::format(
+          "<interface type='user'><mac address='52:54:00:7f:{:02x}:{:02x}'/>"
+          "<model type='e1000'/>{}</interface>",
+          n / 256, n % 256, a);
     case 4:
       return "<rng model='virtio'><backend model='random'>/dev/urandom</backend>" + a + pci +
              "</rng>";
     case 5:
-      return fmt::format("<hostdev mode='subsystem' type='pci' managed='no'><source><address "
-                         "domain='0x0000' bus='0x{:02x}' slot='0x{:02x}' function='0x0'/></source>"
-                         "{}</hostdev>",
-                         0x40 + n / 32, n % 32, a);
+      return fmt::format(
+          "<hostdev mode='subsystem' type='pci' managed='no'><source><address "
+          "domain='0x0000' bus='0x{:02x}' slot='0x{:02x}' function='0x0'/></source>"
+          "{}</hostdev>",
+          0x40 + n / 32, n % 32, a);
     case 6:
       return "<input type='tablet' bus='virtio'>" + a + pci + "</input>";
     default:
@@ -94,11 +98,13 @@ struct Counts {
 void RunSequence(const Family& f, unsigned seed, Counts& counts) {
   SCOPED_TRACE(fmt::format("{} seed {}", f.name, seed));
   std::mt19937 rng(seed);
-  std::string devices = "<disk type='file' device='disk'><source file='/var/lib/pciplan/b.img'/>"
-                        "<target dev='vda' bus='virtio'/><alias name='ua-base'/></disk>";
+  std::string devices =
+      "<disk type='file' device='disk'><source file='/var/lib/pciplan/b.img'/>"
+      "<target dev='vda' bus='virtio'/><alias name='ua-base'/></disk>";
   Result<Domain> dom = ReadDomain(fmt::format(
       "<domain type='qemu'>\n  <name>p</name>\n  {}\n  <devices>\n    {}\n  </devices>\n"
-      "</domain>\n", f.os, devices));
+      "</domain>\n",
+      f.os, devices));
   ASSERT_TRUE(dom.ok());
   std::vector<std::string> aliases = {"ua-base"};
   Domain current = std::move(dom.value());
@@ -124,8 +130,8 @@ void RunSequence(const Family& f, unsigned seed, Counts& counts) {
       ++counts.attached;
     } else {
       size_t pick = rng() % aliases.size();
-      next = DetachDevice(current, DetachRequest{aliases[pick], "", rng() % 2 == 0},
-                          BuiltinCatalog());
+      next =
+          DetachDevice(current, DetachRequest{aliases[pick], "", rng() % 2 == 0}, BuiltinCatalog());
       ASSERT_TRUE(next.ok()) << next.errors().front().Render("domain");
       aliases.erase(aliases.begin() + static_cast<std::ptrdiff_t>(pick));
       ++counts.detached;
@@ -163,10 +169,10 @@ TEST(Stability, RandomAttachDetachSequencesMoveNothingAndRunInQemu) {
   for (const Family& f : kFamilies) {
     for (unsigned seed = 1; seed <= 8; ++seed) RunSequence(f, seed, counts);
   }
-  std::printf("stability: %d steps (%d attached, %d live attaches refused for want of a slot, %d "
-              "detached), %d plans verified in QEMU\n",
-              counts.steps, counts.attached, counts.live_refused, counts.detached,
-              counts.verified);
+  std::printf(
+      "stability: %d steps (%d attached, %d live attaches refused for want of a slot, %d "
+      "detached), %d plans verified in QEMU\n",
+      counts.steps, counts.attached, counts.live_refused, counts.detached, counts.verified);
   EXPECT_GT(counts.verified, 40);
 }
 

@@ -2,18 +2,18 @@
 // the -device objects of every PCI controller and PCI device must agree with the ones libvirt
 // writes for the same domain (recorded in libvirt-argv/ by record_libvirt_argv.py) in driver,
 // id, bus, addr, multifunction, chassis, port, chassis_nr, bus_nr and numa_node.
-#include <gtest/gtest.h>
+#include "pciplan/emit/qemu_args.h"
 
-#include "test_support.h"
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <map>
 #include <sstream>
 
 #include "pciplan/domain/domain_reader.h"
-#include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
+#include "test_support.h"
 
 namespace pciplan {
 namespace {
@@ -22,8 +22,8 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using pciplan::testing::Slurp;
 
-const char* const kCompared[] = {"driver", "id",    "bus",        "addr",    "multifunction",
-                                 "chassis", "port", "chassis_nr", "bus_nr",  "numa_node"};
+const char* const kCompared[] = {"driver",  "id",   "bus",        "addr",   "multifunction",
+                                 "chassis", "port", "chassis_nr", "bus_nr", "numa_node"};
 
 Result<QemuCommand> CommandFor(const std::string& text) {
   Result<Domain> dom = ReadDomain(text);
@@ -47,9 +47,9 @@ std::map<std::string, Json> PciDevices(const std::vector<Json>& objects) {
   std::map<std::string, Json> out;
   for (const Json& o : objects) {
     if (!o.contains("addr")) continue;
-    std::string name = o.contains("id") ? o["id"].get<std::string>()
-                                        : o["bus"].get<std::string>() + "/" +
-                                              o["addr"].get<std::string>();
+    std::string name = o.contains("id")
+                           ? o["id"].get<std::string>()
+                           : o["bus"].get<std::string>() + "/" + o["addr"].get<std::string>();
     out[name] = o;
   }
   return out;

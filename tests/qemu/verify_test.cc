@@ -3,9 +3,9 @@
 // qemu-system-aarch64, every device must sit at its planned address, every free slot the plan
 // calls hot-pluggable must accept a hot-plug, and QEMU must refuse one where the plan says so.
 // One test per machine family, so CTest runs them side by side.
-#include <gtest/gtest.h>
+#include "pciplan/qmp/verify.h"
 
-#include "test_support.h"
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,7 +16,7 @@
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
-#include "pciplan/qmp/verify.h"
+#include "test_support.h"
 
 namespace pciplan {
 namespace {

@@ -123,8 +123,10 @@ Result<Device> ReadDevice(const std::string& text) {
   pugi::xml_node root = doc.document_element();
   std::string tag = root.name();
   if (elements != 1 || tag == "domain" || tag == "devices" || tag == "emulator") {
-    return At(Error(Rule::kNotADomain, "expected one device element (<disk>, <interface>, ...), "
-                                       "found <" + tag + ">"),
+    return At(Error(Rule::kNotADomain,
+                    "expected one device element (<disk>, <interface>, ...), "
+                    "found <" +
+                        tag + ">"),
               1);
   }
   Device dev;

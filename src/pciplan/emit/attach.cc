@@ -33,8 +33,7 @@ Result<bool> CheckUnmoved(const Plan& before, const Plan& after, const std::vect
     if (moved_to[i] < 0) continue;
     const Address& a = before.devices[i].address;
     const Address& b = after.devices[moved_to[i]].address;
-    bool same = a.type == b.type &&
-                (a.type != AddressType::kPci || a.pci == b.pci) &&
+    bool same = a.type == b.type && (a.type != AddressType::kPci || a.pci == b.pci) &&
                 (a.type == AddressType::kPci || a.attrs == b.attrs);
     if (!same) {
       errs.push_back(Error(Rule::kFixedAddress,
@@ -80,21 +79,22 @@ Result<Address> LiveSlot(const Plan& before, const Catalog& catalog, const Devic
     for (const PlanBus& b : PlanBuses(before, catalog)) {
       if (b.index != want.bus) continue;
       if (!b.hotplug) {
-        return Error(Rule::kHotplug,
-                     fmt::format("bus {} ({}) does not take hot-plugged devices", b.name,
-                                 b.model->name),
-                     who, want.ToString());
+        return Error(
+            Rule::kHotplug,
+            fmt::format("bus {} ({}) does not take hot-plugged devices", b.name, b.model->name),
+            who, want.ToString());
       }
       if (b.used.count(want.slot)) {
-        return Error(Rule::kDoubleUse, fmt::format("slot {:#04x} of {} is in use", want.slot, b.name),
-                     who, want.ToString());
+        return Error(Rule::kDoubleUse,
+                     fmt::format("slot {:#04x} of {} is in use", want.slot, b.name), who,
+                     want.ToString());
       }
       return dev.address;
     }
-    return Error(Rule::kBusMissing,
-                 fmt::format("the running guest has no PCI bus {}, and none can be added live",
-                             want.bus),
-                 who, want.ToString());
+    return Error(
+        Rule::kBusMissing,
+        fmt::format("the running guest has no PCI bus {}, and none can be added live", want.bus),
+        who, want.ToString());
   }
   std::optional<PciAddress> slot = FindHotplugSlot(before, catalog, dev);
   if (!slot) {
@@ -102,8 +102,9 @@ Result<Address> LiveSlot(const Plan& before, const Catalog& catalog, const Devic
                          "no free hot-pluggable slot takes it, and a running guest cannot get "
                          "new root ports or switch ports",
                          who);
-    d.hint = "attach it with --config and restart the guest, or keep spare hot-plug slots: add "
-             "free pcie-root-port controllers while the guest is stopped";
+    d.hint =
+        "attach it with --config and restart the guest, or keep spare hot-plug slots: add "
+        "free pcie-root-port controllers while the guest is stopped";
     return d;
   }
   Address a;
@@ -132,8 +133,8 @@ bool Matches(const Device& dev, const Device& want) {
     return true;
   }
   if (want.tag == "controller") {
-    return same("@type") && ParseDecimal(dev.GetOr("@index", "0")) ==
-                                ParseDecimal(want.GetOr("@index", "0"));
+    return same("@type") &&
+           ParseDecimal(dev.GetOr("@index", "0")) == ParseDecimal(want.GetOr("@index", "0"));
   }
   if (want.address.type != AddressType::kNone) return dev.address == want.address;
   for (const char* k : {"@model", "model/@type", "@type", "@bus"}) {
@@ -193,7 +194,8 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
                  "it would need a new controller, and a running guest cannot get one", who);
   }
   std::vector<int> moved_to;
-  for (size_t i = 0; i < domain.devices.size(); ++i) moved_to.push_back(static_cast<int>(i < k ? i : i + 1));
+  for (size_t i = 0; i < domain.devices.size(); ++i)
+    moved_to.push_back(static_cast<int>(i < k ? i : i + 1));
   // The original plan's added devices (defaults, controllers) come after the input's.
   for (size_t i = domain.devices.size(); i < before->devices.size(); ++i) moved_to.push_back(-1);
   if (Result<bool> r = CheckUnmoved(*before, *after, moved_to); !r) return r.errors();
@@ -209,8 +211,7 @@ Result<int> FindDevice(const Domain& domain, const DetachRequest& request) {
     for (size_t i = 0; i < domain.devices.size(); ++i) {
       if (domain.devices[i].Is("alias/@name", request.alias)) return static_cast<int>(i);
     }
-    return Error(Rule::kUnknownModel,
-                 fmt::format("no device has the alias '{}'", request.alias));
+    return Error(Rule::kUnknownModel, fmt::format("no device has the alias '{}'", request.alias));
   }
   Result<Device> want = ReadDevice(request.device_xml);
   if (!want) return want.errors();
@@ -264,7 +265,8 @@ Result<Edited> DetachDevice(const Domain& input, const DetachRequest& request,
   if (!after) return WithoutLines(after.errors());
   std::vector<int> moved_to;
   int next = 0;
-  for (size_t i = 0; i < domain.devices.size(); ++i) moved_to.push_back(removed.count(i) ? -1 : next++);
+  for (size_t i = 0; i < domain.devices.size(); ++i)
+    moved_to.push_back(removed.count(i) ? -1 : next++);
   if (Result<bool> r = CheckUnmoved(*before, *after, moved_to); !r) return r.errors();
   Result<std::string> xml = WriteDomain(*edited, *after, catalog);
   if (!xml) return xml.errors();

@@ -12,9 +12,11 @@ namespace {
 
 /// A q35 domain planned by pciplan (fully addressed, like a defined libvirt domain).
 Domain PlannedQ35(const std::string& devices) {
-  Result<Domain> raw = ReadDomain("<domain type='qemu'>\n  <name>t</name>\n  <os>\n"
-                                  "    <type arch='x86_64' machine='q35'>hvm</type>\n  </os>\n"
-                                  "  <devices>\n" + devices + "  </devices>\n</domain>\n");
+  Result<Domain> raw = ReadDomain(
+      "<domain type='qemu'>\n  <name>t</name>\n  <os>\n"
+      "    <type arch='x86_64' machine='q35'>hvm</type>\n  </os>\n"
+      "  <devices>\n" +
+      devices + "  </devices>\n</domain>\n");
   EXPECT_TRUE(raw.ok());
   Result<Plan> plan = MakePlan(*raw, BuiltinCatalog(), PolicyName::kLibvirt);
   EXPECT_TRUE(plan.ok());
@@ -50,14 +52,16 @@ TEST(Attach, LiveTakesTheSpareRootPortAndAddsNothing) {
 
 TEST(Attach, LiveWithoutAFreeHotplugSlotFailsWithAHint) {
   Domain dom = PlannedQ35(kDisk);
-  Result<Edited> first = AttachDevice(dom, "<rng model='virtio'><backend model='random'>/dev/urandom"
-                                           "</backend></rng>",
+  Result<Edited> first = AttachDevice(dom,
+                                      "<rng model='virtio'><backend model='random'>/dev/urandom"
+                                      "</backend></rng>",
                                       BuiltinCatalog(), AttachMode::kLive);
   ASSERT_TRUE(first.ok()) << first.errors().front().message;
   Result<Domain> full = ReadDomain(first->xml);
   ASSERT_TRUE(full.ok());
-  Result<Edited> second = AttachDevice(*full, "<rng model='virtio'><backend model='random'>"
-                                              "/dev/urandom</backend></rng>",
+  Result<Edited> second = AttachDevice(*full,
+                                       "<rng model='virtio'><backend model='random'>"
+                                       "/dev/urandom</backend></rng>",
                                        BuiltinCatalog(), AttachMode::kLive);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.errors().front().rule, Rule::kNoFreeSlot);
@@ -66,13 +70,14 @@ TEST(Attach, LiveWithoutAFreeHotplugSlotFailsWithAHint) {
 
 TEST(Attach, ConfigAddsARootPortWhenNoneIsFree) {
   Domain dom = PlannedQ35(kDisk);
-  Result<Edited> one = AttachDevice(dom, "<rng model='virtio'><backend model='random'>/dev/urandom"
-                                         "</backend></rng>",
+  Result<Edited> one = AttachDevice(dom,
+                                    "<rng model='virtio'><backend model='random'>/dev/urandom"
+                                    "</backend></rng>",
                                     BuiltinCatalog(), AttachMode::kConfig);
   ASSERT_TRUE(one.ok());
   Result<Domain> full = ReadDomain(one->xml);
-  Result<Edited> two = AttachDevice(*full, "<watchdog model='i6300esb'/>", BuiltinCatalog(),
-                                    AttachMode::kConfig);
+  Result<Edited> two =
+      AttachDevice(*full, "<watchdog model='i6300esb'/>", BuiltinCatalog(), AttachMode::kConfig);
   ASSERT_TRUE(two.ok()) << two.errors().front().message;
   EXPECT_GT(two->plan.devices.size(), full->devices.size() + 1);  // controllers were added
 }
@@ -91,8 +96,9 @@ TEST(Attach, FixedAddressInUseIsRefused) {
 
 TEST(Attach, NewElementIsIndentedLikeItsSiblings) {
   Domain dom = PlannedQ35(kDisk);
-  Result<Edited> e = AttachDevice(dom, "<disk type='file' device='disk'>\n  <source file='/y'/>\n"
-                                       "  <target dev='vdb' bus='virtio'/>\n</disk>\n",
+  Result<Edited> e = AttachDevice(dom,
+                                  "<disk type='file' device='disk'>\n  <source file='/y'/>\n"
+                                  "  <target dev='vdb' bus='virtio'/>\n</disk>\n",
                                   BuiltinCatalog(), AttachMode::kConfig);
   ASSERT_TRUE(e.ok()) << e.errors().front().message;
   EXPECT_NE(e->xml.find("    </disk>\n    <disk type='file' device='disk'>\n      <source "
@@ -102,9 +108,8 @@ TEST(Attach, NewElementIsIndentedLikeItsSiblings) {
 }
 
 TEST(Detach, ByAliasRemovesOnlyThatDeviceAndMovesNothing) {
-  Domain dom = PlannedQ35(kDisk +
-                          std::string("    <interface type='user'><model type='virtio'/>"
-                                      "<alias name='ua-net'/></interface>\n"));
+  Domain dom = PlannedQ35(kDisk + std::string("    <interface type='user'><model type='virtio'/>"
+                                              "<alias name='ua-net'/></interface>\n"));
   Result<Edited> e = DetachDevice(dom, DetachRequest{"ua-vda", "", false}, BuiltinCatalog());
   ASSERT_TRUE(e.ok()) << e.errors().front().message;
   EXPECT_EQ(e->xml.find("ua-vda"), std::string::npos);

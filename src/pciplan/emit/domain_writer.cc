@@ -1,9 +1,9 @@
 #include "pciplan/emit/domain_writer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "pciplan/base/numbers.h"
 #include "pciplan/plan/nonpci.h"
@@ -658,7 +658,8 @@ Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
         before = static_cast<int>(i);
       }
     }
-    if (before < 0) after = last([&](const Device& d) { return d.tag == "disk" && d.Is("target/@bus", bus); });
+    if (before < 0)
+      after = last([&](const Device& d) { return d.tag == "disk" && d.Is("target/@bus", bus); });
   } else if (device.tag == "controller") {
     std::string type = device.GetOr("@type", "");
     after = last([&](const Device& d) { return d.tag == "controller" && d.Is("@type", type); });

@@ -21,15 +21,17 @@ constexpr const char* kAudiodev = "audio1";
 constexpr uint64_t kMiB = 1024 * 1024;
 constexpr int kNumaCellMiB = 256;
 
-bool IsController(const Device& d, const char* type) { return d.tag == "controller" && d.Is("@type", type); }
+bool IsController(const Device& d, const char* type) {
+  return d.tag == "controller" && d.Is("@type", type);
+}
 
 uint32_t Index(const Device& d) { return ParseDecimal(d.GetOr("@index", "0")).value_or(0); }
 
 /// Shell quoting for one word: bare when it is safe, else in single quotes.
 std::string ShellQuote(const std::string& s) {
   bool safe = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("-_=,.:/+@%").find(c) !=
-                                                              std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("-_=,.:/+@%").find(c) != std::string_view::npos;
   });
   if (safe) return s;
   std::string out = "'";
@@ -48,10 +50,17 @@ uint64_t ShmemBytes(const Device& d) {
   std::optional<uint32_t> n = ParseUnsigned(d.GetOr("size", ""));
   if (!n) return 4 * kMiB;
   std::string unit = d.GetOr("size/@unit", "b");
-  static const std::map<std::string, uint64_t> kUnits = {
-      {"b", 1},       {"bytes", 1},          {"k", 1024},           {"KiB", 1024},
-      {"M", kMiB},    {"MiB", kMiB},         {"G", kMiB * 1024},    {"GiB", kMiB * 1024},
-      {"KB", 1000},   {"MB", 1000 * 1000},   {"GB", 1000ull * 1000 * 1000}};
+  static const std::map<std::string, uint64_t> kUnits = {{"b", 1},
+                                                         {"bytes", 1},
+                                                         {"k", 1024},
+                                                         {"KiB", 1024},
+                                                         {"M", kMiB},
+                                                         {"MiB", kMiB},
+                                                         {"G", kMiB * 1024},
+                                                         {"GiB", kMiB * 1024},
+                                                         {"KB", 1000},
+                                                         {"MB", 1000 * 1000},
+                                                         {"GB", 1000ull * 1000 * 1000}};
   auto it = kUnits.find(unit);
   return static_cast<uint64_t>(*n) * (it == kUnits.end() ? 1 : it->second);
 }
@@ -194,18 +203,18 @@ void Builder::AddBackend(int i, const QemuDevice& q, const std::string& id, Json
       return;
     case QemuBackend::kMemdev:
       cmd_.prelude.push_back("-object");
-      cmd_.prelude.push_back(Json{{"qom-type", "memory-backend-ram"},
-                                  {"id", name},
-                                  {"size", ShmemBytes(d)},
-                                  {"share", true}}
-                                 .dump());
+      cmd_.prelude.push_back(Json{
+          {"qom-type", "memory-backend-ram"},
+          {"id", name},
+          {"size", ShmemBytes(d)},
+          {"share", true}}.dump());
       obj["memdev"] = name;
       return;
     case QemuBackend::kFsdev: {
       std::string path = opt_.scratch_dir.empty() ? d.GetOr("source/@dir", "/") : opt_.scratch_dir;
       cmd_.prelude.push_back("-fsdev");
-      cmd_.prelude.push_back(fmt::format("local,id={},path={},security_model=none,readonly=on",
-                                         name, path));
+      cmd_.prelude.push_back(
+          fmt::format("local,id={},path={},security_model=none,readonly=on", name, path));
       obj["fsdev"] = name;
       obj["mount_tag"] = d.GetOr("target/@dir", id);
       return;
@@ -277,7 +286,8 @@ Result<bool> Builder::AddDevice(int i) {
   }
   size_t prelude = cmd_.prelude.size();
   if (!standin) AddBackend(i, *q, id.empty() ? fmt::format("dev{}", i) : id, obj);
-  arg.backends.assign(cmd_.prelude.begin() + static_cast<std::ptrdiff_t>(prelude), cmd_.prelude.end());
+  arg.backends.assign(cmd_.prelude.begin() + static_cast<std::ptrdiff_t>(prelude),
+                      cmd_.prelude.end());
   if (!standin && d.tag == "interface") {
     if (const std::string* mac = d.Get("mac/@address")) obj["mac"] = *mac;
   }
@@ -298,10 +308,11 @@ void Builder::AddNuma() {
   for (int n = 0; n < domain_.numa_cells; ++n) {
     std::string mem = fmt::format("{}ram-node{}", kBackendPrefix, n);
     cmd_.prelude.push_back("-object");
-    cmd_.prelude.push_back(Json{{"qom-type", "memory-backend-ram"},
-                                {"id", mem},
-                                {"size", static_cast<uint64_t>(kNumaCellMiB) * kMiB}}
-                               .dump());
+    cmd_.prelude.push_back(Json{
+        {"qom-type", "memory-backend-ram"},
+        {"id", mem},
+        {"size", static_cast<uint64_t>(kNumaCellMiB) *
+                     kMiB}}.dump());
     cmd_.prelude.push_back("-numa");
     cmd_.prelude.push_back(fmt::format("node,nodeid={},cpus={},memdev={}", n, n, mem));
   }
@@ -357,8 +368,7 @@ Result<QemuCommand> Builder::Run() {
     if (pending.size() == before) {
       const Device& d = plan_.devices[pending.front()];
       return Error(Rule::kBusMissing,
-                   fmt::format("its bus {} is not provided by any controller",
-                               d.address.pci.bus),
+                   fmt::format("its bus {} is not provided by any controller", d.address.pci.bus),
                    DeviceRef::Describe(d, ordinal_.at(pending.front())), d.address.pci.ToString());
     }
   }
@@ -391,8 +401,8 @@ std::string QemuAddr(const PciAddress& address) {
 }
 
 std::vector<std::string> QemuCommand::Argv() const {
-  std::vector<std::string> argv = {"-machine",
-                                   machine + (machine_options.empty() ? "" : "," + machine_options)};
+  std::vector<std::string> argv = {
+      "-machine", machine + (machine_options.empty() ? "" : "," + machine_options)};
   if (!cpu.empty()) {
     argv.push_back("-cpu");
     argv.push_back(cpu);
@@ -406,8 +416,8 @@ std::vector<std::string> QemuCommand::Argv() const {
   return argv;
 }
 
-Result<QemuCommand> BuildQemuCommand(const Domain& domain, const Plan& plan,
-                                     const Catalog& catalog, const QemuArgsOptions& options) {
+Result<QemuCommand> BuildQemuCommand(const Domain& domain, const Plan& plan, const Catalog& catalog,
+                                     const QemuArgsOptions& options) {
   return Builder(domain, plan, catalog, options).Run();
 }
 

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -33,13 +32,13 @@ struct QemuArgsOptions {
 
 /// One -device of the command line.
 struct QemuDeviceArg {
-  nlohmann::ordered_json object;  // QEMU's JSON -device properties, "driver" first
-  int device = -1;                // index into Plan::devices
-  bool pci = false;               // on a PCI bus (bus and addr set)
-  std::string bus;                // "pcie.0", "pci.3"
-  PciAddress address;             // the planned address (pci only)
-  bool controller = false;        // a PCI controller (it has a bus of its own)
-  bool standin = false;           // a stand-in for a device needing host hardware
+  nlohmann::ordered_json object;      // QEMU's JSON -device properties, "driver" first
+  int device = -1;                    // index into Plan::devices
+  bool pci = false;                   // on a PCI bus (bus and addr set)
+  std::string bus;                    // "pcie.0", "pci.3"
+  PciAddress address;                 // the planned address (pci only)
+  bool controller = false;            // a PCI controller (it has a bus of its own)
+  bool standin = false;               // a stand-in for a device needing host hardware
   std::vector<std::string> backends;  // its own placeholder options, as pairs: "-blockdev", JSON
 };
 
@@ -64,8 +63,8 @@ struct QemuCommand {
 
 /// Builds the command line of `plan` (the planned `domain`). Fails, naming the device, when a
 /// device with a PCI or virtio-mmio address has no QEMU device in the data.
-Result<QemuCommand> BuildQemuCommand(const Domain& domain, const Plan& plan,
-                                     const Catalog& catalog, const QemuArgsOptions& options = {});
+Result<QemuCommand> BuildQemuCommand(const Domain& domain, const Plan& plan, const Catalog& catalog,
+                                     const QemuArgsOptions& options = {});
 
 /// The command as shell text ready to paste: the binary, then one option per line.
 std::string RenderQemuShell(const QemuCommand& command);

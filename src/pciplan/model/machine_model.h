@@ -133,32 +133,32 @@ enum class QemuBackend { kNone, kDrive, kMemdev, kFsdev, kAudiodev, kHost, kGues
 /// How a planned device becomes a QEMU -device object (data/qemu.json "devices").
 struct QemuDevice {
   std::string name;
-  Match match;                 // roles: "primary-video"
-  std::string driver;          // QEMU device on a PCI address
-  std::string mmio_driver;     // QEMU device on a virtio-mmio address, or empty
-  std::string alias;           // id prefix
+  Match match;              // roles: "primary-video"
+  std::string driver;       // QEMU device on a PCI address
+  std::string mmio_driver;  // QEMU device on a virtio-mmio address, or empty
+  std::string alias;        // id prefix
   AliasNumber number = AliasNumber::kOrdinal;
-  bool bare_zero = false;      // number 0 is written as the prefix alone ("usb")
+  bool bare_zero = false;                // number 0 is written as the prefix alone ("usb")
   std::map<std::string, int64_t> props;  // constant integer properties ("firstport")
-  bool masterbus = false;      // USB2 companion: names its master's bus
+  bool masterbus = false;                // USB2 companion: names its master's bus
   QemuBackend backend = QemuBackend::kNone;
-  std::string standin;         // driver verify starts instead (device needs host hardware)
+  std::string standin;                // driver verify starts instead (device needs host hardware)
   std::vector<std::string> machines;  // machine families it applies to; empty = all
 };
 
 /// QEMU facts of one machine family (data/qemu.json "machines").
 struct QemuMachine {
   std::string family;
-  std::string options;          // appended to -machine NAME,
-  std::string cpu;              // -cpu, or empty for QEMU's default
-  std::vector<Match> builtin;   // devices QEMU's machine creates itself (no -device)
+  std::string options;         // appended to -machine NAME,
+  std::string cpu;             // -cpu, or empty for QEMU's default
+  std::vector<Match> builtin;  // devices QEMU's machine creates itself (no -device)
 };
 
 struct QemuFacts {
   std::map<std::string, std::string> binaries;  // arch -> qemu-system-* binary
   std::vector<QemuMachine> machines;
   std::map<std::string, std::string> controller_properties;  // target attr -> QEMU property
-  std::string probe_driver;     // hot-plug probe device
+  std::string probe_driver;                                  // hot-plug probe device
   std::vector<QemuDevice> devices;
 
   /// The QEMU facts of a machine family, or nullptr.

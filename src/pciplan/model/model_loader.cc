@@ -315,7 +315,8 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
       o.Str("source");
       if (const Json* b = o.Need("builtin"); b && b->is_array()) {
         for (size_t k = 0; k < b->size(); ++k) {
-          m.builtin.push_back(ReadMatch((*b)[k], file, ptr + "/builtin/" + std::to_string(k), errs));
+          m.builtin.push_back(
+              ReadMatch((*b)[k], file, ptr + "/builtin/" + std::to_string(k), errs));
         }
       }
       o.Finish();
@@ -327,13 +328,19 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
   top.Finish();
   if (!devices || !devices->is_array()) return;
   static const std::map<std::string, AliasNumber> kNumbers = {
-      {"none", AliasNumber::kNone}, {"ordinal", AliasNumber::kOrdinal},
-      {"index", AliasNumber::kIndex}, {"disk-index", AliasNumber::kDiskIndex}};
+      {"none", AliasNumber::kNone},
+      {"ordinal", AliasNumber::kOrdinal},
+      {"index", AliasNumber::kIndex},
+      {"disk-index", AliasNumber::kDiskIndex}};
   static const std::map<std::string, QemuBackend> kBackends = {
-      {"", QemuBackend::kNone},          {"drive", QemuBackend::kDrive},
-      {"memdev", QemuBackend::kMemdev},  {"fsdev", QemuBackend::kFsdev},
-      {"audiodev", QemuBackend::kAudiodev}, {"host", QemuBackend::kHost},
-      {"guest-cid", QemuBackend::kGuestCid}, {"chardev", QemuBackend::kChardev},
+      {"", QemuBackend::kNone},
+      {"drive", QemuBackend::kDrive},
+      {"memdev", QemuBackend::kMemdev},
+      {"fsdev", QemuBackend::kFsdev},
+      {"audiodev", QemuBackend::kAudiodev},
+      {"host", QemuBackend::kHost},
+      {"guest-cid", QemuBackend::kGuestCid},
+      {"chardev", QemuBackend::kChardev},
       {"chardev-null", QemuBackend::kChardev}};
   for (size_t i = 0; i < devices->size(); ++i) {
     std::string ptr = "/devices/" + std::to_string(i);
@@ -341,7 +348,8 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
     QemuDevice d;
     d.name = o.Str("name");
     o.OptStr("source");
-    if (const Json* match = o.Need("match")) d.match = ReadMatch(*match, file, ptr + "/match", errs);
+    if (const Json* match = o.Need("match"))
+      d.match = ReadMatch(*match, file, ptr + "/match", errs);
     if (d.match.element.empty()) o.Fail("match", "missing \"element\"");
     d.driver = o.Str("driver");
     if (d.driver.empty()) o.Fail("driver", "empty driver");
@@ -505,8 +513,8 @@ Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
   }
   for (const MachineFamily& m : cat.machines) {
     if (!cat.qemu.devices.empty() && !cat.qemu.FindMachine(m.name)) {
-      errs.push_back(Error(Rule::kBadValue, "qemu.json: /machines: no record for family '" +
-                                                m.name + "'"));
+      errs.push_back(
+          Error(Rule::kBadValue, "qemu.json: /machines: no record for family '" + m.name + "'"));
     }
   }
   if (cat.machines.empty()) errs.push_back(Error(Rule::kBadValue, "data: no machine families"));

@@ -61,9 +61,9 @@ TEST(ModelLoader, MachineNamesMatchFamilies) {
 }
 
 TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {
-  Result<Catalog> cat = LoadCatalog(WithFile(
-      "controllers.json",
-      R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
+  Result<Catalog> cat = LoadCatalog(
+      WithFile("controllers.json",
+               R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
           "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
           "hotplug": true, "qemu_hotplug": true, "slots": [1, 31], "target": {}, "machines": [],
           "machine_error": "", "index_above_bus": false, "colour": "red"}]})"));
@@ -74,9 +74,9 @@ TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {
 }
 
 TEST(ModelLoader, SlotRangeOutsidePciIsRejected) {
-  Result<Catalog> cat = LoadCatalog(WithFile(
-      "controllers.json",
-      R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
+  Result<Catalog> cat = LoadCatalog(
+      WithFile("controllers.json",
+               R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
           "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
           "hotplug": true, "qemu_hotplug": true, "slots": [1, 32], "target": {}, "machines": [],
           "machine_error": "", "index_above_bus": false}]})"));

@@ -19,10 +19,10 @@ namespace pciplan {
 /// One PCI bus of a plan.
 struct PlanBus {
   uint32_t index = 0;
-  std::string name;                        // QEMU bus name: "pcie.0", "pci.3"
+  std::string name;  // QEMU bus name: "pcie.0", "pci.3"
   const ControllerModel* model = nullptr;
-  bool hotplug = false;                    // QEMU takes hot-plugs into its free slots
-  std::set<uint32_t> used;                 // slots with a device on any function, or reserved
+  bool hotplug = false;     // QEMU takes hot-plugs into its free slots
+  std::set<uint32_t> used;  // slots with a device on any function, or reserved
 };
 
 /// The PCI buses of `plan`, by controller index. A <target hotplug='off'/> turns a port's

@@ -1,6 +1,7 @@
 #include "pciplan/qmp/live.h"
 
 #include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "pciplan/emit/qemu_args.h"
@@ -32,8 +33,10 @@ Result<bool> HotplugAttached(QmpClient& qmp, const Edited& edited, const Catalog
   const QemuDeviceArg* arg = ArgOf(*cmd, edited.device);
   std::string who = Describe(edited.plan, edited.device);
   if (!arg) {
-    return Error(Rule::kHotplug, "it has no QEMU device of its own to hot-plug (it is not a PCI or "
-                                 "virtio-mmio device)", who);
+    return Error(Rule::kHotplug,
+                 "it has no QEMU device of its own to hot-plug (it is not a PCI or "
+                 "virtio-mmio device)",
+                 who);
   }
   // Placeholders become their QMP counterparts; the ones QEMU cannot add live are refused.
   for (size_t i = 0; i + 1 < arg->backends.size(); i += 2) {

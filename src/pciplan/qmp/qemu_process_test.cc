@@ -5,7 +5,6 @@
 #include "pciplan/qmp/qemu_process.h"
 
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <cerrno>

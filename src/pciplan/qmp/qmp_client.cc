@@ -53,8 +53,8 @@ Diagnostic QemuRefused(const std::string& command, const Json& error) {
 }
 
 int MillisecondsUntil(std::chrono::steady_clock::time_point deadline) {
-  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
-                                                           std::chrono::steady_clock::now());
+  auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 

@@ -3,12 +3,11 @@
 // the events that arrive in between until WaitEvent asks for them.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "pciplan/base/result.h"

@@ -1,7 +1,6 @@
 #include "pciplan/qmp/transport.h"
 
 #include <fmt/format.h>
-
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>

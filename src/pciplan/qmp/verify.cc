@@ -1,12 +1,12 @@
 #include "pciplan/qmp/verify.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "pciplan/base/numbers.h"
@@ -74,8 +74,8 @@ Result<bool> Verifier::CheckDevices(const QemuCommand& cmd) {
     std::string path = "/machine/peripheral/" + c.id;
     Result<Json> bus = qemu_->qmp().Execute(
         "qom-get", Json{{"path", path}, {"property", "parent_bus"}}, opt_.timeout_ms);
-    Result<Json> addr = qemu_->qmp().Execute(
-        "qom-get", Json{{"path", path}, {"property", "addr"}}, opt_.timeout_ms);
+    Result<Json> addr = qemu_->qmp().Execute("qom-get", Json{{"path", path}, {"property", "addr"}},
+                                             opt_.timeout_ms);
     if (bus && addr && bus->is_string() && addr->is_number_integer()) {
       c.actual_bus = LastComponent(bus->get<std::string>());
       int devfn = addr->get<int>();
@@ -109,8 +109,8 @@ Result<bool> Verifier::CheckMmio(const QemuDeviceArg& d) {
         opt_.timeout_ms);
     if (addr && addr->is_number_integer()) {
       int devfn = addr->get<int>();
-      c.actual = PciAddress{0, 0, static_cast<uint32_t>(devfn >> 3),
-                            static_cast<uint32_t>(devfn & 7)};
+      c.actual =
+          PciAddress{0, 0, static_cast<uint32_t>(devfn >> 3), static_cast<uint32_t>(devfn & 7)};
     }
   }
   c.status = c.actual_bus == kMmioBus ? CheckStatus::kOk : CheckStatus::kMismatch;
@@ -172,11 +172,12 @@ ProbeCheck Verifier::ProbeSlot(const PlanBus& bus, uint32_t slot, ProbeExpect ex
   p.slot = slot;
   p.expect = expect;
   std::string id = fmt::format("{}{}", kProbePrefix, probes_++);
-  Result<Json> added = qemu_->qmp().Execute(
-      "device_add",
-      Json{{"driver", cat_.qemu.probe_driver}, {"id", id}, {"bus", bus.name},
-           {"addr", QemuAddr(PciAddress{0, 0, slot, 0})}},
-      opt_.timeout_ms);
+  Result<Json> added = qemu_->qmp().Execute("device_add",
+                                            Json{{"driver", cat_.qemu.probe_driver},
+                                                 {"id", id},
+                                                 {"bus", bus.name},
+                                                 {"addr", QemuAddr(PciAddress{0, 0, slot, 0})}},
+                                            opt_.timeout_ms);
   p.accepted = added.ok();
   if (!added) p.qemu_message = added.errors().front().message;
   if (p.accepted) {
@@ -189,8 +190,8 @@ ProbeCheck Verifier::ProbeSlot(const PlanBus& bus, uint32_t slot, ProbeExpect ex
       p.qemu_message = del.errors().front().message;
     } else {
       Result<Json> again = qemu_->qmp().Execute("device_del", Json{{"id", id}}, opt_.timeout_ms);
-      p.unplugged = !again && again.errors().front().message.find("DeviceNotFound") !=
-                                  std::string::npos;
+      p.unplugged =
+          !again && again.errors().front().message.find("DeviceNotFound") != std::string::npos;
     }
   }
   bool want = expect == ProbeExpect::kAccept;
@@ -282,8 +283,8 @@ std::string RenderVerifyText(const VerifyReport& report) {
     bool ok = d.status == CheckStatus::kOk;
     bad += ok ? 0 : 1;
     out += fmt::format("{:<8} {}{}: planned {}, QEMU {}\n", ok ? "OK" : "MISMATCH", d.device,
-                       d.id.empty() ? " (built in)" : fmt::format(" [{}]", d.id),
-                       Planned(d), Actual(d));
+                       d.id.empty() ? " (built in)" : fmt::format(" [{}]", d.id), Planned(d),
+                       Actual(d));
   }
   for (const ProbeCheck& p : report.probes) {
     bool ok = p.status == CheckStatus::kOk;
@@ -292,14 +293,15 @@ std::string RenderVerifyText(const VerifyReport& report) {
     std::string what = p.accepted ? (p.unplugged ? "hot-plug accepted, unplugged"
                                                  : "hot-plug accepted, unplug requested")
                                   : "hot-plug refused: " + p.qemu_message;
-    out += fmt::format("{:<8} {} slot {:#04x}: {} (plan: {})\n", ok ? "OK" : "MISMATCH", p.bus,
-                       p.slot, what,
-                       p.expect == ProbeExpect::kAccept ? "hot-pluggable" : "not hot-pluggable");
+    out +=
+        fmt::format("{:<8} {} slot {:#04x}: {} (plan: {})\n", ok ? "OK" : "MISMATCH", p.bus, p.slot,
+                    what, p.expect == ProbeExpect::kAccept ? "hot-pluggable" : "not hot-pluggable");
   }
   for (const std::string& w : report.warnings) out += "warning: " + w + "\n";
-  out += fmt::format("{}: {} devices, {} hot-plug probes ({} accepted, {} refused), {} mismatches\n",
-                     bad == 0 ? "verified" : "NOT verified", report.devices.size(),
-                     report.probes.size(), accepted, refused, bad);
+  out +=
+      fmt::format("{}: {} devices, {} hot-plug probes ({} accepted, {} refused), {} mismatches\n",
+                  bad == 0 ? "verified" : "NOT verified", report.devices.size(),
+                  report.probes.size(), accepted, refused, bad);
   return out;
 }
 

@@ -17,8 +17,8 @@
 namespace pciplan {
 
 struct VerifyOptions {
-  std::string qemu;          // the binary; empty: the data's qemu-system-* for the arch
-  int timeout_ms = 30000;    // for QEMU's start and each command
+  std::string qemu;        // the binary; empty: the data's qemu-system-* for the arch
+  int timeout_ms = 30000;  // for QEMU's start and each command
   bool probe_hotplug = true;
 };
 
@@ -29,10 +29,10 @@ struct DeviceCheck {
   std::string device;  // DeviceRef::Describe()
   std::string id;      // QEMU id, empty for machine built-ins
   std::string driver;
-  std::string planned_bus;          // "virtio-mmio-bus" for a virtio-mmio device
+  std::string planned_bus;  // "virtio-mmio-bus" for a virtio-mmio device
   PciAddress planned;
   bool mmio = false;
-  std::string actual_bus;           // empty when QEMU does not have it
+  std::string actual_bus;  // empty when QEMU does not have it
   std::optional<PciAddress> actual;
   CheckStatus status = CheckStatus::kOk;
 };
@@ -45,7 +45,7 @@ struct ProbeCheck {
   uint32_t slot = 0;
   ProbeExpect expect = ProbeExpect::kAccept;
   bool accepted = false;
-  bool unplugged = false;  // device_del completed (DEVICE_DELETED) rather than left pending
+  bool unplugged = false;    // device_del completed (DEVICE_DELETED) rather than left pending
   std::string qemu_message;  // QEMU's refusal, or its device_del error
   CheckStatus status = CheckStatus::kOk;
 };
