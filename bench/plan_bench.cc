@@ -7,7 +7,9 @@
 #include <sstream>
 
 #include "pciplan/domain/domain_reader.h"
+#include "pciplan/emit/attach.h"
 #include "pciplan/emit/domain_writer.h"
+#include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
 
@@ -73,6 +75,41 @@ BENCHMARK(BM_PlanVirtioDisks)
     ->ArgsProduct({{0, 1}, {10, 50, 200}})
     ->Unit(benchmark::kMicrosecond)
     ->Complexity();
+
+void BM_QemuArgsCorpus(benchmark::State& state) {
+  static const std::vector<std::string> inputs = CorpusInputs();
+  const pciplan::Catalog& cat = pciplan::BuiltinCatalog();
+  std::vector<std::pair<pciplan::Domain, pciplan::Plan>> planned;
+  for (const std::string& text : inputs) {
+    pciplan::Result<pciplan::Domain> dom = pciplan::ReadDomain(text);
+    if (!dom) continue;
+    pciplan::Result<pciplan::Plan> plan = pciplan::MakePlan(*dom, cat, pciplan::PolicyName::kLibvirt);
+    if (plan) planned.emplace_back(std::move(dom.value()), std::move(plan.value()));
+  }
+  for (auto _ : state) {
+    for (const auto& [dom, plan] : planned) {
+      pciplan::Result<pciplan::QemuCommand> cmd = pciplan::BuildQemuCommand(dom, plan, cat);
+      if (cmd) benchmark::DoNotOptimize(pciplan::RenderQemuShell(cmd.value()));
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(planned.size()));
+}
+BENCHMARK(BM_QemuArgsCorpus)->Unit(benchmark::kMillisecond);
+
+/// Attaching one virtio NIC to a planned q35 domain with N disks: cost of one attach.
+void BM_AttachToPlannedDomain(benchmark::State& state) {
+  const pciplan::Catalog& cat = pciplan::BuiltinCatalog();
+  pciplan::Result<pciplan::Domain> raw = pciplan::ReadDomain(DisksDomain(1, static_cast<int>(state.range(0))));
+  pciplan::Result<pciplan::Plan> plan = pciplan::MakePlan(*raw, cat, pciplan::PolicyName::kLibvirt);
+  pciplan::Result<pciplan::Domain> dom =
+      pciplan::ReadDomain(pciplan::WriteDomain(*raw, *plan, cat).value());
+  const std::string nic = "<interface type='user'><model type='virtio'/></interface>";
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(pciplan::AttachDevice(*dom, nic, cat, pciplan::AttachMode::kConfig));
+  }
+  state.SetComplexityN(state.range(0));
+}
+BENCHMARK(BM_AttachToPlannedDomain)->Arg(10)->Arg(50)->Arg(200)->Unit(benchmark::kMicrosecond)->Complexity();
 
 }  // namespace
 
