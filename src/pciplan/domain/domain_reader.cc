@@ -122,11 +122,15 @@ Result<Device> ReadDevice(const std::string& text) {
   }
   pugi::xml_node root = doc.document_element();
   std::string tag = root.name();
-  if (elements != 1 || tag == "domain" || tag == "devices" || tag == "emulator") {
+  if (elements != 1) {
     return At(Error(Rule::kNotADomain,
-                    "expected one device element (<disk>, <interface>, ...), "
-                    "found <" +
-                        tag + ">"),
+                    "expected one device element (<disk>, <interface>, ...), found " +
+                        std::to_string(elements) + " elements"),
+              1);
+  }
+  if (tag == "domain" || tag == "devices" || tag == "emulator") {
+    return At(Error(Rule::kNotADomain,
+                    "expected one device element (<disk>, <interface>, ...), found <" + tag + ">"),
               1);
   }
   Device dev;

@@ -140,5 +140,38 @@ TEST(Detach, DeviceXmlMatchesTheDiskByTarget) {
   EXPECT_EQ(dom.devices[*i].tag, "disk");
 }
 
+TEST(Attach, BadDeviceXmlIsRefusedNamingTheProblem) {
+  Domain dom = PlannedQ35(kDisk);
+  const std::pair<const char*, Rule> cases[] = {
+      {"<disk", Rule::kXmlMalformed},
+      {"<!DOCTYPE x [<!ENTITY a 'b'>]><rng model='virtio'/>", Rule::kXmlDoctype},
+      {"<rng model='virtio'/><rng model='virtio'/>", Rule::kNotADomain},
+      {"<domain/>", Rule::kNotADomain},
+      {"", Rule::kXmlMalformed},
+      {"<rng model='virtio'><address type='pci' slot='0x40'/></rng>", Rule::kSlotRange},
+  };
+  for (const auto& [xml, rule] : cases) {
+    SCOPED_TRACE(xml);
+    Result<Edited> e = AttachDevice(dom, xml, BuiltinCatalog(), AttachMode::kConfig);
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.errors().front().rule, rule) << e.errors().front().message;
+  }
+}
+
+TEST(Attach, MutatedDevicesNeverCrash) {
+  Domain dom = PlannedQ35(kDisk);
+  const std::string base =
+      "<interface type='user'><mac address='52:54:00:00:00:01'/><model type='virtio'/>"
+      "<address type='pci' domain='0x0000' bus='0x0a' slot='0x00' function='0x0'/></interface>";
+  int answered = 0;
+  for (size_t cut = 0; cut <= base.size(); ++cut) {
+    for (AttachMode mode : {AttachMode::kConfig, AttachMode::kLive}) {
+      Result<Edited> e = AttachDevice(dom, base.substr(0, cut), BuiltinCatalog(), mode);
+      answered += e.ok() || !e.errors().empty() ? 1 : 0;
+    }
+  }
+  EXPECT_EQ(answered, static_cast<int>(2 * (base.size() + 1)));
+}
+
 }  // namespace
 }  // namespace pciplan
