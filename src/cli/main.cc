@@ -172,14 +172,15 @@ int RunEdit(const EditArgs& a, EditKind kind) {
       return AttachDevice(domain.value(), device.value_or(""), BuiltinCatalog(),
                           a.live ? AttachMode::kLive : AttachMode::kConfig);
     }
-    DetachRequest req{a.alias, device.value_or(""), a.prune};
+    DetachRequest req{a.alias, device.value_or(""),
+                      a.prune ? Prune::kEmptyControllers : Prune::kNothing};
     return DetachDevice(domain.value(), req, BuiltinCatalog());
   }();
   if (!edited) return Report(edited.errors(), DisplayName(a.domain));
   if (monitor) {
     Result<bool> done = [&]() -> Result<bool> {
       if (attach) return HotplugAttached(*monitor->client, *edited, BuiltinCatalog(), a.timeout_ms);
-      DetachRequest req{a.alias, device.value_or(""), a.prune};
+      DetachRequest req{a.alias, device.value_or(""), Prune::kNothing};
       Result<int> index = FindDevice(domain.value(), req);
       if (!index) return index.errors();
       Result<Plan> plan = MakePlan(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt);
@@ -295,7 +296,7 @@ int main(int argc, char** argv) {
     return RunEdit(edit, EditKind::kDetach);
   }
   if (*verify) {
-    verify_options.probe_hotplug = !no_probes;
+    verify_options.probes = no_probes ? pciplan::Probes::kNone : pciplan::Probes::kHotplug;
     return RunVerify(input, verify_options, json);
   }
   return kExitUsage;

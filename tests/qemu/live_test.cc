@@ -140,7 +140,7 @@ TEST(Live, DetachFreesTheSlotForTheNextHotplug) {
   ASSERT_TRUE(live.ok());
   Result<Plan> plan = MakePlan(*live, BuiltinCatalog(), PolicyName::kLibvirt);
   ASSERT_TRUE(plan.ok());
-  DetachRequest nic{"", kNic, false};
+  DetachRequest nic{"", kNic, Prune::kNothing};
   Result<int> index = FindDevice(*live, nic);
   ASSERT_TRUE(index.ok());
   Result<bool> gone = HotUnplug(qemu->qmp(), *live, *plan, *index, BuiltinCatalog(), kTimeoutMs);

@@ -131,7 +131,10 @@ void RunSequence(const Family& f, unsigned seed, Counts& counts) {
     } else {
       size_t pick = rng() % aliases.size();
       next =
-          DetachDevice(current, DetachRequest{aliases[pick], "", rng() % 2 == 0}, BuiltinCatalog());
+          DetachDevice(current,
+                       DetachRequest{aliases[pick], "",
+                                     rng() % 2 == 0 ? Prune::kEmptyControllers : Prune::kNothing},
+                       BuiltinCatalog());
       ASSERT_TRUE(next.ok()) << next.errors().front().Render("domain");
       aliases.erase(aliases.begin() + static_cast<std::ptrdiff_t>(pick));
       ++counts.detached;

@@ -232,7 +232,7 @@ Result<Edited> DetachDevice(const Domain& input, const DetachRequest& request,
   Result<Plan> before = MakePlan(domain, catalog, PolicyName::kLibvirt);
   if (!before) return before.errors();
   std::set<size_t> removed = {static_cast<size_t>(*found)};
-  if (request.prune) {
+  if (request.prune == Prune::kEmptyControllers) {
     // Walk up from the device's bus while the controller providing it is left empty.
     const std::vector<Device>& devs = before->devices;
     const Address* at = &devs[*found].address;

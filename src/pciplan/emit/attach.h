@@ -34,11 +34,16 @@ struct Edited {
 Result<Edited> AttachDevice(const Domain& domain, const std::string& device_xml,
                             const Catalog& catalog, AttachMode mode);
 
+enum class Prune {
+  kNothing,           // only the device goes
+  kEmptyControllers,  // also the PCI controllers on its path left with nothing behind them
+};
+
 struct DetachRequest {
   std::string alias;       // <alias name='...'/> of the device, or empty
   std::string device_xml;  // else a device element to match (disk target, MAC, hostdev
                            // source, controller type and index, address, model)
-  bool prune = false;      // also remove the PCI controllers left with nothing behind them
+  Prune prune = Prune::kNothing;
 };
 
 /// Removes one device (the first that matches) and plans the result; no other address

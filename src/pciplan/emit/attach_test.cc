@@ -110,7 +110,8 @@ TEST(Attach, NewElementIsIndentedLikeItsSiblings) {
 TEST(Detach, ByAliasRemovesOnlyThatDeviceAndMovesNothing) {
   Domain dom = PlannedQ35(kDisk + std::string("    <interface type='user'><model type='virtio'/>"
                                               "<alias name='ua-net'/></interface>\n"));
-  Result<Edited> e = DetachDevice(dom, DetachRequest{"ua-vda", "", false}, BuiltinCatalog());
+  Result<Edited> e =
+      DetachDevice(dom, DetachRequest{"ua-vda", "", Prune::kNothing}, BuiltinCatalog());
   ASSERT_TRUE(e.ok()) << e.errors().front().message;
   EXPECT_EQ(e->xml.find("ua-vda"), std::string::npos);
   EXPECT_EQ(e->domain.devices.size(), dom.devices.size() - 1);
@@ -121,21 +122,25 @@ TEST(Detach, ByAliasRemovesOnlyThatDeviceAndMovesNothing) {
 
 TEST(Detach, PruneRemovesTheEmptyRootPortButNotABusyOne) {
   Domain dom = PlannedQ35(kDisk);
-  Result<Edited> kept = DetachDevice(dom, DetachRequest{"ua-vda", "", false}, BuiltinCatalog());
-  Result<Edited> pruned = DetachDevice(dom, DetachRequest{"ua-vda", "", true}, BuiltinCatalog());
+  Result<Edited> kept =
+      DetachDevice(dom, DetachRequest{"ua-vda", "", Prune::kNothing}, BuiltinCatalog());
+  Result<Edited> pruned =
+      DetachDevice(dom, DetachRequest{"ua-vda", "", Prune::kEmptyControllers}, BuiltinCatalog());
   ASSERT_TRUE(kept.ok() && pruned.ok());
   EXPECT_EQ(pruned->domain.devices.size() + 1, kept->domain.devices.size());
 }
 
 TEST(Detach, UnknownAliasIsAnError) {
   Domain dom = PlannedQ35(kDisk);
-  Result<Edited> e = DetachDevice(dom, DetachRequest{"ua-none", "", false}, BuiltinCatalog());
+  Result<Edited> e =
+      DetachDevice(dom, DetachRequest{"ua-none", "", Prune::kNothing}, BuiltinCatalog());
   ASSERT_FALSE(e.ok());
 }
 
 TEST(Detach, DeviceXmlMatchesTheDiskByTarget) {
   Domain dom = PlannedQ35(kDisk);
-  Result<int> i = FindDevice(dom, DetachRequest{"", "<disk><target dev='vda'/></disk>", false});
+  Result<int> i =
+      FindDevice(dom, DetachRequest{"", "<disk><target dev='vda'/></disk>", Prune::kNothing});
   ASSERT_TRUE(i.ok());
   EXPECT_EQ(dom.devices[*i].tag, "disk");
 }

@@ -273,7 +273,8 @@ Result<bool> Builder::AddDevice(int i) {
   obj["driver"] = standin ? q->standin : (mmio ? q->mmio_driver : q->driver);
   arg.standin = standin;
   std::string id = Alias(i, *q);
-  if (id.empty() && opt_.id_everything) id = fmt::format("{}dev{}", kBackendPrefix, i);
+  if (id.empty() && opt_.ids == DeviceIds::kEveryDevice)
+    id = fmt::format("{}dev{}", kBackendPrefix, i);
   for (const auto& [k, v] : q->props) obj[k] = v;
   if (q->masterbus) {
     // A USB2 companion names the bus of the EHCI master with its index: "usb.0".

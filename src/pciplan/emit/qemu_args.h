@@ -21,13 +21,15 @@ enum class HostDevices {
   kStandIns,   // emit the data's stand-in endpoint at the same address (verify)
 };
 
+enum class DeviceIds { kAsLibvirt, kEveryDevice };
+
 struct QemuArgsOptions {
   HostDevices host_devices = HostDevices::kAsPlanned;
   /// When not empty, 9p filesystems share this folder instead of their source (verify).
   std::string scratch_dir;
-  /// Give an id to devices libvirt leaves without one (USB2 companions), so that they can be
-  /// found in QEMU's device tree (verify).
-  bool id_everything = false;
+  /// Which devices get an id: libvirt's (USB2 companions have none), or every device, so that
+  /// each can be found in QEMU's device tree (verify).
+  DeviceIds ids = DeviceIds::kAsLibvirt;
 };
 
 /// One -device of the command line.

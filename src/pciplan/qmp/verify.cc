@@ -224,7 +224,7 @@ Result<VerifyReport> Verifier::Run() {
   QemuArgsOptions args;
   args.host_devices = HostDevices::kStandIns;
   args.scratch_dir = scratch.string();
-  args.id_everything = true;
+  args.ids = DeviceIds::kEveryDevice;
   Result<QemuCommand> cmd = BuildQemuCommand(domain_, plan_, cat_, args);
   if (!cmd) return cmd.errors();
   QemuLaunch launch;
@@ -238,7 +238,7 @@ Result<VerifyReport> Verifier::Run() {
   qemu_ = std::move(started.value());
   if (Result<bool> r = CheckDevices(*cmd); !r) return r.errors();
   if (Result<bool> r = CheckBuiltins(*cmd); !r) return r.errors();
-  if (opt_.probe_hotplug) {
+  if (opt_.probes == Probes::kHotplug) {
     if (Result<bool> r = Probe(); !r) return r.errors();
   }
   qemu_.reset();  // reaps QEMU before the report is returned

@@ -16,10 +16,15 @@
 
 namespace pciplan {
 
+enum class Probes {
+  kHotplug,  // probe every free slot the plan calls hot-pluggable, and one it does not
+  kNone,     // check the addresses only
+};
+
 struct VerifyOptions {
   std::string qemu;        // the binary; empty: the data's qemu-system-* for the arch
   int timeout_ms = 30000;  // for QEMU's start and each command
-  bool probe_hotplug = true;
+  Probes probes = Probes::kHotplug;
 };
 
 enum class CheckStatus { kOk, kMismatch };
