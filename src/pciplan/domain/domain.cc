@@ -22,6 +22,12 @@ std::string Device::GetOr(const std::string& path, const std::string& fallback) 
   return v ? *v : fallback;
 }
 
+std::string DeviceRef::DescribeAt(const std::vector<Device>& devs, size_t i) {
+  int ordinal = 0;
+  for (size_t k = 0; k < i; ++k) ordinal += devs[k].tag == devs[i].tag ? 1 : 0;
+  return Describe(devs[i], ordinal);
+}
+
 std::string DeviceRef::Describe(const Device& dev, int ordinal) {
   if (const std::string* alias = dev.Get("alias/@name")) return fmt::format("{} '{}'", dev.tag, *alias);
   if (dev.tag == "disk") {

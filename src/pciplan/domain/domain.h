@@ -76,6 +76,9 @@ struct Domain {
 /// "interface #0 (virtio)", ... The only way text names a device.
 struct DeviceRef {
   static std::string Describe(const Device& dev, int ordinal);
+  /// Describe() for device `i` of a device list, its ordinal counted among the devices of its
+  /// element before it.
+  static std::string DescribeAt(const std::vector<Device>& devs, size_t i);
 };
 
 }  // namespace pciplan

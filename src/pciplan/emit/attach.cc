@@ -13,12 +13,6 @@
 namespace pciplan {
 namespace {
 
-std::string Describe(const std::vector<Device>& devs, size_t i) {
-  int ordinal = 0;
-  for (size_t k = 0; k < i; ++k) ordinal += devs[k].tag == devs[i].tag ? 1 : 0;
-  return DeviceRef::Describe(devs[i], ordinal);
-}
-
 std::string Where(const Address& a) {
   if (a.type == AddressType::kPci) return a.pci.ToString();
   return a.type == AddressType::kNone ? "no address" : a.type_name;
@@ -40,7 +34,7 @@ Result<bool> CheckUnmoved(const Plan& before, const Plan& after, const std::vect
                            fmt::format("the change would move it from {} to {}; an address once "
                                        "given is never changed",
                                        Where(a), Where(b)),
-                           Describe(before.devices, i), Where(a)));
+                           DeviceRef::DescribeAt(before.devices, i), Where(a)));
     }
   }
   if (!errs.empty()) return errs;
@@ -176,7 +170,7 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
   Result<Domain> edited = ReadDomain(std::move(text.value()));
   if (!edited) return WithoutLines(edited.errors());
   size_t k = InsertedIndex(domain, *edited);
-  std::string who = Describe(edited->devices, k);
+  std::string who = DeviceRef::DescribeAt(edited->devices, k);
   Domain to_plan = *edited;
   if (mode == AttachMode::kLive) {
     const DeviceClass* cls = catalog.Classify(dev->tag, dev->props);

@@ -18,12 +18,6 @@ const QemuDeviceArg* ArgOf(const QemuCommand& cmd, int device) {
   return nullptr;
 }
 
-std::string Describe(const Plan& plan, int i) {
-  int ordinal = 0;
-  for (int k = 0; k < i; ++k) ordinal += plan.devices[k].tag == plan.devices[i].tag ? 1 : 0;
-  return DeviceRef::Describe(plan.devices[i], ordinal);
-}
-
 }  // namespace
 
 Result<bool> HotplugAttached(QmpClient& qmp, const Edited& edited, const Catalog& catalog,
@@ -31,7 +25,7 @@ Result<bool> HotplugAttached(QmpClient& qmp, const Edited& edited, const Catalog
   Result<QemuCommand> cmd = BuildQemuCommand(edited.domain, edited.plan, catalog);
   if (!cmd) return cmd.errors();
   const QemuDeviceArg* arg = ArgOf(*cmd, edited.device);
-  std::string who = Describe(edited.plan, edited.device);
+  std::string who = DeviceRef::DescribeAt(edited.plan.devices, edited.device);
   if (!arg) {
     return Error(Rule::kHotplug,
                  "it has no QEMU device of its own to hot-plug (it is not a PCI or "
@@ -65,7 +59,7 @@ Result<bool> HotUnplug(QmpClient& qmp, const Domain& domain, const Plan& plan, i
   Result<QemuCommand> cmd = BuildQemuCommand(domain, plan, catalog);
   if (!cmd) return cmd.errors();
   const QemuDeviceArg* arg = ArgOf(*cmd, index);
-  std::string who = Describe(plan, index);
+  std::string who = DeviceRef::DescribeAt(plan.devices, index);
   if (!arg || !arg->object.contains("id")) {
     return Error(Rule::kHotplug, "it has no QEMU device of its own to unplug", who);
   }

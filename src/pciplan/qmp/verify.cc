@@ -28,13 +28,6 @@ std::string LastComponent(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-/// How messages name device `i` of the plan (its ordinal among the devices of its element).
-std::string Describe(const Plan& plan, int i) {
-  int ordinal = 0;
-  for (int k = 0; k < i; ++k) ordinal += plan.devices[k].tag == plan.devices[i].tag ? 1 : 0;
-  return DeviceRef::Describe(plan.devices[i], ordinal);
-}
-
 class Verifier {
  public:
   Verifier(const Domain& domain, const Plan& plan, const Catalog& catalog,
@@ -66,7 +59,7 @@ Result<bool> Verifier::CheckDevices(const QemuCommand& cmd) {
       continue;
     }
     DeviceCheck c;
-    c.device = Describe(plan_, d.device);
+    c.device = DeviceRef::DescribeAt(plan_.devices, d.device);
     c.id = d.object.value("id", "");
     c.driver = d.object.value("driver", "");
     c.planned_bus = d.bus;
@@ -92,7 +85,7 @@ Result<bool> Verifier::CheckDevices(const QemuCommand& cmd) {
 
 Result<bool> Verifier::CheckMmio(const QemuDeviceArg& d) {
   DeviceCheck c;
-  c.device = Describe(plan_, d.device);
+  c.device = DeviceRef::DescribeAt(plan_.devices, d.device);
   c.id = d.object.value("id", "");
   c.driver = d.object.value("driver", "");
   c.planned_bus = kMmioBus;
@@ -139,7 +132,7 @@ Result<bool> Verifier::CheckBuiltins(const QemuCommand& cmd) {
   }
   for (const QemuBuiltin& b : cmd.builtins) {
     DeviceCheck c;
-    c.device = Describe(plan_, b.device);
+    c.device = DeviceRef::DescribeAt(plan_.devices, b.device);
     c.planned = b.address;
     c.planned_bus = root_name;
     auto it = root.find({b.address.slot, b.address.function});
