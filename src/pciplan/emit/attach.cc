@@ -139,13 +139,24 @@ bool Matches(const Device& dev, const Device& want) {
 
 /// `domain` as a defined domain: planned, every address written. A domain that is planned
 /// already comes back as it is.
-Result<Domain> AsDefined(const Domain& domain, const Catalog& catalog) {
+struct Defined {
+  Domain domain;
+  Plan plan;
+};
+
+/// `domain` as a defined domain (planned, every address written) and its plan. A domain that
+/// is planned already comes back as it is, with the plan just made.
+Result<Defined> AsDefined(const Domain& domain, const Catalog& catalog) {
   Result<Plan> plan = MakePlan(domain, catalog, PolicyName::kLibvirt);
   if (!plan) return plan.errors();
   Result<std::string> xml = WriteDomain(domain, *plan, catalog);
   if (!xml) return xml.errors();
-  if (*xml == domain.text) return domain;
-  return ReadDomain(std::move(xml.value()));
+  if (*xml == domain.text) return Defined{domain, std::move(plan.value())};
+  Result<Domain> planned = ReadDomain(std::move(xml.value()));
+  if (!planned) return planned.errors();
+  Result<Plan> again = MakePlan(*planned, catalog, PolicyName::kLibvirt);
+  if (!again) return again.errors();
+  return Defined{std::move(planned.value()), std::move(again.value())};
 }
 
 }  // namespace
@@ -155,16 +166,15 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
   Result<Device> dev = ReadDevice(device_xml);
   if (!dev) return dev.errors();
   // libvirt attaches to a defined domain, whose addresses are all assigned: so does pciplan.
-  Result<Domain> defined = AsDefined(input, catalog);
+  Result<Defined> defined = AsDefined(input, catalog);
   if (!defined) return defined.errors();
-  if (mode == AttachMode::kLive && defined->text != input.text) {
+  if (mode == AttachMode::kLive && defined->domain.text != input.text) {
     return Error(Rule::kHotplug,
                  "the domain is not fully addressed, so it cannot describe a running guest "
                  "(run 'pciplan plan' on it first)");
   }
-  const Domain& domain = *defined;
-  Result<Plan> before = MakePlan(domain, catalog, PolicyName::kLibvirt);
-  if (!before) return before.errors();
+  const Domain& domain = defined->domain;
+  const Plan* before = &defined->plan;
   Result<std::string> text = InsertDeviceText(domain, *dev, device_xml, catalog);
   if (!text) return text.errors();
   Result<Domain> edited = ReadDomain(std::move(text.value()));
@@ -218,13 +228,12 @@ Result<int> FindDevice(const Domain& domain, const DetachRequest& request) {
 
 Result<Edited> DetachDevice(const Domain& input, const DetachRequest& request,
                             const Catalog& catalog) {
-  Result<Domain> defined = AsDefined(input, catalog);
+  Result<Defined> defined = AsDefined(input, catalog);
   if (!defined) return defined.errors();
-  const Domain& domain = *defined;
+  const Domain& domain = defined->domain;
+  const Plan* before = &defined->plan;
   Result<int> found = FindDevice(domain, request);
   if (!found) return found.errors();
-  Result<Plan> before = MakePlan(domain, catalog, PolicyName::kLibvirt);
-  if (!before) return before.errors();
   std::set<size_t> removed = {static_cast<size_t>(*found)};
   if (request.prune == Prune::kEmptyControllers) {
     // Walk up from the device's bus while the controller providing it is left empty.

@@ -123,7 +123,7 @@ std::string Builder::BusName(uint32_t bus) const {
   auto it = pci_by_index_.find(bus);
   if (it != pci_by_index_.end()) {
     ControllerModelId m = cat_.FindController(plan_.devices[it->second].GetOr("@model", ""));
-    if (m >= 0 && cat_.controller(m).root) return cat_.controller(m).bus_alias;
+    if (m >= 0) return cat_.controller(m).BusName(bus);
   }
   return fmt::format("pci.{}", bus);
 }
@@ -186,7 +186,7 @@ Json Builder::PciControllerObject(int i) const {
     if (!v) continue;
     if (std::optional<uint32_t> n = ParseUnsigned(*v)) obj[prop] = *n;
   }
-  obj["id"] = fmt::format("pci.{}", Index(d));
+  obj["id"] = m >= 0 ? cat_.controller(m).BusName(Index(d)) : fmt::format("pci.{}", Index(d));
   return obj;
 }
 

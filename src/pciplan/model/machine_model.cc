@@ -50,6 +50,10 @@ const DeviceClass* Catalog::Classify(const std::string& tag, const Props& props)
   return nullptr;
 }
 
+std::string ControllerModel::BusName(uint32_t index) const {
+  return root ? bus_alias : "pci." + std::to_string(index);
+}
+
 const QemuMachine* QemuFacts::FindMachine(const std::string& family) const {
   for (const QemuMachine& m : machines) {
     if (m.family == family) return &m;

@@ -45,6 +45,10 @@ struct ControllerModel {
   std::vector<std::string> machines;          // machine families allowed; empty = all
   std::string machine_error;
   bool index_above_bus = false;  // its index must exceed the bus it sits on (pci-bridge)
+
+  /// The QEMU name of the bus a controller of this model with `index` provides: the root's
+  /// alias ("pcie.0"), else libvirt's "pci.N" (also the controller's QEMU id).
+  std::string BusName(uint32_t index) const;
 };
 
 enum class ConnectNeed { kNone, kPci, kPcie };

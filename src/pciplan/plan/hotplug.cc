@@ -1,7 +1,5 @@
 #include "pciplan/plan/hotplug.h"
 
-#include <fmt/format.h>
-
 #include <map>
 
 #include "pciplan/base/numbers.h"
@@ -18,7 +16,7 @@ std::vector<PlanBus> PlanBuses(const Plan& plan, const Catalog& catalog) {
     PlanBus& b = buses[index];
     b.index = index;
     b.model = &catalog.controller(m);
-    b.name = b.model->root ? b.model->bus_alias : fmt::format("pci.{}", index);
+    b.name = b.model->BusName(index);
     // libvirt's <target hotplug='off'/> turns a port's hot-plug off (reference 6.4).
     b.hotplug = b.model->qemu_hotplug && !d.Is("target/@hotplug", "off");
   }

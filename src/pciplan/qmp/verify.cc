@@ -37,7 +37,8 @@ class Verifier {
 
  private:
   Result<bool> CheckDevices(const QemuCommand& cmd);
-  Result<bool> CheckMmio(const QemuDeviceArg& d);
+  /// Fills in where QEMU has device `c.id`: its parent bus and slot.function.
+  void ReadPlace(DeviceCheck& c);
   Result<bool> CheckBuiltins(const QemuCommand& cmd);
   Result<bool> Probe();
   ProbeCheck ProbeSlot(const PlanBus& bus, uint32_t slot, ProbeExpect expect);
@@ -51,62 +52,41 @@ class Verifier {
   int probes_ = 0;
 };
 
+void Verifier::ReadPlace(DeviceCheck& c) {
+  std::string path = "/machine/peripheral/" + c.id;
+  Result<Json> bus = qemu_->qmp().Execute(
+      "qom-get", Json{{"path", path}, {"property", "parent_bus"}}, opt_.timeout_ms);
+  if (!bus || !bus->is_string()) return;
+  c.actual_bus = LastComponent(bus->get<std::string>());
+  // virtio-mmio transports name their buses "virtio-mmio-bus.N".
+  if (c.actual_bus.rfind(kMmioBus, 0) == 0) c.actual_bus = kMmioBus;
+  Result<Json> addr =
+      qemu_->qmp().Execute("qom-get", Json{{"path", path}, {"property", "addr"}}, opt_.timeout_ms);
+  if (addr && addr->is_number_integer()) {
+    int devfn = addr->get<int>();
+    c.actual = PciAddress{0, c.planned.bus, static_cast<uint32_t>(devfn >> 3),
+                          static_cast<uint32_t>(devfn & 7)};
+  }
+}
+
 Result<bool> Verifier::CheckDevices(const QemuCommand& cmd) {
   for (const QemuDeviceArg& d : cmd.devices) {
-    if (!d.pci) {
-      if (Result<bool> r = CheckMmio(d); !r) return r;
-      continue;
-    }
     DeviceCheck c;
     c.device = DeviceRef::DescribeAt(plan_.devices, d.device);
     c.id = d.object.value("id", "");
     c.driver = d.object.value("driver", "");
-    c.planned_bus = d.bus;
+    c.mmio = !d.pci;
+    c.planned_bus = c.mmio ? kMmioBus : d.bus;
     c.planned = d.address;
-    std::string path = "/machine/peripheral/" + c.id;
-    Result<Json> bus = qemu_->qmp().Execute(
-        "qom-get", Json{{"path", path}, {"property", "parent_bus"}}, opt_.timeout_ms);
-    Result<Json> addr = qemu_->qmp().Execute("qom-get", Json{{"path", path}, {"property", "addr"}},
-                                             opt_.timeout_ms);
-    if (bus && addr && bus->is_string() && addr->is_number_integer()) {
-      c.actual_bus = LastComponent(bus->get<std::string>());
-      int devfn = addr->get<int>();
-      c.actual = PciAddress{0, d.address.bus, static_cast<uint32_t>(devfn >> 3),
-                            static_cast<uint32_t>(devfn & 7)};
-    }
-    bool same = c.actual && c.actual_bus == c.planned_bus && c.actual->slot == c.planned.slot &&
-                c.actual->function == c.planned.function;
+    ReadPlace(c);
+    // A virtio-mmio device only has to be on a virtio-mmio bus; a PCI one at its slot.
+    bool same = c.mmio ? c.actual_bus == kMmioBus
+                       : c.actual && c.actual_bus == c.planned_bus &&
+                             c.actual->slot == c.planned.slot &&
+                             c.actual->function == c.planned.function;
     c.status = same ? CheckStatus::kOk : CheckStatus::kMismatch;
     report_.devices.push_back(std::move(c));
   }
-  return true;
-}
-
-Result<bool> Verifier::CheckMmio(const QemuDeviceArg& d) {
-  DeviceCheck c;
-  c.device = DeviceRef::DescribeAt(plan_.devices, d.device);
-  c.id = d.object.value("id", "");
-  c.driver = d.object.value("driver", "");
-  c.planned_bus = kMmioBus;
-  c.mmio = true;
-  Result<Json> bus = qemu_->qmp().Execute(
-      "qom-get", Json{{"path", "/machine/peripheral/" + c.id}, {"property", "parent_bus"}},
-      opt_.timeout_ms);
-  if (bus && bus->is_string()) {
-    c.actual_bus = LastComponent(bus->get<std::string>());
-    // virtio-mmio transports name their buses "virtio-mmio-bus.N".
-    if (c.actual_bus.rfind(kMmioBus, 0) == 0) c.actual_bus = kMmioBus;
-    Result<Json> addr = qemu_->qmp().Execute(
-        "qom-get", Json{{"path", "/machine/peripheral/" + c.id}, {"property", "addr"}},
-        opt_.timeout_ms);
-    if (addr && addr->is_number_integer()) {
-      int devfn = addr->get<int>();
-      c.actual =
-          PciAddress{0, 0, static_cast<uint32_t>(devfn >> 3), static_cast<uint32_t>(devfn & 7)};
-    }
-  }
-  c.status = c.actual_bus == kMmioBus ? CheckStatus::kOk : CheckStatus::kMismatch;
-  report_.devices.push_back(std::move(c));
   return true;
 }
 
