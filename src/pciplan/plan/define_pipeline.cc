@@ -1,0 +1,695 @@
+#include "pciplan/plan/define_pipeline.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "pciplan/base/numbers.h"
+#include "pciplan/plan/nonpci.h"
+
+namespace pciplan {
+
+bool DefinePipeline::Fail(Rule rule, std::string message, int dev, std::string address) {
+  Diagnostic d = Error(rule, std::move(message), dev >= 0 ? Describe(dev) : std::string(),
+                       std::move(address));
+  if (dev >= 0) d.line = devs_[dev].line;
+  errs_.push_back(std::move(d));
+  return false;
+}
+
+std::string DefinePipeline::Describe(int dev) const {
+  int ordinal = 0;
+  for (int i = 0; i < dev; ++i) {
+    if (devs_[i].tag == devs_[dev].tag) ++ordinal;
+  }
+  return DeviceRef::Describe(devs_[dev], ordinal);
+}
+
+int DefinePipeline::ControllerIndex(int dev) const {
+  if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
+  int& cached = index_cache_[dev];
+  if (cached != -2) return cached;
+  const std::string* idx = devs_[dev].Get("@index");
+  std::optional<uint32_t> v = idx ? ParseDecimal(*idx) : std::nullopt;
+  cached = v ? static_cast<int>(std::min<uint32_t>(*v, 1u << 30)) : -1;
+  return cached;
+}
+
+const ControllerModel* DefinePipeline::PciModel(int dev) const {
+  ControllerModelId id = cat_.FindController(devs_[dev].GetOr("@model", ""));
+  return id < 0 ? nullptr : &cat_.controller(id);
+}
+
+int DefinePipeline::FindPciController(int index) const {
+  for (int i : ctrl_order_) {
+    if (IsPciController(i) && ControllerIndex(i) == index) return i;
+  }
+  return -1;
+}
+
+int DefinePipeline::AddDevice(Props props) {
+  Device d;
+  d.tag = props["element"];
+  props.erase("element");
+  d.props = std::move(props);
+  d.origin = Origin::kPlanner;
+  devs_.push_back(std::move(d));
+  cls_.push_back(nullptr);
+  return static_cast<int>(devs_.size()) - 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preparation
+
+bool DefinePipeline::FindFamily() {
+  fam_ = cat_.FindMachine(in_.arch, in_.machine);
+  if (fam_) return true;
+  std::string known;
+  for (const MachineFamily& m : cat_.machines) {
+    if (!known.empty()) known += ", ";
+    known += m.name;
+  }
+  errs_.push_back(Error(Rule::kUnknownMachine,
+                        fmt::format("unknown machine type '{}' for architecture '{}' (pciplan "
+                                    "knows the families {})",
+                                    in_.machine, in_.arch, known)));
+  return false;
+}
+
+void DefinePipeline::BuildListOrders() {
+  // Disks: libvirt inserts each one (virDomainDiskInsert) before the first disk of its bus with
+  // a higher name index, else after the last disk of its bus, else at the end. That makes
+  // groups by bus in order of first appearance, each stably sorted by name index.
+  std::vector<std::string> bus_order;
+  std::map<std::string, std::vector<std::pair<int, int>>> by_bus;  // bus -> (name index, dev)
+  for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
+    const Device& d = devs_[i];
+    if (d.tag == "disk") {
+      std::string bus = d.GetOr("target/@bus", "");
+      auto [it, fresh] = by_bus.try_emplace(bus);
+      if (fresh) bus_order.push_back(bus);
+      it->second.emplace_back(DiskNameIndex(d.GetOr("target/@dev", "")), i);
+    } else if (d.tag == "controller") {
+      // Section 6.1: same-type controllers only; explicit indexes ascend.
+      std::string type = d.GetOr("@type", "");
+      int index = ControllerIndex(i);
+      bool has_index = d.Has("@index");
+      int pos = -1;
+      bool any_same = false;
+      for (int k = static_cast<int>(ctrl_order_.size()) - 1; k >= 0; --k) {
+        int o = ctrl_order_[k];
+        if (devs_[o].GetOr("@type", "") != type) continue;
+        any_same = true;
+        if (!has_index) {
+          pos = k + 1;
+          break;
+        }
+        if (devs_[o].Has("@index") && ControllerIndex(o) > index) {
+          pos = k;
+        } else if (pos == -1) {
+          pos = k + 1;
+        }
+      }
+      if (!any_same || pos < 0) pos = static_cast<int>(ctrl_order_.size());
+      ctrl_order_.insert(ctrl_order_.begin() + pos, i);
+    } else if (d.tag == "video") {
+      if (d.GetOr("model/@primary", "") == "yes" &&
+          std::none_of(video_order_.begin(), video_order_.end(), [&](int v) {
+            return devs_[v].GetOr("model/@primary", "") == "yes";
+          })) {
+        video_order_.insert(video_order_.begin(), i);
+      } else {
+        video_order_.push_back(i);
+      }
+    }
+  }
+  for (const std::string& bus : bus_order) {
+    std::vector<std::pair<int, int>>& group = by_bus[bus];
+    std::stable_sort(group.begin(), group.end(),
+                     [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (const auto& [idx, dev] : group) disk_order_.push_back(dev);
+  }
+}
+
+bool DefinePipeline::AssignControllerIndexes() {
+  // Section 6.2: lowest unused index of the type, in list order, before the implicit root is
+  // added. USB2 companions join the group of the USB2 controller just before them.
+  bool root_written = false;
+  for (int i : ctrl_order_) {
+    const ControllerModel* m = IsPciController(i) ? PciModel(i) : nullptr;
+    if (m && m->root) root_written = true;
+  }
+  for (size_t k = 0; k < ctrl_order_.size(); ++k) {
+    int i = ctrl_order_[k];
+    Device& d = devs_[i];
+    if (d.Has("@index")) {
+      if (!ParseDecimal(*d.Get("@index"))) {
+        return Fail(Rule::kBadValue, "controller index '" + *d.Get("@index") + "' is not a number",
+                    i);
+      }
+      continue;
+    }
+    std::string type = d.GetOr("@type", "");
+    const DeviceClass* c = cat_.Classify(d.tag, d.props);
+    if (c && c->companion_function >= 0 && k > 0) {
+      int prev = ctrl_order_[k - 1];
+      const DeviceClass* pc = cat_.Classify(devs_[prev].tag, devs_[prev].props);
+      if (pc && pc->companion_function >= 0 && devs_[prev].Has("@index")) {
+        std::string pidx = *devs_[prev].Get("@index");
+        bool model_taken = false;
+        for (int o : ctrl_order_) {
+          if (o != i && devs_[o].GetOr("@type", "") == type &&
+              devs_[o].GetOr("@model", "") == d.GetOr("@model", "") &&
+              devs_[o].GetOr("@index", "") == pidx) {
+            model_taken = true;
+          }
+        }
+        if (!model_taken) {
+          SetIndex(i, static_cast<int>(ParseDecimal(pidx).value_or(0)));
+          continue;
+        }
+      }
+    }
+    std::set<int> used;
+    for (int o : ctrl_order_) {
+      if (devs_[o].GetOr("@type", "") == type && devs_[o].Has("@index")) used.insert(ControllerIndex(o));
+    }
+    if (IsPciController(i) && !root_written) {
+      // Deliberate improvement over libvirt 9.0 (DEVIATIONS.tsv, libvirt-limit): libvirt numbers
+      // index-less controllers before adding the implicit root, so the first root port takes
+      // index 0 and the domain is refused. pciplan keeps index 0 for the root the machine adds.
+      const ControllerModel* m = PciModel(i);
+      if (m && !m->root) used.insert(0);
+    }
+    int idx = 0;
+    while (used.count(idx)) ++idx;
+    SetIndex(i, idx);
+  }
+  return true;
+}
+
+void DefinePipeline::AddMachineDefaults() {
+  // Section 5.2, in libvirt's order; added controllers are appended to the list.
+  auto add = [&](Props props) {
+    int i = AddDevice(std::move(props));
+    if (devs_[i].tag == "controller") ctrl_order_.push_back(i);
+    return i;
+  };
+  for (const DefaultDevice& dd : fam_->default_devices) {
+    bool present = false;
+    for (size_t i = 0; i < devs_.size(); ++i) {
+      if (dd.unless.Matches(devs_[i].tag, devs_[i].props)) present = true;
+    }
+    if (present) continue;
+    // The PCI root comes before the memballoon (qemuDomainDefAddDefaultDevices).
+    if (dd.props.at("element") == "memballoon" && FindPciController(0) < 0) {
+      add({{"element", "controller"}, {"@type", "pci"}, {"@index", "0"},
+           {"@model", cat_.controller(fam_->root).name}});
+    }
+    add(dd.props);
+  }
+  if (FindPciController(0) < 0) {
+    add({{"element", "controller"}, {"@type", "pci"}, {"@index", "0"},
+         {"@model", cat_.controller(fam_->root).name}});
+  }
+  // Section 2 step 5 / 5.2: <graphics> without any <video> gets one video of the default model
+  // (cirrus on x86, virtio on Arm virt). It is the primary video, so on pc/q35 it takes the
+  // chipset's video slot.
+  if (in_.has_graphics && video_order_.empty()) {
+    auto it = fam_->model_defaults.find("video");
+    if (it != fam_->model_defaults.end()) {
+      video_order_.push_back(AddDevice({{"element", "video"}, {"model/@type", it->second}}));
+    }
+  }
+}
+
+void DefinePipeline::ApplyModelDefaults() {
+  // Section 5.4: models that decide a device's connection type.
+  for (Device& d : devs_) {
+    auto def = [&](const std::string& key) -> const std::string* {
+      auto it = fam_->model_defaults.find(key);
+      return it == fam_->model_defaults.end() ? nullptr : &it->second;
+    };
+    if (d.tag == "interface" && !d.Has("model/@type") && d.GetOr("@type", "") != "hostdev") {
+      if (const std::string* m = def("interface")) d.Set("model/@type", *m);
+    } else if (d.tag == "video" && !d.Has("model/@type")) {
+      if (const std::string* m = def("video")) d.Set("model/@type", *m);
+    } else if (d.tag == "controller" && !d.Has("@model")) {
+      if (const std::string* m = def("controller-" + d.GetOr("@type", ""))) d.Set("@model", *m);
+    }
+  }
+}
+
+bool DefinePipeline::CheckControllers() {
+  // The checks libvirt makes before addressing, in its order: the roots' index (parse), the
+  // root model (machine defaults, section 5.1), the expander's machine, the expander's NUMA
+  // node, then duplicate indexes. "index too high" and "root with an address" come only after
+  // addressing (ValidateControllers).
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i)) continue;
+    const ControllerModel* m = PciModel(i);
+    if (!m) {
+      return Fail(Rule::kUnknownModel,
+                  "unknown PCI controller model '" + devs_[i].GetOr("@model", "") + "'", i);
+    }
+    if (m->root && ControllerIndex(i) != 0) {
+      return Fail(Rule::kRootIndex, "pci-root and pcie-root controllers should have index 0", i);
+    }
+  }
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i) || ControllerIndex(i) != 0) continue;
+    const ControllerModel* m = PciModel(i);
+    if (m->name != cat_.controller(fam_->root).name) {
+      return Fail(Rule::kRootModel,
+                  fmt::format("the PCI controller with index='0' must be model='{}' for this "
+                              "machine type, but model='{}' was found instead",
+                              cat_.controller(fam_->root).name, devs_[i].GetOr("@model", "")), i);
+    }
+  }
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i)) continue;
+    const ControllerModel* m = PciModel(i);
+    if (!m->machines.empty() &&
+        std::find(m->machines.begin(), m->machines.end(), fam_->name) == m->machines.end()) {
+      return Fail(Rule::kExpanderMachine, m->machine_error, i);
+    }
+  }
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i)) continue;
+    const Device& d = devs_[i];
+    if (const std::string* node = d.Get("target/node")) {
+      std::optional<uint32_t> n = ParseUnsigned(*node);
+      if (!n || static_cast<int>(*n) >= in_.numa_cells) {
+        return Fail(Rule::kNumaNode,
+                    fmt::format("{} with index {} is configured for a NUMA node ({}) not present "
+                                "in the domain's <cpu><numa> array ({})",
+                                d.GetOr("@model", ""), ControllerIndex(i), *node, in_.numa_cells),
+                    i);
+      }
+    }
+  }
+  std::map<std::pair<std::string, int>, int> seen;
+  for (int i : ctrl_order_) {
+    std::string type = devs_[i].GetOr("@type", "");
+    int idx = ControllerIndex(i);
+    if (type == "usb") continue;  // USB2 companions share an index by design
+    auto [it, fresh] = seen.emplace(std::make_pair(type, idx), i);
+    if (!fresh) {
+      return Fail(Rule::kDuplicateIndex,
+                  fmt::format("multiple '{}' controllers with index '{}'", type, idx), i);
+    }
+  }
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i)) continue;
+    int idx = ControllerIndex(i);
+    if (static_cast<uint32_t>(idx) > kMaxPlannableIndex) {
+      return Fail(Rule::kIndexTooHigh,
+                  fmt::format("PCI controller index {} too high, maximum is {}", idx,
+                              kMaxControllerIndex), i);
+    }
+  }
+  return true;
+}
+
+void DefinePipeline::ClassifyAll() {
+  for (size_t i = 0; i < devs_.size(); ++i) cls_[i] = cat_.Classify(devs_[i].tag, devs_[i].props);
+}
+
+void DefinePipeline::PrimeVirtioMmio() {
+  // Section 8: on a machine with virtio-mmio, the policy chooses the transport of every
+  // address-less virtio device (filesystems and vsock excepted: their classes are not "virtio").
+  if (!fam_->virtio_mmio) return;
+  if (choices_.OpenVirtioTransport(devs_) != VirtioTransport::kVirtioMmio) return;
+  for (size_t i = 0; i < devs_.size(); ++i) {
+    if (cls_[i] && cls_[i]->virtio && devs_[i].address.type == AddressType::kNone) {
+      devs_[i].address.type = AddressType::kVirtioMmio;
+      devs_[i].address.type_name = "virtio-mmio";
+    }
+  }
+}
+
+bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
+  // Section 5.3 / 7.3: fixed functions, forced and preferred slots, the primary video.
+  for (const ReservedFunction& r : fam_->reserved) {
+    PciAddress a{0, 0, r.slot, r.function};
+    if (tree.FunctionInUse(a)) {
+      // The user took a function the chipset owns.
+      int culprit = -1;
+      for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
+        if (devs_[i].address.IsPresentPci() && devs_[i].address.pci == a) culprit = i;
+      }
+      return Fail(Rule::kDoubleUse,
+                  "attempted double use of PCI address " + a.ToString() + " (reserved for the " +
+                      r.what + ")", culprit, a.ToString());
+    }
+    tree.Take(a, false);
+  }
+  for (const Placement& p : fam_->placements) {
+    if (p.mode == PlacementMode::kPrimaryVideo) {
+      if (video_order_.empty()) continue;
+      int v = video_order_.front();
+      if (!cls_[v] || cls_[v]->connect == ConnectNeed::kNone) continue;
+      if (!devs_[v].address.WantsPci()) continue;
+      PciAddress a{0, 0, p.slots.front(), p.function};
+      if (!Validate(tree, a, NeedOf(v), From::kConfig, v)) return false;
+      if (tree.SlotInUse(a)) {
+        // Placed normally; in the dry run its address is not kept, so the video step reserves
+        // a second slot (section 7.3 quirk).
+        std::optional<PciAddress> got = ReserveNext(tree, NeedOf(v), -1, pass, v);
+        if (!got) return false;
+        if (pass == Pass::kReal) {
+          devs_[v].address = Address{};
+          devs_[v].address.type = AddressType::kPci;
+          devs_[v].address.type_name = "pci";
+          devs_[v].address.pci = *got;
+        }
+      } else {
+        tree.Take(a, false);
+        devs_[v].address = Address{};
+        devs_[v].address.type = AddressType::kPci;
+        devs_[v].address.type_name = "pci";
+        devs_[v].address.pci = a;
+      }
+      continue;
+    }
+    std::vector<int> candidates;
+    if (p.match.element == "controller") {
+      candidates = ctrl_order_;
+    } else {
+      for (int i = 0; i < static_cast<int>(devs_.size()); ++i) candidates.push_back(i);
+    }
+    for (int i : candidates) {
+      Device& d = devs_[i];
+      if (!p.match.Matches(d.tag, d.props)) continue;
+      if (p.mode == PlacementMode::kForced) {
+        PciAddress want{0, 0, p.slots.front(), p.function};
+        if (d.address.IsPresentPci() && d.address.pci != want) {
+          return Fail(Rule::kFixedAddress, p.message, i, d.address.pci.ToString());
+        }
+        if (d.address.type != AddressType::kNone && d.address.type != AddressType::kPci) continue;
+        if (tree.FunctionInUse(want)) {
+          return Fail(Rule::kDoubleUse, "attempted double use of PCI address " + want.ToString(),
+                      i, want.ToString());
+        }
+        tree.Take(want, false);
+        d.address.type = AddressType::kPci;
+        d.address.type_name = "pci";
+        d.address.pci = want;
+        continue;
+      }
+      if (p.empty_address ? !d.address.WantsPci() : d.address.type != AddressType::kNone) continue;
+      for (uint32_t slot : p.slots) {
+        PciAddress a{0, 0, slot, 0};
+        if (tree.SlotInUse(a)) continue;
+        a.function = p.function;
+        tree.Take(a, false);
+        d.address = Address{};
+        d.address.type = AddressType::kPci;
+        d.address.type_name = "pci";
+        d.address.pci = a;
+        if (p.multifunction) d.address.multifunction = "on";
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+bool DefinePipeline::PlaceOne(BusTree& tree, int dev, Pass pass) {
+  Device& d = devs_[dev];
+  if (!d.address.WantsPci()) return true;
+  std::optional<PciAddress> got = ReserveNext(tree, NeedOf(dev), -1, pass, dev);
+  if (!got) return false;
+  if (pass == Pass::kReal) {
+    d.address = Address{};
+    d.address.type = AddressType::kPci;
+    d.address.type_name = "pci";
+    d.address.pci = *got;
+  }
+  return true;
+}
+
+bool DefinePipeline::PlaceUsb2Companion(BusTree& tree, int dev, Pass pass) {
+  // Section 7.5 step 5: a USB2 set shares one slot, each controller at its own function.
+  Device& d = devs_[dev];
+  if (!d.address.WantsPci()) return true;
+  int function = cls_[dev]->companion_function;
+  std::optional<PciAddress> base;
+  for (int o : ctrl_order_) {
+    if (cls_[o] && cls_[o]->companion_function >= 0 && devs_[o].GetOr("@type", "") == "usb" &&
+        devs_[o].GetOr("@index", "") == d.GetOr("@index", "") && devs_[o].address.IsPresentPci()) {
+      base = devs_[o].address.pci;
+      break;
+    }
+  }
+  PciAddress addr;
+  if (base) {
+    addr = *base;
+    addr.function = static_cast<uint32_t>(function);
+    // libvirt reserves the rest of a set like a configured address (PCI on pcie-root is fine).
+    if (!ReserveAddr(tree, addr, NeedOf(dev), From::kConfig, pass, dev)) return false;
+  } else {
+    std::optional<PciAddress> got = ReserveNext(tree, NeedOf(dev), function, pass, dev);
+    if (!got) return false;
+    if (pass == Pass::kDryRun) return true;
+    addr = *got;
+  }
+  d.address = Address{};
+  d.address.type = AddressType::kPci;
+  d.address.type_name = "pci";
+  d.address.pci = addr;
+  if (function == 0) d.address.multifunction = "on";
+  return true;
+}
+
+bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
+  for (const std::string& group : cat_.assign_order) {
+    std::vector<int> list;
+    if (group == "pci-controller" || group == "controller") {
+      list = ctrl_order_;
+    } else if (group == "disk") {
+      list = disk_order_;
+    } else if (group == "video") {
+      list = video_order_;
+    } else {
+      for (int i = 0; i < static_cast<int>(devs_.size()); ++i) list.push_back(i);
+    }
+    for (int i : list) {
+      if (!cls_[i] || cls_[i]->group != group) continue;
+      if (group == "pci-controller") {
+        const ControllerModel* m = PciModel(i);
+        if (!m || m->root) continue;
+        if (!PlaceOne(tree, i, pass)) return false;
+        continue;
+      }
+      if (cls_[i]->connect == ConnectNeed::kNone) continue;
+      if (cls_[i]->companion_function >= 0) {
+        if (!PlaceUsb2Companion(tree, i, pass)) return false;
+        continue;
+      }
+      if (!PlaceOne(tree, i, pass)) return false;
+    }
+  }
+  return true;
+}
+
+bool DefinePipeline::AssignPci() {
+  int max_idx = 0;
+  for (int i : ctrl_order_) {
+    if (IsPciController(i)) max_idx = std::max(max_idx, ControllerIndex(i));
+  }
+
+  // Pass 1: a dry run that only counts the buses needed (section 7.1).
+  BusTree tree;
+  if (!CreateSet(tree, Pass::kDryRun)) return false;
+  if (!ChipsetPlacements(tree, Pass::kDryRun)) return false;
+  if (fam_->dry_run_reserve) {
+    bool all_full = true;
+    for (int b = 0; b < tree.size(); ++b) {
+      if (!tree.bus(b).FullyReserved()) all_full = false;
+    }
+    if (!all_full) {
+      DeviceNeed dummy;
+      dummy.kinds.Add(*fam_->dry_run_reserve);
+      if (!ReserveNext(tree, dummy, -1, Pass::kDryRun, -1)) return false;
+    }
+  }
+  if (!AssignDevices(tree, Pass::kDryRun)) return false;
+  SpareSlots spares = choices_.Spares(fam_->spare_port && max_idx <= 0 &&
+                                      tree.size() > max_idx + 1);
+  for (Connect kind : {Connect::kPcie, Connect::kPci}) {
+    DeviceNeed spare;
+    spare.kinds.Add(kind);
+    spare.autoassign = true;
+    for (uint32_t k = 0; k < (kind == Connect::kPcie ? spares.pcie : spares.pci); ++k) {
+      if (!ReserveNext(tree, spare, -1, Pass::kDryRun, -1)) return false;
+    }
+  }
+  if (spares.pcie + spares.pci > 0 && !spares.note.empty()) notes_.push_back(spares.note);
+  std::set<int> pci_indexes;
+  for (int i : ctrl_order_) {
+    if (IsPciController(i)) pci_indexes.insert(ControllerIndex(i));
+  }
+  for (int b = 1; b < tree.size(); ++b) {
+    if (pci_indexes.count(b)) continue;
+    int c = AddDevice({{"element", "controller"}, {"@type", "pci"}, {"@index", std::to_string(b)},
+                       {"@model", cat_.controller(tree.bus(b).model).name}});
+    ctrl_order_.push_back(c);
+    cls_[c] = cat_.Classify(devs_[c].tag, devs_[c].props);
+    if (!ReserveNext(tree, NeedOf(c), -1, Pass::kDryRun, c)) return false;
+  }
+
+  // Pass 2: the real assignment on the complete controller list.
+  if (!CreateSet(tree, Pass::kReal)) return false;
+  if (!ChipsetPlacements(tree, Pass::kReal)) return false;
+  return AssignDevices(tree, Pass::kReal);
+}
+
+bool DefinePipeline::FillControllerDefaults() {
+  // Section 6.4 and 6.5.
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i)) continue;
+    const ControllerModel* m = PciModel(i);
+    Device& d = devs_[i];
+    if (!m->qemu.empty() && !d.Has("model/@name")) d.Set("model/@name", m->qemu);
+    for (const auto& [attr, rule] : m->target) {
+      std::string path = "target/@" + attr;
+      if (d.Has(path)) continue;
+      const PciAddress& a = d.address.pci;
+      if (rule == "index") {
+        d.Set(path, std::to_string(ControllerIndex(i)));
+      } else if (rule == "slot-function") {
+        d.Set(path, fmt::format("0x{:x}", a.slot * 8 + a.function));
+      } else if (rule == "slot") {
+        d.Set(path, fmt::format("0x{:x}", a.slot));
+      } else if (rule == "auto") {
+        uint32_t lowest = 256;
+        for (int o : ctrl_order_) {
+          if (!IsPciController(o)) continue;
+          const ControllerModel* om = PciModel(o);
+          if (!om || !om->target.count("busNr")) continue;
+          if (const std::string* v = devs_[o].Get("target/@busNr")) {
+            if (auto n = ParseUnsigned(*v)) lowest = std::min(lowest, *n);
+          }
+        }
+        if (lowest <= 2) {
+          return Fail(Rule::kNoFreeBusNr,
+                      fmt::format("no free busNr lower than current lowest busNr is available to "
+                                  "auto-assign to bus {}; it must be set by hand", a.bus), i);
+        }
+        d.Set(path, std::to_string(lowest - 2));
+      }
+    }
+    // Same loop in libvirt (qemuDomainAssignPCIAddresses), so still part of addressing and
+    // before any validation: every pci-bridge's index must be above its bus.
+    if (m->index_above_bus && d.address.type == AddressType::kPci &&
+        static_cast<uint32_t>(ControllerIndex(i)) <= d.address.pci.bus) {
+      return Fail(Rule::kIndexNotAboveBus,
+                  fmt::format("PCI controller at index {} (0x{:02x}) has bus='0x{:02x}', but index "
+                              "must be larger than bus", ControllerIndex(i), ControllerIndex(i),
+                              d.address.pci.bus),
+                  i, d.address.pci.ToString());
+    }
+  }
+  return true;
+}
+
+bool DefinePipeline::ValidateVideos() {
+  // qemuValidateDomainDeviceDefVideo / virDomainDefVideoValidate: some models may only be the
+  // primary video, and 'none' must be the only one.
+  for (size_t k = 0; k < video_order_.size(); ++k) {
+    int v = video_order_[k];
+    std::string role = cls_[v] ? cls_[v]->video_role : std::string();
+    std::string type = devs_[v].GetOr("model/@type", "");
+    if (role == "alone" && video_order_.size() > 1) {
+      return Fail(Rule::kUnsupported,
+                  fmt::format("a '{}' video type must be the only video device defined for the "
+                              "domain", type), v);
+    }
+    if (k > 0 && role != "any") {
+      return Fail(Rule::kVideoPrimaryOnly,
+                  fmt::format("video type '{}' is only valid as primary video device", type), v);
+    }
+  }
+  return true;
+}
+
+bool DefinePipeline::ValidateControllers() {
+  // virDomainControllerDefValidate, after addressing.
+  for (int i : ctrl_order_) {
+    if (!IsPciController(i)) continue;
+    const Device& d = devs_[i];
+    const ControllerModel* pm = PciModel(i);
+    if (pm && pm->root && d.address.type != AddressType::kNone) {
+      return Fail(Rule::kRootAddress, "pci-root and pcie-root controllers should not have an address", i);
+    }
+    if (static_cast<uint32_t>(ControllerIndex(i)) > kMaxControllerIndex) {
+      return Fail(Rule::kIndexTooHigh,
+                  fmt::format("PCI controller index {} too high, maximum is {}",
+                              ControllerIndex(i), kMaxControllerIndex), i);
+    }
+    struct RangeCheck {
+      const char* attr;
+      uint32_t lo, hi;
+      Rule rule;
+    };
+    static const RangeCheck kChecks[] = {{"chassis", 0, 255, Rule::kChassisRange},
+                                         {"port", 0, 255, Rule::kPortRange},
+                                         {"chassisNr", 1, 255, Rule::kChassisNrRange},
+                                         {"busNr", 1, 254, Rule::kBusNrRange}};
+    for (const RangeCheck& c : kChecks) {
+      const std::string* v = d.Get(std::string("target/@") + c.attr);
+      if (!v) continue;
+      std::optional<uint32_t> n = ParseUnsigned(*v);
+      if (!n || *n < c.lo || *n > c.hi) {
+        return Fail(c.rule, fmt::format("PCI controller {} '{}' out of range - must be {}-{}",
+                                        c.attr, *v, c.lo, c.hi), i);
+      }
+    }
+  }
+  return true;
+}
+
+Result<Plan> DefinePipeline::Run() {
+  devs_ = in_.devices;
+  cls_.assign(devs_.size(), nullptr);
+  if (!FindFamily()) return errs_;
+  BuildListOrders();
+  NonPciContext ctx{cat_, *fam_, in_, devs_, ctrl_order_, disk_order_};
+  bool ok = AssignControllerIndexes() && CheckUsbControllers(ctx, errs_);
+  if (ok) {
+    AddMachineDefaults();
+    ApplyModelDefaults();
+    ok = AssignDriveAddresses(ctx, errs_) && AddImplicitControllers(ctx, errs_) &&
+         CheckControllers() && AssignVirtioSerial(ctx, errs_);
+  }
+  if (ok) {
+    cls_.resize(devs_.size(), nullptr);
+    ClassifyAll();
+    PrimeVirtioMmio();
+    ok = AssignPci();
+  }
+  if (ok) {
+    SetMultifunction();
+    ok = FillControllerDefaults() && AssignUsbPorts(ctx, errs_) &&
+         ValidateDiskDrives(ctx, errs_) && ValidateVideos() && ValidateControllers() &&
+         ValidateIdeAndDuplicates(ctx, errs_);
+  }
+  if (!ok) return errs_;
+  Plan plan;
+  plan.family = fam_;
+  auto canon = fam_->canonical_names.find(in_.machine);
+  plan.machine = canon != fam_->canonical_names.end() ? canon->second : in_.machine;
+  plan.devices = std::move(devs_);
+  plan.notes = std::move(notes_);
+  return plan;
+}
+
+Result<Plan> RunDefinePipeline(const Domain& domain, const Catalog& catalog,
+                               const PlacementChoices& choices) {
+  return DefinePipeline(domain, catalog, choices).Run();
+}
+
+}  // namespace pciplan

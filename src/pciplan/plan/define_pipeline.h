@@ -1,0 +1,134 @@
+// The define pipeline: libvirt 9.0's define-time steps in its order (reference:
+// libvirt-addressing.md section 2): controller list order, index assignment, machine and model
+// defaults, implicit controllers, drive addresses, virtio-mmio, the two PCI passes (section 7),
+// controller attribute defaults and validation. The mechanisms it uses on the bus tree
+// (reservation, growth by a controller chain, multifunction) are in pci_mechanisms.cc; the
+// choices a policy makes (virtio transport, spare slots) come from a PlacementChoices.
+// Internal to plan/: policies use it, nothing outside plan/ includes it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pciplan/base/result.h"
+#include "pciplan/domain/domain.h"
+#include "pciplan/model/machine_model.h"
+#include "pciplan/plan/plan.h"
+#include "pciplan/topology/bus_tree.h"
+
+namespace pciplan {
+
+/// The transport of the virtio devices whose address is open, on a machine with virtio-mmio.
+enum class VirtioTransport { kPci, kVirtioMmio };
+
+/// Slots the dry run keeps free after every device has its place (section 7.1): each one is
+/// reserved like a device's, so a reservation that finds no free slot adds a controller.
+struct SpareSlots {
+  uint32_t pcie = 0;  // PCI Express hot-plug slots (root ports or switch downstream ports)
+  uint32_t pci = 0;   // conventional PCI slots
+  std::string note;   // said by --explain when a slot was reserved, or empty
+};
+
+/// The choices of a placement policy over the define pipeline's mechanisms. One implementation
+/// per policy (policy_libvirt.cc, policy_wishes.cc).
+class PlacementChoices {
+ public:
+  virtual ~PlacementChoices() = default;
+  /// The transport of every address-less virtio device, given all devices (machine with
+  /// virtio-mmio only).
+  virtual VirtioTransport OpenVirtioTransport(const std::vector<Device>& devices) const = 0;
+  /// The spare slots to reserve. `libvirt_spare` tells whether libvirt 9.0 adds its one spare
+  /// root port here (section 7.8: a domain without explicit PCI controllers that needed a bus).
+  virtual SpareSlots Spares(bool libvirt_spare) const = 0;
+};
+
+/// libvirt 9.0's choices: one virtio-mmio address anywhere makes every open virtio address
+/// virtio-mmio (section 8); one spare root port where libvirt adds it (section 7.8).
+class LibvirtChoices : public PlacementChoices {
+ public:
+  VirtioTransport OpenVirtioTransport(const std::vector<Device>& devices) const override;
+  SpareSlots Spares(bool libvirt_spare) const override;
+};
+
+/// Runs the pipeline over `domain` under `choices`. Errors name the device, address and rule.
+Result<Plan> RunDefinePipeline(const Domain& domain, const Catalog& catalog,
+                               const PlacementChoices& choices);
+
+inline constexpr uint32_t kMaxControllerIndex = 255;  // libvirt's limit, checked after addressing
+// Indexes above this are refused before planning: libvirt would try (and fail) to create that
+// many buses; pciplan refuses to allocate them.
+inline constexpr uint32_t kMaxPlannableIndex = 1024;
+
+enum class Pass { kDryRun, kReal };
+enum class From { kConfig, kAuto };
+
+class DefinePipeline {
+ public:
+  DefinePipeline(const Domain& in, const Catalog& cat, const PlacementChoices& choices)
+      : in_(in), cat_(cat), choices_(choices) {}
+
+  Result<Plan> Run();
+
+ private:
+  // --- preparation (define pipeline before addressing) ---
+  bool FindFamily();
+  void BuildListOrders();
+  bool AssignControllerIndexes();
+  bool CheckControllers();
+  void AddMachineDefaults();
+  void ApplyModelDefaults();
+  void ClassifyAll();
+  void PrimeVirtioMmio();
+
+  // --- PCI assignment ---
+  bool AssignPci();
+  bool CreateSet(BusTree& tree, Pass pass);
+  bool ChipsetPlacements(BusTree& tree, Pass pass);
+  bool AssignDevices(BusTree& tree, Pass pass);
+  bool PlaceOne(BusTree& tree, int dev, Pass pass);
+  bool PlaceUsb2Companion(BusTree& tree, int dev, Pass pass);
+  std::optional<PciAddress> ReserveNext(BusTree& tree, const DeviceNeed& need, int function,
+                                        Pass pass, int dev);
+  bool ReserveAddr(BusTree& tree, PciAddress addr, const DeviceNeed& need, From from, Pass pass,
+                   int dev);
+  bool Validate(const BusTree& tree, const PciAddress& addr, const DeviceNeed& need, From from,
+                int dev);
+  std::optional<int> GrowFor(BusTree& tree, uint32_t bus, const DeviceNeed& need, int dev);
+  void SetMultifunction();
+  bool FillControllerDefaults();
+  bool ValidateControllers();
+  bool ValidateVideos();
+
+  // --- helpers ---
+  int AddDevice(Props props);
+  DeviceNeed NeedOf(int dev) const;
+  bool IsPciController(int dev) const {
+    return devs_[dev].tag == "controller" && devs_[dev].Is("@type", "pci");
+  }
+  int ControllerIndex(int dev) const;
+  const ControllerModel* PciModel(int dev) const;
+  int FindPciController(int index) const;
+  std::string Describe(int dev) const;
+  bool Fail(Rule rule, std::string message, int dev, std::string address = {});
+
+  const Domain& in_;
+  const Catalog& cat_;
+  const PlacementChoices& choices_;
+  const MachineFamily* fam_ = nullptr;
+  std::vector<Device> devs_;
+  std::vector<int> ctrl_order_;   // libvirt's controller list order (section 6.1)
+  std::vector<int> disk_order_;   // disks grouped by bus, sorted by target (section 2)
+  std::vector<int> video_order_;  // primary video first
+  std::vector<const DeviceClass*> cls_;
+  mutable std::vector<int> index_cache_;  // parsed @index per device; -2 = not parsed yet
+  void SetIndex(int dev, int index) {
+    devs_[dev].Set("@index", std::to_string(index));
+    if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
+    index_cache_[dev] = index;
+  }
+  Diagnostics errs_;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace pciplan
