@@ -36,8 +36,61 @@ struct Planned {
   Plan plan;
 };
 
+/// The wish options of plan, check, qemu-args and verify (README "Wishes").
+struct WishArgs {
+  std::string policy_file;
+  std::string hotplug_slots;          // --hotplug-slots pcie=N,pci=M
+  std::string default_address_type;   // --default-address-type pci|virtio-mmio
+  std::vector<std::string> wishes;    // --wish DEVICE:NAME=VALUE[,...]
+
+  void AddTo(CLI::App& app) {
+    app.add_option("--policy-file", policy_file,
+                   "JSON file of wishes (over the domain's metadata, under the flags)");
+    app.add_option("--hotplug-slots", hotplug_slots,
+                   "Free hot-pluggable slots to keep: pcie=N,pci=M");
+    app.add_option("--default-address-type", default_address_type,
+                   "Transport of open virtio addresses on virt: pci or virtio-mmio");
+    app.add_option("--wish", wishes, "A device wish: DEVICE:NAME=VALUE[,NAME=VALUE] (repeatable)");
+  }
+};
+
+/// The wishes of the policy file and the flags, flags last (they win); errors name the source.
+Result<Wishes> CommandLineWishes(const WishArgs& a) {
+  Wishes w;
+  if (!a.policy_file.empty()) {
+    Result<std::string> text = ReadInput(a.policy_file);
+    if (!text) return text.errors();
+    Result<Wishes> file = ParsePolicyFile(text.value());
+    if (!file) {
+      Diagnostics e = file.errors();
+      for (Diagnostic& d : e) d.message = a.policy_file + ": " + d.message;
+      return e;
+    }
+    w = file.value();
+  }
+  Wishes flags;
+  if (!a.hotplug_slots.empty()) {
+    Result<Wishes> slots = ParseHotplugSlotsFlag(a.hotplug_slots);
+    if (!slots) return slots.errors();
+    flags = slots.value();
+  }
+  if (!a.default_address_type.empty()) {
+    Result<bool> r = SetDomainWish(flags, "defaultAddressType", a.default_address_type);
+    if (!r) return r.errors();
+  }
+  for (const std::string& text : a.wishes) {
+    Result<DeviceWish> d = ParseWishFlag(text);
+    if (!d) return d.errors();
+    Wishes one;
+    one.devices.push_back(d.value());
+    flags = Overlay(flags, one);
+  }
+  return Overlay(w, flags);
+}
+
 /// Reads and plans `input`; on failure prints the diagnostics and sets `status`.
-std::optional<Planned> ReadAndPlan(const std::string& input, int& status) {
+std::optional<Planned> ReadAndPlan(const std::string& input, const WishArgs& wish_args,
+                                   int& status) {
   Result<std::string> text = ReadInput(input);
   if (!text) {
     for (const Diagnostic& d : text.errors()) std::fprintf(stderr, "pciplan: %s\n", d.message.c_str());
@@ -49,6 +102,15 @@ std::optional<Planned> ReadAndPlan(const std::string& input, int& status) {
     status = Report(domain.errors(), DisplayName(input));
     return std::nullopt;
   }
+  Result<Wishes> given = CommandLineWishes(wish_args);
+  if (!given) {
+    for (const Diagnostic& d : given.errors()) {
+      std::fprintf(stderr, "%s\n", d.Render("pciplan").c_str());
+    }
+    status = kExitUsage;
+    return std::nullopt;
+  }
+  domain->wishes = Overlay(domain->wishes, given.value());
   Result<Plan> plan = MakePlan(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt);
   if (!plan) {
     status = Report(plan.errors(), DisplayName(input));
@@ -57,12 +119,21 @@ std::optional<Planned> ReadAndPlan(const std::string& input, int& status) {
   return Planned{std::move(domain.value()), std::move(plan.value())};
 }
 
-int RunPlan(const std::string& input, const std::string& output, bool explain) {
+enum class WriteWishes { kNo, kYes };
+
+int RunPlan(const std::string& input, const std::string& output, bool explain,
+            const WishArgs& wish_args, WriteWishes write_wishes) {
   int status = kExitOk;
-  std::optional<Planned> p = ReadAndPlan(input, status);
+  std::optional<Planned> p = ReadAndPlan(input, wish_args, status);
   if (!p) return status;
   Result<std::string> xml = WriteDomain(p->domain, p->plan, BuiltinCatalog());
   if (!xml) return Report(xml.errors(), DisplayName(input));
+  if (write_wishes == WriteWishes::kYes) {
+    // Recorded into the planned text, so the next plan needs no flags.
+    Result<Domain> planned = ReadDomain(xml.value());
+    if (!planned) return Report(planned.errors(), DisplayName(input));
+    xml = WithWishesText(planned.value(), p->domain.wishes);
+  }
   if (explain) {
     for (const std::string& note : p->plan.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
   }
@@ -74,9 +145,9 @@ int RunPlan(const std::string& input, const std::string& output, bool explain) {
   return kExitOk;
 }
 
-int RunQemuArgs(const std::string& input, bool json) {
+int RunQemuArgs(const std::string& input, const WishArgs& wish_args, bool json) {
   int status = kExitOk;
-  std::optional<Planned> p = ReadAndPlan(input, status);
+  std::optional<Planned> p = ReadAndPlan(input, wish_args, status);
   if (!p) return status;
   Result<QemuCommand> cmd = BuildQemuCommand(p->domain, p->plan, BuiltinCatalog());
   if (!cmd) return Report(cmd.errors(), DisplayName(input));
@@ -86,9 +157,10 @@ int RunQemuArgs(const std::string& input, bool json) {
   return kExitOk;
 }
 
-int RunVerify(const std::string& input, const VerifyOptions& options, bool json) {
+int RunVerify(const std::string& input, const WishArgs& wish_args, const VerifyOptions& options,
+              bool json) {
   int status = kExitOk;
-  std::optional<Planned> p = ReadAndPlan(input, status);
+  std::optional<Planned> p = ReadAndPlan(input, wish_args, status);
   if (!p) return status;
   Result<VerifyReport> report = Verify(p->domain, p->plan, BuiltinCatalog(), options);
   if (!report) return Report(report.errors(), DisplayName(input));
@@ -198,9 +270,9 @@ int RunEdit(const EditArgs& a, EditKind kind) {
   return kExitOk;
 }
 
-int RunCheck(const std::string& input) {
+int RunCheck(const std::string& input, const WishArgs& wish_args) {
   int status = kExitOk;
-  std::optional<Planned> p = ReadAndPlan(input, status);
+  std::optional<Planned> p = ReadAndPlan(input, wish_args, status);
   if (!p) return status;
   std::fprintf(stdout, "%s: ok (%s)\n", DisplayName(input).c_str(), p->plan.family->name.c_str());
   return kExitOk;
@@ -223,6 +295,10 @@ int main(int argc, char** argv) {
   plan->add_option("-o,--output", output, "Write the planned XML here (atomically) instead of "
                                           "standard output");
   plan->add_flag("--explain", explain, "Print why controllers were added, on standard error");
+  bool write_wishes = false;
+  plan->add_flag("--write-wishes", write_wishes,
+                 "Record the wishes used into the domain's metadata, for the next plan");
+  WishArgs wish_args;
 
   CLI::App* check = app.add_subcommand(
       "check", "Validate the domain's fixed addresses and plan it, changing nothing");
@@ -245,6 +321,8 @@ int main(int argc, char** argv) {
                      "QEMU binary (default: qemu-system-x86_64 or qemu-system-aarch64)");
   verify->add_flag("--json", json, "Print the report as JSON");
   verify->add_flag("--no-probes", no_probes, "Check addresses only, no hot-plug probes");
+
+  for (CLI::App* c : {plan, check, qemu_args, verify}) wish_args.AddTo(*c);
 
   EditArgs edit;
   CLI::App* attach = app.add_subcommand(
@@ -284,9 +362,12 @@ int main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
-  if (*plan) return RunPlan(input, output, explain);
-  if (*check) return RunCheck(input);
-  if (*qemu_args) return RunQemuArgs(input, json);
+  if (*plan) {
+    return RunPlan(input, output, explain, wish_args,
+                   write_wishes ? WriteWishes::kYes : WriteWishes::kNo);
+  }
+  if (*check) return RunCheck(input, wish_args);
+  if (*qemu_args) return RunQemuArgs(input, wish_args, json);
   if (*attach) return RunEdit(edit, EditKind::kAttach);
   if (*detach) {
     if (edit.device.empty() && edit.alias.empty()) {
@@ -297,7 +378,7 @@ int main(int argc, char** argv) {
   }
   if (*verify) {
     verify_options.probes = no_probes ? pciplan::Probes::kNone : pciplan::Probes::kHotplug;
-    return RunVerify(input, verify_options, json);
+    return RunVerify(input, wish_args, verify_options, json);
   }
   return kExitUsage;
 }

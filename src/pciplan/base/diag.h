@@ -55,6 +55,9 @@ enum class Rule {
   kDriveAddress,
   kUsbDisabled,
   kUsbMaster,
+  kBadWish,         // a wish that is malformed, unknown or names no device
+  kWishUnmet,       // a wish the plan cannot meet
+  kWishContradicted,  // an existing address contradicts a wish
   kQemu,  // QEMU refused a command or its start; the message carries QEMU's own text
   kQmp,   // the QMP conversation failed: socket error, timeout, EOF, malformed message
   kUnsupported,

@@ -13,6 +13,7 @@
 
 #include "pciplan/base/address.h"
 #include "pciplan/base/props.h"
+#include "pciplan/domain/wishes.h"
 
 namespace pciplan {
 
@@ -70,6 +71,14 @@ struct Domain {
   std::vector<Device> devices;  // children of <devices>, document order (emulator excluded)
   size_t devices_offset = std::string::npos;  // source offset of <devices>, npos if absent
   bool devices_self_closing = false;
+  /// The wishes of pciplan's <metadata> element (empty when there is none); the command line
+  /// and a policy file overlay them (Overlay) before planning.
+  Wishes wishes;
+  /// Source offsets of element names (after '<'): pciplan's <wishes>, <metadata>, the root
+  /// <domain>; npos when absent.
+  size_t wishes_offset = std::string::npos;
+  size_t metadata_offset = std::string::npos;
+  size_t root_offset = std::string::npos;
 };
 
 /// How a device is named in messages: "disk 'vda'", "controller pci index 1 (pcie-root-port)",

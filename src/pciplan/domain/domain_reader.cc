@@ -96,6 +96,84 @@ Diagnostic At(Diagnostic d, int line) {
   return d;
 }
 
+// The namespace URI of an element's name: the xmlns:PREFIX (or xmlns) on it or an ancestor.
+std::string NamespaceOf(const pugi::xml_node& n) {
+  std::string_view name = n.name();
+  size_t colon = name.find(':');
+  std::string attr =
+      colon == std::string_view::npos ? "xmlns" : "xmlns:" + std::string(name.substr(0, colon));
+  for (pugi::xml_node a = n; a; a = a.parent()) {
+    if (pugi::xml_attribute x = a.attribute(attr.c_str())) return x.value();
+  }
+  return "";
+}
+
+std::string_view LocalName(const pugi::xml_node& n) {
+  std::string_view name = n.name();
+  size_t colon = name.find(':');
+  return colon == std::string_view::npos ? name : name.substr(colon + 1);
+}
+
+bool IsNamespaceDecl(std::string_view attr) {
+  return attr == "xmlns" || attr.substr(0, 6) == "xmlns:";
+}
+
+// pciplan's <wishes> element (namespace kWishesNamespace, version 1) into Wishes. Unknown
+// attributes and children, other versions and bad values are errors at the element's line.
+Result<Wishes> ReadWishes(const pugi::xml_node& node, const std::string& text) {
+  auto fail = [&](const pugi::xml_node& at, std::string message) -> Diagnostic {
+    return At(Error(Rule::kBadWish, "metadata: " + std::move(message)),
+              LineOf(text, static_cast<size_t>(at.offset_debug())));
+  };
+  auto located = [&](const pugi::xml_node& at, Diagnostics errs) {
+    for (Diagnostic& d : errs) {
+      d.message = "metadata: " + d.message;
+      d.line = LineOf(text, static_cast<size_t>(at.offset_debug()));
+    }
+    return errs;
+  };
+  if (NamespaceOf(node) != kWishesNamespace) {
+    return fail(node, "pciplan wishes in namespace '" + NamespaceOf(node) +
+                          "', this pciplan reads '" + std::string(kWishesNamespace) + "'");
+  }
+  if (LocalName(node) != "wishes") {
+    return fail(node, "unknown element <" + std::string(node.name()) +
+                          "> (pciplan's metadata element is <wishes>)");
+  }
+  std::string_view version = node.attribute("version").value();
+  if (version != std::to_string(kWishesVersion)) {
+    return fail(node, "<wishes version='" + std::string(version) +
+                          "'> is not a version this pciplan reads (expected " +
+                          std::to_string(kWishesVersion) + ")");
+  }
+  Wishes w;
+  for (const pugi::xml_attribute& a : node.attributes()) {
+    std::string_view name = a.name();
+    if (name == "version" || IsNamespaceDecl(name)) continue;
+    Result<bool> r = SetDomainWish(w, name, a.value());
+    if (!r) return located(node, r.errors());
+  }
+  for (const pugi::xml_node& child : node.children()) {
+    if (child.type() != pugi::node_element) continue;
+    if (NamespaceOf(child) != kWishesNamespace || LocalName(child) != "device") {
+      return fail(child, "unknown element <" + std::string(child.name()) +
+                             "> in <wishes> (expected <device name='...'>)");
+    }
+    DeviceWish d;
+    d.key = child.attribute("name").value();
+    if (d.key.empty()) return fail(child, "<device> without a name");
+    if (w.Find(d.key)) return fail(child, "two <device> wishes for '" + d.key + "'");
+    for (const pugi::xml_attribute& a : child.attributes()) {
+      std::string_view name = a.name();
+      if (name == "name" || IsNamespaceDecl(name)) continue;
+      Result<bool> r = SetDeviceWish(d, name, a.value());
+      if (!r) return located(child, r.errors());
+    }
+    w.devices.push_back(std::move(d));
+  }
+  return w;
+}
+
 }  // namespace
 
 Result<Device> ReadDevice(const std::string& text) {
@@ -191,6 +269,22 @@ Result<Domain> ReadDomain(std::string text) {
   dom.arch = os_type.attribute("arch").value();
   dom.machine = os_type.attribute("machine").value();
   dom.acpi = static_cast<bool>(root.child("features").child("acpi"));
+  dom.root_offset = static_cast<size_t>(root.offset_debug());
+  if (pugi::xml_node metadata = root.child("metadata")) {
+    dom.metadata_offset = static_cast<size_t>(metadata.offset_debug());
+    for (const pugi::xml_node& m : metadata.children()) {
+      if (m.type() != pugi::node_element) continue;
+      if (NamespaceOf(m).rfind(kWishesNamespacePrefix, 0) != 0) continue;  // someone else's
+      if (dom.wishes_offset != std::string::npos) {
+        return At(Error(Rule::kBadWish, "metadata: two pciplan <wishes> elements"),
+                  LineOf(dom.text, m.offset_debug()));
+      }
+      Result<Wishes> w = ReadWishes(m, dom.text);
+      if (!w) return w.errors();
+      dom.wishes = std::move(w.value());
+      dom.wishes_offset = static_cast<size_t>(m.offset_debug());
+    }
+  }
   for (const pugi::xml_node& cell : root.child("cpu").child("numa").children("cell")) {
     (void)cell;
     ++dom.numa_cells;

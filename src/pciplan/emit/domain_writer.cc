@@ -722,3 +722,57 @@ std::string RemoveDevicesText(const Domain& input, const std::vector<size_t>& in
 }
 
 }  // namespace pciplan
+
+namespace pciplan {
+
+std::string WithWishesText(const Domain& input, const Wishes& wishes) {
+  const std::string& t = input.text;
+  Editor ed(t);
+  // The indentation unit: the first child of <domain>'s, else two spaces.
+  Element root = ScanElement(t, input.root_offset);
+  std::string unit = "  ";
+  if (!root.children.empty()) {
+    if (std::optional<std::string> i = IndentOf(t, root.children.front() - 1); i && !i->empty()) {
+      unit = *i;
+    }
+  }
+  if (input.wishes_offset != std::string::npos) {
+    size_t lt = input.wishes_offset - 1;
+    std::string indent = IndentOf(t, lt).value_or(unit + unit);
+    ed.Replace(lt, ScanElement(t, input.wishes_offset).end - lt, WishesXml(wishes, indent, unit));
+    return ed.Apply();
+  }
+  if (input.metadata_offset != std::string::npos) {
+    Element m = ScanElement(t, input.metadata_offset);
+    std::string indent = IndentOf(t, input.metadata_offset - 1).value_or(unit);
+    std::string inner = indent + unit;
+    if (m.start.self_closing) {
+      ed.Replace(m.start.lt, m.end - m.start.lt,
+                 "<metadata>\n" + inner + WishesXml(wishes, inner, unit) + "\n" + indent +
+                     "</metadata>");
+    } else {
+      // Before the end tag, on a line of its own at the children's indentation.
+      size_t line = m.end_tag;
+      while (line > 0 && (t[line - 1] == ' ' || t[line - 1] == '\t')) --line;
+      ed.Insert(line, (line > 0 && t[line - 1] == '\n' ? inner : "\n" + inner) +
+                          WishesXml(wishes, inner, unit) + "\n" + (line == m.end_tag ? indent : ""));
+    }
+    return ed.Apply();
+  }
+  // A new <metadata> after the name, uuid, genid, title and description, where libvirt puts it.
+  size_t after = root.start.after;
+  for (size_t child : root.children) {
+    std::string name = NameAt(t, child);
+    if (name != "name" && name != "uuid" && name != "genid" && name != "title" &&
+        name != "description") {
+      break;
+    }
+    after = ScanElement(t, child).end;
+  }
+  std::string block = "<metadata>\n" + unit + unit + WishesXml(wishes, unit + unit, unit) + "\n" +
+                      unit + "</metadata>";
+  ed.Insert(after, "\n" + unit + block);
+  return ed.Apply();
+}
+
+}  // namespace pciplan

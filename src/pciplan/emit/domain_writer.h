@@ -28,6 +28,11 @@ Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
 /// The text of `input` without the devices at `indexes` (their lines too, when alone on them).
 std::string RemoveDevicesText(const Domain& input, const std::vector<size_t>& indexes);
 
+/// The text of `input` with pciplan's metadata element set to `wishes` (replacing the one it
+/// has, else added to <metadata>, else in a new <metadata> after <name>/<uuid>/<title>/
+/// <description>), indented like its neighbours; every other byte kept.
+std::string WithWishesText(const Domain& input, const Wishes& wishes);
+
 /// The XML of one address element: `<address type='pci' domain='0x0000' .../>`.
 std::string AddressXml(const Address& address, char quote);
 

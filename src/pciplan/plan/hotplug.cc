@@ -33,6 +33,19 @@ std::vector<PlanBus> PlanBuses(const Plan& plan, const Catalog& catalog) {
   return out;
 }
 
+HotplugCapacity FreeHotplugSlots(const Plan& plan, const Catalog& catalog) {
+  HotplugCapacity free;
+  for (const PlanBus& b : PlanBuses(plan, catalog)) {
+    if (!b.hotplug) continue;
+    uint32_t& count = b.model->offers.Has(Connect::kPcie) ? free.pcie : free.pci;
+    if (!b.model->offers.Has(Connect::kPcie) && !b.model->offers.Has(Connect::kPci)) continue;
+    for (uint32_t s = b.model->min_slot; s <= b.model->max_slot; ++s) {
+      if (!b.used.count(s)) ++count;
+    }
+  }
+  return free;
+}
+
 std::optional<PciAddress> FindHotplugSlot(const Plan& plan, const Catalog& catalog,
                                           const Device& device) {
   const DeviceClass* cls = catalog.Classify(device.tag, device.props);

@@ -29,6 +29,15 @@ struct PlanBus {
 /// hot-plug off; the machine's reserved slots count as used on bus 0.
 std::vector<PlanBus> PlanBuses(const Plan& plan, const Catalog& catalog);
 
+/// How many free slots of a plan QEMU accepts a hot-plug into, by kind.
+struct HotplugCapacity {
+  uint32_t pcie = 0;  // free root ports and switch downstream ports (PCI Express)
+  uint32_t pci = 0;   // free conventional PCI slots (pci-root, bridges)
+};
+
+/// The free hot-pluggable slots of `plan` (PlanBuses: what verify probes).
+HotplugCapacity FreeHotplugSlots(const Plan& plan, const Catalog& catalog);
+
 /// The first free slot, in bus and slot order, that a running guest can take `device` in:
 /// on a hot-pluggable bus that offers the connection the device needs. nullopt when none.
 std::optional<PciAddress> FindHotplugSlot(const Plan& plan, const Catalog& catalog,

@@ -5,7 +5,8 @@ namespace pciplan {
 Result<Plan> MakePlan(const Domain& domain, const Catalog& catalog, PolicyName policy) {
   switch (policy) {
     case PolicyName::kLibvirt:
-      return PlanLibvirt(domain, catalog);
+      return domain.wishes.empty() ? PlanLibvirt(domain, catalog)
+                                   : PlanWithWishes(domain, catalog);
   }
   return Error(Rule::kUnsupported, "unknown policy");
 }

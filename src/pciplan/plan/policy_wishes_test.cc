@@ -1,0 +1,123 @@
+#include <gtest/gtest.h>
+
+#include "pciplan/domain/domain_reader.h"
+#include "pciplan/model/model_loader.h"
+#include "pciplan/plan/hotplug.h"
+#include "pciplan/plan/planner.h"
+
+namespace pciplan {
+namespace {
+
+Result<Plan> PlanWith(const std::string& machine, const std::string& devices, const Wishes& w,
+                      const std::string& arch = "x86_64") {
+  Result<Domain> dom = ReadDomain("<domain type='qemu'><name>t</name><os><type arch='" + arch +
+                                  "' machine='" + machine + "'>hvm</type></os><devices>" +
+                                  devices + "</devices></domain>");
+  if (!dom) return dom.errors();
+  dom->wishes = w;
+  return MakePlan(*dom, BuiltinCatalog(), PolicyName::kLibvirt);
+}
+
+int Count(const Plan& p, const std::string& model) {
+  int n = 0;
+  for (const Device& d : p.devices) n += d.Is("@model", model);
+  return n;
+}
+
+Wishes Slots(std::optional<uint32_t> pcie, std::optional<uint32_t> pci) {
+  Wishes w;
+  w.pcie_hotplug_slots = pcie;
+  w.pci_hotplug_slots = pci;
+  return w;
+}
+
+Wishes Transport(TransportWish t) {
+  Wishes w;
+  w.default_address_type = t;
+  return w;
+}
+
+AddressType AddressOf(const Plan& p, const std::string& tag) {
+  for (const Device& d : p.devices) {
+    if (d.tag == tag) return d.address.type;
+  }
+  return AddressType::kOther;
+}
+
+const char* kNet = "<interface type='user'><model type='virtio'/></interface>";
+
+TEST(PlanWishes, PcieHotplugSlotsAddsExactlyTheMissingRootPorts) {
+  // Empty q35: libvirt adds 2 root ports for USB and balloon plus 1 spare.
+  for (uint32_t n : {0u, 1u, 2u, 5u, 9u, 20u}) {
+    SCOPED_TRACE(n);
+    Result<Plan> p = PlanWith("q35", "", Slots(n, std::nullopt));
+    ASSERT_TRUE(p.ok()) << p.errors().front().message;
+    EXPECT_EQ(FreeHotplugSlots(*p, BuiltinCatalog()).pcie, n);
+    EXPECT_EQ(Count(*p, "pcie-root-port"), static_cast<int>(2 + n));
+  }
+}
+
+TEST(PlanWishes, FreeRootPortsTheUserHasCount) {
+  std::string ports;
+  for (int i = 1; i <= 4; ++i) {
+    ports += "<controller type='pci' index='" + std::to_string(i) + "' model='pcie-root-port'/>";
+  }
+  Result<Plan> p = PlanWith("q35", ports, Slots(3, std::nullopt));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  // USB and balloon take two of the four; two are free, one more is added.
+  EXPECT_EQ(Count(*p, "pcie-root-port"), 5);
+  EXPECT_EQ(FreeHotplugSlots(*p, BuiltinCatalog()).pcie, 3u);
+}
+
+TEST(PlanWishes, PciHotplugSlotsOnPcUsesFreeSlotsOfTheRootBusFirst) {
+  Result<Plan> few = PlanWith("pc", kNet, Slots(std::nullopt, 3));
+  ASSERT_TRUE(few.ok()) << few.errors().front().message;
+  EXPECT_EQ(Count(*few, "pci-bridge"), 0);
+  EXPECT_GE(FreeHotplugSlots(*few, BuiltinCatalog()).pci, 3u);
+  Result<Plan> many = PlanWith("pc", kNet, Slots(std::nullopt, 31));
+  ASSERT_TRUE(many.ok()) << many.errors().front().message;
+  EXPECT_EQ(Count(*many, "pci-bridge"), 1);
+  EXPECT_GE(FreeHotplugSlots(*many, BuiltinCatalog()).pci, 31u);
+}
+
+TEST(PlanWishes, PciHotplugSlotsOnQ35AddsOnePcieToPciBridge) {
+  Result<Plan> p = PlanWith("q35", kNet, Slots(std::nullopt, 2));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(Count(*p, "pcie-to-pci-bridge"), 1);
+  EXPECT_GE(FreeHotplugSlots(*p, BuiltinCatalog()).pci, 2u);
+}
+
+TEST(PlanWishes, PcieSlotsOnPcAreAWishUnmet) {
+  Result<Plan> p = PlanWith("pc", "", Slots(1, std::nullopt));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kWishUnmet);
+}
+
+TEST(PlanWishes, DefaultAddressTypeChoosesTheVirtioTransportOnVirt) {
+  std::string devs = std::string(kNet) +
+                     "<disk type='file' device='disk'><target dev='vda' bus='virtio'/>"
+                     "<address type='virtio-mmio'/></disk>";
+  Result<Plan> pci = PlanWith("virt", devs, Transport(TransportWish::kPci),
+                              "aarch64");
+  ASSERT_TRUE(pci.ok()) << pci.errors().front().message;
+  Result<Plan> mmio = PlanWith(
+      "virt", kNet, Transport(TransportWish::kVirtioMmio), "aarch64");
+  ASSERT_TRUE(mmio.ok()) << mmio.errors().front().message;
+  EXPECT_EQ(AddressOf(*pci, "interface"), AddressType::kPci);
+  EXPECT_EQ(AddressOf(*mmio, "interface"), AddressType::kVirtioMmio);
+  Result<Plan> x86 = PlanWith("q35", kNet,
+                              Transport(TransportWish::kVirtioMmio));
+  ASSERT_FALSE(x86.ok());
+  EXPECT_EQ(x86.errors().front().rule, Rule::kWishUnmet);
+}
+
+TEST(PlanWishes, AWishNamingNoDeviceIsAnError) {
+  Wishes w;
+  w.devices.push_back(DeviceWish{"ua-missing", Hotpluggable::kNo, BusWish::kUnset, ""});
+  Result<Plan> p = PlanWith("q35", kNet, w);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kBadWish);
+}
+
+}  // namespace
+}  // namespace pciplan
