@@ -41,6 +41,12 @@ class PlacementChoices {
   /// The spare slots to reserve. `libvirt_spare` tells whether libvirt 9.0 adds its one spare
   /// root port here (section 7.8: a domain without explicit PCI controllers that needed a bus).
   virtual SpareSlots Spares(bool libvirt_spare) const = 0;
+  /// What an input device whose PCI address is open needs from its slot, given what libvirt
+  /// 9.0's rules say it needs (`libvirt_need`).
+  virtual DeviceNeed NeedOfOpen(const Device& device, DeviceNeed libvirt_need) const {
+    (void)device;
+    return libvirt_need;
+  }
 };
 
 /// libvirt 9.0's choices: one virtio-mmio address anywhere makes every open virtio address

@@ -36,6 +36,8 @@ DeviceNeed DefinePipeline::NeedOf(int dev) const {
   need.kinds.Add(connect == ConnectNeed::kPcie && fam_->pcie ? Connect::kPcie : Connect::kPci);
   need.autoassign = true;
   need.integrated = c && c->integrated;
+  const Device& d = devs_[dev];
+  if (d.origin == Origin::kUser && d.address.WantsPci()) return choices_.NeedOfOpen(d, need);
   return need;
 }
 

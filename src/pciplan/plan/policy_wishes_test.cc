@@ -121,3 +121,91 @@ TEST(PlanWishes, AWishNamingNoDeviceIsAnError) {
 
 }  // namespace
 }  // namespace pciplan
+
+namespace pciplan {
+namespace {
+
+Wishes OneDevice(const std::string& key, Hotpluggable h, BusWish bus, const std::string& conn) {
+  Wishes w;
+  w.devices.push_back(DeviceWish{key, h, bus, conn});
+  return w;
+}
+
+const char* kRng =
+    "<rng model='virtio'><backend model='random'>/dev/urandom</backend><alias name='ua-rng'/>"
+    "</rng>";
+
+std::string RngAddress(const Plan& p) {
+  for (const Device& d : p.devices) {
+    if (d.tag == "rng") return d.address.pci.ToString();
+  }
+  return "none";
+}
+
+TEST(PlanWishes, DeviceWishesDecideTheSlotOfAnOpenAddress) {
+  struct Case {
+    const char* machine;
+    Wishes wishes;
+    const char* address;
+  };
+  const Case cases[] = {
+      {"q35", OneDevice("ua-rng", Hotpluggable::kNo, BusWish::kUnset, ""), "0000:00:02.0"},
+      {"q35", OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kPci, ""), "0000:04:01.0"},
+      {"q35", OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kUnset, "pcie-to-pci-bridge"),
+       "0000:04:01.0"},
+      {"q35", OneDevice("ua-rng", Hotpluggable::kYes, BusWish::kPcie, ""), "0000:03:00.0"},
+      {"pc", OneDevice("ua-rng", Hotpluggable::kNo, BusWish::kUnset, ""), "0000:00:03.0"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.address);
+    Result<Plan> p = PlanWith(c.machine, kRng, c.wishes);
+    ASSERT_TRUE(p.ok()) << p.errors().front().message;
+    EXPECT_EQ(RngAddress(*p), c.address);
+  }
+}
+
+TEST(PlanWishes, ImpossibleDeviceWishesAreErrorsNamingTheWish) {
+  struct Case {
+    const char* machine;
+    Wishes wishes;
+    Rule rule;
+  };
+  const Case cases[] = {
+      {"q35", OneDevice("ua-rng", Hotpluggable::kYes, BusWish::kUnset, "pcie-root"),
+       Rule::kWishUnmet},
+      {"q35", OneDevice("ua-rng", Hotpluggable::kNo, BusWish::kUnset, "pcie-root-port"),
+       Rule::kWishUnmet},
+      {"pc", OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kPcie, ""), Rule::kWishUnmet},
+      {"q35", OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kUnset, "pci-root"),
+       Rule::kWishUnmet},
+      {"q35", OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kUnset, "pcie-rot-port"),
+       Rule::kBadWish},
+      {"q35", OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kUnset,
+                        "pcie-switch-downstream-port"),
+       Rule::kWishUnmet},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(RuleId(c.rule));
+    Result<Plan> p = PlanWith(c.machine, kRng, c.wishes);
+    ASSERT_FALSE(p.ok());
+    EXPECT_EQ(p.errors().front().rule, c.rule);
+  }
+}
+
+TEST(PlanWishes, AnExistingAddressContradictingAWishIsReportedNotMoved) {
+  std::string rng_on_port =
+      "<controller type='pci' index='1' model='pcie-root-port'/>"
+      "<rng model='virtio'><backend model='random'>/dev/urandom</backend><alias name='ua-rng'/>"
+      "<address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></rng>";
+  Result<Plan> p =
+      PlanWith("q35", rng_on_port, OneDevice("ua-rng", Hotpluggable::kNo, BusWish::kUnset, ""));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kWishContradicted);
+  Result<Plan> agrees =
+      PlanWith("q35", rng_on_port, OneDevice("ua-rng", Hotpluggable::kYes, BusWish::kUnset, ""));
+  ASSERT_TRUE(agrees.ok()) << agrees.errors().front().message;
+  EXPECT_EQ(RngAddress(*agrees), "0000:01:00.0");
+}
+
+}  // namespace
+}  // namespace pciplan

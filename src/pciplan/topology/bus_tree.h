@@ -21,6 +21,7 @@ struct DeviceNeed {
   bool aggregate = false;   // may share a slot with others of its kind (root ports)
   bool integrated = false;  // bus 0 only
   bool hotplug = false;     // the slot must accept hot-plug (live attach)
+  ControllerModelId model = -1;  // >= 0: only buses of this controller model (a wish)
 };
 
 struct Slot {
