@@ -1,0 +1,167 @@
+// The wish corpus (tests/wishes/cases, inputs from make_cases.py): each domain carries pciplan
+// wishes in its metadata. Its plan must have the recorded address map (expected.addrmap) and
+// promise (promise.txt: free hot-pluggable PCIe and PCI slots, at least what was wished);
+// libvirt 9.0 must define the plan unchanged, wishes included (libvirt.xml, recorded by
+// record.sh with the real libvirt); planning libvirt's output again moves nothing; and the real
+// QEMU starts every plan with every device where planned and accepts a hot-plug into exactly
+// the promised slots. PCIPLAN_UPDATE_GOLDEN=1 rewrites expected.addrmap and promise.txt (pciplan's
+// own outputs), never libvirt.xml.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+
+#include "address_map.h"
+#include "pciplan/domain/domain_reader.h"
+#include "pciplan/emit/domain_writer.h"
+#include "pciplan/model/model_loader.h"
+#include "pciplan/plan/hotplug.h"
+#include "pciplan/plan/planner.h"
+#include "pciplan/qmp/verify.h"
+#include "test_support.h"
+
+namespace pciplan {
+namespace {
+
+namespace fs = std::filesystem;
+using conformance::AddressMapFromXml;
+using conformance::DiffMaps;
+using conformance::ParseMap;
+using pciplan::testing::Slurp;
+
+std::vector<fs::path> Cases() {
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(fs::path(PCIPLAN_TESTS_DIR) / "wishes" / "cases")) {
+    if (e.is_directory()) dirs.push_back(e.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  return dirs;
+}
+
+std::string MapText(const std::string& xml) {
+  std::string text;
+  for (const std::string& l : AddressMapFromXml(xml).lines) text += l + "\n";
+  return text;
+}
+
+std::string Diff(const std::string& expected, const std::string& actual) {
+  std::string out;
+  for (const std::string& d : DiffMaps(ParseMap(expected), ParseMap(actual))) out += "\n  " + d;
+  return out;
+}
+
+struct Planned {
+  Domain domain;
+  Plan plan;
+  std::string xml;
+};
+
+Result<Planned> PlanText(const std::string& text) {
+  Result<Domain> d = ReadDomain(text);
+  if (!d) return d.errors();
+  Result<Plan> p = MakePlan(*d, BuiltinCatalog(), PolicyName::kLibvirt);
+  if (!p) return p.errors();
+  Result<std::string> xml = WriteDomain(*d, *p, BuiltinCatalog());
+  if (!xml) return xml.errors();
+  return Planned{std::move(d.value()), std::move(p.value()), std::move(xml.value())};
+}
+
+std::string PromiseText(const HotplugCapacity& c) {
+  return "pcie " + std::to_string(c.pcie) + "\npci " + std::to_string(c.pci) + "\n";
+}
+
+TEST(WishCorpus, PlansKeepTheirAddressMapAndPromiseAndLibvirtKeepsThem) {
+  bool update = std::getenv("PCIPLAN_UPDATE_GOLDEN") != nullptr;
+  std::vector<fs::path> dirs = Cases();
+  EXPECT_GE(dirs.size(), 60u);
+  std::map<std::string, int> by_machine;
+  for (const fs::path& dir : dirs) {
+    SCOPED_TRACE(dir.filename().string());
+    Result<Planned> p = PlanText(Slurp(dir / "input.xml"));
+    ASSERT_TRUE(p.ok()) << p.errors().front().message;
+    ASSERT_FALSE(p->domain.wishes.empty());
+    ++by_machine[p->plan.family->name];
+    std::string map = MapText(p->xml);
+    HotplugCapacity free = FreeHotplugSlots(p->plan, BuiltinCatalog());
+    if (update) {
+      std::ofstream(dir / "expected.addrmap") << map;
+      std::ofstream(dir / "promise.txt") << PromiseText(free);
+    }
+    EXPECT_EQ(Diff(Slurp(dir / "expected.addrmap"), map), "");
+    EXPECT_EQ(PromiseText(free), Slurp(dir / "promise.txt"));
+    EXPECT_GE(free.pcie, p->domain.wishes.pcie_hotplug_slots.value_or(0));
+    EXPECT_GE(free.pci, p->domain.wishes.pci_hotplug_slots.value_or(0));
+    // libvirt defined the plan unchanged and kept the wishes.
+    std::string libvirt = Slurp(dir / "libvirt.xml");
+    ASSERT_FALSE(libvirt.empty()) << "no libvirt.xml: run tests/wishes/record.sh";
+    EXPECT_EQ(Diff(map, MapText(libvirt)), "");
+    Result<Planned> again = PlanText(libvirt);
+    ASSERT_TRUE(again.ok()) << again.errors().front().message;
+    EXPECT_EQ(again->domain.wishes, p->domain.wishes);
+    EXPECT_EQ(Diff(map, MapText(again->xml)), "");
+  }
+  std::printf("wish corpus: %zu cases (pc %d, q35 %d, virt %d), libvirt kept every plan\n",
+              dirs.size(), by_machine["pc"], by_machine["q35"], by_machine["virt"]);
+}
+
+struct Verified {
+  std::string name;
+  bool ok = false;
+  std::string report;
+  HotplugCapacity promised, accepted;
+};
+
+Verified VerifyCase(const fs::path& dir) {
+  Verified v;
+  v.name = dir.filename().string();
+  Result<Planned> p = PlanText(Slurp(dir / "input.xml"));
+  if (!p) {
+    v.report = p.errors().front().message;
+    return v;
+  }
+  v.promised = FreeHotplugSlots(p->plan, BuiltinCatalog());
+  Result<VerifyReport> r = Verify(p->domain, p->plan, BuiltinCatalog(), VerifyOptions{});
+  if (!r) {
+    v.report = r.errors().front().message;
+    return v;
+  }
+  std::map<std::string, bool> pcie;
+  for (const PlanBus& b : PlanBuses(p->plan, BuiltinCatalog())) {
+    pcie[b.name] = b.model->offers.Has(Connect::kPcie);
+  }
+  for (const ProbeCheck& probe : r->probes) {
+    if (probe.accepted) ++(pcie[probe.bus] ? v.accepted.pcie : v.accepted.pci);
+  }
+  v.ok = r->ok();
+  if (!v.ok) v.report = RenderVerifyText(*r);
+  return v;
+}
+
+TEST(WishCorpus, EveryPlanRunsInQemuWithExactlyThePromisedHotplugSlots) {
+  std::vector<fs::path> dirs = Cases();
+  std::vector<Verified> done;
+  // Four QEMUs at a time: the machine is shared.
+  for (size_t start = 0; start < dirs.size(); start += 4) {
+    std::vector<std::future<Verified>> running;
+    for (size_t i = start; i < std::min(dirs.size(), start + 4); ++i) {
+      running.push_back(std::async(std::launch::async, VerifyCase, dirs[i]));
+    }
+    for (auto& f : running) done.push_back(f.get());
+  }
+  uint32_t accepted = 0;
+  for (const Verified& v : done) {
+    SCOPED_TRACE(v.name);
+    EXPECT_TRUE(v.ok) << v.report;
+    EXPECT_EQ(v.accepted.pcie, v.promised.pcie);
+    EXPECT_EQ(v.accepted.pci, v.promised.pci);
+    accepted += v.accepted.pcie + v.accepted.pci;
+  }
+  std::printf("wish corpus: %zu plans verified in QEMU, %u promised hot-plugs accepted\n",
+              done.size(), accepted);
+}
+
+}  // namespace
+}  // namespace pciplan
