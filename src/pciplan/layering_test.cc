@@ -1,6 +1,6 @@
 // Holds the include arrows of the pipeline (STYLE.md section 2): base <- domain, model <-
-// topology <- check, plan <- emit <- cli; domain and model never include each other; no stage
-// includes qmp or cli.
+// topology <- check, plan <- emit <- edit <- cli; domain and model never include each other; no
+// stage includes qmp or cli.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -22,6 +22,7 @@ TEST(Layering, IncludesFollowThePipeline) {
       {"check", {"base", "domain", "model", "topology", "check"}},
       {"plan", {"base", "domain", "model", "topology", "check", "plan"}},
       {"emit", {"base", "domain", "model", "topology", "check", "plan", "emit"}},
+      {"edit", {"base", "domain", "model", "topology", "check", "plan", "emit", "edit"}},
   };
   const std::regex include("#include \"pciplan/([a-z]+)/");
   int files = 0;

@@ -3,7 +3,7 @@
 // refuse the device for the same problem (expected.error); DEVIATIONS.tsv cases must plan
 // (libvirt-limit) or be refused (qemu-refuses). A ratchet: the pass count may not drop below
 // ratchet.txt. Each result is also a fixed point of planning.
-#include "pciplan/emit/attach.h"
+#include "pciplan/edit/attach.h"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "pciplan/domain/domain_reader.h"
-#include "pciplan/emit/attach.h"
+#include "pciplan/edit/attach.h"
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"

@@ -5,7 +5,7 @@
 
 #include "pciplan/base/result.h"
 #include "pciplan/domain/domain.h"
-#include "pciplan/emit/attach.h"
+#include "pciplan/edit/attach.h"
 #include "pciplan/model/machine_model.h"
 #include "pciplan/plan/plan.h"
 #include "pciplan/qmp/qmp_client.h"

@@ -1,4 +1,4 @@
-#include "pciplan/emit/attach.h"
+#include "pciplan/edit/attach.h"
 
 #include <gtest/gtest.h>
 
