@@ -249,6 +249,10 @@ int RunEdit(const EditArgs& a, EditKind kind) {
     return DetachDevice(domain.value(), req, BuiltinCatalog());
   }();
   if (!edited) return Report(edited.errors(), DisplayName(a.domain));
+  if (attach && a.live) {
+    std::fprintf(stderr, "note: %u free hot-pluggable PCIe slots and %u PCI slots remain\n",
+                 edited->free.pcie, edited->free.pci);
+  }
   if (monitor) {
     Result<bool> done = [&]() -> Result<bool> {
       if (attach) return HotplugAttached(*monitor->client, *edited, BuiltinCatalog(), a.timeout_ms);

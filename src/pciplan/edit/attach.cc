@@ -183,6 +183,10 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
   std::string who = DeviceRef::DescribeAt(edited->devices, k);
   Domain to_plan = *edited;
   if (mode == AttachMode::kLive) {
+    // A running guest uses its spares; the reserve is refilled at the next --config attach or
+    // plan, not live (no controller can be added).
+    to_plan.wishes.pcie_hotplug_slots.reset();
+    to_plan.wishes.pci_hotplug_slots.reset();
     const DeviceClass* cls = catalog.Classify(dev->tag, dev->props);
     if (cls && cls->connect != ConnectNeed::kNone &&
         (dev->address.WantsPci() || dev->address.IsPresentPci())) {
@@ -205,10 +209,44 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
   if (Result<bool> r = CheckUnmoved(*before, *after, moved_to); !r) return r.errors();
   Result<std::string> xml = WriteDomain(*edited, *after, catalog);
   if (!xml) return xml.errors();
+  HotplugCapacity left = FreeHotplugSlots(*after, catalog);
   Edited out{std::move(edited.value()), std::move(after.value()), std::move(xml.value()),
-             static_cast<int>(k)};
+             static_cast<int>(k), left};
   return out;
 }
+
+namespace {
+
+/// `domain` without the devices `removed`, planned, every other address kept.
+Result<Edited> Remove(const Domain& domain, const Plan& before, const std::set<size_t>& removed,
+                      const Catalog& catalog) {
+  std::string text = RemoveDevicesText(domain, std::vector<size_t>(removed.begin(), removed.end()));
+  Result<Domain> edited = ReadDomain(std::move(text));
+  if (!edited) return WithoutLines(edited.errors());
+  Result<Plan> after = MakePlan(*edited, catalog, PolicyName::kLibvirt);
+  if (!after) return WithoutLines(after.errors());
+  std::vector<int> moved_to;
+  int next = 0;
+  for (size_t i = 0; i < domain.devices.size(); ++i)
+    moved_to.push_back(removed.count(i) ? -1 : next++);
+  if (Result<bool> r = CheckUnmoved(before, *after, moved_to); !r) return r.errors();
+  Result<std::string> xml = WriteDomain(*edited, *after, catalog);
+  if (!xml) return xml.errors();
+  HotplugCapacity left = FreeHotplugSlots(*after, catalog);
+  Edited out{std::move(edited.value()), std::move(after.value()), std::move(xml.value()), -1,
+             left};
+  return out;
+}
+
+/// Whether the planner added a PCI controller (to meet a spare-slot wish).
+bool AddsPciController(const Plan& plan) {
+  for (const Device& d : plan.devices) {
+    if (d.origin == Origin::kPlanner && d.tag == "controller" && d.Is("@type", "pci")) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 Result<int> FindDevice(const Domain& domain, const DetachRequest& request) {
   if (!request.alias.empty()) {
@@ -261,20 +299,13 @@ Result<Edited> DetachDevice(const Domain& input, const DetachRequest& request,
       at = &devs[ctrl].address;
     }
   }
-  std::string text = RemoveDevicesText(domain, std::vector<size_t>(removed.begin(), removed.end()));
-  Result<Domain> edited = ReadDomain(std::move(text));
-  if (!edited) return WithoutLines(edited.errors());
-  Result<Plan> after = MakePlan(*edited, catalog, PolicyName::kLibvirt);
-  if (!after) return WithoutLines(after.errors());
-  std::vector<int> moved_to;
-  int next = 0;
-  for (size_t i = 0; i < domain.devices.size(); ++i)
-    moved_to.push_back(removed.count(i) ? -1 : next++);
-  if (Result<bool> r = CheckUnmoved(*before, *after, moved_to); !r) return r.errors();
-  Result<std::string> xml = WriteDomain(*edited, *after, catalog);
-  if (!xml) return xml.errors();
-  Edited out{std::move(edited.value()), std::move(after.value()), std::move(xml.value()), -1};
-  return out;
+  Result<Edited> pruned = Remove(domain, *before, removed, catalog);
+  if (pruned && removed.size() > 1 && AddsPciController(pruned->plan)) {
+    // The domain wishes spare slots and pruning took one: keeping the emptied controllers as
+    // spares is better than pruning them and adding new ones elsewhere.
+    return Remove(domain, *before, {static_cast<size_t>(*found)}, catalog);
+  }
+  return pruned;
 }
 
 }  // namespace pciplan

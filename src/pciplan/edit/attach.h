@@ -1,6 +1,7 @@
 // Attach and detach: the domain with one device more or less, planned, with every address that
 // existed before kept. --config follows libvirt 9.0's attach-device --config (it may add
-// controllers); --live takes a free hot-pluggable slot only and adds nothing. Pure: text in,
+// controllers, and keeps the spare hot-plug slots the domain's wishes ask for); --live takes a
+// free hot-pluggable slot only, adds nothing and says how many remain. Pure: text in,
 // text out; the QEMU side of a live change is in qmp/live.h.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include "pciplan/base/result.h"
 #include "pciplan/domain/domain.h"
 #include "pciplan/model/machine_model.h"
+#include "pciplan/plan/hotplug.h"
 #include "pciplan/plan/plan.h"
 
 namespace pciplan {
@@ -25,6 +27,7 @@ struct Edited {
   Plan plan;        // its plan
   std::string xml;  // the planned XML
   int device = -1;  // attach: the new device's index in plan.devices
+  HotplugCapacity free;  // the free hot-pluggable slots the result leaves
 };
 
 /// Adds the device element `device_xml` to `domain` and plans the result. A domain not yet

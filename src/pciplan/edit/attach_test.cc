@@ -10,10 +10,11 @@
 namespace pciplan {
 namespace {
 
-/// A q35 domain planned by pciplan (fully addressed, like a defined libvirt domain).
-Domain PlannedQ35(const std::string& devices) {
+/// A q35 domain planned by pciplan (fully addressed, like a defined libvirt domain), with
+/// `metadata` (pciplan wishes) if given.
+Domain PlannedQ35(const std::string& devices, const std::string& metadata = "") {
   Result<Domain> raw = ReadDomain(
-      "<domain type='qemu'>\n  <name>t</name>\n  <os>\n"
+      "<domain type='qemu'>\n  <name>t</name>\n" + metadata + "  <os>\n"
       "    <type arch='x86_64' machine='q35'>hvm</type>\n  </os>\n"
       "  <devices>\n" +
       devices + "  </devices>\n</domain>\n");
@@ -176,6 +177,33 @@ TEST(Attach, MutatedDevicesNeverCrash) {
     }
   }
   EXPECT_EQ(answered, static_cast<int>(2 * (base.size() + 1)));
+}
+
+const char kThreeSpares[] =
+    "  <metadata><w:wishes xmlns:w='https://pciplan.dev/xmlns/wishes/1' version='1' "
+    "pcieHotplugSlots='3'/></metadata>\n";
+
+const char kNic[] = "<interface type='user'><mac address='52:54:00:00:00:07'/>"
+                    "<model type='virtio'/><alias name='ua-nic'/></interface>";
+
+TEST(Attach, ConfigUnderASpareSlotWishAddsANewSpareForTheOneItTakes) {
+  Domain d = PlannedQ35(kDisk, kThreeSpares);
+  Result<Edited> config = AttachDevice(d, kNic, BuiltinCatalog(), AttachMode::kConfig);
+  ASSERT_TRUE(config.ok()) << config.errors().front().message;
+  EXPECT_EQ(config->free.pcie, 3u);
+  Result<Edited> live = AttachDevice(d, kNic, BuiltinCatalog(), AttachMode::kLive);
+  ASSERT_TRUE(live.ok()) << live.errors().front().message;
+  EXPECT_EQ(live->free.pcie, 2u);
+}
+
+TEST(Attach, DetachWithPruneKeepsAnEmptiedRootPortTheReserveNeeds) {
+  Domain d = PlannedQ35(kDisk, kThreeSpares);
+  Result<Edited> pruned =
+      DetachDevice(d, DetachRequest{"ua-vda", "", Prune::kEmptyControllers}, BuiltinCatalog());
+  ASSERT_TRUE(pruned.ok()) << pruned.errors().front().message;
+  // Its root port stays as a fourth free one rather than go and come back elsewhere.
+  EXPECT_EQ(pruned->free.pcie, 4u);
+  EXPECT_EQ(pruned->domain.devices.size() + 1, d.devices.size());
 }
 
 }  // namespace
