@@ -6,12 +6,28 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 namespace pciplan::testing {
+
+/// `run` over every item, `width` at a time (each QEMU a test starts shares a busy machine),
+/// results in item order.
+template <typename Item, typename Run>
+auto RunBatched(const std::vector<Item>& items, size_t width, Run run) {
+  std::vector<decltype(run(items.front()))> done;
+  for (size_t start = 0; start < items.size(); start += width) {
+    std::vector<std::future<decltype(run(items.front()))>> running;
+    for (size_t i = start; i < std::min(items.size(), start + width); ++i) {
+      running.push_back(std::async(std::launch::async, run, items[i]));
+    }
+    for (auto& f : running) done.push_back(f.get());
+  }
+  return done;
+}
 
 /// The bytes of a file; empty when it cannot be read.
 inline std::string Slurp(const std::filesystem::path& p) {

@@ -207,11 +207,17 @@ void RunSequence(const Family& f, unsigned seed, Reserve reserve, Counts& counts
   }
 }
 
-TEST(Stability, RandomAttachDetachSequencesMoveNothingAndRunInQemu) {
+/// Sequences from seeds `first`..`last` on every family.
+Counts RunAll(unsigned first, unsigned last, Reserve reserve) {
   Counts counts;
   for (const Family& f : kFamilies) {
-    for (unsigned seed = 1; seed <= 8; ++seed) RunSequence(f, seed, Reserve::kNone, counts);
+    for (unsigned seed = first; seed <= last; ++seed) RunSequence(f, seed, reserve, counts);
   }
+  return counts;
+}
+
+TEST(Stability, RandomAttachDetachSequencesMoveNothingAndRunInQemu) {
+  Counts counts = RunAll(1, 8, Reserve::kNone);
   std::printf(
       "stability: %d steps (%d attached, %d live attaches refused for want of a slot, %d "
       "detached), %d plans verified in QEMU\n",
@@ -220,10 +226,7 @@ TEST(Stability, RandomAttachDetachSequencesMoveNothingAndRunInQemu) {
 }
 
 TEST(Stability, RandomSequencesUnderSpareSlotWishesKeepTheReserveAndMoveNothing) {
-  Counts counts;
-  for (const Family& f : kFamilies) {
-    for (unsigned seed = 11; seed <= 14; ++seed) RunSequence(f, seed, Reserve::kSpares, counts);
-  }
+  Counts counts = RunAll(11, 14, Reserve::kSpares);
   std::printf(
       "stability with spare-slot wishes: %d steps (%d attached, %d detached), reserve kept "
       "after %d edits, %d plans verified in QEMU\n",

@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <map>
 
 #include "address_map.h"
@@ -142,15 +141,7 @@ Verified VerifyCase(const fs::path& dir) {
 
 TEST(WishCorpus, EveryPlanRunsInQemuWithExactlyThePromisedHotplugSlots) {
   std::vector<fs::path> dirs = Cases();
-  std::vector<Verified> done;
-  // Four QEMUs at a time: the machine is shared.
-  for (size_t start = 0; start < dirs.size(); start += 4) {
-    std::vector<std::future<Verified>> running;
-    for (size_t i = start; i < std::min(dirs.size(), start + 4); ++i) {
-      running.push_back(std::async(std::launch::async, VerifyCase, dirs[i]));
-    }
-    for (auto& f : running) done.push_back(f.get());
-  }
+  std::vector<Verified> done = pciplan::testing::RunBatched(dirs, 4, VerifyCase);
   uint32_t accepted = 0;
   for (const Verified& v : done) {
     SCOPED_TRACE(v.name);

@@ -6,7 +6,6 @@
 // exactly the promised slots accept a hot-plug.
 #include <gtest/gtest.h>
 
-#include <future>
 #include <map>
 
 #include "pciplan/domain/domain_reader.h"
@@ -14,6 +13,7 @@
 #include "pciplan/plan/hotplug.h"
 #include "pciplan/plan/planner.h"
 #include "pciplan/qmp/verify.h"
+#include "test_support.h"
 
 namespace pciplan {
 namespace {
@@ -146,15 +146,7 @@ TEST(HotplugSlots, QemuAcceptsExactlyThePromisedHotplugsOnASample) {
     samples.push_back({&kPc, Kind::kPci, n});
     samples.push_back({&kQ35, Kind::kPci, n});
   }
-  // Four QEMUs at a time: the machine is shared.
-  std::vector<Outcome> outcomes;
-  for (size_t start = 0; start < samples.size(); start += 4) {
-    std::vector<std::future<Outcome>> running;
-    for (size_t i = start; i < std::min(samples.size(), start + 4); ++i) {
-      running.push_back(std::async(std::launch::async, RunInQemu, samples[i]));
-    }
-    for (auto& f : running) outcomes.push_back(f.get());
-  }
+  std::vector<Outcome> outcomes = pciplan::testing::RunBatched(samples, 4, RunInQemu);
   uint32_t probes = 0;
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const Outcome& o = outcomes[i];

@@ -300,7 +300,8 @@ Result<Edited> DetachDevice(const Domain& input, const DetachRequest& request,
     }
   }
   Result<Edited> pruned = Remove(domain, *before, removed, catalog);
-  if (pruned && removed.size() > 1 && AddsPciController(pruned->plan)) {
+  bool reserve = domain.wishes.pcie_hotplug_slots || domain.wishes.pci_hotplug_slots;
+  if (pruned && reserve && removed.size() > 1 && AddsPciController(pruned->plan)) {
     // The domain wishes spare slots and pruning took one: keeping the emptied controllers as
     // spares is better than pruning them and adding new ones elsewhere.
     return Remove(domain, *before, {static_cast<size_t>(*found)}, catalog);
