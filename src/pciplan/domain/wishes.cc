@@ -1,10 +1,9 @@
 #include "pciplan/domain/wishes.h"
 
-#include <nlohmann/json.hpp>
+#include <fmt/format.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "pciplan/base/numbers.h"
 #include "pciplan/domain/domain.h"
@@ -61,8 +60,8 @@ Wishes Overlay(const Wishes& base, const Wishes& over) {
 Result<bool> SetDeviceWish(DeviceWish& wish, std::string_view name, std::string_view value) {
   if (name == "hotpluggable") {
     if (value != "yes" && value != "no") {
-      return BadWish(fmt::format("'{}': hotpluggable='{}', expected 'yes' or 'no'", wish.key,
-                                 value));
+      return BadWish(
+          fmt::format("'{}': hotpluggable='{}', expected 'yes' or 'no'", wish.key, value));
     }
     wish.hotpluggable = value == "yes" ? Hotpluggable::kYes : Hotpluggable::kNo;
   } else if (name == "bus") {
@@ -74,8 +73,10 @@ Result<bool> SetDeviceWish(DeviceWish& wish, std::string_view name, std::string_
     if (value.empty()) return BadWish(fmt::format("'{}': connection is empty", wish.key));
     wish.connection = std::string(value);
   } else {
-    return BadWish(fmt::format("'{}': unknown device wish '{}' (known: hotpluggable, bus, "
-                               "connection)", wish.key, name));
+    return BadWish(
+        fmt::format("'{}': unknown device wish '{}' (known: hotpluggable, bus, "
+                    "connection)",
+                    wish.key, name));
   }
   return true;
 }
@@ -84,20 +85,21 @@ Result<bool> SetDomainWish(Wishes& wishes, std::string_view name, std::string_vi
   if (name == "pcieHotplugSlots" || name == "pciHotplugSlots") {
     std::optional<uint32_t> n = ParseDecimal(std::string(value));
     if (!n || *n > kMaxSpareSlots) {
-      return BadWish(fmt::format("{}='{}' is not a number from 0 to {}", name, value,
-                                 kMaxSpareSlots));
+      return BadWish(
+          fmt::format("{}='{}' is not a number from 0 to {}", name, value, kMaxSpareSlots));
     }
     (name == "pcieHotplugSlots" ? wishes.pcie_hotplug_slots : wishes.pci_hotplug_slots) = *n;
   } else if (name == "defaultAddressType") {
     if (value != "pci" && value != "virtio-mmio") {
-      return BadWish(fmt::format("defaultAddressType='{}', expected 'pci' or 'virtio-mmio'",
-                                 value));
+      return BadWish(
+          fmt::format("defaultAddressType='{}', expected 'pci' or 'virtio-mmio'", value));
     }
-    wishes.default_address_type =
-        value == "pci" ? TransportWish::kPci : TransportWish::kVirtioMmio;
+    wishes.default_address_type = value == "pci" ? TransportWish::kPci : TransportWish::kVirtioMmio;
   } else {
-    return BadWish(fmt::format("unknown wish '{}' (known: pcieHotplugSlots, pciHotplugSlots, "
-                               "defaultAddressType)", name));
+    return BadWish(
+        fmt::format("unknown wish '{}' (known: pcieHotplugSlots, pciHotplugSlots, "
+                    "defaultAddressType)",
+                    name));
   }
   return true;
 }
@@ -159,8 +161,10 @@ Result<Wishes> ParsePolicyFile(const std::string& text) {
   for (const auto& [key, value] : j.items()) {
     if (key == "version") {
       if (!value.is_number_unsigned() || value.get<uint64_t>() != kWishesVersion) {
-        return BadWish(fmt::format("/version: {} is not a version pciplan reads "
-                                   "(expected {})", value.dump(), kWishesVersion));
+        return BadWish(
+            fmt::format("/version: {} is not a version pciplan reads "
+                        "(expected {})",
+                        value.dump(), kWishesVersion));
       }
       versioned = true;
     } else if (key == "devices") {
@@ -173,14 +177,12 @@ Result<Wishes> ParsePolicyFile(const std::string& text) {
         d.key = dkey;
         for (const auto& [name, v] : dvalue.items()) {
           if (!v.is_string()) {
-            return BadWish(fmt::format("/devices/{}/{}: expected a string", dkey,
-                                       name));
+            return BadWish(fmt::format("/devices/{}/{}: expected a string", dkey, name));
           }
           Result<bool> r = SetDeviceWish(d, name, v.get<std::string>());
           if (!r) {
             Diagnostics e = r.errors();
-            e.front().message = fmt::format("/devices/{}: {}", dkey,
-                                            e.front().message);
+            e.front().message = fmt::format("/devices/{}: {}", dkey, e.front().message);
             return e;
           }
         }
@@ -188,9 +190,9 @@ Result<Wishes> ParsePolicyFile(const std::string& text) {
       }
     } else {
       std::optional<std::string> v = as_text(value);
-      Result<bool> r = v ? SetDomainWish(w, key, *v)
-                         : Result<bool>(BadWish(fmt::format("{}: expected a number or string",
-                                                            key)));
+      Result<bool> r =
+          v ? SetDomainWish(w, key, *v)
+            : Result<bool>(BadWish(fmt::format("{}: expected a number or string", key)));
       if (!r) {
         Diagnostics e = r.errors();
         e.front().message = fmt::format("/{}: {}", key, e.front().message);
@@ -244,9 +246,11 @@ Result<std::vector<int>> ResolveDeviceWishes(const Domain& domain, const Wishes&
       break;
     }
     if (!found) {
-      return BadWish(fmt::format("the wish for '{}' names no device of the domain (a device is "
-                                 "named by its alias, or disk:TARGET, interface:MAC, "
-                                 "hostdev:SOURCE, controller:TYPE:INDEX)", key));
+      return BadWish(
+          fmt::format("the wish for '{}' names no device of the domain (a device is "
+                      "named by its alias, or disk:TARGET, interface:MAC, "
+                      "hostdev:SOURCE, controller:TYPE:INDEX)",
+                      key));
     }
   }
   return of;
@@ -267,16 +271,23 @@ std::string WishesXml(const Wishes& w, const std::string& indent, const std::str
     std::string escaped;
     for (char c : d.key) {
       switch (c) {
-        case '&': escaped += "&amp;"; break;
-        case '<': escaped += "&lt;"; break;
-        case '"': escaped += "&quot;"; break;
-        default: escaped += c;
+        case '&':
+          escaped += "&amp;";
+          break;
+        case '<':
+          escaped += "&lt;";
+          break;
+        case '"':
+          escaped += "&quot;";
+          break;
+        default:
+          escaped += c;
       }
     }
     out += indent + unit + fmt::format("<pciplan:device name=\"{}\"", escaped);
     if (d.hotpluggable != Hotpluggable::kUnset) {
-      out += fmt::format(" hotpluggable=\"{}\"",
-                         d.hotpluggable == Hotpluggable::kYes ? "yes" : "no");
+      out +=
+          fmt::format(" hotpluggable=\"{}\"", d.hotpluggable == Hotpluggable::kYes ? "yes" : "no");
     }
     if (d.bus != BusWish::kUnset) {
       out += fmt::format(" bus=\"{}\"", d.bus == BusWish::kPci ? "pci" : "pcie");

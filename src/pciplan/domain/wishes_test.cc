@@ -42,8 +42,8 @@ TEST(Wishes, NamespaceDeclaredOnMetadataLikeLibvirtWritesItIsRead) {
 }
 
 TEST(Wishes, OtherNamespacesInMetadataAreLeftAlone) {
-  Result<Domain> d = ReadDomain(
-      WithMetadata("<x:app xmlns:x='http://example.com/app' pcieHotplugSlots='oops'/>"));
+  Result<Domain> d =
+      ReadDomain(WithMetadata("<x:app xmlns:x='http://example.com/app' pcieHotplugSlots='oops'/>"));
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->wishes.empty());
 }
@@ -58,12 +58,12 @@ TEST(Wishes, BadMetadataIsAnErrorAtItsLine) {
       {"bad number", std::string("<p:wishes ") + kNs + " version='1' pcieHotplugSlots='x'/>"},
       {"missing version", std::string("<p:wishes ") + kNs + "/>"},
       {"other version", std::string("<p:wishes ") + kNs + " version='2'/>"},
-      {"next namespace",
-       "<p:wishes xmlns:p='https://pciplan.dev/xmlns/wishes/2' version='1'/>"},
-      {"unknown device wish", std::string("<p:wishes ") + kNs +
-                                  " version='1'>\n<p:device name='a' numa='1'/></p:wishes>"},
-      {"bad device value", std::string("<p:wishes ") + kNs +
-                               " version='1'>\n<p:device name='a' hotpluggable='maybe'/></p:wishes>"},
+      {"next namespace", "<p:wishes xmlns:p='https://pciplan.dev/xmlns/wishes/2' version='1'/>"},
+      {"unknown device wish",
+       std::string("<p:wishes ") + kNs + " version='1'>\n<p:device name='a' numa='1'/></p:wishes>"},
+      {"bad device value",
+       std::string("<p:wishes ") + kNs +
+           " version='1'>\n<p:device name='a' hotpluggable='maybe'/></p:wishes>"},
       {"unnamed device",
        std::string("<p:wishes ") + kNs + " version='1'>\n<p:device bus='pci'/></p:wishes>"},
       {"unknown child", std::string("<p:wishes ") + kNs + " version='1'>\n<p:spare/></p:wishes>"},
@@ -94,10 +94,10 @@ TEST(Wishes, PolicyFileIsReadStrictly) {
   EXPECT_EQ(w->default_address_type, TransportWish::kVirtioMmio);
   ASSERT_NE(w->Find("disk:vdb"), nullptr);
   EXPECT_EQ(w->Find("disk:vdb")->bus, BusWish::kPci);
-  for (const char* bad : {R"({"pcieHotplugSlots": 5})", R"({"version": 2})",
-                          R"({"version": 1, "spare": 5})", R"({"version": 1, "devices": []})",
-                          R"({"version": 1, "devices": {"a": {"bus": 1}}})",
-                          R"({"version": 1, "pcieHotplugSlots": -1})", "[", "{"}) {
+  for (const char* bad :
+       {R"({"pcieHotplugSlots": 5})", R"({"version": 2})", R"({"version": 1, "spare": 5})",
+        R"({"version": 1, "devices": []})", R"({"version": 1, "devices": {"a": {"bus": 1}}})",
+        R"({"version": 1, "pcieHotplugSlots": -1})", "[", "{"}) {
     SCOPED_TRACE(bad);
     Result<Wishes> r = ParsePolicyFile(bad);
     ASSERT_FALSE(r.ok());
@@ -119,8 +119,8 @@ TEST(Wishes, FlagsParse) {
     SCOPED_TRACE(bad);
     EXPECT_FALSE(ParseHotplugSlotsFlag(bad).ok());
   }
-  for (const char* bad : {"ua-x", "hotpluggable=no", "ua-x:hot=no", "ua-x:bus=isa",
-                          "ua-x:bus=pci,"}) {
+  for (const char* bad :
+       {"ua-x", "hotpluggable=no", "ua-x:hot=no", "ua-x:bus=isa", "ua-x:bus=pci,"}) {
     SCOPED_TRACE(bad);
     EXPECT_FALSE(ParseWishFlag(bad).ok());
   }
@@ -141,8 +141,8 @@ TEST(Wishes, OverlayLetsTheLaterSourceWinPerField) {
   Wishes metadata = OfDevices({Named("ua-a", Hotpluggable::kYes, BusWish::kPcie)});
   metadata.pcie_hotplug_slots = 3;
   metadata.pci_hotplug_slots = 1;
-  Wishes flags = OfDevices({Named("ua-a", Hotpluggable::kNo), Named("ua-b", Hotpluggable::kUnset,
-                                                                   BusWish::kPci)});
+  Wishes flags = OfDevices(
+      {Named("ua-a", Hotpluggable::kNo), Named("ua-b", Hotpluggable::kUnset, BusWish::kPci)});
   flags.pcie_hotplug_slots = 8;
   Wishes w = Overlay(metadata, flags);
   EXPECT_EQ(w.pcie_hotplug_slots, 8u);
@@ -155,14 +155,15 @@ TEST(Wishes, OverlayLetsTheLaterSourceWinPerField) {
 
 TEST(Wishes, DevicesAreNamedByAliasOrIdentityAndUnknownNamesFail) {
   Result<Domain> d = ReadDomain(WithMetadata(
-      "", "<disk type='file' device='disk'><target dev='vdb' bus='virtio'/></disk>"
-          "<interface type='user'><mac address='52:54:00:00:00:01'/><alias name='ua-n'/>"
-          "</interface><hostdev mode='subsystem' type='pci'><source><address domain='0x0000' "
-          "bus='0x01' slot='0x00' function='0x1'/></source></hostdev>"
-          "<controller type='pci' index='3' model='pcie-root-port'/>"));
+      "",
+      "<disk type='file' device='disk'><target dev='vdb' bus='virtio'/></disk>"
+      "<interface type='user'><mac address='52:54:00:00:00:01'/><alias name='ua-n'/>"
+      "</interface><hostdev mode='subsystem' type='pci'><source><address domain='0x0000' "
+      "bus='0x01' slot='0x00' function='0x1'/></source></hostdev>"
+      "<controller type='pci' index='3' model='pcie-root-port'/>"));
   ASSERT_TRUE(d.ok());
-  Wishes w = OfDevices({Named("controller:pci:3"), Named("hostdev:0000:01:00.1"), Named("ua-n"),
-                        Named("disk:vdb")});
+  Wishes w = OfDevices(
+      {Named("controller:pci:3"), Named("hostdev:0000:01:00.1"), Named("ua-n"), Named("disk:vdb")});
   Result<std::vector<int>> r = ResolveDeviceWishes(*d, w);
   ASSERT_TRUE(r.ok()) << r.errors().front().message;
   EXPECT_EQ(*r, (std::vector<int>{3, 2, 1, 0}));

@@ -3,9 +3,9 @@
 // slots (pcieHotplugSlots, pciHotplugSlots). Spares are counted on the finished plan exactly as
 // verify probes them (FreeHotplugSlots), and only the missing ones are reserved in the dry run,
 // so free slots the domain already has count and no controller is added beyond need.
-#include <map>
-
 #include <fmt/format.h>
+
+#include <map>
 
 #include "pciplan/plan/define_pipeline.h"
 #include "pciplan/plan/hotplug.h"
@@ -37,7 +37,8 @@ class WishChoices : public LibvirtChoices {
       ControllerModelId id = cat_.FindController(w.connection);
       const ControllerModel& m = cat_.controller(id);
       need.model = id;
-      if (w.bus == BusWish::kUnset) only(m.offers.Has(Connect::kPcie) ? Connect::kPcie : Connect::kPci);
+      if (w.bus == BusWish::kUnset)
+        only(m.offers.Has(Connect::kPcie) ? Connect::kPcie : Connect::kPci);
       if (m.root) need.integrated = true;
     }
     if (w.hotpluggable == Hotpluggable::kYes) need.hotplug = true;
@@ -64,7 +65,8 @@ class WishChoices : public LibvirtChoices {
     return LibvirtChoices::OpenVirtioTransport(devices);
   }
   SpareSlots Spares(bool libvirt_spare) const override {
-    SpareSlots s = wishes_.pcie_hotplug_slots ? SpareSlots{} : LibvirtChoices::Spares(libvirt_spare);
+    SpareSlots s =
+        wishes_.pcie_hotplug_slots ? SpareSlots{} : LibvirtChoices::Spares(libvirt_spare);
     if (wishes_.pcie_hotplug_slots) s.pcie = extra_pcie;
     s.pci = extra_pci;
     return s;
@@ -89,8 +91,10 @@ Result<bool> CheckFamily(const Wishes& w, const MachineFamily& fam) {
                              *w.pcie_hotplug_slots, fam.name));
   }
   if (w.default_address_type == TransportWish::kVirtioMmio && !fam.virtio_mmio) {
-    return Unmet(fmt::format("defaultAddressType='virtio-mmio': machine family '{}' has no "
-                             "virtio-mmio transport", fam.name));
+    return Unmet(
+        fmt::format("defaultAddressType='virtio-mmio': machine family '{}' has no "
+                    "virtio-mmio transport",
+                    fam.name));
   }
   return true;
 }
@@ -108,8 +112,11 @@ Result<bool> CheckDeviceWish(const DeviceWish& w, const Catalog& cat, const Mach
   if (w.connection.empty()) return true;
   ControllerModelId id = cat.FindController(w.connection);
   if (id < 0) {
-    return Error(Rule::kBadWish, fmt::format("the wishes for '{}': connection='{}' is not a PCI "
-                                             "controller model", w.key, w.connection), device);
+    return Error(Rule::kBadWish,
+                 fmt::format("the wishes for '{}': connection='{}' is not a PCI "
+                             "controller model",
+                             w.key, w.connection),
+                 device);
   }
   const ControllerModel& m = cat.controller(id);
   if (m.root && id != fam.root) {
@@ -117,18 +124,18 @@ Result<bool> CheckDeviceWish(const DeviceWish& w, const Catalog& cat, const Mach
                              fam.name, cat.controller(fam.root).name));
   }
   if (w.hotpluggable == Hotpluggable::kYes && !m.qemu_hotplug) {
-    return unmet(fmt::format("hotpluggable='yes' with connection='{}': QEMU does not hot-plug "
-                             "into a {}", w.connection, w.connection));
+    return unmet(
+        fmt::format("hotpluggable='yes' with connection='{}': QEMU does not hot-plug "
+                    "into a {}",
+                    w.connection, w.connection));
   }
   if (w.hotpluggable == Hotpluggable::kNo && !m.root) {
-    return unmet(fmt::format("hotpluggable='no' puts it on the root bus, not a {}",
-                             w.connection));
+    return unmet(fmt::format("hotpluggable='no' puts it on the root bus, not a {}", w.connection));
   }
   if ((w.bus == BusWish::kPcie && !m.offers.Has(Connect::kPcie)) ||
       (w.bus == BusWish::kPci && !m.offers.Has(Connect::kPci))) {
     return unmet(fmt::format("bus='{}' with connection='{}': a {} offers no such slot",
-                             w.bus == BusWish::kPci ? "pci" : "pcie", w.connection,
-                             w.connection));
+                             w.bus == BusWish::kPci ? "pci" : "pcie", w.connection, w.connection));
   }
   return true;
 }
@@ -179,13 +186,12 @@ Result<bool> CheckPlacedWishes(const Domain& domain, const Plan& plan, const Cat
       }
       continue;
     }
-    Diagnostic d = existed
-                       ? Error(Rule::kWishContradicted,
-                               fmt::format("its address contradicts the wishes for '{}': {}",
-                                           w.key, *why), device)
-                       : Error(Rule::kWishUnmet,
-                               fmt::format("the wishes for '{}' cannot be met: {}", w.key, *why),
-                               device);
+    Diagnostic d =
+        existed ? Error(Rule::kWishContradicted,
+                        fmt::format("its address contradicts the wishes for '{}': {}", w.key, *why),
+                        device)
+                : Error(Rule::kWishUnmet,
+                        fmt::format("the wishes for '{}' cannot be met: {}", w.key, *why), device);
     if (existed) d.hint = "addresses never move: delete its <address> to re-plan it";
     d.line = domain.devices[i].line;
     return d;
@@ -202,8 +208,9 @@ Diagnostics BlameWishes(const Domain& domain, const std::vector<int>& wish_of, D
     e.message = fmt::format("the wishes for '{}' cannot be met: {}",
                             domain.wishes.devices[wish_of[i]].key, e.message);
     e.rule = Rule::kWishUnmet;
-    e.hint = "pciplan uses a free controller of the wished model, or adds the ones libvirt adds "
-             "(root ports, a pcie-to-pci-bridge, pci-bridges)";
+    e.hint =
+        "pciplan uses a free controller of the wished model, or adds the ones libvirt adds "
+        "(root ports, a pcie-to-pci-bridge, pci-bridges)";
     break;
   }
   return errs;
@@ -233,9 +240,8 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
     Result<Plan> plan = RunDefinePipeline(domain, catalog, choices);
     if (!plan) {
       if (!before) return BlameWishes(domain, *resolved, plan.errors());
-      Diagnostic d = Unmet(fmt::format(
-          "pcieHotplugSlots={} pciHotplugSlots={} cannot be met: {}", want_pcie, want_pci,
-          plan.errors().front().message));
+      Diagnostic d = Unmet(fmt::format("pcieHotplugSlots={} pciHotplugSlots={} cannot be met: {}",
+                                       want_pcie, want_pci, plan.errors().front().message));
       return d;
     }
     HotplugCapacity free = FreeHotplugSlots(*plan, catalog);
@@ -248,12 +254,14 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
       if (w.pcie_hotplug_slots) {
         plan->notes.push_back(fmt::format(
             "pcieHotplugSlots={}: {} free hot-pluggable PCIe slots ({} free before, {} reserved "
-            "as spares)", want_pcie, free.pcie, before->pcie, choices.extra_pcie));
+            "as spares)",
+            want_pcie, free.pcie, before->pcie, choices.extra_pcie));
       }
       if (w.pci_hotplug_slots) {
         plan->notes.push_back(fmt::format(
             "pciHotplugSlots={}: {} free hot-pluggable PCI slots ({} free before, {} reserved "
-            "as spares)", want_pci, free.pci, before->pci, choices.extra_pci));
+            "as spares)",
+            want_pci, free.pci, before->pci, choices.extra_pci));
       }
       return plan;
     }

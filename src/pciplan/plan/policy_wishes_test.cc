@@ -10,9 +10,9 @@ namespace {
 
 Result<Plan> PlanWith(const std::string& machine, const std::string& devices, const Wishes& w,
                       const std::string& arch = "x86_64") {
-  Result<Domain> dom = ReadDomain("<domain type='qemu'><name>t</name><os><type arch='" + arch +
-                                  "' machine='" + machine + "'>hvm</type></os><devices>" +
-                                  devices + "</devices></domain>");
+  Result<Domain> dom =
+      ReadDomain("<domain type='qemu'><name>t</name><os><type arch='" + arch + "' machine='" +
+                 machine + "'>hvm</type></os><devices>" + devices + "</devices></domain>");
   if (!dom) return dom.errors();
   dom->wishes = w;
   return MakePlan(*dom, BuiltinCatalog(), PolicyName::kLibvirt);
@@ -97,16 +97,13 @@ TEST(PlanWishes, DefaultAddressTypeChoosesTheVirtioTransportOnVirt) {
   std::string devs = std::string(kNet) +
                      "<disk type='file' device='disk'><target dev='vda' bus='virtio'/>"
                      "<address type='virtio-mmio'/></disk>";
-  Result<Plan> pci = PlanWith("virt", devs, Transport(TransportWish::kPci),
-                              "aarch64");
+  Result<Plan> pci = PlanWith("virt", devs, Transport(TransportWish::kPci), "aarch64");
   ASSERT_TRUE(pci.ok()) << pci.errors().front().message;
-  Result<Plan> mmio = PlanWith(
-      "virt", kNet, Transport(TransportWish::kVirtioMmio), "aarch64");
+  Result<Plan> mmio = PlanWith("virt", kNet, Transport(TransportWish::kVirtioMmio), "aarch64");
   ASSERT_TRUE(mmio.ok()) << mmio.errors().front().message;
   EXPECT_EQ(AddressOf(*pci, "interface"), AddressType::kPci);
   EXPECT_EQ(AddressOf(*mmio, "interface"), AddressType::kVirtioMmio);
-  Result<Plan> x86 = PlanWith("q35", kNet,
-                              Transport(TransportWish::kVirtioMmio));
+  Result<Plan> x86 = PlanWith("q35", kNet, Transport(TransportWish::kVirtioMmio));
   ASSERT_FALSE(x86.ok());
   EXPECT_EQ(x86.errors().front().rule, Rule::kWishUnmet);
 }
@@ -180,8 +177,8 @@ TEST(PlanWishes, ImpossibleDeviceWishesAreErrorsNamingTheWish) {
        Rule::kWishUnmet},
       {"q35", OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kUnset, "pcie-rot-port"),
        Rule::kBadWish},
-      {"q35", OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kUnset,
-                        "pcie-switch-downstream-port"),
+      {"q35",
+       OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kUnset, "pcie-switch-downstream-port"),
        Rule::kWishUnmet},
   };
   for (const Case& c : cases) {
