@@ -55,6 +55,7 @@ class LibvirtPlanner {
   bool Validate(const BusTree& tree, const PciAddress& addr, const DeviceNeed& need, From from,
                 int dev);
   std::optional<int> GrowFor(BusTree& tree, uint32_t bus, const DeviceNeed& need, int dev);
+  Diagnostic NoSlotForController(int dev) const;
   void SetMultifunction();
   bool FillControllerDefaults();
   bool ValidateControllers();
@@ -88,6 +89,9 @@ class LibvirtPlanner {
   }
   Diagnostics errs_;
   std::vector<std::string> notes_;
+  // libvirt's refusal of a domain that pciplan planned anyway with one more bridge than libvirt
+  // adds (GrowFor); it is the answer if that plan fails after all.
+  std::optional<Diagnostic> libvirt_refusal_;
 };
 
 bool LibvirtPlanner::Fail(Rule rule, std::string message, int dev, std::string address) {
@@ -529,16 +533,17 @@ std::optional<int> LibvirtPlanner::GrowFor(BusTree& tree, uint32_t bus, const De
     // run counts slots for devices but not for the bridges it adds, so with enough devices
     // (about 150 virtio disks on pc) the last bridge finds no slot and the domain is refused.
     // pciplan adds one more bridge bus for it; this happens only where libvirt fails.
+    // When the extra bridge cannot help either (every bus it could hang from is full, so the
+    // bridges would end up behind each other), the plan fails later; libvirt's own refusal is
+    // then the answer, never an error about a bridge pciplan added itself.
     for (int k = 0; k < add; ++k) models.emplace_back(fam_->bridge, BusSetup::kNormal);
+    if (!libvirt_refusal_) libvirt_refusal_ = NoSlotForController(dev);
     notes_.push_back(Describe(dev) + ": added one more " + cat_.controller(fam_->bridge).name +
                      " to hold it (libvirt 9.0 refuses this domain)");
   } else {
     std::optional<Connect> first = need.kinds.First();
     if (first && *first != Connect::kPcieToPciBridge && IsPciController(dev)) {
-      Fail(Rule::kCannotAddController,
-           fmt::format("a PCI slot is needed to connect a PCI controller model='{}', but none "
-                       "is available, and it cannot be automatically added",
-                       devs_[dev].GetOr("@model", "")), dev);
+      errs_.push_back(NoSlotForController(dev));
     } else {
       Fail(Rule::kCannotAddBus,
            fmt::format("cannot automatically add a new PCI bus for a device with connect flags "
@@ -570,6 +575,16 @@ std::optional<int> LibvirtPlanner::GrowFor(BusTree& tree, uint32_t bus, const De
     }
   }
   return static_cast<int>(bus);
+}
+
+Diagnostic LibvirtPlanner::NoSlotForController(int dev) const {
+  Diagnostic d = Error(Rule::kCannotAddController,
+                       fmt::format("a PCI slot is needed to connect a PCI controller model='{}', "
+                                   "but none is available, and it cannot be automatically added",
+                                   devs_[dev].GetOr("@model", "")),
+                       Describe(dev));
+  d.line = devs_[dev].line;
+  return d;
 }
 
 bool LibvirtPlanner::ReserveAddr(BusTree& tree, PciAddress addr, const DeviceNeed& need,
@@ -1032,7 +1047,7 @@ Result<Plan> LibvirtPlanner::Run() {
          ValidateDiskDrives(ctx, errs_) && ValidateVideos() && ValidateControllers() &&
          ValidateIdeAndDuplicates(ctx, errs_);
   }
-  if (!ok) return errs_;
+  if (!ok) return libvirt_refusal_ ? Diagnostics{*libvirt_refusal_} : errs_;
   Plan plan;
   plan.family = fam_;
   auto canon = fam_->canonical_names.find(in_.machine);
