@@ -187,6 +187,11 @@ Json Builder::PciControllerObject(int i) const {
     if (std::optional<uint32_t> n = ParseUnsigned(*v)) obj[prop] = *n;
   }
   obj["id"] = m >= 0 ? cat_.controller(m).BusName(Index(d)) : fmt::format("pci.{}", Index(d));
+  // On/off target attributes become booleans ("hotplug":false for hotplug='off').
+  for (const auto& [attr, prop] : cat_.qemu.controller_switches) {
+    const std::string v = d.GetOr("target/@" + attr, "");
+    if (v == "on" || v == "off") obj[prop] = v == "on";
+  }
   return obj;
 }
 

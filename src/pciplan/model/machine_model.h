@@ -162,6 +162,8 @@ struct QemuFacts {
   std::map<std::string, std::string> binaries;  // arch -> qemu-system-* binary
   std::vector<QemuMachine> machines;
   std::map<std::string, std::string> controller_properties;  // target attr -> QEMU property
+  // target attr whose 'on'/'off' becomes a QEMU boolean property (hotplug) -> the property
+  std::map<std::string, std::string> controller_switches;
   std::string probe_driver;                                  // hot-plug probe device
   std::vector<QemuDevice> devices;
 

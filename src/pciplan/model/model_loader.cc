@@ -298,6 +298,7 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
   QemuFacts& q = cat.qemu;
   q.binaries = top.StrMap("binaries");
   q.controller_properties = top.StrMap("controller_properties");
+  q.controller_switches = top.StrMap("controller_switches");
   if (const Json* probe = top.Need("probe")) {
     Obj p(*probe, nullptr, file, "/probe", errs);
     q.probe_driver = p.Str("driver");
