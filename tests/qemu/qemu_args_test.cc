@@ -181,6 +181,23 @@ TEST(QemuArgs, AddrIsSlotAndFunctionInHex) {
   EXPECT_EQ(QemuAddr(PciAddress{0, 3, 1, 2}), "0x1.0x2");
 }
 
+TEST(QemuArgs, InterfaceModelIsTheDriverEvenWhenUnknownAndOnlyAMissingOneGetsTheDefault) {
+  // libvirt passes the model through ('e1001' is for QEMU to refuse); rtl8139 is pc's default
+  // model for an interface without one.
+  Result<QemuCommand> cmd = CommandFor(R"(<domain type='qemu'><name>t</name>
+    <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+    <interface type='user'><model type='e1001'/></interface>
+    <interface type='user'/>
+    </devices></domain>)");
+  ASSERT_TRUE(cmd.ok()) << cmd.errors().front().message;
+  std::map<std::string, std::string> drivers;
+  for (const QemuDeviceArg& d : cmd->devices) {
+    if (d.object.contains("id")) drivers[d.object["id"]] = d.object["driver"];
+  }
+  EXPECT_EQ(drivers["net0"], "e1001");
+  EXPECT_EQ(drivers["net1"], "rtl8139");
+}
+
 TEST(QemuArgs, DeviceWithoutQemuDriverIsRefusedNamingIt) {
   Result<QemuCommand> cmd = CommandFor(R"(<domain type='qemu'><name>t</name>
     <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>

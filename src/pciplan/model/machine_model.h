@@ -139,6 +139,9 @@ struct QemuDevice {
   std::string name;
   Match match;              // roles: "primary-video"
   std::string driver;       // QEMU device on a PCI address
+  // When set, the device's attribute at this path is the QEMU device (libvirt passes a model it
+  // has no rule for through as the driver: "model/@type"); `driver` is then empty.
+  std::string driver_from;
   std::string mmio_driver;  // QEMU device on a virtio-mmio address, or empty
   std::string alias;        // id prefix
   AliasNumber number = AliasNumber::kOrdinal;

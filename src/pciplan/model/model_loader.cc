@@ -353,7 +353,10 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
       d.match = ReadMatch(*match, file, ptr + "/match", errs);
     if (d.match.element.empty()) o.Fail("match", "missing \"element\"");
     d.driver = o.Str("driver");
-    if (d.driver.empty()) o.Fail("driver", "empty driver");
+    d.driver_from = o.Str("driver_from");
+    if (d.driver.empty() == d.driver_from.empty()) {
+      o.Fail("driver", "expected exactly one of driver and driver_from");
+    }
     d.mmio_driver = o.Str("mmio_driver");
     d.alias = o.Str("alias");
     std::string number = o.Str("number");
