@@ -181,6 +181,7 @@ struct Catalog {
   std::vector<std::string> collect_order;  // libvirt's device iteration order (explicit addresses)
   std::vector<std::string> assign_order;
   std::vector<std::string> output_order;
+  std::vector<std::string> device_elements;  // the elements attach-device takes as a device
   std::vector<DriveBus> drive_buses;  // in the order libvirt adds their implicit controllers
   std::vector<Match> usb_devices;     // what takes a USB port, in assignment order
   uint32_t usb_hub_ports = 8;

@@ -232,6 +232,8 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   cat.collect_order = top.Strs("collect_order");
   cat.assign_order = top.Strs("assign_order");
   cat.output_order = top.Strs("output_order");
+  cat.device_elements = top.Strs("device_elements");
+  top.Str("device_elements_source");
   cat.usb_hub_ports = static_cast<uint32_t>(top.Int("usb_hub_ports", 1, 15));
   cat.virtio_serial_ports = static_cast<uint32_t>(top.Int("virtio_serial_ports", 2, 31));
   if (const Json* buses = top.Need("drive_buses"); buses && buses->is_array()) {
