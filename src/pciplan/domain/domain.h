@@ -69,6 +69,7 @@ struct Domain {
   bool has_graphics = false;  // any <graphics>
   std::vector<Device> devices;  // children of <devices>, document order (emulator excluded)
   size_t devices_offset = std::string::npos;  // source offset of <devices>, npos if absent
+  size_t root_offset = 0;                     // source offset of the <domain> element's name
   bool devices_self_closing = false;
 };
 

@@ -183,6 +183,7 @@ Result<Domain> ReadDomain(std::string text) {
                     std::string("root element is <") + root.name() + ">, expected <domain>"),
               LineOf(dom.text, root.offset_debug()));
   }
+  dom.root_offset = static_cast<size_t>(root.offset_debug());
   pugi::xml_node os_type = root.child("os").child("type");
   if (!os_type) {
     return At(Error(Rule::kMissingOsType, "the domain has no <os><type> element"),
