@@ -30,17 +30,7 @@ for c in "$@"; do
   d=$cases/$c
   [ -f "$d/input.xml" ] || { echo "$c: no input.xml" >&2; exit 2; }
   if "$ORACLE" define "$d/input.xml" >"$tmp/out.xml" 2>"$tmp/err.txt"; then
-    python3 - "$d/input.xml" "$tmp/out.xml" "$d/expected.xml" <<'PY'
-import re, sys
-dom, out, dst = sys.argv[1:]
-src = open(dom).read()
-text = open(out).read()
-for tag in ("name", "uuid"):
-    m = re.search(r"<%s>[^<]*</%s>" % (tag, tag), src)
-    if m:  # first occurrence only: the domain's own <name>/<uuid>
-        text = re.sub(r"<%s>[^<]*</%s>" % (tag, tag), lambda _: m.group(0), text, count=1)
-open(dst, "w").write(text)
-PY
+    python3 "$here/../restore_name_uuid.py" "$d/input.xml" "$tmp/out.xml" "$d/expected.xml"
     python3 "$ADDRMAP" "$d/expected.xml" >"$d/expected.addrmap"
     rm -f "$d/expected.error"
     outcome=ok
