@@ -24,8 +24,13 @@ constexpr int kExitOk = 0;
 constexpr int kExitInvalid = 1;
 constexpr int kExitUsage = 2;
 
-int Report(const Diagnostics& errs, const std::string& file) {
-  for (const Diagnostic& d : errs) std::fprintf(stderr, "%s\n", d.Render(file).c_str());
+/// Prints `errs`, each naming the file its line is in: `file`, or `device_file` (attach and
+/// detach) for errors in the device file.
+int Report(const Diagnostics& errs, const std::string& file, const std::string& device_file = {}) {
+  for (const Diagnostic& d : errs) {
+    bool in_device = d.input == InputFile::kDevice && !device_file.empty();
+    std::fprintf(stderr, "%s\n", d.Render(in_device ? device_file : file).c_str());
+  }
   return kExitInvalid;
 }
 
@@ -248,7 +253,7 @@ int RunEdit(const EditArgs& a, EditKind kind) {
                       a.prune ? Prune::kEmptyControllers : Prune::kNothing};
     return DetachDevice(domain.value(), req, BuiltinCatalog());
   }();
-  if (!edited) return Report(edited.errors(), DisplayName(a.domain));
+  if (!edited) return Report(edited.errors(), DisplayName(a.domain), DisplayName(a.device));
   if (attach && a.live) {
     std::fprintf(stderr, "note: %u free hot-pluggable PCIe slots and %u PCI slots remain\n",
                  edited->free.pcie, edited->free.pci);
@@ -264,7 +269,7 @@ int RunEdit(const EditArgs& a, EditKind kind) {
       return HotUnplug(*monitor->client, domain.value(), *plan, *index, BuiltinCatalog(),
                        a.timeout_ms);
     }();
-    if (!done) return Report(done.errors(), DisplayName(a.domain));
+    if (!done) return Report(done.errors(), DisplayName(a.domain), DisplayName(a.device));
   }
   Result<bool> written = WriteOutput(a.in_place ? a.domain : a.output, edited->xml);
   if (!written) {

@@ -32,17 +32,7 @@ for c in "${list[@]}"; do
   d=$cases/$c
   [ -f "$d/domain.xml" ] && [ -f "$d/device.xml" ] || { echo "$c: no domain.xml/device.xml" >&2; exit 2; }
   if "$ORACLE" attach "$d/domain.xml" "$d/device.xml" >"$tmp/out.xml" 2>"$tmp/err.txt"; then
-    python3 - "$d/domain.xml" "$tmp/out.xml" "$d/expected.xml" <<'PY'
-import re, sys
-dom, out, dst = sys.argv[1:]
-src = open(dom).read()
-text = open(out).read()
-for tag in ("name", "uuid"):
-    m = re.search(r"<%s>[^<]*</%s>" % (tag, tag), src)
-    if m:  # first occurrence only: the domain's own <name>/<uuid>
-        text = re.sub(r"<%s>[^<]*</%s>" % (tag, tag), lambda _: m.group(0), text, count=1)
-open(dst, "w").write(text)
-PY
+    python3 "$here/../restore_name_uuid.py" "$d/domain.xml" "$tmp/out.xml" "$d/expected.xml"
     python3 "$ADDRMAP" "$d/expected.xml" >"$d/expected.addrmap"
     rm -f "$d/expected.error"
     outcome=ok

@@ -9,6 +9,7 @@ constexpr std::array kRuleIds = {
     "xml-malformed",
     "xml-doctype",
     "not-a-domain",
+    "not-a-device",
     "missing-os-type",
     "unknown-machine",
     "unknown-model",

@@ -13,6 +13,7 @@ enum class Rule {
   kXmlMalformed,
   kXmlDoctype,
   kNotADomain,
+  kNotADevice,
   kMissingOsType,
   kUnknownMachine,
   kUnknownModel,
@@ -68,6 +69,10 @@ std::string_view RuleId(Rule rule);
 
 enum class Severity { kError, kWarning };
 
+/// Which input file a diagnostic's line points into: the domain, or the device file of attach
+/// and detach.
+enum class InputFile { kDomain, kDevice };
+
 struct Diagnostic {
   Severity severity = Severity::kError;
   Rule rule = Rule::kUnsupported;
@@ -76,6 +81,7 @@ struct Diagnostic {
   std::string message;  // lower-case start, no final period
   std::string hint;     // optional: what to do about it
   int line = 0;         // 1-based line in the input, 0 when unknown
+  InputFile input = InputFile::kDomain;  // the file `line` is in
 
   /// One line: "FILE:LINE: error: DEVICE at ADDRESS: MESSAGE [rule-id] (hint: ...)".
   std::string Render(std::string_view file) const;

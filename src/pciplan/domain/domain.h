@@ -70,7 +70,6 @@ struct Domain {
   bool has_graphics = false;  // any <graphics>
   std::vector<Device> devices;  // children of <devices>, document order (emulator excluded)
   size_t devices_offset = std::string::npos;  // source offset of <devices>, npos if absent
-  bool devices_self_closing = false;
   /// The wishes of pciplan's <metadata> element (empty when there is none); the command line
   /// and a policy file overlay them (Overlay) before planning.
   Wishes wishes;

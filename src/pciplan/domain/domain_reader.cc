@@ -261,6 +261,7 @@ Result<Domain> ReadDomain(std::string text) {
                     std::string("root element is <") + root.name() + ">, expected <domain>"),
               LineOf(dom.text, root.offset_debug()));
   }
+  dom.root_offset = static_cast<size_t>(root.offset_debug());
   pugi::xml_node os_type = root.child("os").child("type");
   if (!os_type) {
     return At(Error(Rule::kMissingOsType, "the domain has no <os><type> element"),
@@ -269,7 +270,6 @@ Result<Domain> ReadDomain(std::string text) {
   dom.arch = os_type.attribute("arch").value();
   dom.machine = os_type.attribute("machine").value();
   dom.acpi = static_cast<bool>(root.child("features").child("acpi"));
-  dom.root_offset = static_cast<size_t>(root.offset_debug());
   if (pugi::xml_node metadata = root.child("metadata")) {
     dom.metadata_offset = static_cast<size_t>(metadata.offset_debug());
     for (const pugi::xml_node& m : metadata.children()) {
@@ -292,7 +292,6 @@ Result<Domain> ReadDomain(std::string text) {
   pugi::xml_node devices = root.child("devices");
   if (!devices) return dom;
   dom.devices_offset = static_cast<size_t>(devices.offset_debug());
-  dom.devices_self_closing = !devices.first_child();
   int line = 1;
   size_t line_offset = 0;
   for (const pugi::xml_node& child : devices.children()) {

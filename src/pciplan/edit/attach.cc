@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "pciplan/base/numbers.h"
@@ -51,6 +52,49 @@ size_t InsertedIndex(const Domain& original, const Domain& edited) {
     }
   }
   return original.devices.size();
+}
+
+/// Levenshtein distance, for "did you mean" (names are short).
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// Errors in the device file of attach or detach: their lines point into it.
+Diagnostics InDeviceFile(Diagnostics errs) {
+  for (Diagnostic& d : errs) d.input = InputFile::kDevice;
+  return errs;
+}
+
+/// The device file's element read into a Device, refused unless it is one of the device
+/// elements libvirt knows (a typo like <nterface> gets a "did you mean").
+Result<Device> ReadDeviceFile(const std::string& device_xml, const Catalog& catalog) {
+  Result<Device> dev = ReadDevice(device_xml);
+  if (!dev) return InDeviceFile(std::move(dev).take_errors());
+  const std::vector<std::string>& known = catalog.device_elements;
+  if (std::find(known.begin(), known.end(), dev->tag) != known.end()) return dev;
+  Diagnostic d = Error(Rule::kNotADevice,
+                       fmt::format("<{}> is not a device element libvirt knows", dev->tag));
+  d.line = dev->line;
+  size_t best_distance = 3;  // suggest only close names
+  for (const std::string& k : known) {
+    size_t distance = EditDistance(dev->tag, k);
+    if (distance < best_distance) {
+      d.hint = fmt::format("did you mean <{}>?", k);
+      best_distance = distance;
+    }
+  }
+  return InDeviceFile({d});
 }
 
 /// Errors about an edited text: its line numbers match neither input file, so they are dropped.
@@ -163,7 +207,7 @@ Result<Defined> AsDefined(const Domain& domain, const Catalog& catalog) {
 
 Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
                             const Catalog& catalog, AttachMode mode) {
-  Result<Device> dev = ReadDevice(device_xml);
+  Result<Device> dev = ReadDeviceFile(device_xml, catalog);
   if (!dev) return dev.errors();
   // libvirt attaches to a defined domain, whose addresses are all assigned: so does pciplan.
   Result<Defined> defined = AsDefined(input, catalog);
@@ -256,7 +300,7 @@ Result<int> FindDevice(const Domain& domain, const DetachRequest& request) {
     return Error(Rule::kUnknownModel, fmt::format("no device has the alias '{}'", request.alias));
   }
   Result<Device> want = ReadDevice(request.device_xml);
-  if (!want) return want.errors();
+  if (!want) return InDeviceFile(std::move(want).take_errors());
   for (size_t i = 0; i < domain.devices.size(); ++i) {
     if (Matches(domain.devices[i], *want)) return static_cast<int>(i);
   }

@@ -164,6 +164,34 @@ TEST(Attach, BadDeviceXmlIsRefusedNamingTheProblem) {
   }
 }
 
+TEST(Attach, ElementThatIsNotADeviceIsRefusedInTheDeviceFileWithASuggestion) {
+  Domain dom = PlannedQ35(kDisk);
+  const std::pair<const char*, const char*> cases[] = {
+      {"<bogus/>", ""},
+      {"<!-- a typo -->\n<nterface type='user'/>", "did you mean <interface>?"},
+      {"<crypto model='virtio' type='qemu'/>", ""},  // libvirt 9.0 cannot attach it either
+  };
+  for (const auto& [xml, hint] : cases) {
+    SCOPED_TRACE(xml);
+    Result<Edited> e = AttachDevice(dom, xml, BuiltinCatalog(), AttachMode::kConfig);
+    ASSERT_FALSE(e.ok());
+    const Diagnostic& d = e.errors().front();
+    EXPECT_EQ(d.rule, Rule::kNotADevice);
+    EXPECT_EQ(d.input, InputFile::kDevice);
+    EXPECT_EQ(d.line, std::string(xml).find('\n') == std::string::npos ? 1 : 2);
+    EXPECT_EQ(d.hint, hint);
+  }
+}
+
+TEST(Attach, MalformedDeviceFileErrorsPointIntoTheDeviceFile) {
+  Domain dom = PlannedQ35(kDisk);
+  Result<Edited> e = AttachDevice(dom, "<rng model='virtio'>\n<backend", BuiltinCatalog(),
+                                  AttachMode::kConfig);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.errors().front().input, InputFile::kDevice);
+  EXPECT_EQ(e.errors().front().line, 2);
+}
+
 TEST(Attach, MutatedDevicesNeverCrash) {
   Domain dom = PlannedQ35(kDisk);
   const std::string base =

@@ -304,6 +304,7 @@ class Writer {
   void AddChildren(size_t name_offset,
                    const std::vector<std::pair<std::string, std::string>>& kids);
   void InsertNewDevice(const Device& dev, size_t plan_index);
+  void FillEmptyDevices(const std::vector<const Device*>& added);
   std::string DeviceXml(const Device& dev, const std::string& indent, bool inline_style);
   char QuoteOf(size_t name_offset) const;
   int OutputRank(const std::string& tag) const;
@@ -500,13 +501,6 @@ void Writer::InsertNewDevice(const Device& dev, size_t plan_index) {
     }
     std::optional<std::string> di = IndentOf(t_, devices.start.lt);
     if (di) indent = *di + unit_;
-    if (devices.start.self_closing) {
-      std::string body = DeviceXml(dev, indent ? *indent : "", !indent);
-      std::string close = indent ? "\n" + di.value_or("") : "";
-      ed_.Replace(devices.start.close, devices.start.after - devices.start.close,
-                  ">" + (indent ? "\n" + *indent : std::string()) + body + close + "</devices>");
-      return;
-    }
   }
   std::string xml = DeviceXml(dev, indent ? *indent : "", !indent);
   ed_.Insert(pos, indent ? "\n" + *indent + xml : xml);
@@ -532,11 +526,6 @@ Result<std::string> Writer::Run() {
       EditDevice(in_.devices[d.source], d);
     }
   }
-  bool has_new = false;
-  for (const Device& d : plan_.devices) has_new |= d.source < 0;
-  if (has_new && in_.devices_offset == std::string::npos) {
-    return Error(Rule::kUnsupported, "the domain has no <devices> element to add devices to");
-  }
   // New devices sorted the way libvirt lists them, so that equal insertion points keep order.
   std::vector<const Device*> added;
   for (const Device& d : plan_.devices) {
@@ -551,8 +540,40 @@ Result<std::string> Writer::Run() {
     }
     return false;
   });
-  for (size_t k = 0; k < added.size(); ++k) InsertNewDevice(*added[k], k);
+  bool empty = in_.devices_offset == std::string::npos ||
+               ScanElement(t_, in_.devices_offset).start.self_closing;
+  if (empty && !added.empty()) {
+    FillEmptyDevices(added);
+  } else {
+    for (size_t k = 0; k < added.size(); ++k) InsertNewDevice(*added[k], k);
+  }
   return ed_.Apply();
+}
+
+void Writer::FillEmptyDevices(const std::vector<const Device*>& added) {
+  // A self-closing <devices/> is opened once for all the new devices; a domain without
+  // <devices> (libvirt accepts it and adds its defaults) gets one after its last child. Each
+  // device has a line of its own when the domain's elements have.
+  Element root = ScanElement(t_, in_.root_offset);
+  bool present = in_.devices_offset != std::string::npos;
+  size_t lt = present ? ScanStartTag(t_, in_.devices_offset).lt
+              : root.children.empty() ? root.start.lt
+                                      : root.children.back() - 1;
+  std::optional<std::string> outer = IndentOf(t_, lt);
+  if (!present && root.children.empty()) outer = outer ? std::optional(*outer + unit_) : outer;
+  std::string inner = outer ? *outer + unit_ : std::string();
+  std::string body;
+  for (const Device* d : added) {
+    body += (outer ? "\n" + inner : std::string()) + DeviceXml(*d, inner, !outer);
+  }
+  if (outer) body += "\n" + *outer;
+  if (present) {
+    StartTag devices = ScanStartTag(t_, in_.devices_offset);
+    ed_.Replace(devices.close, devices.after - devices.close, ">" + body + "</devices>");
+  } else {
+    size_t at = root.children.empty() ? root.start.after : ScanElement(t_, root.children.back()).end;
+    ed_.Insert(at, (outer ? "\n" + *outer : std::string()) + "<devices>" + body + "</devices>");
+  }
 }
 
 }  // namespace

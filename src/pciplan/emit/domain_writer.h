@@ -15,7 +15,9 @@ namespace pciplan {
 
 /// The text of `input` with every address, attribute and device the plan added or changed.
 /// New devices go where libvirt lists them (`catalog.output_order`, controllers by type and
-/// index) and are indented like their siblings.
+/// index) and are indented like their siblings. A self-closing <devices/> is opened once for
+/// all of them; a domain without <devices> (libvirt adds its defaults to it) gets one after its
+/// last element.
 Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Catalog& catalog);
 
 /// The text of `input` with one more device: `element` is the text `device` was read from

@@ -99,6 +99,46 @@ TEST(DomainWriter, PartialAddressIsReplaced) {
   EXPECT_NE(out.find("slot='0x03'"), std::string::npos) << out;
 }
 
+TEST(DomainWriter, SelfClosingDevicesIsOpenedOnceForAllTheNewDevices) {
+  const std::string head =
+      "<domain type='qemu'>\n  <name>t</name>\n  <os>\n"
+      "    <type arch='x86_64' machine='pc'>hvm</type>\n  </os>\n";
+  std::string out = PlanToText(head + "  <devices/>\n</domain>\n");
+  EXPECT_EQ(out,
+            head +
+                "  <devices>\n"
+                "    <controller type='usb' index='0' model='piix3-uhci'>\n"
+                "      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' "
+                "function='0x2'/>\n"
+                "    </controller>\n"
+                "    <controller type='pci' index='0' model='pci-root'/>\n"
+                "    <input type='mouse' bus='ps2'/>\n"
+                "    <input type='keyboard' bus='ps2'/>\n"
+                "    <memballoon model='virtio'>\n"
+                "      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' "
+                "function='0x0'/>\n"
+                "    </memballoon>\n"
+                "  </devices>\n"
+                "</domain>\n");
+}
+
+TEST(DomainWriter, DomainWithoutDevicesGetsThemAfterItsLastElement) {
+  // libvirt accepts a domain without <devices> and adds its default devices.
+  std::string out = PlanToText(
+      "<domain type='qemu'>\n  <name>t</name>\n  <os>\n"
+      "    <type arch='aarch64' machine='virt'>hvm</type>\n  </os>\n</domain>\n");
+  EXPECT_EQ(out,
+            "<domain type='qemu'>\n  <name>t</name>\n  <os>\n"
+            "    <type arch='aarch64' machine='virt'>hvm</type>\n  </os>\n"
+            "  <devices>\n    <controller type='pci' index='0' model='pcie-root'/>\n"
+            "  </devices>\n</domain>\n");
+  std::string one_line = PlanToText(
+      "<domain><os><type arch='aarch64' machine='virt'>hvm</type></os></domain>");
+  EXPECT_EQ(one_line,
+            "<domain><os><type arch='aarch64' machine='virt'>hvm</type></os><devices><controller "
+            "type='pci' index='0' model='pcie-root'/></devices></domain>");
+}
+
 TEST(DomainWriter, AddressXmlFormatsLikeLibvirt) {
   Address a{};
   a.type = AddressType::kPci;

@@ -187,6 +187,11 @@ Json Builder::PciControllerObject(int i) const {
     if (std::optional<uint32_t> n = ParseUnsigned(*v)) obj[prop] = *n;
   }
   obj["id"] = m >= 0 ? cat_.controller(m).BusName(Index(d)) : fmt::format("pci.{}", Index(d));
+  // On/off target attributes become booleans ("hotplug":false for hotplug='off').
+  for (const auto& [attr, prop] : cat_.qemu.controller_switches) {
+    const std::string v = d.GetOr("target/@" + attr, "");
+    if (v == "on" || v == "off") obj[prop] = v == "on";
+  }
   return obj;
 }
 
@@ -262,7 +267,13 @@ Result<bool> Builder::AddDevice(int i) {
     }
   }
   const QemuDevice* q = Find(i);
-  if (!q || (mmio && q->mmio_driver.empty())) {
+  std::string driver;
+  if (q && mmio) {
+    driver = q->mmio_driver;
+  } else if (q) {
+    driver = q->driver_from.empty() ? q->driver : d.GetOr(q->driver_from, "");
+  }
+  if (driver.empty()) {
     return Error(Rule::kUnsupported,
                  fmt::format("no QEMU device is known for it on {}", mmio ? "virtio-mmio" : "PCI"),
                  DeviceRef::Describe(d, ordinal_.at(i)), pci ? a.pci.ToString() : "");
@@ -271,7 +282,7 @@ Result<bool> Builder::AddDevice(int i) {
   arg.device = i;
   Json obj;
   bool standin = opt_.host_devices == HostDevices::kStandIns && !q->standin.empty();
-  obj["driver"] = standin ? q->standin : (mmio ? q->mmio_driver : q->driver);
+  obj["driver"] = standin ? q->standin : driver;
   arg.standin = standin;
   std::string id = Alias(i, *q);
   if (id.empty() && opt_.ids == DeviceIds::kEveryDevice)

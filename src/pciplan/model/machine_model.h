@@ -139,6 +139,9 @@ struct QemuDevice {
   std::string name;
   Match match;              // roles: "primary-video"
   std::string driver;       // QEMU device on a PCI address
+  // When set, the device's attribute at this path is the QEMU device (libvirt passes a model it
+  // has no rule for through as the driver: "model/@type"); `driver` is then empty.
+  std::string driver_from;
   std::string mmio_driver;  // QEMU device on a virtio-mmio address, or empty
   std::string alias;        // id prefix
   AliasNumber number = AliasNumber::kOrdinal;
@@ -162,6 +165,8 @@ struct QemuFacts {
   std::map<std::string, std::string> binaries;  // arch -> qemu-system-* binary
   std::vector<QemuMachine> machines;
   std::map<std::string, std::string> controller_properties;  // target attr -> QEMU property
+  // target attr whose 'on'/'off' becomes a QEMU boolean property (hotplug) -> the property
+  std::map<std::string, std::string> controller_switches;
   std::string probe_driver;                                  // hot-plug probe device
   std::vector<QemuDevice> devices;
 
@@ -176,6 +181,7 @@ struct Catalog {
   std::vector<std::string> collect_order;  // libvirt's device iteration order (explicit addresses)
   std::vector<std::string> assign_order;
   std::vector<std::string> output_order;
+  std::vector<std::string> device_elements;  // the elements attach-device takes as a device
   std::vector<DriveBus> drive_buses;  // in the order libvirt adds their implicit controllers
   std::vector<Match> usb_devices;     // what takes a USB port, in assignment order
   uint32_t usb_hub_ports = 8;

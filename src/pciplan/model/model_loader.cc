@@ -232,6 +232,8 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   cat.collect_order = top.Strs("collect_order");
   cat.assign_order = top.Strs("assign_order");
   cat.output_order = top.Strs("output_order");
+  cat.device_elements = top.Strs("device_elements");
+  top.Str("device_elements_source");
   cat.usb_hub_ports = static_cast<uint32_t>(top.Int("usb_hub_ports", 1, 15));
   cat.virtio_serial_ports = static_cast<uint32_t>(top.Int("virtio_serial_ports", 2, 31));
   if (const Json* buses = top.Need("drive_buses"); buses && buses->is_array()) {
@@ -298,6 +300,7 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
   QemuFacts& q = cat.qemu;
   q.binaries = top.StrMap("binaries");
   q.controller_properties = top.StrMap("controller_properties");
+  q.controller_switches = top.StrMap("controller_switches");
   if (const Json* probe = top.Need("probe")) {
     Obj p(*probe, nullptr, file, "/probe", errs);
     q.probe_driver = p.Str("driver");
@@ -352,7 +355,10 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
       d.match = ReadMatch(*match, file, ptr + "/match", errs);
     if (d.match.element.empty()) o.Fail("match", "missing \"element\"");
     d.driver = o.Str("driver");
-    if (d.driver.empty()) o.Fail("driver", "empty driver");
+    d.driver_from = o.Str("driver_from");
+    if (d.driver.empty() == d.driver_from.empty()) {
+      o.Fail("driver", "expected exactly one of driver and driver_from");
+    }
     d.mmio_driver = o.Str("mmio_driver");
     d.alias = o.Str("alias");
     std::string number = o.Str("number");

@@ -677,7 +677,7 @@ Result<Plan> DefinePipeline::Run() {
          ValidateDiskDrives(ctx, errs_) && ValidateVideos() && ValidateControllers() &&
          ValidateIdeAndDuplicates(ctx, errs_);
   }
-  if (!ok) return errs_;
+  if (!ok) return libvirt_refusal_ ? Diagnostics{*libvirt_refusal_} : errs_;
   Plan plan;
   plan.family = fam_;
   auto canon = fam_->canonical_names.find(in_.machine);

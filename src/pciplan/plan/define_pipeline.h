@@ -101,6 +101,7 @@ class DefinePipeline {
   bool Validate(const BusTree& tree, const PciAddress& addr, const DeviceNeed& need, From from,
                 int dev);
   std::optional<int> GrowFor(BusTree& tree, uint32_t bus, const DeviceNeed& need, int dev);
+  Diagnostic NoSlotForController(int dev) const;
   void SetMultifunction();
   bool FillControllerDefaults();
   bool ValidateControllers();
@@ -135,6 +136,9 @@ class DefinePipeline {
   }
   Diagnostics errs_;
   std::vector<std::string> notes_;
+  // libvirt's refusal of a domain that pciplan planned anyway with one more bridge than libvirt
+  // adds (GrowFor); it is the answer if that plan fails after all.
+  std::optional<Diagnostic> libvirt_refusal_;
 };
 
 }  // namespace pciplan

@@ -132,16 +132,17 @@ std::optional<int> DefinePipeline::GrowFor(BusTree& tree, uint32_t bus, const De
     // run counts slots for devices but not for the bridges it adds, so with enough devices
     // (about 150 virtio disks on pc) the last bridge finds no slot and the domain is refused.
     // pciplan adds one more bridge bus for it; this happens only where libvirt fails.
+    // When the extra bridge cannot help either (every bus it could hang from is full, so the
+    // bridges would end up behind each other), the plan fails later; libvirt's own refusal is
+    // then the answer, never an error about a bridge pciplan added itself.
     for (int k = 0; k < add; ++k) models.emplace_back(fam_->bridge, BusSetup::kNormal);
+    if (!libvirt_refusal_) libvirt_refusal_ = NoSlotForController(dev);
     notes_.push_back(Describe(dev) + ": added one more " + cat_.controller(fam_->bridge).name +
                      " to hold it (libvirt 9.0 refuses this domain)");
   } else {
     std::optional<Connect> first = need.kinds.First();
     if (first && *first != Connect::kPcieToPciBridge && IsPciController(dev)) {
-      Fail(Rule::kCannotAddController,
-           fmt::format("a PCI slot is needed to connect a PCI controller model='{}', but none "
-                       "is available, and it cannot be automatically added",
-                       devs_[dev].GetOr("@model", "")), dev);
+      errs_.push_back(NoSlotForController(dev));
     } else {
       Fail(Rule::kCannotAddBus,
            fmt::format("cannot automatically add a new PCI bus for a device with connect flags "
@@ -173,6 +174,16 @@ std::optional<int> DefinePipeline::GrowFor(BusTree& tree, uint32_t bus, const De
     }
   }
   return static_cast<int>(bus);
+}
+
+Diagnostic DefinePipeline::NoSlotForController(int dev) const {
+  Diagnostic d = Error(Rule::kCannotAddController,
+                       fmt::format("a PCI slot is needed to connect a PCI controller model='{}', "
+                                   "but none is available, and it cannot be automatically added",
+                                   devs_[dev].GetOr("@model", "")),
+                       Describe(dev));
+  d.line = devs_[dev].line;
+  return d;
 }
 
 bool DefinePipeline::ReserveAddr(BusTree& tree, PciAddress addr, const DeviceNeed& need,

@@ -15,7 +15,7 @@ uint32_t RangeMask(uint32_t lo, uint32_t hi) {
 bool Bus::FullyReserved() const {
   if (model < 0) return false;
   for (uint32_t s = min_slot; s <= max_slot; ++s) {
-    if (slots[s].functions != 0xff) return false;
+    if (slots[s].functions == 0) return false;
   }
   return true;
 }

@@ -40,6 +40,8 @@ struct Bus {
   uint32_t free_slots = 0;      // bit s: slot s in range and wholly free
   uint32_t open_aggregate = 0;  // bit s: aggregate slot with a free function
 
+  /// True when every slot in range has at least one function taken (libvirt's
+  /// qemuDomainPCIBusFullyReserved: a partly used slot counts as reserved).
   bool FullyReserved() const;
 };
 

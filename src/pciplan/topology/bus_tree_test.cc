@@ -94,12 +94,21 @@ TEST_F(BusTreeTest, HotplugNeedSkipsPortsWithHotplugOff) {
   EXPECT_EQ(*tree_.FindFree(live, -1), (PciAddress{0, 2, 0, 0}));
 }
 
-TEST_F(BusTreeTest, FullyReservedWhenEveryFunctionOfEverySlotIsTaken) {
+TEST_F(BusTreeTest, FullyReservedWhenEverySlotHasAFunctionTaken) {
   Add("pcie-root-port");
   EXPECT_FALSE(tree_.bus(0).FullyReserved());
   for (uint32_t f = 0; f < 8; ++f) tree_.Take(PciAddress{0, 0, 0, f}, false);
   EXPECT_TRUE(tree_.bus(0).FullyReserved());
   EXPECT_FALSE(tree_.FindFree(Endpoint(Connect::kPcie), -1));
+  ExpectBusTreeConsistent(tree_);
+}
+
+TEST_F(BusTreeTest, SlotWithOneFunctionTakenCountsAsReserved) {
+  // libvirt's qemuDomainPCIBusFullyReserved: a slot with any function in use is reserved, so a
+  // pc bus 0 whose slot 1 has free functions (4-7) is full once every other slot is taken.
+  Add("pcie-root-port");
+  tree_.Take(PciAddress{0, 0, 0, 3}, false);
+  EXPECT_TRUE(tree_.bus(0).FullyReserved());
   ExpectBusTreeConsistent(tree_);
 }
 
