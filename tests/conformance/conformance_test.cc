@@ -178,7 +178,7 @@ TEST(Conformance, CorpusMatchesLibvirt) {
   for (const auto& [k, v] : by_machine) std::printf("machine %-10s %d/%d\n", k.c_str(), v.first, v.second);
   for (const auto& [k, v] : by_category) std::printf("category %-11s %d/%d\n", k.c_str(), v.first, v.second);
   std::printf("conformance: %d/%d cases pass (recorded best %d)\n", pass, total, RecordedBest());
-  EXPECT_EQ(total, 250) << "the corpus should hold 250 cases";
+  EXPECT_EQ(total, 313) << "the corpus should hold 313 cases";
   EXPECT_GE(pass, RecordedBest()) << "the conformance ratchet dropped";
 }
 
@@ -194,7 +194,7 @@ TEST(Conformance, PlanningIsIdempotent) {
     ++checked;
   }
   std::printf("idempotence: %d planned domains re-planned unchanged\n", checked);
-  EXPECT_GE(checked, 197);
+  EXPECT_GE(checked, 226);
 }
 
 TEST(Conformance, LibvirtOutputRoundTripsByteForByte) {
@@ -209,7 +209,7 @@ TEST(Conformance, LibvirtOutputRoundTripsByteForByte) {
     ++checked;
   }
   std::printf("round-trip: %d libvirt outputs unchanged\n", checked);
-  EXPECT_EQ(checked, 195);
+  EXPECT_EQ(checked, 224);
 }
 
 }  // namespace

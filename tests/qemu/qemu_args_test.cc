@@ -138,7 +138,7 @@ TEST(QemuArgs, DevicesAgreeWithLibvirtsCommandLine) {
   std::printf("qemu-args: %d/%d domains agree with libvirt's -device objects (%d PCI devices)\n",
               agree, domains, devices);
   EXPECT_EQ(agree, domains);
-  EXPECT_GE(domains, 195);
+  EXPECT_GE(domains, 218);
 }
 
 TEST(QemuArgs, AddrIsSlotAndFunctionInHex) {
