@@ -42,12 +42,25 @@ int AppendController(const NonPciContext& ctx, const std::string& type, uint32_t
   return i;
 }
 
-bool HasController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
+/// The controller of `type` with `index`, or nullptr.
+const Device* FindController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
   for (int i : ctx.controller_order) {
     const Device& d = ctx.devices[i];
-    if (d.GetOr("@type", "") == type && ParseDecimal(d.GetOr("@index", "")) == index) return true;
+    if (d.GetOr("@type", "") == type && ParseDecimal(d.GetOr("@index", "")) == index) return &d;
   }
-  return false;
+  return nullptr;
+}
+
+bool HasController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
+  return FindController(ctx, type, index) != nullptr;
+}
+
+/// The drive bus SCSI host devices sit on (the one with host device units), or nullptr.
+const DriveBus* HostdevDriveBus(const Catalog& catalog) {
+  for (const DriveBus& b : catalog.drive_buses) {
+    if (b.hostdev_units > 0) return &b;
+  }
+  return nullptr;
 }
 
 bool IsVirtioChannel(const Device& d) {
@@ -200,9 +213,8 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
   // SCSI host devices, in document order, after every disk has its address: controller by
   // controller, the first unit no SCSI disk or host device uses and the controller's model has.
   // Controllers are not added here, so only those already written cap the units.
-  auto scsi = std::find_if(ctx.catalog.drive_buses.begin(), ctx.catalog.drive_buses.end(),
-                           [](const DriveBus& b) { return b.hostdev_units > 0; });
-  if (scsi == ctx.catalog.drive_buses.end()) return true;
+  const DriveBus* scsi = HostdevDriveBus(ctx.catalog);
+  if (!scsi) return true;
   std::set<std::string> used;
   for (const Device& d : ctx.devices) {
     if (d.address.type != AddressType::kDrive) continue;
@@ -215,10 +227,8 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
     if (!IsScsiHostdev(d) || d.address.type != AddressType::kNone) continue;
     for (uint32_t c = 0;; ++c) {
       uint32_t limit = scsi->hostdev_units;
-      for (int k : ctx.controller_order) {
-        const Device& ctl = ctx.devices[k];
-        if (!ctl.Is("@type", scsi->bus) || ParseDecimal(ctl.GetOr("@index", "")) != c) continue;
-        auto lim = scsi->unit_limits.find(ctl.GetOr("@model", ""));
+      if (const Device* ctl = FindController(ctx, scsi->bus, c)) {
+        auto lim = scsi->unit_limits.find(ctl->GetOr("@model", ""));
         if (lim != scsi->unit_limits.end()) limit = std::min(limit, lim->second + 1);
       }
       std::optional<uint32_t> unit;
@@ -242,9 +252,8 @@ bool AddScsiHostdevControllers(const NonPciContext& ctx, Unaddressed unaddressed
   // raised the highest index sits on when that one exists: a full controller's model repeats.
   // libvirt runs this once per host device while parsing, when host devices without an address
   // still read as controller 0, and again with the implicit controllers.
-  auto scsi = std::find_if(ctx.catalog.drive_buses.begin(), ctx.catalog.drive_buses.end(),
-                           [](const DriveBus& b) { return b.hostdev_units > 0; });
-  if (scsi == ctx.catalog.drive_buses.end()) return true;
+  const DriveBus* scsi = HostdevDriveBus(ctx.catalog);
+  if (!scsi) return true;
   int max = -1;
   std::string model = scsi->implicit_model;
   for (const Device& d : ctx.devices) {
@@ -254,13 +263,8 @@ bool AddScsiHostdevControllers(const NonPciContext& ctx, Unaddressed unaddressed
     int c = none ? 0 : static_cast<int>(std::min<uint32_t>(d.address.Number("controller"), 255));
     if (c <= max) continue;
     max = c;
-    for (int k : ctx.controller_order) {
-      const Device& ctl = ctx.devices[k];
-      if (ctl.Is("@type", scsi->bus) && ParseDecimal(ctl.GetOr("@index", "")) ==
-                                            static_cast<uint32_t>(c) && ctl.Has("@model")) {
-        model = *ctl.Get("@model");
-      }
-    }
+    const Device* ctl = FindController(ctx, scsi->bus, static_cast<uint32_t>(c));
+    if (ctl && ctl->Has("@model")) model = *ctl->Get("@model");
   }
   for (int c = 0; c <= max; ++c) {
     if (!HasController(ctx, scsi->bus, static_cast<uint32_t>(c))) {
