@@ -35,7 +35,7 @@ TEST(AddressMap, EveryLibvirtOutputGivesItsRecordedMap) {
     EXPECT_EQ(MapText(Slurp(e.path() / "expected.xml")), Slurp(e.path() / "expected.addrmap"));
     ++checked;
   }
-  EXPECT_EQ(checked, 195);
+  EXPECT_EQ(checked, 224);
 }
 
 TEST(AddressMap, EscapesSpacesAndPercent) {
