@@ -191,8 +191,7 @@ Result<Domain> ReadDomain(std::string text) {
   dom.arch = os_type.attribute("arch").value();
   dom.machine = os_type.attribute("machine").value();
   dom.acpi = static_cast<bool>(root.child("features").child("acpi"));
-  dom.memory_slots =
-      ParseUnsigned(root.child("maxMemory").attribute("slots").value()).value_or(0);
+  dom.memory_slots = ParseUnsigned(root.child("maxMemory").attribute("slots").value()).value_or(0);
   for (const pugi::xml_node& cell : root.child("cpu").child("numa").children("cell")) {
     (void)cell;
     ++dom.numa_cells;

@@ -69,9 +69,9 @@ struct DeviceClass {
   std::vector<std::string> machines;       // machine families that may have it; empty = all
   std::string machine_error;               // libvirt's meaning when the family may not
   bool requires_acpi = false;              // only with <features><acpi/>
-  int usb_ports_max = -1;       // USB controllers: the highest ports= value; -1 = no limit
-  uint32_t spapr_vio_reg = 0;   // first spapr-vio reg libvirt gives it; 0 = not spapr-vio
-  bool dimm_slot = false;       // takes a memory slot (<address type='dimm' slot>)
+  int usb_ports_max = -1;      // USB controllers: the highest ports= value; -1 = no limit
+  uint32_t spapr_vio_reg = 0;  // first spapr-vio reg libvirt gives it; 0 = not spapr-vio
+  bool dimm_slot = false;      // takes a memory slot (<address type='dimm' slot>)
 };
 
 /// A device the machine family cannot have, with libvirt's message.

@@ -237,7 +237,9 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
       }
       if (!unit) continue;
       SetAddress(d, AddressType::kDrive, "drive",
-                 {{"controller", std::to_string(c)}, {"bus", "0"}, {"target", "0"},
+                 {{"controller", std::to_string(c)},
+                  {"bus", "0"},
+                  {"target", "0"},
                   {"unit", std::to_string(*unit)}});
       used.insert(DriveKey(d.address));
       break;
@@ -711,8 +713,7 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
     auto [it, fresh] = drives.emplace(key, i);
     if (fresh) continue;
     return Fail(ctx, errs, Rule::kDriveDoubleUse,
-                fmt::format("drive address {} is already used by disk '{}'",
-                            DriveText(d.address),
+                fmt::format("drive address {} is already used by disk '{}'", DriveText(d.address),
                             ctx.devices[it->second].GetOr("target/@dev", "")),
                 i);
   }
@@ -753,10 +754,10 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
         }
         if (!complete) continue;
         if (!identities.insert(key).second) {
-          return Fail(ctx, errs, Rule::kDuplicateHostdev,
-                      fmt::format("this {} host device is already in the domain configuration",
-                                  id.type),
-                      static_cast<int>(i));
+          return Fail(
+              ctx, errs, Rule::kDuplicateHostdev,
+              fmt::format("this {} host device is already in the domain configuration", id.type),
+              static_cast<int>(i));
         }
         break;
       }

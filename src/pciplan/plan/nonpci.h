@@ -41,7 +41,8 @@ enum class Unaddressed { kController0, kSkip };
 /// addresses name; while parsing (kController0) an address-less one counts as controller 0.
 bool AddScsiHostdevControllers(const NonPciContext& ctx, Unaddressed unaddressed);
 /// Gives every disk on a drive bus without an address its drive address, from its name, then
-/// every SCSI host device without one the first free unit (libvirt's virDomainHostdevAssignAddress).
+/// every SCSI host device without one the first free unit (libvirt's
+/// virDomainHostdevAssignAddress).
 bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs);
 /// Adds the controllers drive addresses, virtio channels, the smartcard and SCSI host devices
 /// refer to but that are missing, appending them to the device list and the controller order.

@@ -38,9 +38,10 @@ const char kDimm[] = "<memory model='dimm'><target><size unit='MiB'>256</size></
 const char kSlots[] = "<maxMemory slots='2' unit='MiB'>4096</maxMemory>";
 
 TEST(NonPci, DiskWithoutBusTakesTheBusOfItsNamePrefix) {
-  Result<Plan> p = PlanXml(DomainXml(
-      "pc", "<disk type='file' device='disk'><target dev='hda'/></disk>"
-            "<disk type='file' device='floppy'><target dev='fda'/></disk>"));
+  Result<Plan> p =
+      PlanXml(DomainXml("pc",
+                        "<disk type='file' device='disk'><target dev='hda'/></disk>"
+                        "<disk type='file' device='floppy'><target dev='fda'/></disk>"));
   ASSERT_TRUE(p.ok()) << p.errors().front().message;
   EXPECT_EQ(p->devices[0].GetOr("target/@bus", ""), "ide");
   EXPECT_EQ(p->devices[1].GetOr("target/@bus", ""), "fdc");
@@ -70,9 +71,9 @@ TEST(NonPci, ScsiHostdevsFillSevenUnitsThenAddAController) {
 }
 
 TEST(NonPci, ScsiHostdevOnASmallControllerModelMovesOnAndRepeatsTheModel) {
-  Result<Plan> p = PlanXml(DomainXml(
-      "pc", "<controller type='scsi' index='0' model='lsisas1068'/>" + ScsiHostdev(0) +
-                ScsiHostdev(1) + ScsiHostdev(2)));
+  Result<Plan> p =
+      PlanXml(DomainXml("pc", "<controller type='scsi' index='0' model='lsisas1068'/>" +
+                                  ScsiHostdev(0) + ScsiHostdev(1) + ScsiHostdev(2)));
   ASSERT_TRUE(p.ok()) << p.errors().front().message;
   EXPECT_EQ(AddressOf(*p, "hostdev", 2), "drive bus=0 controller=1 target=0 unit=0");
   for (const Device& d : p->devices) {
@@ -85,9 +86,8 @@ TEST(NonPci, ScsiHostdevOnASmallControllerModelMovesOnAndRepeatsTheModel) {
 TEST(NonPci, DimmsTakeTheLowestFreeSlots) {
   Result<Plan> p = PlanXml(DomainXml(
       "q35",
-      std::string(kDimm) +
-          "<memory model='dimm'><target><size unit='MiB'>256</size></target>"
-          "<address type='dimm' slot='0'/></memory>",
+      std::string(kDimm) + "<memory model='dimm'><target><size unit='MiB'>256</size></target>"
+                           "<address type='dimm' slot='0'/></memory>",
       "x86_64", kSlots));
   ASSERT_TRUE(p.ok()) << p.errors().front().message;
   EXPECT_EQ(AddressOf(*p, "memory", 0), "dimm slot=1");
@@ -103,10 +103,11 @@ TEST(NonPci, IbmvscsiGetsSpaprVioRegsOnAnyMachine) {
 }
 
 TEST(NonPci, UsbAddressWithoutPortGetsAPortOnItsBusAfterTheHubs) {
-  Result<Plan> p = PlanXml(DomainXml(
-      "pc", "<input type='tablet' bus='usb'><address type='usb' bus='0'/></input>"
-            "<hub type='usb'><address type='usb' bus='0'/></hub>"
-            "<input type='mouse' bus='usb'/>"));
+  Result<Plan> p =
+      PlanXml(DomainXml("pc",
+                        "<input type='tablet' bus='usb'><address type='usb' bus='0'/></input>"
+                        "<hub type='usb'><address type='usb' bus='0'/></hub>"
+                        "<input type='mouse' bus='usb'/>"));
   ASSERT_TRUE(p.ok()) << p.errors().front().message;
   EXPECT_EQ(AddressOf(*p, "hub"), "usb bus=0 port=1");
   EXPECT_EQ(AddressOf(*p, "input", 0), "usb bus=0 port=2");
@@ -121,10 +122,11 @@ TEST(NonPci, VdpaInterfaceDefaultsToVirtio) {
 }
 
 TEST(NonPci, TransitionalVsockAndVhostScsiAreConventionalPci) {
-  Result<Plan> p = PlanXml(DomainXml(
-      "q35", "<hostdev mode='subsystem' type='scsi_host' model='virtio-transitional'>"
-             "<source protocol='vhost' wwpn='naa.5123456789abcde0'/></hostdev>"
-             "<vsock model='virtio-transitional'/>"));
+  Result<Plan> p =
+      PlanXml(DomainXml("q35",
+                        "<hostdev mode='subsystem' type='scsi_host' model='virtio-transitional'>"
+                        "<source protocol='vhost' wwpn='naa.5123456789abcde0'/></hostdev>"
+                        "<vsock model='virtio-transitional'/>"));
   ASSERT_TRUE(p.ok()) << p.errors().front().message;
   // Both behind the pcie-to-pci-bridge libvirt adds for conventional devices.
   for (const Device& d : p->devices) {
@@ -146,49 +148,58 @@ TEST(NonPci, InvalidDomainsAreRefusedNamingTheRule) {
   const std::string pci5 = "<address type='pci' domain='0' bus='0' slot='5' function='0'/>";
   const RuleCase cases[] = {
       {"two disks on one drive address",
-       DomainXml("pc", disk + drive0 + "</disk><disk type='file' device='disk'><target dev='sdb' "
-                                       "bus='scsi'/>" + drive0 + "</disk>"),
+       DomainXml("pc", disk + drive0 +
+                           "</disk><disk type='file' device='disk'><target dev='sdb' "
+                           "bus='scsi'/>" +
+                           drive0 + "</disk>"),
        Rule::kDriveDoubleUse},
       {"pci address on an ide disk",
        DomainXml("pc", "<disk type='file' device='disk'><target dev='hda' bus='ide'/>" + pci5 +
                            "</disk>"),
        Rule::kAddressType},
       {"drive address on a virtio disk",
-       DomainXml("pc", "<disk type='file' device='disk'><target dev='vda' bus='virtio'/>" +
-                           drive0 + "</disk>"),
+       DomainXml("pc", "<disk type='file' device='disk'><target dev='vda' bus='virtio'/>" + drive0 +
+                           "</disk>"),
        Rule::kAddressType},
-      {"pci address on ramfb",
-       DomainXml("q35", "<video><model type='ramfb'/>" + pci5 + "</video>"), Rule::kAddressType},
-      {"xhci port 5", DomainXml("q35", "<input type='tablet' bus='usb'><address type='usb' "
-                                       "bus='0' port='5'/></input>"),
+      {"pci address on ramfb", DomainXml("q35", "<video><model type='ramfb'/>" + pci5 + "</video>"),
+       Rule::kAddressType},
+      {"xhci port 5",
+       DomainXml("q35",
+                 "<input type='tablet' bus='usb'><address type='usb' "
+                 "bus='0' port='5'/></input>"),
        Rule::kUsbPort},
       {"xhci ports=16",
        DomainXml("q35", "<controller type='usb' index='0' model='qemu-xhci' ports='16'/>"),
        Rule::kUsbPortCount},
       {"usb port path of 5 levels",
-       DomainXml("pc", "<input type='tablet' bus='usb'><address type='usb' bus='0' "
-                       "port='1.1.1.1.1'/></input>"),
+       DomainXml("pc",
+                 "<input type='tablet' bus='usb'><address type='usb' bus='0' "
+                 "port='1.1.1.1.1'/></input>"),
        Rule::kUsbPortPath},
       {"usb port behind a port without hub",
-       DomainXml("pc", "<input type='tablet' bus='usb'><address type='usb' bus='0' "
-                       "port='1.1'/></input>"),
+       DomainXml("pc",
+                 "<input type='tablet' bus='usb'><address type='usb' bus='0' "
+                 "port='1.1'/></input>"),
        Rule::kUsbHubMissing},
       {"same usb host device twice",
-       DomainXml("pc", "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/>"
-                       "<product id='0x5678'/></source></hostdev><hostdev mode='subsystem' "
-                       "type='usb'><source><vendor id='4660'/><product id='0x5678'/></source>"
-                       "</hostdev>"),
+       DomainXml("pc",
+                 "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/>"
+                 "<product id='0x5678'/></source></hostdev><hostdev mode='subsystem' "
+                 "type='usb'><source><vendor id='4660'/><product id='0x5678'/></source>"
+                 "</hostdev>"),
        Rule::kDuplicateHostdev},
-      {"same scsi host device twice",
-       DomainXml("pc", ScsiHostdev(0) + ScsiHostdev(0)), Rule::kDuplicateHostdev},
+      {"same scsi host device twice", DomainXml("pc", ScsiHostdev(0) + ScsiHostdev(0)),
+       Rule::kDuplicateHostdev},
       {"intel iommu on pc", DomainXml("pc", "<iommu model='intel'/>"), Rule::kDeviceMachine},
       {"smmuv3 on q35", DomainXml("q35", "<iommu model='smmuv3'/>"), Rule::kDeviceMachine},
       {"virtio iommu without acpi", DomainXml("q35", "<iommu model='virtio'/>"), Rule::kIommuAcpi},
-      {"two smartcards",
-       DomainXml("pc", "<smartcard mode='host'/><smartcard mode='host'/>"), Rule::kSmartcardCount},
+      {"two smartcards", DomainXml("pc", "<smartcard mode='host'/><smartcard mode='host'/>"),
+       Rule::kSmartcardCount},
       {"dimm slot beyond maxMemory slots",
-       DomainXml("q35", "<memory model='dimm'><target><size unit='MiB'>256</size></target>"
-                        "<address type='dimm' slot='2'/></memory>", "x86_64", kSlots),
+       DomainXml("q35",
+                 "<memory model='dimm'><target><size unit='MiB'>256</size></target>"
+                 "<address type='dimm' slot='2'/></memory>",
+                 "x86_64", kSlots),
        Rule::kMemorySlotRange},
       {"more dimms than slots",
        DomainXml("q35", std::string(kDimm) + kDimm + kDimm, "x86_64", kSlots), Rule::kNoFreeSlot},

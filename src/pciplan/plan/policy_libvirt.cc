@@ -1033,10 +1033,9 @@ Result<Plan> LibvirtPlanner::Run() {
   }
   if (ok) {
     SetMultifunction();
-    ok = FillControllerDefaults() && AssignUsbPorts(ctx, errs_) &&
-         AssignMemorySlots(ctx, errs_) && ValidateDiskDrives(ctx, errs_) && ValidateVideos() &&
-         ValidateControllers() && ValidateDevices(ctx, errs_) &&
-         ValidateIdeAndDuplicates(ctx, errs_);
+    ok = FillControllerDefaults() && AssignUsbPorts(ctx, errs_) && AssignMemorySlots(ctx, errs_) &&
+         ValidateDiskDrives(ctx, errs_) && ValidateVideos() && ValidateControllers() &&
+         ValidateDevices(ctx, errs_) && ValidateIdeAndDuplicates(ctx, errs_);
   }
   if (!ok) return errs_;
   Plan plan;
