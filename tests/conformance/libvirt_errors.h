@@ -63,6 +63,8 @@ inline const LibvirtError kLibvirtErrors[] = {
     {"already being used by another memory device", Rule::kMemorySlotDoubleUse},
     {"failed to find an empty memory slot", Rule::kNoFreeSlot},
     {"Unknown disk name", Rule::kDriveAddress},
+    {"only a single IOMMU device is supported", Rule::kSingleDevice},
+    {"only a single vsock device is supported", Rule::kSingleDevice},
 };
 
 /// Empty when our diagnostics name the same problem as libvirt's message, else why not.

@@ -61,6 +61,7 @@ constexpr std::array kRuleIds = {
     "smartcard-count",
     "memory-slot-range",
     "memory-slot-double-use",
+    "single-device",
     "qemu",
     "qmp",
     "unsupported",

@@ -65,6 +65,7 @@ enum class Rule {
   kSmartcardCount,   // more than one smartcard, or one not at CCID 0:0
   kMemorySlotRange,  // a memory slot at or above <maxMemory slots>
   kMemorySlotDoubleUse,
+  kSingleDevice,  // a second device of an element a domain has at most one of
   kQemu,  // QEMU refused a command or its start; the message carries QEMU's own text
   kQmp,   // the QMP conversation failed: socket error, timeout, EOF, malformed message
   kUnsupported,

@@ -203,6 +203,7 @@ struct Catalog {
   std::vector<Match> usb_devices;     // what takes a USB port, in assignment order
   uint32_t usb_hub_ports = 8;
   uint32_t usb_port_depth = 4;  // levels a USB port path may have ("1.2.3.4")
+  std::vector<std::string> single_per_domain;  // elements a domain may have at most one of
   uint32_t virtio_serial_ports = 31;
   DiskBuses disk_buses;
   std::vector<HostdevIdentity> hostdev_identities;

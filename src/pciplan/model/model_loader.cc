@@ -236,6 +236,12 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   cat.usb_hub_ports = static_cast<uint32_t>(top.Int("usb_hub_ports", 1, 15));
   cat.virtio_serial_ports = static_cast<uint32_t>(top.Int("virtio_serial_ports", 2, 31));
   cat.usb_port_depth = static_cast<uint32_t>(top.Int("usb_port_depth", 1, 8));
+  if (const Json* single = top.Need("single_per_domain")) {
+    Obj o(*single, nullptr, file, "/single_per_domain", errs);
+    cat.single_per_domain = o.Strs("elements");
+    o.Str("source");
+    o.Finish();
+  }
   if (const Json* db = top.Need("disk_buses")) {
     Obj b(*db, nullptr, file, "/disk_buses", errs);
     cat.disk_buses.floppy = b.Str("floppy");

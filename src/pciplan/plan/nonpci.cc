@@ -139,6 +139,17 @@ int DiskNameIndex(const std::string& name) {
 }
 
 bool CheckUsbControllers(const NonPciContext& ctx, Diagnostics& errs) {
+  // Elements the parser takes once per domain.
+  for (const std::string& element : ctx.catalog.single_per_domain) {
+    int seen = 0;
+    for (size_t i = 0; i < ctx.devices.size(); ++i) {
+      if (ctx.devices[i].tag == element && ++seen > 1) {
+        return Fail(ctx, errs, Rule::kSingleDevice,
+                    fmt::format("a domain has at most one <{}> device", element),
+                    static_cast<int>(i));
+      }
+    }
+  }
   // Port paths are parsed with the XML (virDomainDeviceUSBAddressParsePort).
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     const Address& a = ctx.devices[i].address;

@@ -31,7 +31,8 @@ int DiskNameIndex(const std::string& name);
 /// groups disks by bus.
 void ApplyDiskBuses(const Catalog& catalog, std::vector<Device>& devices);
 
-/// USB controller rules checked at parse time: a "none" controller excludes every other one,
+/// Parse-time rules: at most one device of each Catalog::single_per_domain element; USB
+/// controller rules: a "none" controller excludes every other one,
 /// and a USB2 companion needs its master at the same index. Also every USB port path must be
 /// dot-separated numbers of at most Catalog::usb_port_depth levels.
 bool CheckUsbControllers(const NonPciContext& ctx, Diagnostics& errs);

@@ -193,6 +193,8 @@ TEST(NonPci, InvalidDomainsAreRefusedNamingTheRule) {
       {"intel iommu on pc", DomainXml("pc", "<iommu model='intel'/>"), Rule::kDeviceMachine},
       {"smmuv3 on q35", DomainXml("q35", "<iommu model='smmuv3'/>"), Rule::kDeviceMachine},
       {"virtio iommu without acpi", DomainXml("q35", "<iommu model='virtio'/>"), Rule::kIommuAcpi},
+      {"two vsocks", DomainXml("q35", "<vsock model='virtio'/><vsock model='virtio'/>"),
+       Rule::kSingleDevice},
       {"two smartcards", DomainXml("pc", "<smartcard mode='host'/><smartcard mode='host'/>"),
        Rule::kSmartcardCount},
       {"dimm slot beyond maxMemory slots",
