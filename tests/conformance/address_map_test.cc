@@ -35,7 +35,7 @@ TEST(AddressMap, EveryLibvirtOutputGivesItsRecordedMap) {
     EXPECT_EQ(MapText(Slurp(e.path() / "expected.xml")), Slurp(e.path() / "expected.addrmap"));
     ++checked;
   }
-  EXPECT_GE(checked, 204);  // the valid cases of the corpus
+  EXPECT_GE(checked, 233);  // the valid cases of the corpus
 }
 
 TEST(AddressMap, EscapesSpacesAndPercent) {

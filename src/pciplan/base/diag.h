@@ -59,6 +59,17 @@ enum class Rule {
   kBadWish,         // a wish that is malformed, unknown or names no device
   kWishUnmet,       // a wish the plan cannot meet
   kWishContradicted,  // an existing address contradicts a wish
+  kAddressType,      // an <address> type the device cannot have
+  kDriveDoubleUse,   // two disks or SCSI host devices on one drive address
+  kUsbPort,          // a USB port the controller or hub does not have
+  kUsbHubMissing,    // a USB port path through a port with no hub
+  kUsbPortPath,      // a USB port path that is not a number path of at most 4 levels
+  kUsbPortCount,     // a ports= value the USB controller model cannot have
+  kDeviceMachine,    // a device model the machine family cannot have
+  kSmartcardCount,   // more than one smartcard, or one not at CCID 0:0
+  kMemorySlotRange,  // a memory slot at or above <maxMemory slots>
+  kMemorySlotDoubleUse,
+  kSingleDevice,  // a second device of an element a domain has at most one of
   kQemu,  // QEMU refused a command or its start; the message carries QEMU's own text
   kQmp,   // the QMP conversation failed: socket error, timeout, EOF, malformed message
   kUnsupported,

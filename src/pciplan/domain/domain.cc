@@ -39,7 +39,7 @@ std::string DeviceRef::Describe(const Device& dev, int ordinal) {
     if (const std::string* m = dev.Get("@model")) out += fmt::format(" ({})", *m);
     return out;
   }
-  if (dev.tag == "hostdev" && dev.Has("source/address/")) {
+  if (dev.tag == "hostdev" && dev.Is("@type", "pci") && dev.Has("source/address/")) {
     auto n = [&](const char* k) { return ParseUnsigned(dev.GetOr(k, "0")).value_or(0); };
     PciAddress a{n("source/address/@domain"), n("source/address/@bus"),
                  n("source/address/@slot"), n("source/address/@function")};

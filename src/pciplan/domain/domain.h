@@ -67,6 +67,7 @@ struct Domain {
   std::string machine;        // <os><type machine> as written
   bool acpi = false;          // <features><acpi/>
   int numa_cells = 0;         // <cpu><numa><cell> count
+  uint32_t memory_slots = 0;  // <maxMemory slots>, 0 when absent
   bool has_graphics = false;  // any <graphics>
   std::vector<Device> devices;  // children of <devices>, document order (emulator excluded)
   size_t devices_offset = std::string::npos;  // source offset of <devices>, npos if absent

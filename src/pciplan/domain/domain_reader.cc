@@ -285,6 +285,7 @@ Result<Domain> ReadDomain(std::string text) {
       dom.wishes_offset = static_cast<size_t>(m.offset_debug());
     }
   }
+  dom.memory_slots = ParseUnsigned(root.child("maxMemory").attribute("slots").value()).value_or(0);
   for (const pugi::xml_node& cell : root.child("cpu").child("numa").children("cell")) {
     (void)cell;
     ++dom.numa_cells;

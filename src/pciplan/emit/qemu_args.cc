@@ -288,6 +288,12 @@ Result<bool> Builder::AddDevice(int i) {
   if (id.empty() && opt_.ids == DeviceIds::kEveryDevice)
     id = fmt::format("{}dev{}", kBackendPrefix, i);
   for (const auto& [k, v] : q->props) obj[k] = v;
+  for (const auto& [attr, names] : q->attr_props) {
+    const std::string* v = d.Get(attr);
+    std::optional<uint32_t> n = v ? ParseUnsigned(*v) : std::nullopt;
+    if (!n) continue;
+    for (const std::string& name : names) obj[name] = *n;
+  }
   if (q->masterbus) {
     // A USB2 companion names the bus of the EHCI master with its index: "usb.0".
     for (size_t m = 0; m < plan_.devices.size(); ++m) {

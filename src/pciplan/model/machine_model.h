@@ -65,6 +65,13 @@ struct DeviceClass {
   int usb_ports = -1;           // USB controllers: root-hub ports (-1: not a USB controller)
   std::string video_role;       // videos: "any" (may be secondary), "primary", "alone"
   std::string usb_master;       // USB2 companions: the model that must share their index
+  std::vector<std::string> address_types;  // the <address type>s it may have; empty = any
+  std::vector<std::string> machines;       // machine families that may have it; empty = all
+  std::string machine_error;               // libvirt's meaning when the family may not
+  bool requires_acpi = false;              // only with <features><acpi/>
+  int usb_ports_max = -1;      // USB controllers: the highest ports= value; -1 = no limit
+  uint32_t spapr_vio_reg = 0;  // first spapr-vio reg libvirt gives it; 0 = not spapr-vio
+  bool dimm_slot = false;      // takes a memory slot (<address type='dimm' slot>)
 };
 
 /// A device the machine family cannot have, with libvirt's message.
@@ -80,6 +87,22 @@ struct DriveBus {
   uint32_t buses = 1;          // buses per controller
   std::string implicit_model;  // model of controllers added for these disks, or empty
   uint32_t max_controllers = 0;  // controllers QEMU supports for this bus; 0 = no limit
+  uint32_t hostdev_units = 0;    // units per controller for host devices on it; 0 = none
+  std::map<std::string, uint32_t> unit_limits;  // controller model -> highest unit it has
+};
+
+/// How a disk without a bus attribute gets one.
+struct DiskBuses {
+  std::string floppy;                           // the bus of floppy disks
+  std::map<std::string, std::string> prefixes;  // target name prefix -> bus
+  std::string fallback;                         // when no prefix matches
+};
+
+/// What makes two host devices of one type the same host device: the first key set whose
+/// properties are all set (non-zero) in the first device, compared as numbers where they are.
+struct HostdevIdentity {
+  std::string type;
+  std::vector<std::vector<std::string>> keys;
 };
 
 enum class PlacementMode { kForced, kPreferred, kPrimaryVideo };
@@ -147,6 +170,8 @@ struct QemuDevice {
   AliasNumber number = AliasNumber::kOrdinal;
   bool bare_zero = false;                // number 0 is written as the prefix alone ("usb")
   std::map<std::string, int64_t> props;  // constant integer properties ("firstport")
+  // Integer attributes of the device copied to properties: "@ports" -> p2, p3 (xhci).
+  std::map<std::string, std::vector<std::string>> attr_props;
   bool masterbus = false;                // USB2 companion: names its master's bus
   QemuBackend backend = QemuBackend::kNone;
   std::string standin;                // driver verify starts instead (device needs host hardware)
@@ -185,7 +210,11 @@ struct Catalog {
   std::vector<DriveBus> drive_buses;  // in the order libvirt adds their implicit controllers
   std::vector<Match> usb_devices;     // what takes a USB port, in assignment order
   uint32_t usb_hub_ports = 8;
+  uint32_t usb_port_depth = 4;  // levels a USB port path may have ("1.2.3.4")
+  std::vector<std::string> single_per_domain;  // elements a domain may have at most one of
   uint32_t virtio_serial_ports = 31;
+  DiskBuses disk_buses;
+  std::vector<HostdevIdentity> hostdev_identities;
   QemuFacts qemu;
 
   /// Id of a PCI controller model by its libvirt name, or -1.

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -236,6 +237,44 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   top.Str("device_elements_source");
   cat.usb_hub_ports = static_cast<uint32_t>(top.Int("usb_hub_ports", 1, 15));
   cat.virtio_serial_ports = static_cast<uint32_t>(top.Int("virtio_serial_ports", 2, 31));
+  cat.usb_port_depth = static_cast<uint32_t>(top.Int("usb_port_depth", 1, 8));
+  if (const Json* single = top.Need("single_per_domain")) {
+    Obj o(*single, nullptr, file, "/single_per_domain", errs);
+    cat.single_per_domain = o.Strs("elements");
+    o.Str("source");
+    o.Finish();
+  }
+  if (const Json* db = top.Need("disk_buses")) {
+    Obj b(*db, nullptr, file, "/disk_buses", errs);
+    cat.disk_buses.floppy = b.Str("floppy");
+    cat.disk_buses.prefixes = b.StrMap("prefixes");
+    cat.disk_buses.fallback = b.Str("fallback");
+    b.Str("source");
+    b.Finish();
+  }
+  if (const Json* ids = top.Need("hostdev_identities"); ids && ids->is_array()) {
+    for (size_t i = 0; i < ids->size(); ++i) {
+      std::string ptr = "/hostdev_identities/" + std::to_string(i);
+      Obj h((*ids)[i], nullptr, file, ptr, errs);
+      HostdevIdentity id;
+      id.type = h.Str("type");
+      if (const Json* keys = h.Need("keys"); keys && keys->is_array()) {
+        for (const Json& set : *keys) {
+          std::vector<std::string> names;
+          if (set.is_array()) {
+            for (const Json& k : set) {
+              if (k.is_string()) names.push_back(k.get<std::string>());
+            }
+          }
+          if (names.empty()) h.Fail("keys", "expected non-empty arrays of property names");
+          id.keys.push_back(std::move(names));
+        }
+      }
+      h.Str("source");
+      h.Finish();
+      cat.hostdev_identities.push_back(std::move(id));
+    }
+  }
   if (const Json* buses = top.Need("drive_buses"); buses && buses->is_array()) {
     for (size_t i = 0; i < buses->size(); ++i) {
       Obj b((*buses)[i], nullptr, file, "/drive_buses/" + std::to_string(i), errs);
@@ -245,6 +284,16 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
       d.buses = static_cast<uint32_t>(b.Int("buses", 1, 16));
       d.implicit_model = b.Str("implicit_model");
       d.max_controllers = static_cast<uint32_t>(b.Int("max_controllers", 0, 255));
+      d.hostdev_units = static_cast<uint32_t>(b.Int("hostdev_units", 0, 256));
+      if (const Json* lim = b.Need("unit_limits"); lim && lim->is_object()) {
+        for (const auto& [k, v] : lim->items()) {
+          if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 16383) {
+            b.Fail("unit_limits/" + k, "expected an integer in 0..16383");
+            continue;
+          }
+          d.unit_limits[k] = static_cast<uint32_t>(v.get<int64_t>());
+        }
+      }
       b.Str("source");
       b.Finish();
       cat.drive_buses.push_back(d);
@@ -284,6 +333,13 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
     c.usb_ports = static_cast<int>(o.Int("usb_ports", -1, 15));
     c.video_role = o.Str("video_role");
     c.usb_master = o.Str("usb_master");
+    c.address_types = o.Strs("address_types");
+    c.machines = o.Strs("machines");
+    c.machine_error = o.Str("machine_error");
+    c.requires_acpi = o.Bool("requires_acpi");
+    c.usb_ports_max = static_cast<int>(o.Int("usb_ports_max", -1, 64));
+    c.spapr_vio_reg = static_cast<uint32_t>(o.Int("spapr_vio_reg", 0, 0xffffffff));
+    c.dimm_slot = o.Bool("dimm_slot");
     if (!c.video_role.empty() && c.video_role != "any" && c.video_role != "primary" &&
         c.video_role != "alone") {
       o.Fail("video_role", "expected any, primary or alone");
@@ -375,6 +431,16 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
           continue;
         }
         d.props[k] = v.get<int64_t>();
+      }
+    }
+    if (const Json* ap = o.Need("attr_props"); ap && ap->is_object()) {
+      for (const auto& [k, v] : ap->items()) {
+        if (!v.is_array() || v.empty() ||
+            !std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_string(); })) {
+          o.Fail("attr_props/" + k, "expected a list of property names");
+          continue;
+        }
+        d.attr_props[k] = v.get<std::vector<std::string>>();
       }
     }
     d.masterbus = o.Bool("masterbus");
@@ -524,6 +590,17 @@ Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
     }
   }
   if (cat.machines.empty()) errs.push_back(Error(Rule::kBadValue, "data: no machine families"));
+  for (size_t i = 0; i < cat.classes.size(); ++i) {
+    for (const std::string& family : cat.classes[i].machines) {
+      bool known = std::any_of(cat.machines.begin(), cat.machines.end(),
+                               [&](const MachineFamily& m) { return m.name == family; });
+      if (!known) {
+        errs.push_back(Error(Rule::kBadValue, "devices.json: /classes/" + std::to_string(i) +
+                                                  "/machines: unknown machine family '" + family +
+                                                  "'"));
+      }
+    }
+  }
   if (!errs.empty()) return errs;
   return cat;
 }

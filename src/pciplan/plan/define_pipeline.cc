@@ -233,7 +233,10 @@ void DefinePipeline::ApplyModelDefaults() {
       return it == fam_->model_defaults.end() ? nullptr : &it->second;
     };
     if (d.tag == "interface" && !d.Has("model/@type") && d.GetOr("@type", "") != "hostdev") {
-      if (const std::string* m = def("interface")) d.Set("model/@type", *m);
+      // A per-type default first (qemuDomainDeviceNetDefPostParse: vdpa is virtio).
+      const std::string* m = def("interface-" + d.GetOr("@type", ""));
+      if (!m) m = def("interface");
+      if (m) d.Set("model/@type", *m);
     } else if (d.tag == "video" && !d.Has("model/@type")) {
       if (const std::string* m = def("video")) d.Set("model/@type", *m);
     } else if (d.tag == "controller" && !d.Has("@model")) {
@@ -656,14 +659,16 @@ Result<Plan> DefinePipeline::Run() {
   devs_ = in_.devices;
   cls_.assign(devs_.size(), nullptr);
   if (!FindFamily()) return errs_;
+  ApplyDiskBuses(cat_, devs_);
   BuildListOrders();
   NonPciContext ctx{cat_, *fam_, in_, devs_, ctrl_order_, disk_order_};
-  bool ok = AssignControllerIndexes() && CheckUsbControllers(ctx, errs_);
+  bool ok = AssignControllerIndexes() && CheckUsbControllers(ctx, errs_) &&
+            AddScsiHostdevControllers(ctx, Unaddressed::kController0);
   if (ok) {
     AddMachineDefaults();
     ApplyModelDefaults();
     ok = AssignDriveAddresses(ctx, errs_) && AddImplicitControllers(ctx, errs_) &&
-         CheckControllers() && AssignVirtioSerial(ctx, errs_);
+         CheckControllers() && AssignVirtioSerial(ctx, errs_) && AssignSpaprVio(ctx, errs_);
   }
   if (ok) {
     cls_.resize(devs_.size(), nullptr);
@@ -673,9 +678,9 @@ Result<Plan> DefinePipeline::Run() {
   }
   if (ok) {
     SetMultifunction();
-    ok = FillControllerDefaults() && AssignUsbPorts(ctx, errs_) &&
+    ok = FillControllerDefaults() && AssignUsbPorts(ctx, errs_) && AssignMemorySlots(ctx, errs_) &&
          ValidateDiskDrives(ctx, errs_) && ValidateVideos() && ValidateControllers() &&
-         ValidateIdeAndDuplicates(ctx, errs_);
+         ValidateDevices(ctx, errs_) && ValidateIdeAndDuplicates(ctx, errs_);
   }
   if (!ok) return libvirt_refusal_ ? Diagnostics{*libvirt_refusal_} : errs_;
   Plan plan;

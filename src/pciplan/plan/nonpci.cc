@@ -42,19 +42,84 @@ int AppendController(const NonPciContext& ctx, const std::string& type, uint32_t
   return i;
 }
 
-bool HasController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
+/// The controller of `type` with `index`, or nullptr.
+const Device* FindController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
   for (int i : ctx.controller_order) {
     const Device& d = ctx.devices[i];
-    if (d.GetOr("@type", "") == type && ParseDecimal(d.GetOr("@index", "")) == index) return true;
+    if (d.GetOr("@type", "") == type && ParseDecimal(d.GetOr("@index", "")) == index) return &d;
   }
-  return false;
+  return nullptr;
+}
+
+bool HasController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
+  return FindController(ctx, type, index) != nullptr;
+}
+
+/// The drive bus SCSI host devices sit on (the one with host device units), or nullptr.
+const DriveBus* HostdevDriveBus(const Catalog& catalog) {
+  for (const DriveBus& b : catalog.drive_buses) {
+    if (b.hostdev_units > 0) return &b;
+  }
+  return nullptr;
 }
 
 bool IsVirtioChannel(const Device& d) {
   return (d.tag == "channel" || d.tag == "console") && d.GetOr("target/@type", "") == "virtio";
 }
 
+bool IsScsiHostdev(const Device& d) { return d.tag == "hostdev" && d.Is("@type", "scsi"); }
+
+void SetAddress(Device& d, AddressType type, const std::string& type_name,
+                std::map<std::string, std::string> attrs) {
+  d.address = Address{};
+  d.address.type = type;
+  d.address.type_name = type_name;
+  d.address.attrs = std::move(attrs);
+}
+
+/// A USB port path "1.2.3": dot-separated numbers, at most `depth` of them.
+std::optional<std::vector<uint32_t>> ParsePortPath(const std::string& s, uint32_t depth) {
+  std::vector<uint32_t> path;
+  for (size_t start = 0; start <= s.size();) {
+    size_t dot = s.find('.', start);
+    std::string part = s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::optional<uint32_t> n = ParseUnsigned(part);
+    if (!n || part.empty() || path.size() >= depth) return std::nullopt;
+    path.push_back(*n);
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return path;
+}
+
+/// The drive address of a disk or host device as "controller:bus:target:unit".
+std::string DriveKey(const Address& a) {
+  return fmt::format("{}:{}:{}:{}", a.Number("controller"), a.Number("bus"), a.Number("target"),
+                     a.Number("unit"));
+}
+
+std::string DriveText(const Address& a) {
+  return fmt::format("controller='{}' bus='{}' target='{}' unit='{}'", a.Number("controller"),
+                     a.Number("bus"), a.Number("target"), a.Number("unit"));
+}
+
 }  // namespace
+
+void ApplyDiskBuses(const Catalog& catalog, std::vector<Device>& devices) {
+  for (Device& d : devices) {
+    if (d.tag != "disk" || d.Has("target/@bus") || !d.Has("target/@dev")) continue;
+    std::string bus = catalog.disk_buses.fallback;
+    if (d.Is("@device", "floppy")) {
+      bus = catalog.disk_buses.floppy;
+    } else {
+      const std::string& dev = *d.Get("target/@dev");
+      for (const auto& [prefix, b] : catalog.disk_buses.prefixes) {
+        if (dev.compare(0, prefix.size(), prefix) == 0) bus = b;
+      }
+    }
+    d.Set("target/@bus", bus);
+  }
+}
 
 int DiskNameIndex(const std::string& name) {
   static const char* kPrefixes[] = {"fd", "hd", "vd", "sd", "xvd", "ubd"};
@@ -74,6 +139,28 @@ int DiskNameIndex(const std::string& name) {
 }
 
 bool CheckUsbControllers(const NonPciContext& ctx, Diagnostics& errs) {
+  // Elements the parser takes once per domain.
+  for (const std::string& element : ctx.catalog.single_per_domain) {
+    int seen = 0;
+    for (size_t i = 0; i < ctx.devices.size(); ++i) {
+      if (ctx.devices[i].tag == element && ++seen > 1) {
+        return Fail(ctx, errs, Rule::kSingleDevice,
+                    fmt::format("a domain has at most one <{}> device", element),
+                    static_cast<int>(i));
+      }
+    }
+  }
+  // Port paths are parsed with the XML (virDomainDeviceUSBAddressParsePort).
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    const Address& a = ctx.devices[i].address;
+    if (a.type != AddressType::kUsb) continue;
+    auto port = a.attrs.find("port");
+    if (port == a.attrs.end() || ParsePortPath(port->second, ctx.catalog.usb_port_depth)) continue;
+    return Fail(ctx, errs, Rule::kUsbPortPath,
+                fmt::format("USB port '{}' is not a path of at most {} port numbers (\"1.2.3\")",
+                            port->second, ctx.catalog.usb_port_depth),
+                static_cast<int>(i));
+  }
   // A USB controller of a model with no ports and no PCI function ("none") disables USB; no
   // other USB controller may then exist (libvirt's parser refuses it).
   int usb = 0;
@@ -134,6 +221,69 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
                        {"target", "0"},
                        {"unit", std::to_string(u % drive->units)}};
   }
+  // SCSI host devices, in document order, after every disk has its address: controller by
+  // controller, the first unit no SCSI disk or host device uses and the controller's model has.
+  // Controllers are not added here, so only those already written cap the units.
+  const DriveBus* scsi = HostdevDriveBus(ctx.catalog);
+  if (!scsi) return true;
+  std::set<std::string> used;
+  for (const Device& d : ctx.devices) {
+    if (d.address.type != AddressType::kDrive) continue;
+    if ((d.tag == "disk" && d.Is("target/@bus", scsi->bus)) || IsScsiHostdev(d)) {
+      used.insert(DriveKey(d.address));
+    }
+  }
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    Device& d = ctx.devices[i];
+    if (!IsScsiHostdev(d) || d.address.type != AddressType::kNone) continue;
+    for (uint32_t c = 0;; ++c) {
+      uint32_t limit = scsi->hostdev_units;
+      if (const Device* ctl = FindController(ctx, scsi->bus, c)) {
+        auto lim = scsi->unit_limits.find(ctl->GetOr("@model", ""));
+        if (lim != scsi->unit_limits.end()) limit = std::min(limit, lim->second + 1);
+      }
+      std::optional<uint32_t> unit;
+      for (uint32_t u = 0; u < limit && !unit; ++u) {
+        if (!used.count(fmt::format("{}:0:0:{}", c, u))) unit = u;
+      }
+      if (!unit) continue;
+      SetAddress(d, AddressType::kDrive, "drive",
+                 {{"controller", std::to_string(c)},
+                  {"bus", "0"},
+                  {"target", "0"},
+                  {"unit", std::to_string(*unit)}});
+      used.insert(DriveKey(d.address));
+      break;
+    }
+  }
+  return true;
+}
+
+bool AddScsiHostdevControllers(const NonPciContext& ctx, Unaddressed unaddressed) {
+  // SCSI controllers up to the highest one SCSI host devices use
+  // (virDomainDefMaybeAddHostdevSCSIcontroller), of the model of the controller the device that
+  // raised the highest index sits on when that one exists: a full controller's model repeats.
+  // libvirt runs this once per host device while parsing, when host devices without an address
+  // still read as controller 0, and again with the implicit controllers.
+  const DriveBus* scsi = HostdevDriveBus(ctx.catalog);
+  if (!scsi) return true;
+  int max = -1;
+  std::string model = scsi->implicit_model;
+  for (const Device& d : ctx.devices) {
+    if (!IsScsiHostdev(d)) continue;
+    bool none = d.address.type == AddressType::kNone && unaddressed == Unaddressed::kController0;
+    if (d.address.type != AddressType::kDrive && !none) continue;
+    int c = none ? 0 : static_cast<int>(std::min<uint32_t>(d.address.Number("controller"), 255));
+    if (c <= max) continue;
+    max = c;
+    const Device* ctl = FindController(ctx, scsi->bus, static_cast<uint32_t>(c));
+    if (ctl && ctl->Has("@model")) model = *ctl->Get("@model");
+  }
+  for (int c = 0; c <= max; ++c) {
+    if (!HasController(ctx, scsi->bus, static_cast<uint32_t>(c))) {
+      AppendController(ctx, scsi->bus, static_cast<uint32_t>(c), model);
+    }
+  }
   return true;
 }
 
@@ -161,6 +311,98 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
       uint32_t c = d.address.type == AddressType::kVirtioSerial ? d.address.Number("controller") : 0;
       if (!HasController(ctx, "virtio-serial", c)) AppendController(ctx, "virtio-serial", c, "");
     }
+  }
+  // The smartcard's CCID controller (virDomainDefMaybeAddSmartcardController): the one its
+  // address names, else index 0, where an address-less smartcard goes.
+  for (Device& d : ctx.devices) {
+    if (d.tag != "smartcard") continue;
+    if (d.address.type == AddressType::kNone) {
+      SetAddress(d, AddressType::kCcid, "ccid", {{"controller", "0"}, {"slot", "0"}});
+    }
+    if (d.address.type != AddressType::kCcid) continue;
+    uint32_t c = std::min<uint32_t>(d.address.Number("controller"), 255);
+    if (!HasController(ctx, "ccid", c)) AppendController(ctx, "ccid", c, "");
+  }
+  return AddScsiHostdevControllers(ctx, Unaddressed::kSkip);
+}
+
+bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
+  (void)errs;
+  std::set<uint32_t> used;
+  std::vector<int> wanting;
+  for (const std::string& tag : ctx.catalog.collect_order) {
+    std::vector<int> list;
+    if (tag == "controller") {
+      list = ctx.controller_order;
+    } else {
+      for (size_t i = 0; i < ctx.devices.size(); ++i) {
+        if (ctx.devices[i].tag == tag) list.push_back(static_cast<int>(i));
+      }
+    }
+    for (int i : list) {
+      const Device& d = ctx.devices[i];
+      if (d.address.type_name == "spapr-vio" && d.address.attrs.count("reg")) {
+        used.insert(d.address.Number("reg"));
+        continue;
+      }
+      const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
+      if (!cls || cls->spapr_vio_reg == 0) continue;
+      if (d.address.type == AddressType::kNone || d.address.type_name == "spapr-vio") {
+        wanting.push_back(i);
+      }
+    }
+  }
+  for (int i : wanting) {
+    Device& d = ctx.devices[i];
+    uint32_t reg = ctx.catalog.Classify(d.tag, d.props)->spapr_vio_reg;
+    while (used.count(reg)) reg += 0x1000;
+    used.insert(reg);
+    SetAddress(d, AddressType::kOther, "spapr-vio", {{"reg", fmt::format("0x{:08x}", reg)}});
+  }
+  return true;
+}
+
+bool AssignMemorySlots(const NonPciContext& ctx, Diagnostics& errs) {
+  // qemuDomainAssignMemorySlots: given slots first (virDomainDefGetMemorySlotmap), then the
+  // lowest free slot for each device without one, in document order.
+  uint32_t slots = ctx.input.memory_slots;
+  std::vector<bool> taken(slots, false);
+  std::vector<int> wanting;
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    const Device& d = ctx.devices[i];
+    const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
+    if (!cls || !cls->dimm_slot) continue;
+    auto slot = d.address.attrs.find("slot");
+    if (d.address.type_name != "dimm" || slot == d.address.attrs.end()) {
+      if (d.address.type == AddressType::kNone || d.address.type_name == "dimm") {
+        wanting.push_back(static_cast<int>(i));
+      }
+      continue;
+    }
+    uint32_t n = d.address.Number("slot");
+    if (n >= slots) {
+      return Fail(ctx, errs, Rule::kMemorySlotRange,
+                  fmt::format("memory slot {} is not below the {} slots of <maxMemory>", n, slots),
+                  static_cast<int>(i));
+    }
+    if (taken[n]) {
+      return Fail(ctx, errs, Rule::kMemorySlotDoubleUse,
+                  fmt::format("memory slot {} is already used by another memory device", n),
+                  static_cast<int>(i));
+    }
+    taken[n] = true;
+  }
+  for (int i : wanting) {
+    auto free = std::find(taken.begin(), taken.end(), false);
+    if (free == taken.end()) {
+      return Fail(ctx, errs, Rule::kNoFreeSlot,
+                  fmt::format("no free memory slot: <maxMemory> has {} slots", slots), i);
+    }
+    *free = true;
+    Device& d = ctx.devices[i];
+    std::map<std::string, std::string> attrs = d.address.attrs;
+    attrs["slot"] = std::to_string(free - taken.begin());
+    SetAddress(d, AddressType::kOther, "dimm", std::move(attrs));
   }
   return true;
 }
@@ -323,19 +565,20 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
     }
     auto port = d.address.attrs.find("port");
     if (port == d.address.attrs.end()) continue;
-    std::vector<uint32_t> path;
-    std::string s = port->second;
-    for (size_t start = 0; start <= s.size();) {
-      size_t dot = s.find('.', start);
-      std::string part = s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-      path.push_back(ParseUnsigned(part).value_or(0));
-      if (dot == std::string::npos) break;
-      start = dot + 1;
-    }
+    const std::string& s = port->second;
+    std::vector<uint32_t> path =
+        ParsePortPath(s, ctx.catalog.usb_port_depth).value_or(std::vector<uint32_t>{0});
+    if (path.front() == 0) continue;  // port 0: no port named, assigned below
     UsbHub* hub = it->second->Walk(path, 0);
     uint32_t p = path.back();
-    if (!hub || p == 0 || p > hub->occupant.size()) {
-      return Fail(ctx, errs, Rule::kBadValue,
+    if (!hub) {
+      return Fail(ctx, errs, Rule::kUsbHubMissing,
+                  fmt::format("USB port {} on bus {} goes through port {}, which has no hub", s,
+                              bus, path.front()),
+                  i);
+    }
+    if (p == 0 || p > hub->occupant.size()) {
+      return Fail(ctx, errs, Rule::kUsbPort,
                   fmt::format("requested USB port {} not present on USB bus {}", s, bus), i);
     }
     hub->occupant[p - 1] = i;
@@ -343,7 +586,12 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
   }
   for (int i : order) {
     Device& d = ctx.devices[i];
-    if (d.address.type != AddressType::kNone) continue;
+    // No address, or a USB address naming its bus but no port (qemuDomainAssignUSBPorts; hubs
+    // first, as the order has them).
+    auto port = d.address.attrs.find("port");
+    bool on_bus = d.address.type == AddressType::kUsb &&
+                  (port == d.address.attrs.end() || ParseUnsigned(port->second) == 0u);
+    if (d.address.type != AddressType::kNone && !on_bus) continue;
     if (buses.empty()) {
       return Fail(ctx, errs, Rule::kUnsupported,
                   "USB is disabled for this domain, but USB devices are present", i);
@@ -351,6 +599,7 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
     std::optional<std::vector<uint32_t>> path;
     uint32_t bus = 0;
     for (auto& [idx, root] : buses) {
+      if (on_bus && idx != d.address.Number("bus")) continue;
       if ((path = root->FindFree())) {
         bus = idx;
         break;
@@ -386,6 +635,58 @@ bool ValidateDiskDrives(const NonPciContext& ctx, Diagnostics& errs) {
   return true;
 }
 
+bool ValidateDevices(const NonPciContext& ctx, Diagnostics& errs) {
+  int smartcards = 0;
+  for (size_t k = 0; k < ctx.devices.size(); ++k) {
+    const Device& d = ctx.devices[k];
+    int i = static_cast<int>(k);
+    const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
+    if (cls && !cls->address_types.empty() && d.address.type != AddressType::kNone &&
+        std::find(cls->address_types.begin(), cls->address_types.end(), d.address.type_name) ==
+            cls->address_types.end()) {
+      std::string takes;
+      for (const std::string& t : cls->address_types) {
+        takes += (takes.empty() ? "an address of type '" : " or '") + t + "'";
+      }
+      if (cls->address_types == std::vector<std::string>{"none"}) takes = "no address";
+      return Fail(ctx, errs, Rule::kAddressType,
+                  fmt::format("an address of type '{}' does not fit this device, which takes {}",
+                              d.address.type_name, takes),
+                  i);
+    }
+    if (cls && !cls->machines.empty() &&
+        std::find(cls->machines.begin(), cls->machines.end(), ctx.family.name) ==
+            cls->machines.end()) {
+      return Fail(ctx, errs, Rule::kDeviceMachine,
+                  fmt::format("{} (this is a '{}' machine)", cls->machine_error, ctx.family.name),
+                  i);
+    }
+    if (cls && cls->requires_acpi && !ctx.input.acpi) {
+      return Fail(ctx, errs, Rule::kIommuAcpi,
+                  "this device requires ACPI: add <features><acpi/></features>", i);
+    }
+    if (cls && cls->usb_ports_max >= 0 && d.Has("@ports")) {
+      std::optional<uint32_t> n = ParseUnsigned(*d.Get("@ports"));
+      if (!n || *n > static_cast<uint32_t>(cls->usb_ports_max)) {
+        return Fail(ctx, errs, Rule::kUsbPortCount,
+                    fmt::format("ports='{}': a '{}' controller has at most {} ports",
+                                *d.Get("@ports"), d.GetOr("@model", ""), cls->usb_ports_max),
+                    i);
+      }
+    }
+    if (d.tag == "smartcard") {
+      // QEMU 7.2 has one CCID slot (qemuValidateDomainSmartcardDef).
+      bool at_zero = d.address.type == AddressType::kCcid && d.address.Number("controller") == 0 &&
+                     d.address.Number("slot") == 0;
+      if (++smartcards > 1 || !at_zero) {
+        return Fail(ctx, errs, Rule::kSmartcardCount,
+                    "only one smartcard is supported, at CCID controller 0 slot 0", i);
+      }
+    }
+  }
+  return true;
+}
+
 bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
   for (const UnsupportedDevice& u : ctx.family.unsupported_devices) {
     for (size_t i = 0; i < ctx.devices.size(); ++i) {
@@ -412,6 +713,66 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
                 fmt::format("target '{}' duplicated for disk sources '{}' and '{}'", dev,
                             source(ctx.devices[it->second]), source(d)),
                 static_cast<int>(i));
+  }
+  // Drive addresses (virDomainDefDuplicateDriveAddressesValidate): disks on one bus, then SCSI
+  // host devices against each other and against SCSI disks.
+  std::map<std::string, int> drives;  // "bus/controller:bus:target:unit" -> disk
+  for (int i : ctx.disk_order) {
+    const Device& d = ctx.devices[i];
+    if (d.address.type != AddressType::kDrive) continue;
+    std::string key = d.GetOr("target/@bus", "") + "/" + DriveKey(d.address);
+    auto [it, fresh] = drives.emplace(key, i);
+    if (fresh) continue;
+    return Fail(ctx, errs, Rule::kDriveDoubleUse,
+                fmt::format("drive address {} is already used by disk '{}'", DriveText(d.address),
+                            ctx.devices[it->second].GetOr("target/@dev", "")),
+                i);
+  }
+  std::map<std::string, int> scsi_hostdevs;
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    const Device& d = ctx.devices[i];
+    if (!IsScsiHostdev(d) || d.address.type != AddressType::kDrive) continue;
+    auto [it, fresh] = scsi_hostdevs.emplace(DriveKey(d.address), static_cast<int>(i));
+    if (!fresh) {
+      return Fail(ctx, errs, Rule::kDriveDoubleUse,
+                  fmt::format("SCSI address {} is already used by another SCSI host device",
+                              DriveText(d.address)),
+                  static_cast<int>(i));
+    }
+    auto disk = drives.find("scsi/" + DriveKey(d.address));
+    if (disk != drives.end()) {
+      return Fail(ctx, errs, Rule::kDriveDoubleUse,
+                  fmt::format("SCSI address {} is already used by disk '{}'", DriveText(d.address),
+                              ctx.devices[disk->second].GetOr("target/@dev", "")),
+                  static_cast<int>(i));
+    }
+  }
+  std::set<std::string> identities;
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    const Device& d = ctx.devices[i];
+    if (d.tag != "hostdev") continue;
+    for (const HostdevIdentity& id : ctx.catalog.hostdev_identities) {
+      if (!d.Is("@type", id.type)) continue;
+      // The first key set the device fills in names it; numbers compare as numbers.
+      for (size_t k = 0; k < id.keys.size(); ++k) {
+        std::string key = id.type + "#" + std::to_string(k);
+        bool complete = true;
+        for (const std::string& prop : id.keys[k]) {
+          const std::string* v = d.Get(prop);
+          std::optional<uint32_t> n = v ? ParseUnsigned(*v) : std::nullopt;
+          complete &= v && !v->empty();
+          key += "|" + (n ? std::to_string(*n) : v ? *v : std::string());
+        }
+        if (!complete) continue;
+        if (!identities.insert(key).second) {
+          return Fail(
+              ctx, errs, Rule::kDuplicateHostdev,
+              fmt::format("this {} host device is already in the domain configuration", id.type),
+              static_cast<int>(i));
+        }
+        break;
+      }
+    }
   }
   std::set<PciAddress> hostdevs;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {

@@ -2,23 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include "pciplan/domain/domain_reader.h"
-#include "pciplan/model/model_loader.h"
+#include "pciplan/plan/plan_test_support.h"
 
 namespace pciplan {
 namespace {
 
-std::string DomainXml(const std::string& machine, const std::string& devices,
-                      const std::string& arch = "x86_64", const std::string& extra = "") {
-  return "<domain type='qemu'><name>t</name><os><type arch='" + arch + "' machine='" + machine +
-         "'>hvm</type></os>" + extra + "<devices>" + devices + "</devices></domain>";
-}
-
-Result<Plan> PlanXml(const std::string& xml) {
-  Result<Domain> dom = ReadDomain(xml);
-  if (!dom) return dom.errors();
-  return MakePlan(*dom, BuiltinCatalog(), PolicyName::kLibvirt);
-}
+using pciplan::testing::DomainXml;
+using pciplan::testing::PlanXml;
 
 Rule FirstRule(const Result<Plan>& r) { return r.errors().front().rule; }
 

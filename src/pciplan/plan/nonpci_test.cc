@@ -1,0 +1,225 @@
+// The non-PCI part of the libvirt policy: addresses beside PCI (drive, CCID, USB, dimm,
+// spapr-vio) and the define-time checks that are not about PCI slots.
+#include "pciplan/plan/nonpci.h"
+
+#include <gtest/gtest.h>
+
+#include "pciplan/plan/plan_test_support.h"
+
+namespace pciplan {
+namespace {
+
+using pciplan::testing::DomainXml;
+using pciplan::testing::PlanXml;
+
+/// The address of the `n`th planned device with this tag, as "type k=v k=v".
+std::string AddressOf(const Plan& p, const std::string& tag, int n = 0) {
+  for (const Device& d : p.devices) {
+    if (d.tag != tag || n-- > 0) continue;
+    std::string out = d.address.type_name;
+    for (const auto& [k, v] : d.address.attrs) out += " " + k + "=" + v;
+    return out;
+  }
+  return "missing";
+}
+
+int Controllers(const Plan& p, const std::string& type) {
+  int n = 0;
+  for (const Device& d : p.devices) n += d.tag == "controller" && d.Is("@type", type);
+  return n;
+}
+
+/// A SCSI host device on host adapter `n`.
+std::string ScsiHostdev(int n) {
+  return "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host" +
+         std::to_string(n) + "'/><address bus='0' target='0' unit='0'/></source></hostdev>";
+}
+const char kDimm[] = "<memory model='dimm'><target><size unit='MiB'>256</size></target></memory>";
+const char kSlots[] = "<maxMemory slots='2' unit='MiB'>4096</maxMemory>";
+
+TEST(NonPci, DiskWithoutBusTakesTheBusOfItsNamePrefix) {
+  Result<Plan> p =
+      PlanXml(DomainXml("pc",
+                        "<disk type='file' device='disk'><target dev='hda'/></disk>"
+                        "<disk type='file' device='floppy'><target dev='fda'/></disk>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(p->devices[0].GetOr("target/@bus", ""), "ide");
+  EXPECT_EQ(p->devices[1].GetOr("target/@bus", ""), "fdc");
+  EXPECT_EQ(Controllers(*p, "ide"), 1);
+}
+
+TEST(NonPci, SmartcardGetsCcidZeroAndItsControllerAUsbPort) {
+  Result<Plan> p = PlanXml(DomainXml("pc", "<smartcard mode='host'/>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "smartcard"), "ccid controller=0 slot=0");
+  for (const Device& d : p->devices) {
+    if (d.Is("@type", "ccid")) {
+      EXPECT_EQ(d.address.type, AddressType::kUsb);
+    }
+  }
+  EXPECT_EQ(Controllers(*p, "ccid"), 1);
+}
+
+TEST(NonPci, ScsiHostdevsFillSevenUnitsThenAddAController) {
+  std::string devices;
+  for (int i = 0; i < 8; ++i) devices += ScsiHostdev(i);
+  Result<Plan> p = PlanXml(DomainXml("pc", devices));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "hostdev", 6), "drive bus=0 controller=0 target=0 unit=6");
+  EXPECT_EQ(AddressOf(*p, "hostdev", 7), "drive bus=0 controller=1 target=0 unit=0");
+  EXPECT_EQ(Controllers(*p, "scsi"), 2);
+}
+
+TEST(NonPci, ScsiHostdevOnASmallControllerModelMovesOnAndRepeatsTheModel) {
+  Result<Plan> p =
+      PlanXml(DomainXml("pc", "<controller type='scsi' index='0' model='lsisas1068'/>" +
+                                  ScsiHostdev(0) + ScsiHostdev(1) + ScsiHostdev(2)));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "hostdev", 2), "drive bus=0 controller=1 target=0 unit=0");
+  for (const Device& d : p->devices) {
+    if (d.tag == "controller" && d.Is("@type", "scsi")) {
+      EXPECT_EQ(d.GetOr("@model", ""), "lsisas1068");
+    }
+  }
+}
+
+TEST(NonPci, DimmsTakeTheLowestFreeSlots) {
+  Result<Plan> p = PlanXml(DomainXml(
+      "q35",
+      std::string(kDimm) + "<memory model='dimm'><target><size unit='MiB'>256</size></target>"
+                           "<address type='dimm' slot='0'/></memory>",
+      "x86_64", kSlots));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "memory", 0), "dimm slot=1");
+}
+
+TEST(NonPci, IbmvscsiGetsSpaprVioRegsOnAnyMachine) {
+  Result<Plan> p = PlanXml(DomainXml("q35",
+                                     "<controller type='scsi' index='0' model='ibmvscsi'/>"
+                                     "<controller type='scsi' index='1' model='ibmvscsi'/>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "controller", 0), "spapr-vio reg=0x00002000");
+  EXPECT_EQ(AddressOf(*p, "controller", 1), "spapr-vio reg=0x00003000");
+}
+
+TEST(NonPci, UsbAddressWithoutPortGetsAPortOnItsBusAfterTheHubs) {
+  Result<Plan> p =
+      PlanXml(DomainXml("pc",
+                        "<input type='tablet' bus='usb'><address type='usb' bus='0'/></input>"
+                        "<hub type='usb'><address type='usb' bus='0'/></hub>"
+                        "<input type='mouse' bus='usb'/>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "hub"), "usb bus=0 port=1");
+  EXPECT_EQ(AddressOf(*p, "input", 0), "usb bus=0 port=2");
+  EXPECT_EQ(AddressOf(*p, "input", 1), "usb bus=0 port=1.1");
+}
+
+TEST(NonPci, VdpaInterfaceDefaultsToVirtio) {
+  Result<Plan> p = PlanXml(
+      DomainXml("q35", "<interface type='vdpa'><source dev='/dev/vhost-vdpa-0'/></interface>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(p->devices[0].GetOr("model/@type", ""), "virtio");
+}
+
+TEST(NonPci, TransitionalVsockAndVhostScsiAreConventionalPci) {
+  Result<Plan> p =
+      PlanXml(DomainXml("q35",
+                        "<hostdev mode='subsystem' type='scsi_host' model='virtio-transitional'>"
+                        "<source protocol='vhost' wwpn='naa.5123456789abcde0'/></hostdev>"
+                        "<vsock model='virtio-transitional'/>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  // Both behind the pcie-to-pci-bridge libvirt adds for conventional devices.
+  for (const Device& d : p->devices) {
+    if (d.tag != "hostdev" && d.tag != "vsock") continue;
+    ASSERT_EQ(d.address.type, AddressType::kPci);
+    EXPECT_NE(d.address.pci.slot, 0u) << d.tag;
+  }
+}
+
+struct RuleCase {
+  const char* name;
+  std::string xml;
+  Rule rule;
+};
+
+TEST(NonPci, InvalidDomainsAreRefusedNamingTheRule) {
+  const std::string disk = "<disk type='file' device='disk'><target dev='sda' bus='scsi'/>";
+  const std::string drive0 = "<address type='drive' controller='0' bus='0' target='0' unit='0'/>";
+  const std::string pci5 = "<address type='pci' domain='0' bus='0' slot='5' function='0'/>";
+  const RuleCase cases[] = {
+      {"two disks on one drive address",
+       DomainXml("pc", disk + drive0 +
+                           "</disk><disk type='file' device='disk'><target dev='sdb' "
+                           "bus='scsi'/>" +
+                           drive0 + "</disk>"),
+       Rule::kDriveDoubleUse},
+      {"pci address on an ide disk",
+       DomainXml("pc", "<disk type='file' device='disk'><target dev='hda' bus='ide'/>" + pci5 +
+                           "</disk>"),
+       Rule::kAddressType},
+      {"drive address on a virtio disk",
+       DomainXml("pc", "<disk type='file' device='disk'><target dev='vda' bus='virtio'/>" + drive0 +
+                           "</disk>"),
+       Rule::kAddressType},
+      {"pci address on ramfb", DomainXml("q35", "<video><model type='ramfb'/>" + pci5 + "</video>"),
+       Rule::kAddressType},
+      {"xhci port 5",
+       DomainXml("q35",
+                 "<input type='tablet' bus='usb'><address type='usb' "
+                 "bus='0' port='5'/></input>"),
+       Rule::kUsbPort},
+      {"xhci ports=16",
+       DomainXml("q35", "<controller type='usb' index='0' model='qemu-xhci' ports='16'/>"),
+       Rule::kUsbPortCount},
+      {"usb port path of 5 levels",
+       DomainXml("pc",
+                 "<input type='tablet' bus='usb'><address type='usb' bus='0' "
+                 "port='1.1.1.1.1'/></input>"),
+       Rule::kUsbPortPath},
+      {"usb port behind a port without hub",
+       DomainXml("pc",
+                 "<input type='tablet' bus='usb'><address type='usb' bus='0' "
+                 "port='1.1'/></input>"),
+       Rule::kUsbHubMissing},
+      {"same usb host device twice",
+       DomainXml("pc",
+                 "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/>"
+                 "<product id='0x5678'/></source></hostdev><hostdev mode='subsystem' "
+                 "type='usb'><source><vendor id='4660'/><product id='0x5678'/></source>"
+                 "</hostdev>"),
+       Rule::kDuplicateHostdev},
+      {"same scsi host device twice", DomainXml("pc", ScsiHostdev(0) + ScsiHostdev(0)),
+       Rule::kDuplicateHostdev},
+      {"intel iommu on pc", DomainXml("pc", "<iommu model='intel'/>"), Rule::kDeviceMachine},
+      {"smmuv3 on q35", DomainXml("q35", "<iommu model='smmuv3'/>"), Rule::kDeviceMachine},
+      {"virtio iommu without acpi", DomainXml("q35", "<iommu model='virtio'/>"), Rule::kIommuAcpi},
+      {"two vsocks", DomainXml("q35", "<vsock model='virtio'/><vsock model='virtio'/>"),
+       Rule::kSingleDevice},
+      {"two smartcards", DomainXml("pc", "<smartcard mode='host'/><smartcard mode='host'/>"),
+       Rule::kSmartcardCount},
+      {"dimm slot beyond maxMemory slots",
+       DomainXml("q35",
+                 "<memory model='dimm'><target><size unit='MiB'>256</size></target>"
+                 "<address type='dimm' slot='2'/></memory>",
+                 "x86_64", kSlots),
+       Rule::kMemorySlotRange},
+      {"more dimms than slots",
+       DomainXml("q35", std::string(kDimm) + kDimm + kDimm, "x86_64", kSlots), Rule::kNoFreeSlot},
+  };
+  for (const RuleCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    Result<Plan> p = PlanXml(c.xml);
+    ASSERT_FALSE(p.ok());
+    EXPECT_EQ(RuleId(p.errors().front().rule), RuleId(c.rule))
+        << p.errors().front().Render("t.xml");
+  }
+}
+
+TEST(NonPci, ErrorNamesANonPciHostdevByItsOrdinalNotAPciAddress) {
+  Result<Plan> p = PlanXml(DomainXml("pc", ScsiHostdev(0) + ScsiHostdev(0)));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().device, "hostdev #1");
+}
+
+}  // namespace
+}  // namespace pciplan
