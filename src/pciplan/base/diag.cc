@@ -51,6 +51,8 @@ constexpr std::array kRuleIds = {
     "drive-address",
     "usb-disabled",
     "usb-master",
+    "chassis-clash",
+    "controller-cycle",
     "qemu",
     "qmp",
     "unsupported",

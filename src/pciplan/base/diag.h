@@ -55,6 +55,8 @@ enum class Rule {
   kDriveAddress,
   kUsbDisabled,
   kUsbMaster,
+  kChassisClash,    // two ports share a chassis: QEMU refuses the second
+  kControllerCycle,  // a controller plugged in behind itself: QEMU cannot create it
   kQemu,  // QEMU refused a command or its start; the message carries QEMU's own text
   kQmp,   // the QMP conversation failed: socket error, timeout, EOF, malformed message
   kUnsupported,

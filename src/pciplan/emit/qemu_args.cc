@@ -179,12 +179,17 @@ Json Builder::PciControllerObject(int i) const {
   ControllerModelId m = cat_.FindController(d.GetOr("@model", ""));
   Json obj;
   obj["driver"] = d.GetOr("model/@name", m >= 0 ? cat_.controller(m).qemu : "");
-  // Target attributes become QEMU properties as integers, as libvirt writes them.
+  // Target attributes become QEMU properties as integers, and on/off switches as booleans, as
+  // libvirt writes them.
   for (const auto& [attr, prop] : cat_.qemu.controller_properties) {
     const std::string* v = d.Get("target/@" + attr);
     if (!v) v = d.Get("target/" + attr);
     if (!v) continue;
-    if (std::optional<uint32_t> n = ParseUnsigned(*v)) obj[prop] = *n;
+    if (std::optional<uint32_t> n = ParseUnsigned(*v)) {
+      obj[prop] = *n;
+    } else if (*v == "on" || *v == "off") {
+      obj[prop] = *v == "on";
+    }
   }
   obj["id"] = m >= 0 ? cat_.controller(m).BusName(Index(d)) : fmt::format("pci.{}", Index(d));
   return obj;
@@ -383,8 +388,18 @@ Result<QemuCommand> Builder::Run() {
     const QemuDevice* q = Find(i);
     return !q || !q->masterbus;
   });
+  // The primary video comes first of the videos, where the first one was: QEMU numbers its
+  // graphic consoles in command-line order, and a primary qxl-vga refuses to be any but console
+  // 0 ("primary qxl-vga device must be console 0"). libvirt moves it to the front likewise.
+  bool primary_placed = primary_video_ < 0;
   for (size_t i = 0; i < plan_.devices.size(); ++i) {
-    if (plan_.devices[i].tag != "controller") order.push_back(static_cast<int>(i));
+    const Device& d = plan_.devices[i];
+    if (d.tag == "controller") continue;
+    if (d.tag == "video" && !primary_placed) {
+      order.push_back(primary_video_);
+      primary_placed = true;
+    }
+    if (static_cast<int>(i) != primary_video_) order.push_back(static_cast<int>(i));
   }
   Diagnostics errs;
   for (int i : order) {

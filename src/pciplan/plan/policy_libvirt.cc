@@ -11,6 +11,7 @@
 #include "pciplan/base/numbers.h"
 #include "pciplan/plan/nonpci.h"
 #include "pciplan/plan/planner.h"
+#include "pciplan/plan/qemu_rules.h"
 #include "pciplan/topology/bus_tree.h"
 
 namespace pciplan {
@@ -1031,6 +1032,12 @@ Result<Plan> LibvirtPlanner::Run() {
     ok = FillControllerDefaults() && AssignUsbPorts(ctx, errs_) &&
          ValidateDiskDrives(ctx, errs_) && ValidateVideos() && ValidateControllers() &&
          ValidateIdeAndDuplicates(ctx, errs_);
+  }
+  if (ok) {
+    // Last, so that a domain libvirt refuses keeps libvirt's error.
+    Diagnostics qemu = CheckQemuRules(devs_, cat_);
+    errs_.insert(errs_.end(), qemu.begin(), qemu.end());
+    ok = qemu.empty();
   }
   if (!ok) return errs_;
   Plan plan;
