@@ -111,7 +111,7 @@ std::string Generator::Address(uint32_t fixed_percent) {
 std::string Generator::Controller(const std::string& model) {
   std::string index;
   if (dice_.Chance(65)) {
-    uint32_t i = dice_.Chance(75) ? static_cast<uint32_t>(buses_.size()) : 1 + dice_.Below(10);
+    uint32_t i = dice_.Chance(85) ? static_cast<uint32_t>(buses_.size()) : 1 + dice_.Below(10);
     buses_.push_back(i);
     index = fmt::format(" index='{}'", i);
   }
@@ -133,7 +133,7 @@ std::string Generator::Controller(const std::string& model) {
     body += fmt::format("<model name='{}'/>", dice_.Pick(names));
   }
   if (!target.empty()) body += "<target" + target + "/>";
-  body += Address(20);
+  body += Address(12);
   return fmt::format("<controller type='pci'{} model='{}'>{}</controller>", index, model, body);
 }
 

@@ -84,6 +84,11 @@ const Found kFound[] = {
      "<controller type='pci' index='3' model='pcie-switch-upstream-port'/>"
      "<controller type='pci' index='4' model='pcie-switch-downstream-port'>"
      "<target hotplug='off'/></controller>"},
+    // ACPI hot-plug, a dmi-to-pci-bridge's only kind, serves no bus behind an expander bus.
+    {"dmi-to-pci-bridge behind an expander bus",
+     "<controller type='pci' index='1' model='pcie-expander-bus'><target busNr='200'/>"
+     "</controller><controller type='pci' index='2' model='dmi-to-pci-bridge'>"
+     "<address type='pci' bus='0x01' slot='0x00'/></controller>"},
 };
 
 TEST(QemuFuzz, FoundDomainsRunInQemuAsPlanned) {

@@ -53,6 +53,7 @@ constexpr std::array kRuleIds = {
     "usb-master",
     "chassis-clash",
     "controller-cycle",
+    "busnr-clash",
     "qemu",
     "qmp",
     "unsupported",

@@ -40,22 +40,39 @@ Diagnostic At(Rule rule, std::string message, const std::vector<Device>& devices
   return diag;
 }
 
+/// A target attribute that QEMU takes once among the controllers whose models have it.
+struct UniqueTarget {
+  const char* attr;
+  Rule rule;
+  const char* why;
+  const char* hint;
+};
+
 // QEMU 7.2 hw/pci/pcie_port.c pcie_chassis_add_slot(): a (chassis, slot) pair is taken once.
 // The slot is QEMU's `slot` property, which libvirt never sets, so the chassis alone decides.
-void CheckChassis(const std::vector<Device>& devices, const std::vector<PciController>& ctrls,
-                  Diagnostics& out) {
-  std::map<uint32_t, size_t> taken;  // chassis -> device
+// hw/pci-bridge/pci_expander_bridge.c pxb_register_bus(): "Bus N is already in use".
+constexpr UniqueTarget kUniqueTargets[] = {
+    {"chassis", Rule::kChassisClash,
+     "QEMU gives every root port and switch downstream port a chassis of its own",
+     "give it a chassis no other port uses, or none"},
+    {"busNr", Rule::kBusNrClash, "QEMU gives every expander bus a bus number of its own",
+     "give it a busNr no other expander bus uses, or none"},
+};
+
+void CheckUnique(const std::vector<Device>& devices, const std::vector<PciController>& ctrls,
+                 const UniqueTarget& u, Diagnostics& out) {
+  std::map<uint32_t, size_t> taken;  // value -> device
   for (const PciController& c : ctrls) {
-    if (!c.model->target.count("chassis")) continue;
-    std::optional<uint32_t> chassis = ParseUnsigned(devices[c.device].GetOr("target/@chassis", ""));
-    if (!chassis) continue;
-    auto [it, fresh] = taken.emplace(*chassis, c.device);
+    if (!c.model->target.count(u.attr)) continue;
+    std::optional<uint32_t> v =
+        ParseUnsigned(devices[c.device].GetOr(std::string("target/@") + u.attr, ""));
+    if (!v) continue;
+    auto [it, fresh] = taken.emplace(*v, c.device);
     if (fresh) continue;
-    out.push_back(At(Rule::kChassisClash,
-                     fmt::format("chassis {} is already taken by {}; QEMU gives every root port "
-                                 "and switch downstream port a chassis of its own",
-                                 *chassis, DeviceRef::DescribeAt(devices, it->second)),
-                     devices, c.device, "give it a chassis no other port uses, or none"));
+    out.push_back(At(u.rule,
+                     fmt::format("{} {} is already taken by {}; {}", u.attr, *v,
+                                 DeviceRef::DescribeAt(devices, it->second), u.why),
+                     devices, c.device, u.hint));
   }
 }
 
@@ -96,7 +113,7 @@ Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& ca
   std::vector<PciController> ctrls = PciControllers(devices, catalog);
   Diagnostics out;
   CheckCycles(devices, ctrls, out);
-  CheckChassis(devices, ctrls, out);
+  for (const UniqueTarget& u : kUniqueTargets) CheckUnique(devices, ctrls, u, out);
   return out;
 }
 

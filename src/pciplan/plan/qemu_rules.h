@@ -15,6 +15,8 @@ namespace pciplan {
 /// - `chassis-clash`: two ports with a slot of their own (root ports, switch downstream ports)
 ///   share a `chassis`; QEMU registers each port's slot (always slot 0, libvirt sets no other)
 ///   in its chassis and refuses the second ("Can't add chassis slot, error -16").
+/// - `busnr-clash`: two expander buses share a `busNr`; QEMU refuses the second ("Bus N is
+///   already in use").
 /// - `controller-cycle`: a controller sits, through the buses it plugs into, behind itself;
 ///   QEMU creates a controller only on a bus that already exists, so it can create none of them.
 /// Returns one error per problem, naming the device, its address and the other controller.

@@ -53,6 +53,17 @@ TEST(QemuRules, DistinctChassisAndABridgeChassisNrLikeAPortChassisArePlanned) {
   ASSERT_TRUE(p.ok()) << p.errors().front().Render("t");
 }
 
+TEST(QemuRules, ExpanderBusesWithTheSameBusNrAreRefused) {
+  Result<Plan> p = PlanQ35(
+      "<controller type='pci' index='1' model='pcie-expander-bus'><target busNr='100'/>"
+      "</controller>\n"
+      "<controller type='pci' index='2' model='pcie-expander-bus'><target busNr='100'/>"
+      "</controller>\n");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kBusNrClash);
+  EXPECT_EQ(p.errors().front().line, 3);
+}
+
 TEST(QemuRules, AnUpstreamPortPlacedBehindItsOwnDownstreamPortIsACycle) {
   // libvirt puts the upstream port (index 2) on the first free downstream port: index 1, which
   // sits on the upstream port's own bus.
