@@ -221,20 +221,28 @@ TEST(Conformance, PlanningIsIdempotent) {
 }
 
 TEST(Conformance, LibvirtOutputRoundTripsByteForByte) {
-  int checked = 0;
+  std::map<std::string, std::string> deviations = Deviations();
+  int checked = 0, outputs = 0, refused = 0;
   for (const fs::path& dir : CaseDirs()) {
     if (!fs::exists(dir / "expected.xml")) continue;
+    ++outputs;
     SCOPED_TRACE(dir.filename().string());
     std::string expected = Slurp(dir / "expected.xml");
     Planned p = PlanText(expected);
+    auto dev = deviations.find(dir.filename().string());
+    if (!p.ok && dev != deviations.end() && dev->second == "qemu-refuses") {
+      ++refused;  // libvirt's output is what QEMU refuses: pciplan refuses it as the input
+      continue;
+    }
     ASSERT_TRUE(p.ok) << p.errors.front().Render("expected.xml");
     EXPECT_EQ(p.xml, expected);
     ++checked;
   }
-  std::printf("round-trip: %d libvirt outputs unchanged\n", checked);
+  std::printf("round-trip: %d libvirt outputs unchanged, %d refused as QEMU would\n", checked,
+              refused);
   std::map<std::string, std::string> index = IndexedCases();
-  EXPECT_EQ(checked, std::count_if(index.begin(), index.end(),
-                                   [](const auto& c) { return c.second == "ok"; }));
+  EXPECT_EQ(checked + refused, std::count_if(index.begin(), index.end(),
+                                             [](const auto& c) { return c.second == "ok"; }));
 }
 
 }  // namespace

@@ -70,6 +70,9 @@ enum class Rule {
   kMemorySlotRange,  // a memory slot at or above <maxMemory slots>
   kMemorySlotDoubleUse,
   kSingleDevice,  // a second device of an element a domain has at most one of
+  kChassisClash,    // two ports share a chassis: QEMU refuses the second
+  kControllerCycle,  // a controller plugged in behind itself: QEMU cannot create it
+  kBusNrClash,       // two expander buses share a busNr: QEMU refuses the second
   kQemu,  // QEMU refused a command or its start; the message carries QEMU's own text
   kQmp,   // the QMP conversation failed: socket error, timeout, EOF, malformed message
   kUnsupported,

@@ -400,8 +400,18 @@ Result<QemuCommand> Builder::Run() {
     const QemuDevice* q = Find(i);
     return !q || !q->masterbus;
   });
+  // The primary video comes first of the videos, where the first one was: QEMU numbers its
+  // graphic consoles in command-line order, and a primary qxl-vga refuses to be any but console
+  // 0 ("primary qxl-vga device must be console 0"). libvirt moves it to the front likewise.
+  bool primary_placed = primary_video_ < 0;
   for (size_t i = 0; i < plan_.devices.size(); ++i) {
-    if (plan_.devices[i].tag != "controller") order.push_back(static_cast<int>(i));
+    const Device& d = plan_.devices[i];
+    if (d.tag == "controller") continue;
+    if (d.tag == "video" && !primary_placed) {
+      order.push_back(primary_video_);
+      primary_placed = true;
+    }
+    if (static_cast<int>(i) != primary_video_) order.push_back(static_cast<int>(i));
   }
   Diagnostics errs;
   for (int i : order) {

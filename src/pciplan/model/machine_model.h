@@ -38,6 +38,8 @@ struct ControllerModel {
   bool autoassign = true;      // endpoints may be placed on it automatically
   bool hotplug = true;         // libvirt treats its slots as hot-pluggable (placement)
   bool qemu_hotplug = true;    // QEMU accepts a hot-plug into its slots (the plan's promise)
+  bool qemu_hotplug_acpi = false;  // QEMU's hot-plug into it is ACPI's: only under the main root
+  bool qemu_root_bus = false;      // QEMU makes its bus a root bus of its own (expander buses)
   uint32_t min_slot = 0;
   uint32_t max_slot = 31;
   std::string bus_alias;       // QEMU bus name for root buses ("pcie.0"); others are "pci.N"

@@ -194,6 +194,8 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
     m.autoassign = o.Bool("autoassign");
     m.hotplug = o.Bool("hotplug");
     m.qemu_hotplug = o.Bool("qemu_hotplug");
+    m.qemu_hotplug_acpi = o.Bool("qemu_hotplug_acpi");
+    m.qemu_root_bus = o.Bool("qemu_root_bus");
     if (const Json* slots = o.Need("slots")) {
       if (!slots->is_array() || slots->size() != 2 || !(*slots)[0].is_number_integer() ||
           !(*slots)[1].is_number_integer()) {

@@ -65,7 +65,8 @@ TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {
       WithFile("controllers.json",
                R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
           "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
-          "hotplug": true, "qemu_hotplug": true, "slots": [1, 31], "target": {}, "machines": [],
+          "hotplug": true, "qemu_hotplug": true, "qemu_hotplug_acpi": false,
+          "qemu_root_bus": false, "slots": [1, 31], "target": {}, "machines": [],
           "machine_error": "", "index_above_bus": false, "colour": "red"}]})"));
   ASSERT_FALSE(cat.ok());
   EXPECT_NE(cat.errors().front().message.find("controllers.json: /models/0/colour: unknown field"),
@@ -78,7 +79,8 @@ TEST(ModelLoader, SlotRangeOutsidePciIsRejected) {
       WithFile("controllers.json",
                R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
           "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
-          "hotplug": true, "qemu_hotplug": true, "slots": [1, 32], "target": {}, "machines": [],
+          "hotplug": true, "qemu_hotplug": true, "qemu_hotplug_acpi": false,
+          "qemu_root_bus": false, "slots": [1, 32], "target": {}, "machines": [],
           "machine_error": "", "index_above_bus": false}]})"));
   ASSERT_FALSE(cat.ok());
   EXPECT_NE(cat.errors().front().message.find("/models/0/slots"), std::string::npos);

@@ -8,6 +8,7 @@
 
 #include "pciplan/base/numbers.h"
 #include "pciplan/plan/nonpci.h"
+#include "pciplan/plan/qemu_rules.h"
 
 namespace pciplan {
 
@@ -681,6 +682,12 @@ Result<Plan> DefinePipeline::Run() {
     ok = FillControllerDefaults() && AssignUsbPorts(ctx, errs_) && AssignMemorySlots(ctx, errs_) &&
          ValidateDiskDrives(ctx, errs_) && ValidateVideos() && ValidateControllers() &&
          ValidateDevices(ctx, errs_) && ValidateIdeAndDuplicates(ctx, errs_);
+  }
+  if (ok) {
+    // Last, so that a domain libvirt refuses keeps libvirt's error.
+    Diagnostics qemu = CheckQemuRules(devs_, cat_);
+    errs_.insert(errs_.end(), qemu.begin(), qemu.end());
+    ok = qemu.empty();
   }
   if (!ok) return libvirt_refusal_ ? Diagnostics{*libvirt_refusal_} : errs_;
   Plan plan;

@@ -1,0 +1,25 @@
+// What libvirt 9.0 accepts and QEMU 7.2 then refuses to create: checks of a finished plan, run
+// after libvirt's own validation (so a domain libvirt refuses keeps libvirt's error). Each rule
+// was found by the differential fuzzer (tests/fuzz) and is a `qemu-refuses` deviation.
+#pragma once
+
+#include <vector>
+
+#include "pciplan/base/diag.h"
+#include "pciplan/domain/domain.h"
+#include "pciplan/model/machine_model.h"
+
+namespace pciplan {
+
+/// The planned `devices` against QEMU's own rules for PCI controllers:
+/// - `chassis-clash`: two ports with a slot of their own (root ports, switch downstream ports)
+///   share a `chassis`; QEMU registers each port's slot (always slot 0, libvirt sets no other)
+///   in its chassis and refuses the second ("Can't add chassis slot, error -16").
+/// - `busnr-clash`: two expander buses share a `busNr`; QEMU refuses the second ("Bus N is
+///   already in use").
+/// - `controller-cycle`: a controller sits, through the buses it plugs into, behind itself;
+///   QEMU creates a controller only on a bus that already exists, so it can create none of them.
+/// Returns one error per problem, naming the device, its address and the other controller.
+Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog);
+
+}  // namespace pciplan

@@ -1,0 +1,90 @@
+#include "pciplan/plan/qemu_rules.h"
+
+#include <gtest/gtest.h>
+
+#include "pciplan/domain/domain_reader.h"
+#include "pciplan/model/model_loader.h"
+#include "pciplan/plan/planner.h"
+
+namespace pciplan {
+namespace {
+
+Result<Plan> PlanQ35(const std::string& devices) {
+  Result<Domain> dom = ReadDomain(
+      "<domain type='qemu'><name>t</name><os><type arch='x86_64' machine='q35'>hvm</type></os>"
+      "<devices>\n" + devices + "</devices></domain>");
+  if (!dom) return dom.errors();
+  return MakePlan(*dom, BuiltinCatalog(), PolicyName::kLibvirt);
+}
+
+TEST(QemuRules, RootPortsWithTheSameChassisAreRefusedNamingTheSecond) {
+  // Different ports do not help: QEMU keys the slot by chassis and its slot property (0).
+  Result<Plan> p = PlanQ35(
+      "<controller type='pci' index='1' model='pcie-root-port'><target chassis='7' port='1'/>"
+      "</controller>\n"
+      "<controller type='pci' index='2' model='pcie-root-port'><target chassis='7' port='2'/>"
+      "</controller>\n");
+  ASSERT_FALSE(p.ok());
+  const Diagnostic& d = p.errors().front();
+  EXPECT_EQ(d.rule, Rule::kChassisClash);
+  EXPECT_EQ(d.line, 3);
+  EXPECT_NE(d.device.find("index 2"), std::string::npos) << d.device;
+  EXPECT_NE(d.message.find("index 1"), std::string::npos) << d.message;
+}
+
+TEST(QemuRules, AUserChassisEqualToAnotherPortsDefaultIsRefused) {
+  // Root port 1 gets chassis 1 from libvirt's default (its index); port 2 asks for 1.
+  Result<Plan> p = PlanQ35(
+      "<controller type='pci' index='1' model='pcie-root-port'/>\n"
+      "<controller type='pci' index='2' model='pcie-switch-downstream-port'>"
+      "<target chassis='1'/></controller>\n"
+      "<controller type='pci' index='3' model='pcie-switch-upstream-port'/>\n");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kChassisClash);
+}
+
+TEST(QemuRules, DistinctChassisAndABridgeChassisNrLikeAPortChassisArePlanned) {
+  Result<Plan> p = PlanQ35(
+      "<controller type='pci' index='1' model='pcie-root-port'><target chassis='7'/></controller>"
+      "<controller type='pci' index='2' model='pcie-root-port'><target chassis='8'/></controller>"
+      "<controller type='pci' index='5' model='pci-bridge'><target chassisNr='7'/>"
+      "<address type='pci' bus='0x04' slot='0x01'/></controller>"
+      "<controller type='pci' index='4' model='pcie-to-pci-bridge'/>");
+  ASSERT_TRUE(p.ok()) << p.errors().front().Render("t");
+}
+
+TEST(QemuRules, ExpanderBusesWithTheSameBusNrAreRefused) {
+  Result<Plan> p = PlanQ35(
+      "<controller type='pci' index='1' model='pcie-expander-bus'><target busNr='100'/>"
+      "</controller>\n"
+      "<controller type='pci' index='2' model='pcie-expander-bus'><target busNr='100'/>"
+      "</controller>\n");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kBusNrClash);
+  EXPECT_EQ(p.errors().front().line, 3);
+}
+
+TEST(QemuRules, AnUpstreamPortPlacedBehindItsOwnDownstreamPortIsACycle) {
+  // libvirt puts the upstream port (index 2) on the first free downstream port: index 1, which
+  // sits on the upstream port's own bus.
+  Result<Plan> p = PlanQ35(
+      "<controller type='pci' index='2' model='pcie-switch-upstream-port'/>\n"
+      "<controller type='pci' index='1' model='pcie-switch-downstream-port'>"
+      "<address type='pci' bus='0x02' slot='0x00'/></controller>\n");
+  ASSERT_FALSE(p.ok());
+  const Diagnostic& d = p.errors().front();
+  EXPECT_EQ(d.rule, Rule::kControllerCycle);
+  EXPECT_NE(d.message.find("2 -> 1 -> 2"), std::string::npos) << d.message;
+}
+
+TEST(QemuRules, AControllerOnAHigherIndexedControllerIsNoCycle) {
+  Result<Plan> p = PlanQ35(
+      "<controller type='pci' index='3' model='pcie-root-port'>"
+      "<address type='pci' bus='0x05' slot='0x00'/></controller>"
+      "<controller type='pci' index='5' model='pcie-expander-bus'><target busNr='100'/>"
+      "</controller>");
+  ASSERT_TRUE(p.ok()) << p.errors().front().Render("t");
+}
+
+}  // namespace
+}  // namespace pciplan
