@@ -315,6 +315,8 @@ class Writer {
   Editor ed_;
   std::string unit_ = "  ";
   char quote_ = '\'';
+  // Where and what closes a "<devices/>" opened for new devices, once it was opened.
+  std::optional<std::pair<size_t, std::string>> devices_close_;
 };
 
 char Writer::QuoteOf(size_t name_offset) const {
@@ -501,10 +503,15 @@ void Writer::InsertNewDevice(const Device& dev, size_t plan_index) {
     std::optional<std::string> di = IndentOf(t_, devices.start.lt);
     if (di) indent = *di + unit_;
     if (devices.start.self_closing) {
+      // "<devices/>" is opened once, its new children follow in order, and Run() closes it
+      // after the last of them (each device used to close it again: found by fuzzing).
       std::string body = DeviceXml(dev, indent ? *indent : "", !indent);
-      std::string close = indent ? "\n" + di.value_or("") : "";
-      ed_.Replace(devices.start.close, devices.start.after - devices.start.close,
-                  ">" + (indent ? "\n" + *indent : std::string()) + body + close + "</devices>");
+      if (!devices_close_) {
+        ed_.Replace(devices.start.close, devices.start.after - devices.start.close, ">");
+        devices_close_ = {devices.start.after,
+                          (indent ? "\n" + di.value_or("") : "") + "</devices>"};
+      }
+      ed_.Insert(devices.start.after, (indent ? "\n" + *indent : std::string()) + body);
       return;
     }
   }
@@ -552,6 +559,7 @@ Result<std::string> Writer::Run() {
     return false;
   });
   for (size_t k = 0; k < added.size(); ++k) InsertNewDevice(*added[k], k);
+  if (devices_close_) ed_.Insert(devices_close_->first, devices_close_->second);
   return ed_.Apply();
 }
 
@@ -574,10 +582,12 @@ std::string AddressXml(const Address& a, char q) {
       auto it = a.attrs.find(k);
       if (it != a.attrs.end()) out += attr(k, it->second);
     }
-    for (const auto& [k, v] : a.attrs) {
+    for (const auto& [name, value] : a.attrs) {
+      // A plain reference for the lambda: clang 14 cannot capture a structured binding.
+      const std::string& k = name;
       if (std::find_if(std::begin(kOrder), std::end(kOrder),
                        [&](const char* o) { return k == o; }) == std::end(kOrder)) {
-        out += attr(k, v);
+        out += attr(k, value);
       }
     }
   }
