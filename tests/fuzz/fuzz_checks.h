@@ -5,9 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "pciplan/domain/domain.h"
 
 namespace pciplan::fuzz {
 
@@ -19,5 +22,9 @@ std::optional<std::string> CheckPlan(std::string_view bytes);
 /// --live, detach with --prune or not); the rest is a device element. A successful attach must
 /// move no address, re-plan to itself, and detach again, moving no address either.
 std::optional<std::string> CheckAttachDetach(std::string_view bytes);
+
+/// Every device with a user alias, and every controller by type and index, with its address:
+/// what "no address moved" compares before and after an edit.
+std::map<std::string, Address> AddressesByKey(const Domain& domain);
 
 }  // namespace pciplan::fuzz
