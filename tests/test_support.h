@@ -44,20 +44,13 @@ struct RunResult {
   int status = -1;
 };
 
-/// Runs pciplan in `dir` with `args`, feeding `stdin_file` (if it exists) on standard input.
-inline RunResult RunPciplan(const fs::path& dir, const std::vector<std::string>& args,
-                            const fs::path& stdin_file) {
-  fs::path out_file =
-      fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".out");
-  fs::path err_file =
-      fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".err");
+/// Starts pciplan in `dir` with `args`, its standard input, output and error on `in`, `out` and
+/// `err`; returns its pid.
+inline pid_t SpawnPciplan(const fs::path& dir, const std::vector<std::string>& args, int in,
+                          int out, int err) {
   pid_t pid = ::fork();
   if (pid == 0) {
     if (::chdir(dir.c_str()) != 0) _exit(127);
-    int in = fs::exists(stdin_file) ? ::open(stdin_file.c_str(), O_RDONLY)
-                                    : ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(in, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
@@ -70,6 +63,24 @@ inline RunResult RunPciplan(const fs::path& dir, const std::vector<std::string>&
     ::execv(bin.c_str(), argv.data());
     _exit(127);
   }
+  return pid;
+}
+
+/// Runs pciplan in `dir` with `args`, feeding `stdin_file` (if it exists) on standard input.
+inline RunResult RunPciplan(const fs::path& dir, const std::vector<std::string>& args,
+                            const fs::path& stdin_file) {
+  fs::path out_file =
+      fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".out");
+  fs::path err_file =
+      fs::temp_directory_path() / ("pciplan-cli-" + std::to_string(::getpid()) + ".err");
+  int in = fs::exists(stdin_file) ? ::open(stdin_file.c_str(), O_RDONLY)
+                                  : ::open("/dev/null", O_RDONLY);
+  int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid = SpawnPciplan(dir, args, in, out, err);
+  ::close(in);
+  ::close(out);
+  ::close(err);
   RunResult r;
   int wstatus = 0;
   ::waitpid(pid, &wstatus, 0);

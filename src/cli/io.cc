@@ -1,15 +1,22 @@
 #include "io.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string_view>
 
 #include "pciplan/domain/domain_reader.h"
 
@@ -25,6 +32,173 @@ Diagnostic IoError(const std::string& what, const std::string& path) {
 void CrashPoint(const char* point) {
   const char* want = std::getenv("PCIPLAN_CRASH_POINT");
   if (want && std::strcmp(want, point) == 0) std::raise(SIGKILL);
+}
+
+/// Fault injection for the last-resort test: an exception no code path expects.
+void ThrowPoint(const char* point) {
+  const char* want = std::getenv("PCIPLAN_CRASH_POINT");
+  if (want && std::strcmp(want, point) == 0) {
+    throw std::logic_error(std::string("fault injected at ") + point);
+  }
+}
+
+// Temporary files are named so that a leftover (a kill between linking and renaming it) is
+// recognised and removed by the next write into the same folder: ".pciplan-tmp-PID-RANDOM".
+constexpr std::string_view kTempPrefix = ".pciplan-tmp-";
+// Symbolic links followed before giving up, as the kernel's own limit (ELOOP).
+constexpr int kMaxLinkHops = 40;
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && s.size() <= 9 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string BaseOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+/// The descriptor a path names rather than a file (/dev/stdout, /dev/fd/N, /proc/self/fd/N):
+/// writing there means writing into that descriptor, never replacing what it points to.
+std::optional<int> DescriptorOf(const std::string& path) {
+  if (path == "/dev/stdout") return STDOUT_FILENO;
+  if (path == "/dev/stderr") return STDERR_FILENO;
+  for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (path.rfind(prefix, 0) != 0) continue;
+    std::string n = path.substr(prefix.size());
+    if (!AllDigits(n)) return std::nullopt;
+    return std::stoi(n);
+  }
+  return std::nullopt;
+}
+
+Result<bool> WriteToDescriptor(int fd, const std::string& text, const std::string& name) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError("cannot write", name);
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+/// `path` with every symbolic link on its last component followed: the file a write to `path`
+/// must update (it may not exist yet, for a dangling link).
+Result<std::string> ResolveLinks(const std::string& path) {
+  std::string p = path;
+  for (int hop = 0; hop < kMaxLinkHops; ++hop) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return p;
+    std::string target(static_cast<size_t>(PATH_MAX), '\0');
+    ssize_t n = ::readlink(p.c_str(), target.data(), target.size());
+    if (n < 0) return IoError("cannot read the link", p);
+    target.resize(static_cast<size_t>(n));
+    p = target.front() == '/' ? target : DirOf(p) + "/" + target;
+  }
+  errno = ELOOP;
+  return IoError("cannot follow the links of", path);
+}
+
+/// Removes temporaries of pciplan processes that no longer run (killed between link and
+/// rename); a live process's temporary is left alone.
+void RemoveStaleTemporaries(int dfd) {
+  int copy = ::dup(dfd);
+  DIR* dir = copy < 0 ? nullptr : ::fdopendir(copy);
+  if (!dir) {
+    if (copy >= 0) ::close(copy);
+    return;
+  }
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string_view name = e->d_name;
+    if (name.rfind(kTempPrefix, 0) != 0) continue;
+    std::string_view rest = name.substr(kTempPrefix.size());
+    std::string pid(rest.substr(0, rest.find('-')));
+    if (!AllDigits(pid)) continue;
+    if (::kill(std::stoi(pid), 0) != 0 && errno == ESRCH) ::unlinkat(dfd, e->d_name, 0);
+  }
+  ::closedir(dir);
+}
+
+std::string TemporaryName() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}{}-{:016x}", kTempPrefix, ::getpid(), rng());
+}
+
+/// Replaces the regular file `path` (or creates it) atomically: an unnamed temporary file in the
+/// same folder (O_TMPFILE; a named one where the file system lacks it), written, flushed, given
+/// the old file's owner, group and mode (a new file gets the umask's), linked under a
+/// recognisable name and renamed over the target.
+Result<bool> ReplaceFile(const std::string& path, const std::string& text,
+                         const std::optional<struct stat>& old) {
+  std::string dir = DirOf(path), base = BaseOf(path);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return IoError("cannot open the folder of", path);
+  RemoveStaleTemporaries(dfd);
+  std::string tmp;
+  auto fail = [&](Diagnostic d, int fd) -> Result<bool> {
+    if (fd >= 0) ::close(fd);
+    if (!tmp.empty()) ::unlinkat(dfd, tmp.c_str(), 0);
+    ::close(dfd);
+    return d;
+  };
+  // 0666: the umask decides a new file's mode, as for any file a program creates.
+  int fd = ::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    tmp = TemporaryName();
+    fd = ::openat(dfd, tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      tmp.clear();
+      return fail(IoError("cannot create a temporary file beside", path), -1);
+    }
+  }
+  if (old) {
+    // The owner first: changing it clears the set-user-ID bits the mode may then restore.
+    if (::fchown(fd, old->st_uid, old->st_gid) != 0) {
+      return fail(IoError("cannot keep the owner and group of", path), fd);
+    }
+    if (::fchmod(fd, old->st_mode & 07777) != 0) {
+      return fail(IoError("cannot keep the mode of", path), fd);
+    }
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    if (done > 0) CrashPoint("mid-write");
+    // Written in two halves at least, so that a crash can fall between them.
+    size_t chunk = done == 0 ? std::max<size_t>(1, text.size() / 2) : text.size() - done;
+    ssize_t n = ::write(fd, text.data() + done, chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(IoError("cannot write a temporary file beside", path), fd);
+    done += static_cast<size_t>(n);
+  }
+  CrashPoint("before-fsync");
+  if (::fsync(fd) != 0) return fail(IoError("cannot flush a temporary file beside", path), fd);
+  if (tmp.empty()) {
+    tmp = TemporaryName();
+    std::string self = fmt::format("/proc/self/fd/{}", fd);
+    if (::linkat(AT_FDCWD, self.c_str(), dfd, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      Diagnostic d = IoError("cannot link a temporary file beside", path);
+      tmp.clear();
+      return fail(d, fd);
+    }
+  }
+  // Named now: renamed at once (a kill between the two leaves a temporary for the next write to
+  // remove), and only then closed.
+  CrashPoint("before-rename");
+  if (::renameat(dfd, tmp.c_str(), dfd, base.c_str()) != 0) {
+    return fail(IoError("cannot rename over", path), fd);
+  }
+  ::close(fd);
+  CrashPoint("after-rename");
+  ::fsync(dfd);
+  ::close(dfd);
+  return true;
 }
 
 }  // namespace
@@ -56,61 +230,32 @@ Result<std::string> ReadInput(const std::string& path) {
     }
   }
   if (fd != STDIN_FILENO) ::close(fd);
+  ThrowPoint("throw-after-read");
   return text;
 }
 
 Result<bool> WriteOutput(const std::string& path, const std::string& text) {
-  if (path == "-") {
-    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout)) {
-      return IoError("cannot write", "standard output");
-    }
-    return true;
-  }
-  std::string dir = ".";
-  if (size_t slash = path.rfind('/'); slash != std::string::npos) {
-    dir = slash == 0 ? "/" : path.substr(0, slash);
-  }
-  std::string tmp = path + ".pciplan-XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return IoError("cannot create a temporary file beside", path);
+  if (path == "-") return WriteToDescriptor(STDOUT_FILENO, text, "standard output");
+  if (std::optional<int> fd = DescriptorOf(path)) return WriteToDescriptor(*fd, text, path);
+  Result<std::string> resolved = ResolveLinks(path);
+  if (!resolved) return resolved.errors();
   struct stat st {};
-  mode_t mode = 0644;
-  if (::stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
-  ::fchmod(fd, mode);
-  size_t done = 0;
-  while (done < text.size()) {
-    if (done > 0) CrashPoint("mid-write");
-    // Written in two halves at least, so that a crash can fall between them.
-    size_t chunk = done == 0 ? std::max<size_t>(1, text.size() / 2) : text.size() - done;
-    ssize_t n = ::write(fd, text.data() + done, chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Diagnostic d = IoError("cannot write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return d;
-    }
-    done += static_cast<size_t>(n);
+  bool exists = ::stat(resolved->c_str(), &st) == 0;
+  if (exists && S_ISDIR(st.st_mode)) return Error(Rule::kBadValue, "'" + path + "' is a directory");
+  if (exists && !S_ISREG(st.st_mode)) {
+    // A character device, a FIFO: not a file to replace, written into as it is.
+    int fd = ::open(resolved->c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return IoError("cannot open", path);
+    Result<bool> written = WriteToDescriptor(fd, text, path);
+    ::close(fd);
+    return written;
   }
-  CrashPoint("before-fsync");
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    Diagnostic d = IoError("cannot flush", tmp);
-    ::unlink(tmp.c_str());
-    return d;
+  if (exists && st.st_nlink > 1) {
+    return Error(Rule::kBadValue,
+                 "'" + path + "' has " + std::to_string(st.st_nlink) +
+                     " hard links; replacing it would break them, so it is left as it is");
   }
-  CrashPoint("before-rename");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Diagnostic d = IoError("cannot rename over", path);
-    ::unlink(tmp.c_str());
-    return d;
-  }
-  CrashPoint("after-rename");
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return true;
+  return ReplaceFile(*resolved, text, exists ? std::optional<struct stat>(st) : std::nullopt);
 }
 
 }  // namespace pciplan::cli

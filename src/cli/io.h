@@ -1,5 +1,5 @@
 // File input and output for the command line: read a file or standard input, write a file
-// atomically (temporary file in the same folder, flushed, renamed over the target).
+// atomically (an unnamed temporary file in the same folder, flushed, renamed over the target).
 #pragma once
 
 #include <string>
@@ -10,8 +10,11 @@ namespace pciplan::cli {
 
 /// Reads `path` ("-" for standard input), refusing inputs over the reader's size limit.
 Result<std::string> ReadInput(const std::string& path);
-/// Writes `text` to `path` ("-" for standard output); a file is replaced atomically and keeps
-/// the permissions of the file it replaces.
+/// Writes `text` to `path` ("-" for standard output). A regular file (a symbolic link: the file
+/// it points to) is replaced atomically and keeps its owner, group and mode; a new file gets
+/// the umask's mode; no temporary file is left behind, even by a kill. A descriptor path
+/// (/dev/stdout, /dev/fd/N), a character device or a FIFO is written into as it is. A file
+/// with several hard links is refused: replacing it would break them.
 Result<bool> WriteOutput(const std::string& path, const std::string& text);
 
 }  // namespace pciplan::cli

@@ -290,7 +290,9 @@ int RunCheck(const std::string& input, const WishArgs& wish_args) {
 }  // namespace
 }  // namespace pciplan::cli
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   using namespace pciplan::cli;  // NOLINT: the command table reads better unqualified
   CLI::App app{"pciplan: plans PCI/PCIe device addresses for QEMU virtual machines", "pciplan"};
   app.require_subcommand(1);
@@ -390,4 +392,20 @@ int main(int argc, char** argv) {
     return RunVerify(input, wish_args, verify_options, json);
   }
   return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The last resort: no input may end the program in an uncaught exception (an abort, exit 134).
+  // Every failure pciplan knows is a diagnostic; anything that reaches here is a bug, reported
+  // in one line with the usage/I-O exit status.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pciplan: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "pciplan: internal error: unknown exception\n");
+  }
+  return 2;
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 
+#include "fuzz_checks.h"
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/edit/attach.h"
 #include "pciplan/emit/domain_writer.h"
@@ -79,19 +80,6 @@ std::string RandomDevice(std::mt19937& rng, const std::string& family, int n,
   }
 }
 
-/// Every device with a user alias or a controller identity, by that name, with its address.
-std::map<std::string, Address> Addresses(const Domain& d) {
-  std::map<std::string, Address> out;
-  for (const Device& dev : d.devices) {
-    std::string key = dev.GetOr("alias/@name", "");
-    if (key.empty() && dev.tag == "controller") {
-      key = "controller " + dev.GetOr("@type", "") + " " + dev.GetOr("@index", "");
-    }
-    if (!key.empty() && dev.address.type != AddressType::kNone) out[key] = dev.address;
-  }
-  return out;
-}
-
 struct Counts {
   int steps = 0, attached = 0, live_refused = 0, detached = 0, verified = 0;
   int reserve_checked = 0;
@@ -132,7 +120,7 @@ void RunSequence(const Family& f, unsigned seed, Reserve reserve, Counts& counts
   Domain current = std::move(dom.value());
   for (int step = 0; step < 12; ++step) {
     SCOPED_TRACE(fmt::format("step {}", step));
-    std::map<std::string, Address> before = Addresses(current);
+    std::map<std::string, Address> before = pciplan::fuzz::AddressesByKey(current);
     Result<Edited> next = Diagnostic{};
     AttachMode mode = AttachMode::kConfig;
     unsigned op = rng() % 10;
@@ -166,7 +154,7 @@ void RunSequence(const Family& f, unsigned seed, Reserve reserve, Counts& counts
     Result<Domain> after = ReadDomain(next->xml);
     ASSERT_TRUE(after.ok());
     // No address that existed before the step has changed (removed devices aside).
-    std::map<std::string, Address> now = Addresses(*after);
+    std::map<std::string, Address> now = pciplan::fuzz::AddressesByKey(*after);
     for (const auto& [key, addr] : before) {
       auto it = now.find(key);
       if (it != now.end()) {

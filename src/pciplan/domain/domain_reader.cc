@@ -1,5 +1,6 @@
 #include "pciplan/domain/domain_reader.h"
 
+#include <fmt/format.h>
 #include <pugixml.hpp>
 
 #include <algorithm>
@@ -174,7 +175,110 @@ Result<Wishes> ReadWishes(const pugi::xml_node& node, const std::string& text) {
   return w;
 }
 
+/// Length of the UTF-8 sequence at `i` and its code point, or 0 when it is not valid UTF-8
+/// (overlong forms, surrogates and code points above U+10FFFF are not).
+size_t Utf8Sequence(std::string_view s, size_t i, uint32_t& cp) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char b = byte(i);
+  size_t n = b < 0x80             ? 1
+             : (b & 0xE0) == 0xC0 ? 2
+             : (b & 0xF0) == 0xE0 ? 3
+             : (b & 0xF8) == 0xF0 ? 4
+                                  : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  cp = n == 1 ? b : b & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+Diagnostic EncodingError(std::string_view text, size_t offset, const std::string& what) {
+  std::string owned(text.substr(0, offset));
+  return At(Error(Rule::kXmlMalformed, fmt::format("{} at byte offset {}", what, offset)),
+            LineOf(owned, offset));
+}
+
+/// XML 1.0's Char production: tab, line feed, carriage return, U+0020 and above, except the
+/// two non-characters U+FFFE and U+FFFF (libxml2 refuses the others as "invalid Char value").
+bool IsXmlChar(uint32_t cp) {
+  return cp == 0x9 || cp == 0xA || cp == 0xD || (cp >= 0x20 && cp != 0xFFFE && cp != 0xFFFF);
+}
+
+/// Element depth, counted over start and end tags with comments, CDATA sections, processing
+/// instructions, declarations and quoted attribute values skipped. Malformed markup is the
+/// parser's to report; this only bounds the depth before anything is built.
+std::optional<size_t> TooDeepAt(std::string_view s) {
+  int depth = 0;
+  size_t i = 0;
+  auto skip_past = [&](std::string_view end) {
+    size_t e = s.find(end, i);
+    i = e == std::string_view::npos ? s.size() : e + end.size();
+  };
+  while (i < s.size()) {
+    size_t lt = s.find('<', i);
+    if (lt == std::string_view::npos) break;
+    i = lt + 1;
+    std::string_view rest = s.substr(i);
+    if (rest.rfind("!--", 0) == 0) {
+      skip_past("-->");
+    } else if (rest.rfind("![CDATA[", 0) == 0) {
+      skip_past("]]>");
+    } else if (rest.rfind('?', 0) == 0 || rest.rfind('!', 0) == 0) {
+      skip_past(">");
+    } else if (rest.rfind('/', 0) == 0) {
+      --depth;
+      skip_past(">");
+    } else {
+      if (++depth > kMaxXmlDepth) return lt;
+      // The start tag's end, past quoted attribute values; "/>" closes the element again.
+      char quote = 0;
+      for (; i < s.size(); ++i) {
+        char c = s[i];
+        if (quote) {
+          if (c == quote) quote = 0;
+        } else if (c == '\'' || c == '"') {
+          quote = c;
+        } else if (c == '>') {
+          if (s[i - 1] == '/') --depth;
+          ++i;
+          break;
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+Result<bool> CheckXmlText(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    unsigned char b = static_cast<unsigned char>(text[i]);
+    if (b >= 0x20 && b < 0x80) {  // the common case, one byte
+      ++i;
+      continue;
+    }
+    uint32_t cp = 0;
+    size_t n = Utf8Sequence(text, i, cp);
+    if (n == 0) return EncodingError(text, i, fmt::format("invalid UTF-8 byte 0x{:02X}", b));
+    if (cp == 0) return EncodingError(text, i, "NUL byte");
+    if (!IsXmlChar(cp)) {
+      return EncodingError(text, i, fmt::format("character U+{:04X} is not allowed in XML", cp));
+    }
+    i += n;
+  }
+  if (std::optional<size_t> at = TooDeepAt(text)) {
+    return EncodingError(text, *at,
+                         fmt::format("excessive depth in document: elements nested deeper than "
+                                     "{} levels are refused, as libxml2 does",
+                                     kMaxXmlDepth));
+  }
+  return true;
+}
 
 Result<Device> ReadDevice(const std::string& text) {
   if (text.size() > kMaxInputBytes) {
@@ -182,6 +286,7 @@ Result<Device> ReadDevice(const std::string& text) {
                                            " bytes; at most " + std::to_string(kMaxInputBytes) +
                                            " are accepted");
   }
+  if (Result<bool> clean = CheckXmlText(text); !clean) return clean.errors();
   pugi::xml_document doc;
   pugi::xml_parse_result parsed =
       doc.load_buffer(text.data(), text.size(), kParseFlags, pugi::encoding_utf8);
@@ -239,6 +344,7 @@ Result<Domain> ReadDomain(std::string text) {
                                            " bytes; at most " + std::to_string(kMaxInputBytes) +
                                            " are accepted");
   }
+  if (Result<bool> clean = CheckXmlText(text); !clean) return clean.errors();
   Domain dom;
   dom.text = std::move(text);
   pugi::xml_document doc;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "pciplan/base/result.h"
 #include "pciplan/domain/domain.h"
@@ -14,8 +15,18 @@ inline constexpr size_t kMaxInputBytes = 16 * 1024 * 1024;
 /// Most devices accepted in one domain (QEMU allows 256 buses x 32 slots x 8 functions).
 inline constexpr size_t kMaxDevices = 65536;
 
+/// Deepest element nesting accepted (the root is depth 1): libxml2's default limit, which
+/// libvirt's parser keeps ("Excessive depth in document: 256").
+inline constexpr int kMaxXmlDepth = 257;
+
+/// Checks what pugixml would let through but libvirt refuses, before any parsing: bytes that
+/// are not UTF-8, a NUL byte, characters XML 1.0 does not allow, elements nested deeper than
+/// kMaxXmlDepth. The error names the line and the byte offset. Malformed XML is left to the
+/// parser.
+Result<bool> CheckXmlText(std::string_view text);
+
 /// Parses `text`. Errors: malformed XML, DOCTYPE, root not <domain>, missing <os><type>,
-/// unparseable address numbers, inputs over the limits above.
+/// unparseable address numbers, inputs over the limits above, what CheckXmlText refuses.
 Result<Domain> ReadDomain(std::string text);
 
 /// Parses one device element (the file `virsh attach-device` takes): its tag, properties and

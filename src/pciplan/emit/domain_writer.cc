@@ -595,10 +595,12 @@ std::string AddressXml(const Address& a, char q) {
       auto it = a.attrs.find(k);
       if (it != a.attrs.end()) out += attr(k, it->second);
     }
-    for (const auto& [k, v] : a.attrs) {
+    for (const auto& [name, value] : a.attrs) {
+      // A plain reference for the lambda: clang 14 cannot capture a structured binding.
+      const std::string& k = name;
       if (std::find_if(std::begin(kOrder), std::end(kOrder),
                        [&](const char* o) { return k == o; }) == std::end(kOrder)) {
-        out += attr(k, v);
+        out += attr(k, value);
       }
     }
   }

@@ -150,5 +150,40 @@ TEST(DomainWriter, AddressXmlFormatsLikeLibvirt) {
             "multifunction='on'/>");
 }
 
+// Found by fuzzing (tests/fuzz/corpus/plan/tiny-pc-devices-empty.xml): every added device
+// used to close "<devices/>" again, leaving "</devices>" after each one.
+TEST(DomainWriter, SelfClosingDevicesGetsEveryAddedDeviceInsideOneElement) {
+  std::string out =
+      PlanToText("<domain><os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>");
+  EXPECT_EQ(out.find("</devices>"), out.rfind("</devices>"));
+  Result<Domain> again = ReadDomain(out);
+  ASSERT_TRUE(again.ok()) << out;
+  EXPECT_EQ(PlanToText(out), out);
+}
+
+TEST(DomainWriter, IndentedSelfClosingDevicesIsOpenedAndIndented) {
+  std::string out = PlanToText(
+      "<domain>\n  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n  <devices/>\n"
+      "</domain>\n");
+  EXPECT_NE(out.find("  <devices>\n    <controller type='usb'"), std::string::npos) << out;
+  EXPECT_NE(out.find("</memballoon>\n  </devices>\n</domain>"), std::string::npos) << out;
+  EXPECT_EQ(PlanToText(out), out);
+}
+
+// libvirt 9.0 defines this and adds its default USB controller beside it, then refuses its own
+// output; pciplan reproduces both decisions (README, "Known libvirt defects pciplan
+// reproduces").
+TEST(DomainWriter, UsbNoneAtIndexOnePlansLikeLibvirtAndItsOutputIsRefusedLikeLibvirts) {
+  std::string out = PlanToText(
+      "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
+      "<controller type='usb' model='none' index='1'/></devices></domain>");
+  EXPECT_NE(out.find("model='qemu-xhci'"), std::string::npos) << out;
+  Result<Domain> again = ReadDomain(out);
+  ASSERT_TRUE(again.ok());
+  Result<Plan> replan = MakePlan(*again, BuiltinCatalog(), PolicyName::kLibvirt);
+  ASSERT_FALSE(replan.ok());
+  EXPECT_EQ(replan.errors().front().rule, Rule::kUsbDisabled);
+}
+
 }  // namespace
 }  // namespace pciplan

@@ -28,6 +28,29 @@ bool IsController(const Device& d, const char* type) {
 
 uint32_t Index(const Device& d) { return ParseDecimal(d.GetOr("@index", "0")).value_or(0); }
 
+/// A value inside one of QEMU's key=value option strings (-fsdev, -chardev, -machine): QEMU
+/// ends a value at a comma and reads ",," as one comma, so every comma is doubled, as libvirt
+/// does (virQEMUBuildBufferEscapeComma). A path "/srv/a,b" becomes "/srv/a,,b" and cannot add
+/// an option. JSON options (-device, -blockdev, -object) need no such escaping.
+std::string EscapeOptionValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+/// Whether libvirt keeps a user alias (and uses it as the QEMU id): "ua-" and then only ASCII
+/// letters, digits, '_' and '-'. libvirt silently drops any other alias from an inactive
+/// definition (checked with libvirt 9.0), so its device gets the generated id.
+bool IsKeptUserAlias(std::string_view alias) {
+  return alias.rfind("ua-", 0) == 0 && std::all_of(alias.begin(), alias.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+         });
+}
+
 /// Shell quoting for one word: bare when it is safe, else in single quotes.
 std::string ShellQuote(const std::string& s) {
   bool safe = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -145,7 +168,7 @@ const QemuDevice* Builder::Find(int i) const {
 std::string Builder::Alias(int i, const QemuDevice& q) const {
   const Device& d = plan_.devices[i];
   // libvirt keeps user aliases ("ua-" prefix) as the QEMU id.
-  if (const std::string* ua = d.Get("alias/@name"); ua && ua->rfind("ua-", 0) == 0) return *ua;
+  if (const std::string* ua = d.Get("alias/@name"); ua && IsKeptUserAlias(*ua)) return *ua;
   int n = 0;
   switch (q.number) {
     case AliasNumber::kNone:
@@ -219,8 +242,8 @@ void Builder::AddBackend(int i, const QemuDevice& q, const std::string& id, Json
     case QemuBackend::kFsdev: {
       std::string path = opt_.scratch_dir.empty() ? d.GetOr("source/@dir", "/") : opt_.scratch_dir;
       cmd_.prelude.push_back("-fsdev");
-      cmd_.prelude.push_back(
-          fmt::format("local,id={},path={},security_model=none,readonly=on", name, path));
+      cmd_.prelude.push_back(fmt::format("local,id={},path={},security_model=none,readonly=on",
+                                         EscapeOptionValue(name), EscapeOptionValue(path)));
       obj["fsdev"] = name;
       obj["mount_tag"] = d.GetOr("target/@dir", id);
       return;
@@ -247,7 +270,7 @@ void Builder::AddBackend(int i, const QemuDevice& q, const std::string& id, Json
       return;
     case QemuBackend::kChardev:
       cmd_.prelude.push_back("-chardev");
-      cmd_.prelude.push_back(fmt::format("null,id={}", name));
+      cmd_.prelude.push_back(fmt::format("null,id={}", EscapeOptionValue(name)));
       obj["chardev"] = name;
       return;
   }
@@ -431,7 +454,8 @@ std::string QemuAddr(const PciAddress& address) {
 
 std::vector<std::string> QemuCommand::Argv() const {
   std::vector<std::string> argv = {
-      "-machine", machine + (machine_options.empty() ? "" : "," + machine_options)};
+      "-machine",
+      EscapeOptionValue(machine) + (machine_options.empty() ? "" : "," + machine_options)};
   if (!cpu.empty()) {
     argv.push_back("-cpu");
     argv.push_back(cpu);

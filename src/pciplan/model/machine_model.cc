@@ -1,13 +1,23 @@
 #include "pciplan/model/machine_model.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace pciplan {
 namespace {
 
 bool NameMatches(const std::string& pattern, const std::string& name) {
   if (!pattern.empty() && pattern.back() == '*') {
-    return name.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+    // The wildcard stands for a version ("7.2", "rhel9.2.0"): letters, digits, '.', '_', '-'.
+    // A name with anything else ("pc-q35-7.2,usb=on") is no QEMU machine type; libvirt refuses
+    // it as one its emulator does not support.
+    size_t fixed = pattern.size() - 1;
+    return name.compare(0, fixed, pattern, 0, fixed) == 0 &&
+           std::all_of(name.begin() + static_cast<std::ptrdiff_t>(std::min(fixed, name.size())),
+                       name.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                                c == '_' || c == '-';
+                       });
   }
   return pattern == name;
 }

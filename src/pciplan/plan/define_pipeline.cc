@@ -1,6 +1,7 @@
 #include "pciplan/plan/define_pipeline.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -146,8 +147,16 @@ bool DefinePipeline::AssignControllerIndexes() {
     int i = ctrl_order_[k];
     Device& d = devs_[i];
     if (d.Has("@index")) {
-      if (!ParseDecimal(*d.Get("@index"))) {
+      std::optional<uint32_t> index = ParseDecimal(*d.Get("@index"));
+      if (!index) {
         return Fail(Rule::kBadValue, "controller index '" + *d.Get("@index") + "' is not a number",
+                    i);
+      }
+      // libvirt reads the index as an int: above INT_MAX it is no value at all.
+      if (*index > static_cast<uint32_t>(std::numeric_limits<int32_t>::max())) {
+        return Fail(Rule::kBadValue,
+                    "controller index '" + *d.Get("@index") + "' is not an integer from 0 to " +
+                        std::to_string(std::numeric_limits<int32_t>::max()),
                     i);
       }
       continue;
@@ -294,10 +303,12 @@ bool DefinePipeline::CheckControllers() {
       }
     }
   }
-  std::map<std::pair<std::string, int>, int> seen;
+  std::map<std::pair<std::string, int64_t>, int> seen;
   for (int i : ctrl_order_) {
     std::string type = devs_[i].GetOr("@type", "");
-    int idx = ControllerIndex(i);
+    // Uncapped (ControllerIndex() caps), so that two huge indexes are not taken for one.
+    std::optional<uint32_t> parsed = ParseDecimal(devs_[i].GetOr("@index", ""));
+    int64_t idx = parsed ? static_cast<int64_t>(*parsed) : -1;
     if (type == "usb") continue;  // USB2 companions share an index by design
     auto [it, fresh] = seen.emplace(std::make_pair(type, idx), i);
     if (!fresh) {
@@ -309,9 +320,11 @@ bool DefinePipeline::CheckControllers() {
     if (!IsPciController(i)) continue;
     int idx = ControllerIndex(i);
     if (static_cast<uint32_t>(idx) > kMaxPlannableIndex) {
+      // The index as written: ControllerIndex() caps what it returns.
       return Fail(Rule::kIndexTooHigh,
-                  fmt::format("PCI controller index {} too high, maximum is {}", idx,
-                              kMaxControllerIndex), i);
+                  fmt::format("PCI controller index {} too high, maximum is {}",
+                              devs_[i].GetOr("@index", ""), kMaxControllerIndex),
+                  i);
     }
   }
   return true;

@@ -279,5 +279,32 @@ TEST(Planner, ErrorNamesDeviceAndAddress) {
   EXPECT_EQ(d.address, "0000:00:01.0");
 }
 
+// libvirt reads a controller index as an int: above INT_MAX there is no value ("Invalid value
+// for attribute 'index'"); below it, a huge index is too high, and the message shows the index
+// as written (it used to show the capped 1073741824).
+TEST(Planner, ControllerIndexAboveIntMaxIsABadValueNamingIt) {
+  Result<Plan> p = PlanXml(
+      DomainXml("q35", "<controller type='pci' index='4294967295' model='pcie-root-port'/>"));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(FirstRule(p), Rule::kBadValue);
+  EXPECT_NE(p.errors().front().message.find("'4294967295'"), std::string::npos);
+}
+
+TEST(Planner, HugeControllerIndexIsTooHighNamingTheIndexAsWritten) {
+  Result<Plan> p = PlanXml(
+      DomainXml("q35", "<controller type='pci' index='2147483647' model='pcie-root-port'/>"));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(FirstRule(p), Rule::kIndexTooHigh);
+  EXPECT_NE(p.errors().front().message.find("index 2147483647 too high"), std::string::npos);
+}
+
+TEST(Planner, TwoHugeDifferentIndexesAreNotDuplicates) {
+  Result<Plan> p = PlanXml(
+      DomainXml("q35", "<controller type='pci' index='1073741824' model='pcie-root-port'/>"
+                       "<controller type='pci' index='1073741825' model='pcie-root-port'/>"));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(FirstRule(p), Rule::kIndexTooHigh);
+}
+
 }  // namespace
 }  // namespace pciplan
