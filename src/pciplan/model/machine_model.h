@@ -59,7 +59,8 @@ struct DeviceClass {
   Match when;
   ConnectNeed connect = ConnectNeed::kNone;
   std::string group;            // assignment-order group
-  bool virtio = false;          // may become virtio-mmio on virt
+  bool virtio = false;          // libvirt makes it virtio-mmio on a virtio-mmio virt domain
+  bool mmio_transport = false;  // QEMU has a virtio-mmio transport for it
   bool integrated = false;      // bus 0 only
   int companion_function = -1;  // USB2 companion: function within the shared slot
   int usb_ports = -1;           // USB controllers: root-hub ports (-1: not a USB controller)

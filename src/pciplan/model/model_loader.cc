@@ -279,6 +279,7 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
       o.Fail("group", "'" + c.group + "' is not in assign_order");
     }
     c.virtio = o.Bool("virtio");
+    c.mmio_transport = o.Bool("mmio_transport");
     c.integrated = o.Bool("integrated");
     c.companion_function = static_cast<int>(o.Int("companion_function", -1, 7));
     c.usb_ports = static_cast<int>(o.Int("usb_ports", -1, 15));
