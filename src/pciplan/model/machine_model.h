@@ -169,6 +169,9 @@ struct QemuFacts {
   // target attr whose 'on'/'off' becomes a QEMU boolean property (hotplug) -> the property
   std::map<std::string, std::string> controller_switches;
   std::string probe_driver;                                  // hot-plug probe device
+  // Elements that show another device again at its address (libvirt's console of serial port
+  // 0): QEMU gets no -device of their own.
+  std::vector<Match> copies;
   std::vector<QemuDevice> devices;
 
   /// The QEMU facts of a machine family, or nullptr.

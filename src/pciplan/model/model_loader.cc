@@ -308,6 +308,16 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
     p.Str("source");
     p.Finish();
   }
+  if (const Json* copies = top.Need("copies")) {
+    Obj c(*copies, nullptr, file, "/copies", errs);
+    c.Str("source");
+    if (const Json* m = c.Need("match"); m && m->is_array()) {
+      for (size_t k = 0; k < m->size(); ++k) {
+        q.copies.push_back(ReadMatch((*m)[k], file, "/copies/match/" + std::to_string(k), errs));
+      }
+    }
+    c.Finish();
+  }
   if (const Json* machines = top.Need("machines"); machines && machines->is_array()) {
     for (size_t i = 0; i < machines->size(); ++i) {
       std::string ptr = "/machines/" + std::to_string(i);

@@ -342,7 +342,7 @@ void DefinePipeline::DetachSerialConsole() {
     if (serial < 0 && devs_[i].tag == "serial") serial = i;
   }
   if (console < 0 || serial < 0) return;
-  std::string target = devs_[console].GetOr("target/@type", "serial");
+  std::string target = devs_[console].GetOr("target/@type", "");
   if (target != "serial") return;
   console_mirror_ = console;
   mirrored_serial_ = serial;
