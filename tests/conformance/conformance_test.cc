@@ -1,8 +1,9 @@
 // The conformance corpus: every case planned by the default policy must give libvirt 9.0's
 // address map, or be rejected for the same problem libvirt names; DEVIATIONS.tsv cases must
-// get a valid plan instead (a qemu-misplaces plan also one libvirt keeps: libvirt-of-plan.addrmap). Also: planning is idempotent, and libvirt's own output round-trips
-// byte for byte. Pass counts are printed by machine type and category; the count may never drop
-// below the best recorded in ratchet.txt.
+// get a valid plan instead, and a qemu-misplaces plan one libvirt keeps (libvirt-of-plan.addrmap).
+// Also: planning is idempotent, and libvirt's own output round-trips byte for byte. Pass counts
+// are printed by machine type and category; the count may never drop below the best recorded in
+// ratchet.txt.
 #include <gtest/gtest.h>
 
 #include <algorithm>
