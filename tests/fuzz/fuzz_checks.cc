@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "pciplan/domain/domain_reader.h"
-#include "pciplan/emit/attach.h"
+#include "pciplan/edit/attach.h"
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Records libvirt 9.0's QEMU -device objects for every valid conformance case.
 
-Runs `libvirt-oracle argv` on each case's expected.xml (libvirt's own fully addressed output)
-and writes tests/qemu/libvirt-argv/CASE.jsonl: the -machine value on the first line as a JSON
+Runs `libvirt-oracle argv` on each case's expected.xml (libvirt's own fully addressed output;
+for a qemu-misplaces deviation, libvirt-of-plan.xml: libvirt's output of pciplan's plan) and writes tests/qemu/libvirt-argv/CASE.jsonl: the -machine value on the first line as a JSON
 string, then one -device JSON object per line, in libvirt's order. Run by hand, as root, on a
 machine where the oracle works; the test suite only reads the recorded files.
 """
@@ -20,7 +20,10 @@ for case in sorted(p for p in cases.iterdir() if (p / "expected.xml").exists()):
     dst = out / (case.name + ".jsonl")
     if dst.exists() and not only:
         continue
-    r = subprocess.run([str(oracle), "argv", str(case / "expected.xml")], capture_output=True, text=True)
+    xml = case / "libvirt-of-plan.xml"
+    if not xml.exists():
+        xml = case / "expected.xml"
+    r = subprocess.run([str(oracle), "argv", str(xml)], capture_output=True, text=True)
     if r.returncode != 0:
         print(f"{case.name}: oracle failed: {r.stderr.strip()}", file=sys.stderr)
         continue

@@ -9,7 +9,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <set>
 #include <sstream>
 
@@ -34,16 +33,7 @@ void VerifyFamily(const std::string& family) {
       deviations[line.substr(0, tab)] = tab == std::string::npos ? "" : line.substr(tab + 1);
     }
   }
-  // Known libvirt defects: case -> devices whose libvirt address QEMU cannot realize.
-  std::map<std::string, std::set<std::string>> defects;
-  std::istringstream def(Slurp(fs::path(PCIPLAN_TESTS_DIR) / "qemu" / "LIBVIRT-DEFECTS.tsv"));
-  for (std::string line; std::getline(def, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    size_t tab = line.find('\t'), tab2 = line.find('\t', tab + 1);
-    defects[line.substr(0, tab)].insert(line.substr(tab + 1, tab2 - tab - 1));
-  }
   int domains = 0, verified = 0, devices = 0, accepted = 0, refused = 0, warnings = 0;
-  int with_defects = 0;
   std::vector<fs::path> dirs;
   for (const auto& e : fs::directory_iterator(cases)) {
     if (e.is_directory()) dirs.push_back(e.path());
@@ -67,20 +57,8 @@ void VerifyFamily(const std::string& family) {
       ADD_FAILURE() << "QEMU: " << report.errors().front().message;
       continue;
     }
-    std::set<std::string> mismatched;
-    for (const DeviceCheck& d : report->devices) {
-      if (d.status != CheckStatus::kOk) mismatched.insert(d.device);
-    }
-    bool probes_ok = std::all_of(report->probes.begin(), report->probes.end(),
-                                 [](const ProbeCheck& p) { return p.status == CheckStatus::kOk; });
-    auto known = defects.find(name);
     if (report->ok()) {
       ++verified;
-      EXPECT_EQ(known, defects.end()) << "a listed libvirt defect is no longer seen";
-    } else if (known != defects.end() && probes_ok && mismatched == known->second) {
-      ++with_defects;
-      std::printf("%s: libvirt defect as listed: %zu device(s) not where libvirt's XML says\n",
-                  name.c_str(), mismatched.size());
     } else {
       ADD_FAILURE() << RenderVerifyText(*report);
     }
@@ -92,10 +70,10 @@ void VerifyFamily(const std::string& family) {
     }
   }
   std::printf(
-      "verify %s: verified %d/%d domains (%d more with a listed libvirt defect), %d devices, %d "
-      "hot-plug probes accepted, %d refused as planned, %d warnings\n",
-      family.c_str(), verified, domains, with_defects, devices, accepted, refused, warnings);
-  EXPECT_EQ(verified + with_defects, domains);
+      "verify %s: verified %d/%d domains, %d devices, %d hot-plug probes accepted, %d refused "
+      "as planned, %d warnings\n",
+      family.c_str(), verified, domains, devices, accepted, refused, warnings);
+  EXPECT_EQ(verified, domains);
   EXPECT_GT(domains, 50);
 }
 

@@ -283,6 +283,9 @@ Result<bool> Builder::AddDevice(int i) {
   bool mmio = a.type == AddressType::kVirtioMmio;
   if (!pci && !mmio) return true;
   if (IsController(d, "pci")) return true;  // emitted first, by PciControllers
+  for (const Match& m : cat_.qemu.copies) {
+    if (m.Matches(d.tag, d.props)) return true;  // the device it shows has the -device
+  }
   for (const Match& m : machine_->builtin) {
     if (m.Matches(d.tag, d.props)) {
       cmd_.builtins.push_back({i, a.pci});

@@ -61,7 +61,8 @@ struct DeviceClass {
   Match when;
   ConnectNeed connect = ConnectNeed::kNone;
   std::string group;            // assignment-order group
-  bool virtio = false;          // may become virtio-mmio on virt
+  bool virtio = false;          // libvirt makes it virtio-mmio on a virtio-mmio virt domain
+  bool mmio_transport = false;  // QEMU has a virtio-mmio transport for it
   bool integrated = false;      // bus 0 only
   int companion_function = -1;  // USB2 companion: function within the shared slot
   int usb_ports = -1;           // USB controllers: root-hub ports (-1: not a USB controller)
@@ -195,6 +196,9 @@ struct QemuFacts {
   // target attr whose 'on'/'off' becomes a QEMU boolean property (hotplug) -> the property
   std::map<std::string, std::string> controller_switches;
   std::string probe_driver;                                  // hot-plug probe device
+  // Elements that show another device again at its address (libvirt's console of serial port
+  // 0): QEMU gets no -device of their own.
+  std::vector<Match> copies;
   std::vector<QemuDevice> devices;
 
   /// The QEMU facts of a machine family, or nullptr.

@@ -330,6 +330,7 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
       o.Fail("group", "'" + c.group + "' is not in assign_order");
     }
     c.virtio = o.Bool("virtio");
+    c.mmio_transport = o.Bool("mmio_transport");
     c.integrated = o.Bool("integrated");
     c.companion_function = static_cast<int>(o.Int("companion_function", -1, 7));
     c.usb_ports = static_cast<int>(o.Int("usb_ports", -1, 15));
@@ -364,6 +365,16 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
     q.probe_driver = p.Str("driver");
     p.Str("source");
     p.Finish();
+  }
+  if (const Json* copies = top.Need("copies")) {
+    Obj c(*copies, nullptr, file, "/copies", errs);
+    c.Str("source");
+    if (const Json* m = c.Need("match"); m && m->is_array()) {
+      for (size_t k = 0; k < m->size(); ++k) {
+        q.copies.push_back(ReadMatch((*m)[k], file, "/copies/match/" + std::to_string(k), errs));
+      }
+    }
+    c.Finish();
   }
   if (const Json* machines = top.Need("machines"); machines && machines->is_array()) {
     for (size_t i = 0; i < machines->size(); ++i) {

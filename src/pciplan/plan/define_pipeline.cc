@@ -337,14 +337,37 @@ void DefinePipeline::ClassifyAll() {
 void DefinePipeline::PrimeVirtioMmio() {
   // Section 8: on a machine with virtio-mmio, the policy chooses the transport of every
   // address-less virtio device (filesystems and vsock excepted: their classes are not "virtio").
+  // libvirt 9.0 also makes the SCSI HBAs virtio-mmio, which QEMU cannot realize: only a class
+  // with a virtio-mmio transport gets one; the others keep their PCI address (qemu-misplaces).
   if (!fam_->virtio_mmio) return;
   if (choices_.OpenVirtioTransport(devs_) != VirtioTransport::kVirtioMmio) return;
   for (size_t i = 0; i < devs_.size(); ++i) {
-    if (cls_[i] && cls_[i]->virtio && devs_[i].address.type == AddressType::kNone) {
+    if (cls_[i] && cls_[i]->virtio && cls_[i]->mmio_transport &&
+        devs_[i].address.type == AddressType::kNone) {
       devs_[i].address.type = AddressType::kVirtioMmio;
       devs_[i].address.type_name = "virtio-mmio";
     }
   }
+}
+
+void DefinePipeline::DetachSerialConsole() {
+  // Section 6 (console compatibility): libvirt keeps the first console, when its target is a
+  // serial port, as a copy of the first serial port; it is not a second device on its address.
+  int console = -1, serial = -1;
+  for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
+    if (console < 0 && devs_[i].tag == "console") console = i;
+    if (serial < 0 && devs_[i].tag == "serial") serial = i;
+  }
+  if (console < 0 || serial < 0) return;
+  std::string target = devs_[console].GetOr("target/@type", "");
+  if (target != "serial") return;
+  console_mirror_ = console;
+  mirrored_serial_ = serial;
+  devs_[console].address = Address{};
+}
+
+void DefinePipeline::MirrorSerialConsole() {
+  if (console_mirror_ >= 0) devs_[console_mirror_].address = devs_[mirrored_serial_].address;
 }
 
 bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
@@ -688,6 +711,7 @@ Result<Plan> DefinePipeline::Run() {
     cls_.resize(devs_.size(), nullptr);
     ClassifyAll();
     PrimeVirtioMmio();
+    DetachSerialConsole();
     ok = AssignPci();
   }
   if (ok) {
@@ -703,6 +727,7 @@ Result<Plan> DefinePipeline::Run() {
     ok = qemu.empty();
   }
   if (!ok) return libvirt_refusal_ ? Diagnostics{*libvirt_refusal_} : errs_;
+  MirrorSerialConsole();
   Plan plan;
   plan.family = fam_;
   auto canon = fam_->canonical_names.find(in_.machine);

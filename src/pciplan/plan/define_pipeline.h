@@ -86,6 +86,8 @@ class DefinePipeline {
   void ApplyModelDefaults();
   void ClassifyAll();
   void PrimeVirtioMmio();
+  void DetachSerialConsole();
+  void MirrorSerialConsole();
 
   // --- PCI assignment ---
   bool AssignPci();
@@ -134,6 +136,10 @@ class DefinePipeline {
     if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
     index_cache_[dev] = index;
   }
+  // The first <console> with a serial target is libvirt's copy of the first <serial>: it has
+  // no address of its own and is written with the serial port's (-1: none).
+  int console_mirror_ = -1;
+  int mirrored_serial_ = -1;
   Diagnostics errs_;
   std::vector<std::string> notes_;
   // libvirt's refusal of a domain that pciplan planned anyway with one more bridge than libvirt

@@ -130,6 +130,42 @@ TEST(Planner, VirtioMmioSpreadsOnVirtWhenOneDeviceUsesIt) {
   EXPECT_EQ(Find(*p, "disk", "target/@dev", "vda")->address.type, AddressType::kVirtioMmio);
 }
 
+TEST(Planner, ScsiHbaOnMmioVirtGetsAPciAddressBehindABridge) {
+  // libvirt 9.0 makes the implicit lsilogic virtio-mmio too, which QEMU cannot realize
+  // (qemu-misplaces): it has no virtio-mmio transport, so it is a conventional PCI device.
+  Result<Plan> p = PlanXml(DomainXml(
+      "virt",
+      "<disk type='file'><target dev='sda' bus='scsi'/></disk>"
+      "<interface type='user'><model type='virtio'/><address type='virtio-mmio'/></interface>",
+      "aarch64"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  const Device* hba = Find(*p, "controller", "@type", "scsi");
+  ASSERT_NE(hba, nullptr);
+  ASSERT_EQ(hba->address.type, AddressType::kPci);
+  const Device* bridge = Find(*p, "controller", "@model", "pcie-to-pci-bridge");
+  ASSERT_NE(bridge, nullptr);
+  EXPECT_EQ(std::to_string(hba->address.pci.bus), bridge->GetOr("@index", ""));
+}
+
+TEST(Planner, ConsoleMirroringAPciSerialSharesItsAddress) {
+  // libvirt's console of the first serial port is that port, not a second device on its slot.
+  const std::string serial = "<serial type='pty'><target type='pci-serial'/>"
+                             "<address type='pci' domain='0' bus='0' slot='5' function='0'/>"
+                             "</serial>";
+  Result<Plan> kept = PlanXml(DomainXml(
+      "q35", serial + "<console type='pty'><target type='serial'/><address type='pci' "
+                      "domain='0' bus='0' slot='5' function='0'/></console>"));
+  ASSERT_TRUE(kept.ok()) << kept.errors().front().message;
+  EXPECT_EQ(PciOf(*kept, "console", "target/@type", "serial"), "0000:00:05.0");
+  Result<Plan> filled =
+      PlanXml(DomainXml("pc", "<serial type='pty'><target type='pci-serial'/></serial>"
+                              "<console type='pty'><target type='serial'/></console>"));
+  ASSERT_TRUE(filled.ok()) << filled.errors().front().message;
+  EXPECT_EQ(PciOf(*filled, "console", "target/@type", "serial"),
+            PciOf(*filled, "serial", "target/@type", "pci-serial"));
+  EXPECT_EQ(PciOf(*filled, "console", "target/@type", "serial"), "0000:00:03.0");
+}
+
 TEST(Planner, SataDisksGetDriveAddressesAndControllers) {
   Result<Plan> p = PlanXml(DomainXml(
       "pc", "<disk type='file'><target dev='sdg' bus='sata'/></disk>"));
