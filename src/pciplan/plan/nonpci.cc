@@ -314,7 +314,9 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
   }
   // The smartcard's CCID controller (virDomainDefMaybeAddSmartcardController): the one its
   // address names, else index 0, where an address-less smartcard goes.
-  for (Device& d : ctx.devices) {
+  // By index: AppendController grows ctx.devices, which would leave a reference dangling.
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    Device& d = ctx.devices[i];
     if (d.tag != "smartcard") continue;
     if (d.address.type == AddressType::kNone) {
       SetAddress(d, AddressType::kCcid, "ccid", {{"controller", "0"}, {"slot", "0"}});
