@@ -240,7 +240,7 @@ TEST(Conformance, PlanningIsIdempotent) {
 
 TEST(Conformance, LibvirtOutputRoundTripsByteForByte) {
   std::map<std::string, std::string> deviations = Deviations();
-  int checked = 0, outputs = 0, refused = 0;
+  int checked = 0, outputs = 0, refused = 0, other_machine = 0;
   for (const fs::path& dir : CaseDirs()) {
     if (!fs::exists(dir / "expected.xml")) continue;
     ++outputs;
@@ -252,14 +252,22 @@ TEST(Conformance, LibvirtOutputRoundTripsByteForByte) {
       ++refused;  // libvirt's output is what QEMU refuses: pciplan refuses it as the input
       continue;
     }
+    if (!p.ok && dev != deviations.end() && dev->second == "libvirt-limit" &&
+        p.errors.front().rule == Rule::kUnknownMachine) {
+      ++other_machine;  // libvirt chose a machine that cannot hold the domain (integratorcp)
+      continue;
+    }
     ASSERT_TRUE(p.ok) << p.errors.front().Render("expected.xml");
     EXPECT_EQ(p.xml, expected);
     ++checked;
   }
-  std::printf("round-trip: %d libvirt outputs unchanged, %d refused as QEMU would\n", checked,
-              refused);
+  std::printf(
+      "round-trip: %d libvirt outputs unchanged, %d refused as QEMU would, %d for a machine "
+      "libvirt chose wrongly\n",
+      checked, refused, other_machine);
+  EXPECT_LE(other_machine, 1);
   std::map<std::string, std::string> index = IndexedCases();
-  EXPECT_EQ(checked + refused, std::count_if(index.begin(), index.end(),
+  EXPECT_EQ(checked + refused + other_machine, std::count_if(index.begin(), index.end(),
                                              [](const auto& c) { return c.second == "ok"; }));
 }
 

@@ -75,8 +75,9 @@ struct Domain {
   /// and a policy file overlay them (Overlay) before planning.
   Wishes wishes;
   /// Source offsets of element names (after '<'): pciplan's <wishes>, <metadata>, the root
-  /// <domain>; npos when absent.
+  /// <domain>, <os><type>; npos when absent.
   size_t wishes_offset = std::string::npos;
+  size_t os_type_offset = std::string::npos;
   size_t metadata_offset = std::string::npos;
   size_t root_offset = std::string::npos;
 };

@@ -375,6 +375,7 @@ Result<Domain> ReadDomain(std::string text) {
   }
   dom.arch = os_type.attribute("arch").value();
   dom.machine = os_type.attribute("machine").value();
+  dom.os_type_offset = static_cast<size_t>(os_type.offset_debug());
   dom.acpi = static_cast<bool>(root.child("features").child("acpi"));
   if (pugi::xml_node metadata = root.child("metadata")) {
     dom.metadata_offset = static_cast<size_t>(metadata.offset_debug());

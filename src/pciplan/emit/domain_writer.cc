@@ -520,6 +520,10 @@ Result<std::string> Writer::Run() {
     StartTag root = ScanStartTag(t_, t_.find("<domain") + 1);
     if (!root.attrs.empty()) quote_ = root.attrs.front().quote;
   }
+  // A <type> without machine= gets the machine type the plan was made for, as libvirt writes it.
+  if (in_.machine.empty() && !plan_.machine.empty() && in_.os_type_offset != std::string::npos) {
+    SetAttr(in_.os_type_offset, "machine", plan_.machine);
+  }
   for (size_t i = 0; i < plan_.devices.size(); ++i) {
     const Device& d = plan_.devices[i];
     if (d.source >= 0) {

@@ -44,6 +44,21 @@ const char kHandMade[] =
     "  </devices>\n"
     "</domain>\n";
 
+// libvirt writes the machine type it chose into a <type> that had none; so does pciplan, in the
+// quotes of the element's other attributes, so that the output re-plans the same.
+TEST(DomainWriter, ATypeWithoutMachineGetsTheArchsDefaultWrittenIn) {
+  std::string pc = PlanToText(
+      "<domain type='qemu'><name>t</name><os><type arch='x86_64'>hvm</type></os></domain>");
+  EXPECT_NE(pc.find("<type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>"), std::string::npos)
+      << pc;
+  std::string virt = PlanToText(
+      "<domain type=\"qemu\"><name>t</name><os><type arch=\"aarch64\">hvm</type></os></domain>");
+  EXPECT_NE(virt.find("<type arch=\"aarch64\" machine=\"virt-7.2\">hvm</type>"),
+            std::string::npos)
+      << virt;
+  EXPECT_EQ(PlanToText(virt), virt);
+}
+
 TEST(DomainWriter, UntouchedPartsComeOutAsTheyWentIn) {
   std::string out = PlanToText(kHandMade);
   for (const char* kept :

@@ -42,13 +42,16 @@ ControllerModelId Catalog::FindController(const std::string& name) const {
   return -1;
 }
 
+bool MachineFamily::HasName(const std::string& machine) const {
+  return std::any_of(machine_names.begin(), machine_names.end(),
+                     [&](const std::string& pattern) { return NameMatches(pattern, machine); });
+}
+
 const MachineFamily* Catalog::FindMachine(const std::string& arch,
                                           const std::string& machine) const {
   for (const MachineFamily& m : machines) {
     if (std::find(m.arches.begin(), m.arches.end(), arch) == m.arches.end()) continue;
-    for (const std::string& pattern : m.machine_names) {
-      if (NameMatches(pattern, machine)) return &m;
-    }
+    if (machine.empty() ? m.default_for.count(arch) > 0 : m.HasName(machine)) return &m;
   }
   return nullptr;
 }

@@ -139,6 +139,7 @@ struct MachineFamily {
   std::vector<std::string> arches;
   std::vector<std::string> machine_names;  // glob patterns with a trailing '*'
   std::map<std::string, std::string> canonical_names;
+  std::map<std::string, std::string> default_for;  // arch -> machine name when none is given
   ControllerModelId root = -1;
   ControllerModelId gap_filler = -1;
   ControllerModelId bridge = -1;  // added when conventional PCI devices need another bus
@@ -152,6 +153,9 @@ struct MachineFamily {
   std::map<std::string, std::string> model_defaults;
   std::vector<DefaultDevice> default_devices;
   std::vector<UnsupportedDevice> unsupported_devices;
+
+  /// Whether `machine` is one of machine_names.
+  bool HasName(const std::string& machine) const;
 };
 
 /// How libvirt numbers a device's id (alias): "net0", "pci.3", "usb", "virtio-disk2".
@@ -225,7 +229,8 @@ struct Catalog {
 
   /// Id of a PCI controller model by its libvirt name, or -1.
   ControllerModelId FindController(const std::string& name) const;
-  /// The machine family whose names and arches match, or nullptr.
+  /// The machine family whose names and arches match, or nullptr; an empty machine name is the
+  /// family that is the arch's default (MachineFamily::default_for).
   const MachineFamily* FindMachine(const std::string& arch, const std::string& machine) const;
   /// The first class matching a device element, or nullptr.
   const DeviceClass* Classify(const std::string& tag, const Props& props) const;

@@ -485,6 +485,19 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   m.arches = o.Strs("arches");
   m.machine_names = o.Strs("machine_names");
   m.canonical_names = o.StrMap("canonical_names");
+  m.default_for = o.StrMap("default_for");
+  o.OptStr("default_for_source");
+  for (const auto& [arch, name] : m.default_for) {
+    if (std::find(m.arches.begin(), m.arches.end(), arch) == m.arches.end()) {
+      o.Fail("default_for/" + arch, "not one of the family's arches");
+    }
+    if (!m.HasName(name)) o.Fail("default_for/" + arch, "'" + name + "' is not one of machine_names");
+    for (const MachineFamily& other : cat.machines) {
+      if (other.default_for.count(arch)) {
+        o.Fail("default_for/" + arch, "already the default of machine family '" + other.name + "'");
+      }
+    }
+  }
   m.root = NeedController(o, cat, "root", o.Str("root"));
   m.gap_filler = NeedController(o, cat, "gap_filler", o.Str("gap_filler"));
   m.bridge = NeedController(o, cat, "bridge", o.Str("bridge"));

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "pciplan/base/numbers.h"
+#include "pciplan/domain/domain_reader.h"
 #include "pciplan/plan/nonpci.h"
 #include "pciplan/plan/qemu_rules.h"
 
@@ -73,10 +74,17 @@ bool DefinePipeline::FindFamily() {
     if (!known.empty()) known += ", ";
     known += m.name;
   }
-  errs_.push_back(Error(Rule::kUnknownMachine,
-                        fmt::format("unknown machine type '{}' for architecture '{}' (pciplan "
-                                    "knows the families {})",
-                                    in_.machine, in_.arch, known)));
+  Diagnostic d = Error(
+      Rule::kUnknownMachine,
+      in_.machine.empty()
+          ? fmt::format("<type> has no machine attribute and pciplan knows no default machine "
+                        "type for architecture '{}' (it knows the families {})",
+                        in_.arch, known)
+          : fmt::format("unknown machine type '{}' for architecture '{}' (pciplan knows the "
+                        "families {})",
+                        in_.machine, in_.arch, known));
+  if (in_.os_type_offset != std::string::npos) d.line = LineOf(in_.text, in_.os_type_offset);
+  errs_.push_back(std::move(d));
   return false;
 }
 
@@ -730,8 +738,10 @@ Result<Plan> DefinePipeline::Run() {
   MirrorSerialConsole();
   Plan plan;
   plan.family = fam_;
-  auto canon = fam_->canonical_names.find(in_.machine);
-  plan.machine = canon != fam_->canonical_names.end() ? canon->second : in_.machine;
+  // No machine attribute: the arch's default, written back as libvirt writes it.
+  const std::string& name = in_.machine.empty() ? fam_->default_for.at(in_.arch) : in_.machine;
+  auto canon = fam_->canonical_names.find(name);
+  plan.machine = canon != fam_->canonical_names.end() ? canon->second : name;
   plan.devices = std::move(devs_);
   plan.notes = std::move(notes_);
   return plan;

@@ -304,6 +304,30 @@ TEST(Planner, EachValidationRuleIsReported) {
   }
 }
 
+// libvirt 9.0 takes QEMU's default machine when <type> names none: pc-i440fx-7.2 on x86_64.
+// QEMU 7.2 has no aarch64 default and libvirt falls to integratorcp (no PCI); pciplan plans for
+// virt (DEVIATIONS.tsv libvirt-limit). An arch with no default is refused on <type>'s line.
+TEST(Planner, NoMachineAttributeMeansTheArchsDefaultMachine) {
+  auto no_machine = [](const std::string& arch) {
+    return "<domain type='qemu'><name>t</name><os>\n<type arch='" + arch +
+           "'>hvm</type></os><devices>" + kVirtioDisk("vda") + "</devices></domain>";
+  };
+  Result<Plan> pc = PlanXml(no_machine("x86_64"));
+  ASSERT_TRUE(pc.ok()) << pc.errors().front().message;
+  EXPECT_EQ(pc->family->name, "pc");
+  EXPECT_EQ(pc->machine, "pc-i440fx-7.2");
+  EXPECT_EQ(PciOf(*pc, "disk", "target/@dev", "vda"), "0000:00:02.0");
+  Result<Plan> virt = PlanXml(no_machine("aarch64"));
+  ASSERT_TRUE(virt.ok()) << virt.errors().front().message;
+  EXPECT_EQ(virt->family->name, "virt");
+  EXPECT_EQ(virt->machine, "virt-7.2");
+  Result<Plan> rv = PlanXml(no_machine("riscv64"));
+  ASSERT_FALSE(rv.ok());
+  EXPECT_EQ(FirstRule(rv), Rule::kUnknownMachine);
+  EXPECT_EQ(rv.errors().front().line, 2);
+  EXPECT_NE(rv.errors().front().message.find("no machine attribute"), std::string::npos);
+}
+
 TEST(Planner, ErrorNamesDeviceAndAddress) {
   Result<Plan> p = PlanXml(DomainXml(
       "pc", "<disk type='file'><target dev='vda' bus='virtio'/><address type='pci' "
