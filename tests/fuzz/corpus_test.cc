@@ -33,5 +33,9 @@ TEST(FuzzCorpus, EveryAttachInputKeepsItsInvariants) {
   EXPECT_GE(ReplayCorpus("attach", CheckAttachDetach), 57);
 }
 
+TEST(FuzzCorpus, EveryWishesInputKeepsItsInvariants) {
+  EXPECT_GE(ReplayCorpus("wishes", CheckWishes), 132);
+}
+
 }  // namespace
 }  // namespace pciplan::fuzz

@@ -10,6 +10,7 @@
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"
+#include "pciplan/plan/hotplug.h"
 #include "pciplan/plan/planner.h"
 #include "pciplan/qmp/verify.h"
 
@@ -97,15 +98,19 @@ constexpr const char* kBaseOs[] = {
      "<cpu mode='custom'><model>cortex-a57</model></cpu>"),
 };
 
+/// The unplanned base domains as text, one per machine family.
+std::string BaseText(const char* os, const std::string& metadata = "") {
+  return fmt::format("<domain type='qemu'>\n  <name>f</name>\n{}  {}\n  <devices>\n{}  </devices>\n"
+                     "</domain>\n",
+                     metadata, os, kBaseDevices);
+}
+
 /// The planned base domains, planned once.
 const std::vector<Domain>& BaseDomains() {
   static const std::vector<Domain> bases = [] {
     std::vector<Domain> out;
     for (const char* os : kBaseOs) {
-      Result<Domain> d = ReadDomain(
-          fmt::format("<domain type='qemu'>\n  <name>f</name>\n  {}\n  <devices>\n{}  </devices>\n"
-                      "</domain>\n",
-                      os, kBaseDevices));
+      Result<Domain> d = ReadDomain(BaseText(os));
       Result<Plan> p = MakePlan(*d, BuiltinCatalog(), PolicyName::kLibvirt);
       Result<Domain> planned = ReadDomain(WriteDomain(*d, *p, BuiltinCatalog()).value());
       out.push_back(std::move(planned.value()));
@@ -161,6 +166,56 @@ std::optional<std::string> CheckAttachDetach(std::string_view bytes) {
   if (!detached) return std::nullopt;
   if (auto v = CheckNothingMoved(*now, detached->xml)) return "detach: " + *v;
   return std::nullopt;
+}
+
+std::optional<std::string> CheckWishes(std::string_view bytes) {
+  if (bytes.size() < 2) return std::nullopt;
+  constexpr size_t kFamilies = std::size(kBaseOs);
+  size_t pick = static_cast<uint8_t>(bytes[0]) % (2 * kFamilies);
+  bool json = static_cast<uint8_t>(bytes[1]) & 1;
+  std::string text(bytes.substr(2));
+  const Domain& planned_base = BaseDomains()[pick % kFamilies];
+  bool planned = pick >= kFamilies;
+  std::string base = planned ? planned_base.text : BaseText(kBaseOs[pick % kFamilies]);
+  std::optional<Domain> domain;
+  if (json) {
+    Result<Wishes> w = ParsePolicyFile(text);
+    if (!w) return std::nullopt;
+    Result<Domain> d = ReadDomain(base);
+    if (!d) return Violation("a base domain does not read", d.errors());
+    domain = std::move(d.value());
+    domain->wishes = Overlay(domain->wishes, *w);
+  } else {
+    // The element goes into a <metadata> after <name>.
+    size_t name_end = base.find("</name>\n") + 8;
+    Result<Domain> d = ReadDomain(base.substr(0, name_end) + "  <metadata>" + text +
+                                  "</metadata>\n" + base.substr(name_end));
+    if (!d) return std::nullopt;
+    domain = std::move(d.value());
+  }
+  Result<Plan> plan = MakePlan(*domain, BuiltinCatalog(), PolicyName::kLibvirt);
+  if (!plan) return std::nullopt;
+  HotplugCapacity free = FreeHotplugSlots(*plan, BuiltinCatalog());
+  if (free.pcie < domain->wishes.pcie_hotplug_slots.value_or(0) ||
+      free.pci < domain->wishes.pci_hotplug_slots.value_or(0)) {
+    return Violation(fmt::format("the plan has {} PCIe and {} PCI free hot-plug slots, fewer than "
+                                 "the wishes say",
+                                 free.pcie, free.pci));
+  }
+  Result<std::string> xml = WriteDomain(*domain, *plan, BuiltinCatalog());
+  if (!xml) return std::nullopt;
+  RenderOutputs(*domain, *plan);
+  Result<Domain> written = ReadDomain(*xml);
+  if (!written) return Violation("the planned output does not read", written.errors());
+  std::string recorded = WithWishesText(*written, domain->wishes);
+  Result<Domain> again = ReadDomain(recorded);
+  if (!again) return Violation("the output with its wishes recorded does not read", again.errors());
+  if (!(again->wishes == domain->wishes)) return Violation("the recorded wishes read back changed");
+  if (planned) {
+    if (auto v = CheckNothingMoved(planned_base, recorded)) return "wishes: " + *v;
+    return std::nullopt;
+  }
+  return CheckFixedPoint(recorded);
 }
 
 }  // namespace pciplan::fuzz

@@ -23,6 +23,13 @@ std::optional<std::string> CheckPlan(std::string_view bytes);
 /// move no address, re-plan to itself, and detach again, moving no address either.
 std::optional<std::string> CheckAttachDetach(std::string_view bytes);
 
+/// Target `wishes`: byte 0 picks a base domain (pc, q35, virt; unplanned or planned), byte 1
+/// whether the rest is a policy file (JSON, odd) or the text of pciplan's metadata element
+/// (even). A successful plan under those wishes must keep every address the base had, keep
+/// the spare-slot promise, re-plan to the same bytes with the wishes recorded into its metadata
+/// (`--write-wishes`), and read the recorded wishes back equal.
+std::optional<std::string> CheckWishes(std::string_view bytes);
+
 /// Every device with a user alias, and every controller by type and index, with its address:
 /// what "no address moved" compares before and after an edit.
 std::map<std::string, Address> AddressesByKey(const Domain& domain);
