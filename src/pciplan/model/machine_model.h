@@ -147,6 +147,9 @@ struct MachineFamily {
   std::vector<ControllerModelId> conventional_growth;  // buses added for the first PCI device
   std::optional<Connect> dry_run_reserve;  // a slot kept back while counting buses
   bool spare_port = false;                 // one spare hot-plug port when buses were added
+  // The PCI Express switch a policy may add (upstream port, its downstream ports), -1 if none.
+  ControllerModelId switch_upstream = -1;
+  ControllerModelId switch_downstream = -1;
   bool virtio_mmio = false;
   std::vector<ReservedFunction> reserved;
   std::vector<Placement> placements;

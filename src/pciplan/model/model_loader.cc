@@ -511,6 +511,15 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
     if (!m.dry_run_reserve) o.Fail("dry_run_reserve", "unknown connection kind '" + reserve + "'");
   }
   m.spare_port = o.Bool("spare_port");
+  std::map<std::string, std::string> sw = o.StrMap("switch");
+  if (!sw.empty()) {
+    if (sw.size() != 2 || !sw.count("upstream") || !sw.count("downstream")) {
+      o.Fail("switch", "expected {} or {\"upstream\": MODEL, \"downstream\": MODEL}");
+    } else {
+      m.switch_upstream = NeedController(o, cat, "switch/upstream", sw["upstream"]);
+      m.switch_downstream = NeedController(o, cat, "switch/downstream", sw["downstream"]);
+    }
+  }
   m.virtio_mmio = o.Bool("virtio_mmio");
   if (const Json* bad = o.Need("unsupported_devices"); bad && bad->is_array()) {
     for (size_t i = 0; i < bad->size(); ++i) {

@@ -592,7 +592,9 @@ bool DefinePipeline::AssignPci() {
   // Pass 2: the real assignment on the complete controller list.
   if (!CreateSet(tree, Pass::kReal)) return false;
   if (!ChipsetPlacements(tree, Pass::kReal)) return false;
-  return AssignDevices(tree, Pass::kReal);
+  if (!AssignDevices(tree, Pass::kReal)) return false;
+  gap_filler_room_ = GapFillerRoom(tree);
+  return true;
 }
 
 bool DefinePipeline::FillControllerDefaults() {
@@ -720,6 +722,7 @@ Result<Plan> DefinePipeline::Run() {
     ClassifyAll();
     PrimeVirtioMmio();
     DetachSerialConsole();
+    AddPolicyChains();
     ok = AssignPci();
   }
   if (ok) {
@@ -744,6 +747,7 @@ Result<Plan> DefinePipeline::Run() {
   plan.machine = canon != fam_->canonical_names.end() ? canon->second : name;
   plan.devices = std::move(devs_);
   plan.notes = std::move(notes_);
+  plan.gap_filler_room = gap_filler_room_;
   return plan;
 }
 

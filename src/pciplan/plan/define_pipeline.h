@@ -30,6 +30,22 @@ struct SpareSlots {
   std::string note;   // said by --explain when a slot was reserved, or empty
 };
 
+/// One controller of a chain a policy adds before PCI assignment: it plugs into the link
+/// `parent` names (at `slot`, function 0), or, with parent -1, wherever the PCI passes put it.
+struct ChainLink {
+  ControllerModelId model = -1;
+  int parent = -1;
+  uint32_t slot = 0;
+};
+
+/// Controllers a policy adds as one chain (e.g. a root port, a switch upstream port on it and
+/// downstream ports on that). They get the next free indexes in chain order, so every parent
+/// has a lower index than its children, as QEMU's command-line order needs.
+struct ControllerChain {
+  std::vector<ChainLink> links;
+  std::string why;  // said by --explain for each controller of the chain
+};
+
 /// The choices of a placement policy over the define pipeline's mechanisms. One implementation
 /// per policy (policy_libvirt.cc, policy_wishes.cc).
 class PlacementChoices {
@@ -47,6 +63,8 @@ class PlacementChoices {
     (void)device;
     return libvirt_need;
   }
+  /// Controller chains to add before PCI assignment (libvirt adds none).
+  virtual std::vector<ControllerChain> AddedChains() const { return {}; }
 };
 
 /// libvirt 9.0's choices: one virtio-mmio address anywhere makes every open virtio address
@@ -88,6 +106,7 @@ class DefinePipeline {
   void PrimeVirtioMmio();
   void DetachSerialConsole();
   void MirrorSerialConsole();
+  void AddPolicyChains();
 
   // --- PCI assignment ---
   bool AssignPci();
@@ -105,6 +124,7 @@ class DefinePipeline {
   std::optional<int> GrowFor(BusTree& tree, uint32_t bus, const DeviceNeed& need, int dev);
   Diagnostic NoSlotForController(int dev) const;
   void SetMultifunction();
+  uint32_t GapFillerRoom(const BusTree& tree) const;
   bool FillControllerDefaults();
   bool ValidateControllers();
   bool ValidateVideos();
@@ -142,6 +162,7 @@ class DefinePipeline {
   int mirrored_serial_ = -1;
   Diagnostics errs_;
   std::vector<std::string> notes_;
+  uint32_t gap_filler_room_ = 0;  // see Plan::gap_filler_room
   // libvirt's refusal of a domain that pciplan planned anyway with one more bridge than libvirt
   // adds (GrowFor); it is the answer if that plan fails after all.
   std::optional<Diagnostic> libvirt_refusal_;

@@ -283,6 +283,49 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
   return true;
 }
 
+void DefinePipeline::AddPolicyChains() {
+  // After every controller has its index: each link takes the next one, so parents come first.
+  int next = 0;
+  for (int i : ctrl_order_) {
+    if (IsPciController(i)) next = std::max(next, ControllerIndex(i) + 1);
+  }
+  for (const ControllerChain& chain : choices_.AddedChains()) {
+    std::vector<int> indexes;
+    for (const ChainLink& link : chain.links) {
+      int c = AddDevice({{"element", "controller"},
+                         {"@type", "pci"},
+                         {"@model", cat_.controller(link.model).name}});
+      SetIndex(c, next);
+      indexes.push_back(next++);
+      if (link.parent >= 0) {
+        Address& a = devs_[c].address;
+        a.type = AddressType::kPci;
+        a.type_name = "pci";
+        a.pci = PciAddress{0, static_cast<uint32_t>(indexes[link.parent]), link.slot, 0};
+      }
+      ctrl_order_.push_back(c);
+      cls_[c] = cat_.Classify(devs_[c].tag, devs_[c].props);
+      notes_.push_back(Describe(c) + ": added " + chain.why);
+    }
+  }
+}
+
+uint32_t DefinePipeline::GapFillerRoom(const BusTree& tree) const {
+  const ControllerModel& filler = cat_.controller(fam_->gap_filler);
+  if (!filler.plugs_as) return 0;
+  DeviceNeed need;
+  need.kinds.Add(*filler.plugs_as);
+  need.aggregate = filler.aggregate;
+  BusTree probe = tree;
+  uint32_t room = 0;
+  for (; room <= kMaxControllerIndex; ++room) {
+    std::optional<PciAddress> a = probe.FindFree(need, -1);
+    if (!a) break;
+    probe.Take(*a, need.aggregate);
+  }
+  return room;
+}
+
 void DefinePipeline::SetMultifunction() {
   // Section 7.11.
   std::map<std::tuple<uint32_t, uint32_t, uint32_t>, int> fn0;

@@ -16,6 +16,10 @@ struct Plan {
   std::string machine;          // canonical machine type name ("pc-q35-7.2")
   std::vector<Device> devices;  // devices[i].source == i for every input device
   std::vector<std::string> notes;
+  /// How many more of the family's gap-filling controller (a root port on q35 and virt, a
+  /// pci-bridge on pc) the planned buses still have a free place for: what a policy can still
+  /// add on the root bus before it must add a switch.
+  uint32_t gap_filler_room = 0;
 };
 
 }  // namespace pciplan

@@ -2,11 +2,17 @@
 // does: the transport of open virtio addresses (defaultAddressType) and the spare hot-plug
 // slots (pcieHotplugSlots, pciHotplugSlots). Spares are counted on the finished plan exactly as
 // verify probes them (FreeHotplugSlots), and only the missing ones are reserved in the dry run,
-// so free slots the domain already has count and no controller is added beyond need.
+// so free slots the domain already has count and no controller is added beyond need. Spare
+// PCIe slots are root ports while the root bus has room for them (Plan::gap_filler_room); past
+// that, a switch (a root port, an upstream port, up to 32 downstream ports) per 32 slots. A
+// device wishing a switch downstream port when none is free gets a switch too. Both are
+// controller chains the define pipeline adds before PCI assignment (AddedChains).
 #include <fmt/format.h>
 
 #include <map>
+#include <set>
 
+#include "pciplan/base/numbers.h"
 #include "pciplan/plan/define_pipeline.h"
 #include "pciplan/plan/hotplug.h"
 #include "pciplan/plan/planner.h"
@@ -72,8 +78,11 @@ class WishChoices : public LibvirtChoices {
     return s;
   }
 
+  std::vector<ControllerChain> AddedChains() const override { return chains; }
+
   uint32_t extra_pcie = 0;  // PCIe slots to reserve beyond what the plan leaves free
   uint32_t extra_pci = 0;
+  std::vector<ControllerChain> chains;  // switches added where root ports cannot be
 
  private:
   const Wishes& wishes_;
@@ -83,6 +92,101 @@ class WishChoices : public LibvirtChoices {
 };
 
 Diagnostic Unmet(std::string message) { return Error(Rule::kWishUnmet, std::move(message)); }
+
+/// A PCI Express switch of the family: its upstream port on a new root port (the family's gap
+/// filler) when `own_port`, else on whichever free port the PCI passes find; `downstream`
+/// ports behind it, in its slots from the lowest.
+ControllerChain SwitchChain(const Catalog& cat, const MachineFamily& fam, bool own_port,
+                            uint32_t downstream, std::string why) {
+  ControllerChain c;
+  c.why = std::move(why);
+  if (own_port) c.links.push_back({fam.gap_filler, -1, 0});
+  c.links.push_back({fam.switch_upstream, own_port ? 0 : -1, 0});
+  int up = static_cast<int>(c.links.size()) - 1;
+  uint32_t slot = cat.controller(fam.switch_upstream).min_slot;
+  for (uint32_t k = 0; k < downstream; ++k) {
+    c.links.push_back({fam.switch_downstream, up, slot + k});
+  }
+  return c;
+}
+
+/// How many downstream ports one switch of the family has.
+uint32_t SwitchPorts(const Catalog& cat, const MachineFamily& fam) {
+  const ControllerModel& up = cat.controller(fam.switch_upstream);
+  return up.max_slot - up.min_slot + 1;
+}
+
+/// A switch for the devices whose address is open and whose wish names the family's switch
+/// downstream port, when the domain has fewer free downstream ports than they need: found by
+/// planning once without those wishes (the ports left free, or taken by one of those devices,
+/// are the ones they can have).
+std::optional<ControllerChain> SwitchForDownstreamWishes(const Domain& domain,
+                                                         const Catalog& cat,
+                                                         const MachineFamily& fam,
+                                                         const std::vector<int>& wish_of) {
+  if (fam.switch_downstream < 0) return std::nullopt;
+  const std::string& model = cat.controller(fam.switch_downstream).name;
+  Wishes relaxed = domain.wishes;
+  std::vector<size_t> wanting;
+  for (size_t i = 0; i < domain.devices.size(); ++i) {
+    if (wish_of[i] < 0 || !domain.devices[i].address.WantsPci()) continue;
+    DeviceWish& dw = relaxed.devices[wish_of[i]];
+    if (dw.connection != model) continue;
+    dw.connection.clear();
+    wanting.push_back(i);
+  }
+  if (wanting.empty()) return std::nullopt;
+  WishChoices choices(relaxed, wish_of, cat, &fam);
+  Result<Plan> plan = RunDefinePipeline(domain, cat, choices);
+  if (!plan) return std::nullopt;  // the real plan then fails and says why
+  std::set<uint32_t> theirs;  // buses one of those devices took in the relaxed plan
+  for (size_t i : wanting) {
+    if (plan->devices[i].address.type == AddressType::kPci) {
+      theirs.insert(plan->devices[i].address.pci.bus);
+    }
+  }
+  uint32_t free_ports = 0;
+  for (const PlanBus& b : PlanBuses(*plan, cat)) {
+    if (b.model->name == model && (b.used.empty() || theirs.count(b.index))) ++free_ports;
+  }
+  uint32_t n = static_cast<uint32_t>(wanting.size());
+  if (free_ports >= n) return std::nullopt;
+  bool own_port = plan->gap_filler_room > 0 || FreeHotplugSlots(*plan, cat).pcie == 0;
+  return SwitchChain(cat, fam, own_port, n - free_ports,
+                     fmt::format("for the wishes of {} device(s) for a {} (the domain has {} free)",
+                                 n, model, free_ports));
+}
+
+/// --explain for every PCI controller the planner added that nothing plugs into: each is a
+/// spare the wishes keep (libvirt's own spare root port is replaced by the wishes).
+void NoteSpareControllers(const Plan& plan, const Catalog& cat, const Wishes& w,
+                          std::vector<std::string>& notes) {
+  std::set<uint32_t> parents;
+  for (const Device& d : plan.devices) {
+    if (d.address.type == AddressType::kPci) parents.insert(d.address.pci.bus);
+  }
+  std::set<std::string> noted;  // devices a note already says why they were added (switches)
+  for (const std::string& n : notes) noted.insert(n.substr(0, n.find(": ")));
+  std::vector<PlanBus> buses = PlanBuses(plan, cat);
+  for (size_t i = 0; i < plan.devices.size(); ++i) {
+    const Device& d = plan.devices[i];
+    if (d.origin != Origin::kPlanner || d.tag != "controller" || !d.Is("@type", "pci")) continue;
+    if (noted.count(DeviceRef::DescribeAt(plan.devices, i))) continue;
+    uint32_t index = ParseDecimal(d.GetOr("@index", "")).value_or(0);
+    if (parents.count(index)) continue;
+    for (const PlanBus& b : buses) {
+      if (b.index != index || !b.hotplug) continue;
+      bool pcie = b.model->offers.Has(Connect::kPcie);
+      std::optional<uint32_t> n = pcie ? w.pcie_hotplug_slots : w.pci_hotplug_slots;
+      if (!n) continue;
+      uint32_t slots = b.model->max_slot - b.model->min_slot + 1;
+      notes.push_back(fmt::format("{}: added for {}={}: {} free hot-pluggable {} slot{}",
+                                  DeviceRef::DescribeAt(plan.devices, i),
+                                  pcie ? "pcieHotplugSlots" : "pciHotplugSlots", *n, slots,
+                                  pcie ? "PCI Express" : "PCI", slots == 1 ? "" : "s"));
+    }
+  }
+}
 
 // Wishes a machine family cannot meet at all, before planning.
 Result<bool> CheckFamily(const Wishes& w, const MachineFamily& fam) {
@@ -233,6 +337,11 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
     }
   }
   WishChoices choices(w, *resolved, catalog, fam);
+  if (fam) {
+    if (auto chain = SwitchForDownstreamWishes(domain, catalog, *fam, *resolved)) {
+      choices.chains.push_back(std::move(*chain));
+    }
+  }
   uint32_t want_pcie = w.pcie_hotplug_slots.value_or(0);
   uint32_t want_pci = w.pci_hotplug_slots.value_or(0);
   std::optional<HotplugCapacity> before;  // free slots with no spare reserved
@@ -251,11 +360,17 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
     if (short_pcie == 0 && short_pci == 0) {
       Result<bool> placed = CheckPlacedWishes(domain, *plan, catalog, *resolved, plan->notes);
       if (!placed) return placed.errors();
+      NoteSpareControllers(*plan, catalog, w, plan->notes);
       if (w.pcie_hotplug_slots) {
+        uint32_t switch_ports = 0;
+        for (const ControllerChain& c : choices.chains) {
+          for (const ChainLink& l : c.links) switch_ports += l.model == fam->switch_downstream;
+        }
         plan->notes.push_back(fmt::format(
-            "pcieHotplugSlots={}: {} free hot-pluggable PCIe slots ({} free before, {} reserved "
-            "as spares)",
-            want_pcie, free.pcie, before->pcie, choices.extra_pcie));
+            "pcieHotplugSlots={}: {} free hot-pluggable PCIe slots ({} free before; added {} "
+            "spare {}s and {} switches with {} downstream ports)",
+            want_pcie, free.pcie, before->pcie, choices.extra_pcie,
+            catalog.controller(fam->gap_filler).name, choices.chains.size(), switch_ports));
       }
       if (w.pci_hotplug_slots) {
         plan->notes.push_back(fmt::format(
@@ -265,8 +380,34 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
       }
       return plan;
     }
-    choices.extra_pcie += short_pcie;
     choices.extra_pci += short_pci;
+    uint32_t room = plan->gap_filler_room;
+    if (short_pcie <= room || !fam || fam->switch_upstream < 0) {
+      choices.extra_pcie += short_pcie;  // root ports, packed 8 per slot of the root bus
+      continue;
+    }
+    // The root bus is (nearly) full: root ports in the room left but one, and a switch on that
+    // last root port for the rest. With no room left, a spare root port of an earlier round
+    // gives its place to the switch's root port, or the switch hangs from a free port the
+    // domain has (which it then no longer counts as free).
+    uint32_t roots = room > 0 ? room - 1 : 0;
+    bool own_port = room > 0;
+    if (!own_port && choices.extra_pcie > 0) {
+      --choices.extra_pcie;
+      own_port = true;
+    } else if (!own_port && free.pcie == 0) {
+      return Unmet(fmt::format(
+          "pcieHotplugSlots={} cannot be met: the root bus has no room for another {} and no "
+          "free port takes a {}",
+          want_pcie, catalog.controller(fam->gap_filler).name,
+          catalog.controller(fam->switch_upstream).name));
+    }
+    choices.extra_pcie += roots;
+    uint32_t rest = short_pcie - roots + (room > 0 ? 0 : 1);
+    choices.chains.push_back(SwitchChain(
+        catalog, *fam, own_port, std::min(rest, SwitchPorts(catalog, *fam)),
+        fmt::format("for pcieHotplugSlots={}: the root bus has no room for more {}s", want_pcie,
+                    catalog.controller(fam->gap_filler).name)));
   }
   return Unmet(fmt::format("pcieHotplugSlots={} pciHotplugSlots={}: no plan found in {} rounds",
                            want_pcie, want_pci, kMaxRounds));

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/hotplug.h"
@@ -114,6 +117,123 @@ TEST(PlanWishes, AWishNamingNoDeviceIsAnError) {
   Result<Plan> p = PlanWith("q35", kNet, w);
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.errors().front().rule, Rule::kBadWish);
+}
+
+// --- switches --------------------------------------------------------------------------------
+
+// Endpoints with fixed addresses on every slot 1..30 of the root bus but those in `free`: what
+// leaves the policy no room for root ports.
+std::string FullRootBus(std::initializer_list<uint32_t> free, const std::string& extra = "") {
+  std::string devs = "<controller type='usb' model='none'/><memballoon model='none'/>" + extra;
+  for (uint32_t s = 1; s <= 30; ++s) {
+    if (std::find(free.begin(), free.end(), s) != free.end()) continue;
+    devs += "<interface type='user'><model type='e1000'/><address type='pci' domain='0' bus='0' "
+            "slot='" + std::to_string(s) + "' function='0'/></interface>";
+  }
+  return devs;
+}
+
+uint32_t IndexOf(const Device& d) { return std::stoul(d.GetOr("@index", "0")); }
+
+// Every switch port sits on a controller with a lower index (QEMU's -device order, libvirt's
+// command line, needs the parent first), and nothing but switch ports sits on an upstream port.
+void ExpectParentsFirst(const Plan& p) {
+  std::map<uint32_t, std::string> model;
+  for (const Device& d : p.devices) {
+    if (d.Is("@type", "pci")) model[IndexOf(d)] = d.GetOr("@model", "");
+  }
+  for (const Device& d : p.devices) {
+    if (d.address.type != AddressType::kPci || !d.Is("@type", "pci")) continue;
+    EXPECT_LT(d.address.pci.bus, IndexOf(d)) << d.GetOr("@model", "");
+    if (model[d.address.pci.bus] == "pcie-switch-upstream-port") {
+      EXPECT_EQ(d.GetOr("@model", ""), "pcie-switch-downstream-port");
+    }
+  }
+}
+
+TEST(PlanWishes, PcieSlotsBeyondTheRootBusRoomComeFromSwitches) {
+  // One free slot of the root bus on q35 (room for 8 root ports), two on virt (slot 31 is not
+  // the chipset's there: 16). All but one of them are spares, the last holds a switch; more
+  // slots mean a second switch.
+  for (const char* arch : {"x86_64", "aarch64"}) {
+    std::string machine = std::string(arch) == "x86_64" ? "q35" : "virt";
+    uint32_t room = machine == "q35" ? 8 : 16;
+    for (uint32_t n : {8u, 9u, 16u, 17u, 40u, 64u}) {
+      SCOPED_TRACE(machine + " N=" + std::to_string(n));
+      Result<Plan> p = PlanWith(machine, FullRootBus({5}), Slots(n, std::nullopt), arch);
+      ASSERT_TRUE(p.ok()) << p.errors().front().message;
+      EXPECT_EQ(FreeHotplugSlots(*p, BuiltinCatalog()).pcie, n);
+      int switches = Count(*p, "pcie-switch-upstream-port");
+      EXPECT_EQ(switches, n <= room ? 0 : n <= room - 1 + 32 ? 1 : 2);
+      // One controller per free slot, and two more (root port, upstream port) per switch.
+      EXPECT_EQ(Count(*p, "pcie-root-port") + Count(*p, "pcie-switch-downstream-port"),
+                static_cast<int>(n) + switches);
+      ExpectParentsFirst(*p);
+    }
+  }
+}
+
+TEST(PlanWishes, AFullRootBusHangsTheSwitchFromAFreePortOrRefuses) {
+  // Slot 30 holds 8 free root ports of the user's: the switch hangs from one of them, with one
+  // downstream port more than the 2 slots missing, since its port is no longer free.
+  std::string ports;
+  for (int f = 0; f < 8; ++f) {
+    ports += "<controller type='pci' index='" + std::to_string(f + 1) +
+             "' model='pcie-root-port'><address type='pci' domain='0' bus='0' slot='30' "
+             "function='" + std::to_string(f) + "'" + (f == 0 ? " multifunction='on'" : "") +
+             "/></controller>";
+  }
+  Result<Plan> p = PlanWith("q35", FullRootBus({30}, ports), Slots(10, std::nullopt));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(FreeHotplugSlots(*p, BuiltinCatalog()).pcie, 10u);
+  EXPECT_EQ(Count(*p, "pcie-root-port"), 8);
+  EXPECT_EQ(Count(*p, "pcie-switch-downstream-port"), 3);
+  ExpectParentsFirst(*p);
+  // Nothing free at all: a clear refusal.
+  Result<Plan> none = PlanWith("q35", FullRootBus({}), Slots(1, std::nullopt));
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.errors().front().rule, Rule::kWishUnmet);
+  EXPECT_NE(none.errors().front().message.find("no free port takes a pcie-switch-upstream-port"),
+            std::string::npos)
+      << none.errors().front().message;
+}
+
+TEST(PlanWishes, AConnectionToADownstreamPortAddsASwitchOnlyWhenNoneIsFree) {
+  Wishes w;
+  for (const char* key : {"ua-a", "ua-b"}) {
+    DeviceWish d;
+    d.key = key;
+    d.connection = "pcie-switch-downstream-port";
+    w.devices.push_back(d);
+  }
+  const std::string nics =
+      "<interface type='user'><model type='virtio'/><alias name='ua-a'/></interface>"
+      "<interface type='user'><model type='virtio'/><alias name='ua-b'/></interface>";
+  Result<Plan> p = PlanWith("q35", nics, w);
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(Count(*p, "pcie-switch-upstream-port"), 1);
+  EXPECT_EQ(Count(*p, "pcie-switch-downstream-port"), 2);
+  std::map<uint32_t, std::string> model;
+  for (const Device& d : p->devices) {
+    if (d.Is("@type", "pci")) model[IndexOf(d)] = d.GetOr("@model", "");
+  }
+  for (const Device& d : p->devices) {
+    if (d.tag == "interface") {
+      EXPECT_EQ(model[d.address.pci.bus], "pcie-switch-downstream-port");
+    }
+  }
+  ExpectParentsFirst(*p);
+  // With a switch of the user's that has two free downstream ports, nothing is added.
+  Result<Plan> own = PlanWith(
+      "q35",
+      nics + "<controller type='pci' index='1' model='pcie-root-port'/><controller type='pci' "
+             "index='2' model='pcie-switch-upstream-port'/><controller type='pci' index='3' "
+             "model='pcie-switch-downstream-port'/><controller type='pci' index='4' "
+             "model='pcie-switch-downstream-port'/>",
+      w);
+  ASSERT_TRUE(own.ok()) << own.errors().front().message;
+  EXPECT_EQ(Count(*own, "pcie-switch-upstream-port"), 1);
+  EXPECT_EQ(Count(*own, "pcie-switch-downstream-port"), 2);
 }
 
 }  // namespace
