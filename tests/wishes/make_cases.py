@@ -46,6 +46,17 @@ def many(machine):
     return devs + [RNG]
 
 
+def crowded(machine):
+    """small() plus e1000s on every root-bus slot 1..30 but 5: room for 8 root ports on q35."""
+    devs = small(machine)
+    for s in range(1, 31):
+        if s != 5:
+            devs.append(nic(0x40 + s, "e1000", f"ua-crowd{s}",
+                            f"<address type='pci' domain='0x0000' bus='0x00' slot='{s:#04x}' "
+                            "function='0x0'/>"))
+    return devs
+
+
 def write(name, machine, devices, attrs=None, device_wishes=None):
     attrs = attrs or {}
     device_wishes = device_wishes or []
@@ -120,6 +131,21 @@ def main():
     write("virt-rng-on-root-port", "virt", small("virt"), {},
           [("ua-rng", {"connection": "pcie-root-port"})])
     write("virt-pci-1", "virt", small("virt"), {"pciHotplugSlots": 1})
+    # Switches: past the root bus's room, and for devices wishing a downstream port.
+    for machine in ("q35", "virt"):
+        for n in (8, 9, 40, 64):
+            write(f"{machine}-crowded-pcie-{n}", machine, crowded(machine), {"pcieHotplugSlots": n})
+        write(f"{machine}-net-on-downstream-port", machine, small(machine), {},
+              [("ua-net0", {"connection": "pcie-switch-downstream-port"})])
+        write(f"{machine}-two-on-downstream-ports-pcie-3", machine, small(machine),
+              {"pcieHotplugSlots": 3},
+              [("ua-net0", {"connection": "pcie-switch-downstream-port"}),
+               ("disk:vda", {"connection": "pcie-switch-downstream-port", "hotpluggable": "yes"})])
+    switch = ["<controller type='pci' index='1' model='pcie-root-port'/>",
+              "<controller type='pci' index='2' model='pcie-switch-upstream-port'/>",
+              "<controller type='pci' index='3' model='pcie-switch-downstream-port'/>"]
+    write("q35-user-switch-net-on-downstream-port", "q35", switch + small("q35"), {},
+          [("ua-net0", {"connection": "pcie-switch-downstream-port"})])
     # Bigger domains.
     for n in (0, 3, 10, 40):
         write(f"q35-many-pcie-{n}", "q35", many("q35"), {"pcieHotplugSlots": n})

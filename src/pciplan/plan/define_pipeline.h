@@ -8,6 +8,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct ChainLink {
   ControllerModelId model = -1;
   int parent = -1;
   uint32_t slot = 0;
+  bool wished_only = false;  // its bus takes only devices wishing its model (BusTree)
 };
 
 /// Controllers a policy adds as one chain (e.g. a root port, a switch upstream port on it and
@@ -158,6 +160,7 @@ class DefinePipeline {
   }
   // The first <console> with a serial target is libvirt's copy of the first <serial>: it has
   // no address of its own and is written with the serial port's (-1: none).
+  std::set<int> wished_only_;  // controllers of policy chains kept for wishing devices
   int console_mirror_ = -1;
   int mirrored_serial_ = -1;
   Diagnostics errs_;

@@ -238,6 +238,7 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
     BusSetup setup = devs_[i].GetOr("target/@hotplug", "") == "off" ? BusSetup::kNoHotplug
                                                                      : BusSetup::kNormal;
     tree.SetModel(ControllerIndex(i), id, cat_.controller(id), setup);
+    if (wished_only_.count(i)) tree.SetWishedOnly(ControllerIndex(i));
   }
   for (int b = 1; b < tree.size(); ++b) {
     if (tree.bus(b).model < 0) {
@@ -305,6 +306,7 @@ void DefinePipeline::AddPolicyChains() {
       }
       ctrl_order_.push_back(c);
       cls_[c] = cat_.Classify(devs_[c].tag, devs_[c].props);
+      if (link.wished_only) wished_only_.insert(c);
       notes_.push_back(Describe(c) + ": added " + chain.why);
     }
   }

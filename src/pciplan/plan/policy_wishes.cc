@@ -97,7 +97,7 @@ Diagnostic Unmet(std::string message) { return Error(Rule::kWishUnmet, std::move
 /// filler) when `own_port`, else on whichever free port the PCI passes find; `downstream`
 /// ports behind it, in its slots from the lowest.
 ControllerChain SwitchChain(const Catalog& cat, const MachineFamily& fam, bool own_port,
-                            uint32_t downstream, std::string why) {
+                            uint32_t downstream, std::string why, bool wished_only = false) {
   ControllerChain c;
   c.why = std::move(why);
   if (own_port) c.links.push_back({fam.gap_filler, -1, 0});
@@ -105,7 +105,7 @@ ControllerChain SwitchChain(const Catalog& cat, const MachineFamily& fam, bool o
   int up = static_cast<int>(c.links.size()) - 1;
   uint32_t slot = cat.controller(fam.switch_upstream).min_slot;
   for (uint32_t k = 0; k < downstream; ++k) {
-    c.links.push_back({fam.switch_downstream, up, slot + k});
+    c.links.push_back({fam.switch_downstream, up, slot + k, wished_only});
   }
   return c;
 }
@@ -154,7 +154,8 @@ std::optional<ControllerChain> SwitchForDownstreamWishes(const Domain& domain,
   bool own_port = plan->gap_filler_room > 0 || FreeHotplugSlots(*plan, cat).pcie == 0;
   return SwitchChain(cat, fam, own_port, n - free_ports,
                      fmt::format("for the wishes of {} device(s) for a {} (the domain has {} free)",
-                                 n, model, free_ports));
+                                 n, model, free_ports),
+                     true);
 }
 
 /// --explain for every PCI controller the planner added that nothing plugs into: each is a
@@ -223,6 +224,10 @@ Result<bool> CheckDeviceWish(const DeviceWish& w, const Catalog& cat, const Mach
                  device);
   }
   const ControllerModel& m = cat.controller(id);
+  if (!fam.pcie && m.offers.Has(Connect::kPcie) && !m.offers.Has(Connect::kPci)) {
+    return unmet(fmt::format("connection='{}': machine family '{}' has no PCI Express",
+                             w.connection, fam.name));
+  }
   if (m.root && id != fam.root) {
     return unmet(fmt::format("connection='{}': the root bus of '{}' is '{}'", w.connection,
                              fam.name, cat.controller(fam.root).name));

@@ -297,7 +297,7 @@ TEST(PlanWishes, ImpossibleDeviceWishesAreErrorsNamingTheWish) {
        Rule::kWishUnmet},
       {"q35", OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kUnset, "pcie-rot-port"),
        Rule::kBadWish},
-      {"q35",
+      {"pc",
        OneDevice("ua-rng", Hotpluggable::kUnset, BusWish::kUnset, "pcie-switch-downstream-port"),
        Rule::kWishUnmet},
   };

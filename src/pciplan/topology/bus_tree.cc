@@ -65,6 +65,7 @@ bool BusTree::AcceptsAuto(int index, const DeviceNeed& need) const {
   const Bus& b = buses_[index];
   if (b.model < 0) return false;
   if (need.model >= 0 && b.model != need.model) return false;
+  if (b.wished_only && need.model != b.model) return false;
   // libvirt: an integrated device fits bus 0 only, whatever its autoassign flag says.
   if (need.integrated) return index == 0 && Fits(b.offers, need.kinds);
   if (need.autoassign && !b.autoassign) return false;

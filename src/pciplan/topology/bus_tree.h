@@ -39,6 +39,7 @@ struct Bus {
   std::array<Slot, 32> slots{};
   uint32_t free_slots = 0;      // bit s: slot s in range and wholly free
   uint32_t open_aggregate = 0;  // bit s: aggregate slot with a free function
+  bool wished_only = false;     // automatic placement only for a need naming this bus's model
 
   /// True when every slot in range has at least one function taken (libvirt's
   /// qemuDomainPCIBusFullyReserved: a partly used slot counts as reserved).
@@ -57,6 +58,9 @@ class BusTree {
   void Grow(int count);
   /// Gives bus `index` the slots and connection kinds of `model`.
   void SetModel(int index, ControllerModelId id, const ControllerModel& model, BusSetup setup);
+  /// Keeps bus `index` for devices whose need names its model (a wish): no other device or
+  /// controller is placed on it automatically.
+  void SetWishedOnly(int index) { buses_[index].wished_only = true; }
   /// Narrows what bus `index` accepts (also for explicit addresses).
   void RestrictOffers(int index, ConnectKinds offers) { buses_[index].offers = offers; }
   /// Whether any function of the address's slot is taken. The address must exist.
