@@ -571,6 +571,7 @@ bool DefinePipeline::AssignPci() {
     DeviceNeed spare;
     spare.kinds.Add(kind);
     spare.autoassign = true;
+    if (kind == Connect::kPcie) spare.model = spares.pcie_model;
     for (uint32_t k = 0; k < (kind == Connect::kPcie ? spares.pcie : spares.pci); ++k) {
       if (!ReserveNext(tree, spare, -1, Pass::kDryRun, -1)) return false;
     }

@@ -29,6 +29,7 @@ struct SpareSlots {
   uint32_t pcie = 0;  // PCI Express hot-plug slots (root ports or switch downstream ports)
   uint32_t pci = 0;   // conventional PCI slots
   std::string note;   // said by --explain when a slot was reserved, or empty
+  ControllerModelId pcie_model = -1;  // >= 0: the PCIe spares are new controllers of this model
 };
 
 /// One controller of a chain a policy adds before PCI assignment: it plugs into the link

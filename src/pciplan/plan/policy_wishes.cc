@@ -73,7 +73,11 @@ class WishChoices : public LibvirtChoices {
   SpareSlots Spares(bool libvirt_spare) const override {
     SpareSlots s =
         wishes_.pcie_hotplug_slots ? SpareSlots{} : LibvirtChoices::Spares(libvirt_spare);
-    if (wishes_.pcie_hotplug_slots) s.pcie = extra_pcie;
+    if (wishes_.pcie_hotplug_slots) {
+      s.pcie = extra_pcie;
+      // New root ports, never a free slot the plan has (a switch's downstream port, say).
+      if (fam_) s.pcie_model = fam_->gap_filler;
+    }
     s.pci = extra_pci;
     return s;
   }
@@ -159,9 +163,11 @@ std::optional<ControllerChain> SwitchForDownstreamWishes(const Domain& domain,
 }
 
 /// --explain for every PCI controller the planner added that nothing plugs into: each is a
-/// spare the wishes keep (libvirt's own spare root port is replaced by the wishes).
-void NoteSpareControllers(const Plan& plan, const Catalog& cat, const Wishes& w,
-                          std::vector<std::string>& notes) {
+/// spare the wishes keep (libvirt's own spare root port is replaced by the wishes). Returns how
+/// many PCI Express ones there are (switch ports, noted with their switch, not counted).
+uint32_t NoteSpareControllers(const Plan& plan, const Catalog& cat, const Wishes& w,
+                              std::vector<std::string>& notes) {
+  uint32_t pcie_spares = 0;
   std::set<uint32_t> parents;
   for (const Device& d : plan.devices) {
     if (d.address.type == AddressType::kPci) parents.insert(d.address.pci.bus);
@@ -180,6 +186,7 @@ void NoteSpareControllers(const Plan& plan, const Catalog& cat, const Wishes& w,
       bool pcie = b.model->offers.Has(Connect::kPcie);
       std::optional<uint32_t> n = pcie ? w.pcie_hotplug_slots : w.pci_hotplug_slots;
       if (!n) continue;
+      pcie_spares += pcie;
       uint32_t slots = b.model->max_slot - b.model->min_slot + 1;
       notes.push_back(fmt::format("{}: added for {}={}: {} free hot-pluggable {} slot{}",
                                   DeviceRef::DescribeAt(plan.devices, i),
@@ -187,6 +194,7 @@ void NoteSpareControllers(const Plan& plan, const Catalog& cat, const Wishes& w,
                                   pcie ? "PCI Express" : "PCI", slots == 1 ? "" : "s"));
     }
   }
+  return pcie_spares;
 }
 
 // Wishes a machine family cannot meet at all, before planning.
@@ -365,7 +373,7 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
     if (short_pcie == 0 && short_pci == 0) {
       Result<bool> placed = CheckPlacedWishes(domain, *plan, catalog, *resolved, plan->notes);
       if (!placed) return placed.errors();
-      NoteSpareControllers(*plan, catalog, w, plan->notes);
+      uint32_t spare_ports = NoteSpareControllers(*plan, catalog, w, plan->notes);
       if (w.pcie_hotplug_slots) {
         uint32_t switch_ports = 0;
         for (const ControllerChain& c : choices.chains) {
@@ -374,7 +382,7 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
         plan->notes.push_back(fmt::format(
             "pcieHotplugSlots={}: {} free hot-pluggable PCIe slots ({} free before; added {} "
             "spare {}s and {} switches with {} downstream ports)",
-            want_pcie, free.pcie, before->pcie, choices.extra_pcie,
+            want_pcie, free.pcie, before->pcie, spare_ports,
             catalog.controller(fam->gap_filler).name, choices.chains.size(), switch_ports));
       }
       if (w.pci_hotplug_slots) {
