@@ -7,7 +7,8 @@
 # with --replan for each device its replan.txt names) and runs `libvirt-oracle define` on the
 # planned XML, writing libvirt.xml: libvirt's inactive XML of the plan, with the oracle's
 # temporary <name> put back and its random <uuid> line removed, so that re-recording is
-# deterministic. The test checks that libvirt kept every address and the wishes. Needs the oracle (ORACLE, PCIPLAN to override the paths).
+# deterministic. The test checks that libvirt kept every address and the wishes. Needs the
+# oracle (ORACLE, PCIPLAN to override the paths).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ORACLE=${ORACLE:-$here/../../../shared/tools/libvirt-oracle}
