@@ -137,8 +137,8 @@ TEST(Cli, AttachUnderWishFlagsInPlaceKeepsTheFileOnAnUnmetWishAndRecordsTheWishe
   ASSERT_EQ(again.status, 0) << again.err;
   EXPECT_EQ(again.out, attached);
   // Detach takes the same flags; the wish for the detached device leaves the metadata.
-  RunResult gone = RunPciplan(
-      dir, {"detach", "vm.xml", "--alias", "ua-nic9", "--hotplug-slots", "pcie=3"}, {});
+  RunResult gone =
+      RunPciplan(dir, {"detach", "vm.xml", "--alias", "ua-nic9", "--hotplug-slots", "pcie=3"}, {});
   ASSERT_EQ(gone.status, 0) << gone.err;
   EXPECT_EQ(gone.out.find("ua-nic9"), std::string::npos);
   RunResult bad = RunPciplan(dir, {"detach", "vm.xml", "--alias", "ua-nic9", "--wish", "x"}, {});

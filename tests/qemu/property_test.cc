@@ -111,9 +111,10 @@ void RunSequence(const Family& f, unsigned seed, Reserve reserve, Counts& counts
   std::string metadata =
       reserve != Reserve::kSpares
           ? ""
-          : fmt::format("<metadata><w:wishes xmlns:w='https://pciplan.dev/xmlns/wishes/1' "
-                        "version='1' {}HotplugSlots='{}'/></metadata>",
-                        want.pci ? "pci" : "pcie", want.pci + want.pcie);
+          : fmt::format(
+                "<metadata><w:wishes xmlns:w='https://pciplan.dev/xmlns/wishes/1' "
+                "version='1' {}HotplugSlots='{}'/></metadata>",
+                want.pci ? "pci" : "pcie", want.pci + want.pcie);
   std::mt19937 rng(seed);
   std::string devices =
       "<disk type='file' device='disk'><source file='/var/lib/pciplan/b.img'/>"
@@ -238,8 +239,8 @@ TEST(Stability, RandomSequencesUnderSpareSlotFlagsKeepTheReserveAndMoveNothing) 
   std::printf(
       "stability with spare-slot flags: %d steps (%d attached, %d live attaches refused, %d "
       "detached), reserve kept after %d edits, %d plans verified in QEMU\n",
-      counts.steps, counts.attached, counts.live_refused, counts.detached,
-      counts.reserve_checked, counts.verified);
+      counts.steps, counts.attached, counts.live_refused, counts.detached, counts.reserve_checked,
+      counts.verified);
   EXPECT_GT(counts.reserve_checked, 60);
 }
 

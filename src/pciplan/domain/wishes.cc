@@ -248,8 +248,8 @@ Result<std::vector<int>> ResolveDeviceWishes(const Domain& domain, const Wishes&
                                  kHowDevicesAreNamed));
     }
     if (of[i] >= 0) {
-      Diagnostic d = BadWish(fmt::format("wishes '{}' and '{}' name the same device",
-                                         wishes.devices[of[i]].key, key));
+      Diagnostic d = BadWish(
+          fmt::format("wishes '{}' and '{}' name the same device", wishes.devices[of[i]].key, key));
       d.device = DeviceRef::DescribeAt(domain.devices, i);
       d.line = domain.devices[i].line;
       return d;

@@ -228,8 +228,8 @@ const DeviceWish* WishFor(const Wishes& wishes, const Device& dev) {
 
 /// Live, under device wishes: the plan of `to_plan` with its new device `k` in the first free
 /// slot of a hot-pluggable bus of `before` where the plan meets the wishes and adds nothing.
-Result<Plan> PlanLiveUnderWish(Domain to_plan, size_t k, const Plan& before,
-                               const Catalog& catalog, const DeviceWish& wish) {
+Result<Plan> PlanLiveUnderWish(Domain to_plan, size_t k, const Plan& before, const Catalog& catalog,
+                               const DeviceWish& wish) {
   std::string who = DeviceRef::DescribeAt(to_plan.devices, k);
   for (const PlanBus& b : PlanBuses(before, catalog)) {
     if (!b.hotplug) continue;

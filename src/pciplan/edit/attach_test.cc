@@ -340,9 +340,8 @@ TEST(AttachWishes, ConfigWithSpareSlotWishesGivenLikeFlagsKeepsTheReserve) {
   EXPECT_EQ(live->free.pcie, 3u);
   EXPECT_EQ(live->plan.devices.size(), running->devices.size() + 1);  // nothing added
   // Detach under the wish keeps the reserve too (the freed port is a fifth spare).
-  Result<Edited> gone =
-      DetachDevice(*running, DetachRequest{"ua-nic", "", Prune::kEmptyControllers},
-                   BuiltinCatalog());
+  Result<Edited> gone = DetachDevice(
+      *running, DetachRequest{"ua-nic", "", Prune::kEmptyControllers}, BuiltinCatalog());
   ASSERT_TRUE(gone.ok()) << gone.errors().front().Render("domain");
   EXPECT_GE(gone->free.pcie, 4u);
 }
@@ -353,8 +352,8 @@ TEST(AttachWishes, DetachDropsTheWishesForTheDeviceItRemoves) {
                         "version='1'><w:device name='ua-vda' hotpluggable='yes'/></w:wishes>"
                         "</metadata>\n");
   ASSERT_EQ(d.wishes.devices.size(), 1u);
-  Result<Edited> gone = DetachDevice(d, DetachRequest{"ua-vda", "", Prune::kNothing},
-                                     BuiltinCatalog());
+  Result<Edited> gone =
+      DetachDevice(d, DetachRequest{"ua-vda", "", Prune::kNothing}, BuiltinCatalog());
   ASSERT_TRUE(gone.ok()) << gone.errors().front().Render("domain");
   Result<Domain> after = ReadDomain(gone->xml);
   ASSERT_TRUE(after.ok()) << after.errors().front().message;

@@ -208,9 +208,10 @@ TEST(PlanWishes, AnExistingAddressContradictingAWishIsReportedNotMoved) {
 /// A q35 domain with `devices`, planned and read back: every address written, like a defined
 /// libvirt domain.
 Domain PlannedQ35(const std::string& devices) {
-  Result<Domain> raw =
-      ReadDomain("<domain type='qemu'><name>t</name><os><type arch='x86_64' machine='q35'>hvm"
-                 "</type></os><devices>" + devices + "</devices></domain>");
+  Result<Domain> raw = ReadDomain(
+      "<domain type='qemu'><name>t</name><os><type arch='x86_64' machine='q35'>hvm"
+      "</type></os><devices>" +
+      devices + "</devices></domain>");
   EXPECT_TRUE(raw.ok());
   Result<Plan> plan = MakePlan(*raw, BuiltinCatalog(), PolicyName::kLibvirt);
   EXPECT_TRUE(plan.ok());
