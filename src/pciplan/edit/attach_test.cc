@@ -240,7 +240,8 @@ TEST(Attach, DetachWithPruneKeepsAnEmptiedRootPortTheReserveNeeds) {
 }
 
 Wishes NicWish(const std::string& name, const std::string& value) {
-  DeviceWish w{"ua-nic"};
+  DeviceWish w;
+  w.key = "ua-nic";
   EXPECT_TRUE(SetDeviceWish(w, name, value).ok());
   Wishes out;
   out.devices.push_back(w);
