@@ -41,12 +41,13 @@ struct Planned {
   Plan plan;
 };
 
-/// The wish options of plan, check, qemu-args and verify (README "Wishes").
+/// The wish options of plan, check, qemu-args, verify, attach and detach (README "Wishes").
 struct WishArgs {
   std::string policy_file;
   std::string hotplug_slots;          // --hotplug-slots pcie=N,pci=M
   std::string default_address_type;   // --default-address-type pci|virtio-mmio
   std::vector<std::string> wishes;    // --wish DEVICE:NAME=VALUE[,...]
+  std::vector<std::string> replan;    // --replan DEVICE (plan, check, qemu-args, verify)
 
   void AddTo(CLI::App& app) {
     app.add_option("--policy-file", policy_file,
@@ -56,6 +57,11 @@ struct WishArgs {
     app.add_option("--default-address-type", default_address_type,
                    "Transport of open virtio addresses on virt: pci or virtio-mmio");
     app.add_option("--wish", wishes, "A device wish: DEVICE:NAME=VALUE[,NAME=VALUE] (repeatable)");
+  }
+  void AddReplanTo(CLI::App& app) {
+    app.add_option("--replan", replan,
+                   "Drop this device's address and place it again under the wishes; nothing "
+                   "else moves (DEVICE as in --wish; repeatable)");
   }
 };
 
@@ -93,7 +99,14 @@ Result<Wishes> CommandLineWishes(const WishArgs& a) {
   return Overlay(w, flags);
 }
 
-/// Reads and plans `input`; on failure prints the diagnostics and sets `status`.
+/// Prints the errors of the wish options (usage errors, no file line).
+int ReportWishArgs(const Diagnostics& errs) {
+  for (const Diagnostic& d : errs) std::fprintf(stderr, "%s\n", d.Render("pciplan").c_str());
+  return kExitUsage;
+}
+
+/// Reads and plans `input` under its wishes overlaid by `wish_args`, with the addresses of the
+/// --replan devices dropped; on failure prints the diagnostics and sets `status`.
 std::optional<Planned> ReadAndPlan(const std::string& input, const WishArgs& wish_args,
                                    int& status) {
   Result<std::string> text = ReadInput(input);
@@ -109,13 +122,18 @@ std::optional<Planned> ReadAndPlan(const std::string& input, const WishArgs& wis
   }
   Result<Wishes> given = CommandLineWishes(wish_args);
   if (!given) {
-    for (const Diagnostic& d : given.errors()) {
-      std::fprintf(stderr, "%s\n", d.Render("pciplan").c_str());
-    }
-    status = kExitUsage;
+    status = ReportWishArgs(given.errors());
     return std::nullopt;
   }
   domain->wishes = Overlay(domain->wishes, given.value());
+  if (!wish_args.replan.empty()) {
+    Result<Domain> dropped = DropAddresses(domain.value(), wish_args.replan);
+    if (!dropped) {
+      status = Report(dropped.errors(), DisplayName(input));
+      return std::nullopt;
+    }
+    domain = std::move(dropped);
+  }
   Result<Plan> plan = MakePlan(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt);
   if (!plan) {
     status = Report(plan.errors(), DisplayName(input));
@@ -184,6 +202,8 @@ struct EditArgs {
   bool prune = false;
   std::string qmp;  // socket of the running QEMU (live)
   int timeout_ms = 10000;
+  WishArgs wishes;
+  bool write_wishes = false;  // attach --write-wishes
 };
 
 /// A connection to a running QEMU's QMP socket.
@@ -235,6 +255,9 @@ int RunEdit(const EditArgs& a, EditKind kind) {
   }
   Result<Domain> domain = ReadDomain(std::move(text.value()));
   if (!domain) return Report(domain.errors(), DisplayName(a.domain));
+  Result<Wishes> given = CommandLineWishes(a.wishes);
+  if (!given) return ReportWishArgs(given.errors());
+  domain->wishes = Overlay(domain->wishes, given.value());
   std::optional<Monitor> monitor;
   if (!a.qmp.empty()) {
     Result<Monitor> m = ConnectMonitor(a.qmp, a.timeout_ms);
@@ -270,6 +293,12 @@ int RunEdit(const EditArgs& a, EditKind kind) {
                        a.timeout_ms);
     }();
     if (!done) return Report(done.errors(), DisplayName(a.domain), DisplayName(a.device));
+  }
+  if (a.write_wishes) {
+    // Recorded into the edited text, so the next plan or attach needs no flags.
+    Result<Domain> planned = ReadDomain(edited->xml);
+    if (!planned) return Report(planned.errors(), DisplayName(a.domain));
+    edited->xml = WithWishesText(planned.value(), edited->domain.wishes);
   }
   Result<bool> written = WriteOutput(a.in_place ? a.domain : a.output, edited->xml);
   if (!written) {
@@ -333,7 +362,10 @@ int Main(int argc, char** argv) {
   verify->add_flag("--json", json, "Print the report as JSON");
   verify->add_flag("--no-probes", no_probes, "Check addresses only, no hot-plug probes");
 
-  for (CLI::App* c : {plan, check, qemu_args, verify}) wish_args.AddTo(*c);
+  for (CLI::App* c : {plan, check, qemu_args, verify}) {
+    wish_args.AddTo(*c);
+    wish_args.AddReplanTo(*c);
+  }
 
   EditArgs edit;
   CLI::App* attach = app.add_subcommand(
@@ -346,6 +378,8 @@ int Main(int argc, char** argv) {
   attach->add_flag("--live", edit.live,
                    "Plan it for the running guest: a free hot-pluggable "
                    "slot only, no controller added");
+  attach->add_flag("--write-wishes", edit.write_wishes,
+                   "Record the wishes used into the domain's metadata, for the next plan");
   CLI::App* detach = app.add_subcommand(
       "detach", "Remove a device, like virsh detach-device, moving nothing else");
   detach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
@@ -361,6 +395,7 @@ int Main(int argc, char** argv) {
                   "QMP socket of the running QEMU: with --live, change it "
                   "first and write the domain only when QEMU agreed");
     c->add_option("--timeout", edit.timeout_ms, "Milliseconds to wait for QEMU (default 10000)");
+    edit.wishes.AddTo(*c);
   }
 
   try {

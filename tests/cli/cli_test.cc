@@ -111,4 +111,40 @@ TEST(Cli, InPlaceWriteKilledAtAnyPointLeavesTheOldFileOrTheNewWhole) {
   fs::remove_all(dir);
 }
 
+TEST(Cli, AttachUnderWishFlagsInPlaceKeepsTheFileOnAnUnmetWishAndRecordsTheWishesUsed) {
+  fs::path dir = fs::temp_directory_path() / ("pciplan-cli-wish-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::path cases = fs::path(PCIPLAN_TESTS_DIR) / "cli" / "cases" / "attach-wish-new-device";
+  fs::copy_file(cases / "input.xml", dir / "vm.xml", fs::copy_options::overwrite_existing);
+  fs::copy_file(cases / "nic.xml", dir / "nic.xml", fs::copy_options::overwrite_existing);
+  std::string original = Slurp(dir / "vm.xml");
+  RunResult unmet = RunPciplan(
+      dir, {"attach", "vm.xml", "nic.xml", "--in-place", "--wish", "ua-nic9:connection=pci-root"},
+      {});
+  EXPECT_EQ(unmet.status, 1);
+  EXPECT_NE(unmet.err.find("[wish-unmet]"), std::string::npos) << unmet.err;
+  EXPECT_EQ(Slurp(dir / "vm.xml"), original);
+  // Recorded: the next plan, with no flags, keeps the reserve and the new device's place.
+  RunResult ok = RunPciplan(dir,
+                            {"attach", "vm.xml", "nic.xml", "--in-place", "--hotplug-slots",
+                             "pcie=3", "--wish", "ua-nic9:bus=pci", "--write-wishes"},
+                            {});
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  std::string attached = Slurp(dir / "vm.xml");
+  EXPECT_NE(attached.find("pcieHotplugSlots=\"3\""), std::string::npos);
+  EXPECT_NE(attached.find("<pciplan:device name=\"ua-nic9\" bus=\"pci\"/>"), std::string::npos);
+  RunResult again = RunPciplan(dir, {"plan", "vm.xml"}, {});
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(again.out, attached);
+  // Detach takes the same flags; the wish for the detached device leaves the metadata.
+  RunResult gone =
+      RunPciplan(dir, {"detach", "vm.xml", "--alias", "ua-nic9", "--hotplug-slots", "pcie=3"}, {});
+  ASSERT_EQ(gone.status, 0) << gone.err;
+  EXPECT_EQ(gone.out.find("ua-nic9"), std::string::npos);
+  RunResult bad = RunPciplan(dir, {"detach", "vm.xml", "--alias", "ua-nic9", "--wish", "x"}, {});
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("[bad-wish]"), std::string::npos) << bad.err;
+  fs::remove_all(dir);
+}
+
 }  // namespace

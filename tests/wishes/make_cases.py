@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the inputs of the wish corpus (tests/wishes/cases/NAME/input.xml).
 
-Each case is a small domain on pc, q35 or virt with pciplan wishes in its metadata. The expected
+Each case is a small domain on pc, q35 or virt with pciplan wishes in its metadata, and for some
+a replan.txt: the devices planned with --replan (one name a line), whose fixed addresses the
+wishes contradict, so that only replanning them gives a plan. The expected
 files are written by the test (PCIPLAN_UPDATE_GOLDEN=1: expected.addrmap, promise.txt, pciplan's
 own outputs) and by record.sh (libvirt.xml: libvirt 9.0's define of the planned domain).
 Re-running this script rewrites the inputs only.
@@ -57,7 +59,7 @@ def crowded(machine):
     return devs
 
 
-def write(name, machine, devices, attrs=None, device_wishes=None):
+def write(name, machine, devices, attrs=None, device_wishes=None, replan=None):
     attrs = attrs or {}
     device_wishes = device_wishes or []
     a = "".join(f" {k}=\"{v}\"" for k, v in attrs.items())
@@ -77,6 +79,14 @@ def write(name, machine, devices, attrs=None, device_wishes=None):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "input.xml"), "w") as f:
         f.write(xml)
+    if replan:
+        with open(os.path.join(d, "replan.txt"), "w") as f:
+            f.write("".join(f"{key}\n" for key in replan))
+
+
+def pci(bus, slot):
+    return (f"<address type='pci' domain='0x0000' bus='0x{bus:02x}' slot='0x{slot:02x}' "
+            "function='0x0'/>")
 
 
 def main():
@@ -153,6 +163,27 @@ def main():
         write(f"virt-many-pcie-{n}", "virt", many("virt"), {"pcieHotplugSlots": n})
     for n in (0, 10, 31):
         write(f"pc-many-pci-{n}", "pc", many("pc"), {"pciHotplugSlots": n})
+    # Replanned: a fixed address the wishes contradict, dropped with --replan; nothing else moves.
+    port = "<controller type='pci' index='1' model='pcie-root-port'>" + pci(0, 2) + "</controller>"
+    rng_on_port = RNG.replace("</rng>", pci(1, 0) + "</rng>")
+    write("q35-replan-rng-not-hotpluggable", "q35",
+          [port, disk("vda", "ua-disk0", pci(0, 5)), nic(1, "virtio", "ua-net0"), rng_on_port],
+          {}, [("ua-rng", {"hotpluggable": "no"})], ["ua-rng"])
+    write("q35-replan-disk-hotpluggable-pcie-2", "q35",
+          [disk("vda", "ua-disk0", pci(0, 5)), nic(1, "virtio", "ua-net0", pci(0, 6)), RNG],
+          {"pcieHotplugSlots": 2}, [("disk:vda", {"hotpluggable": "yes"})], ["disk:vda"])
+    write("q35-replan-two-devices", "q35",
+          [disk("vda", "ua-disk0", pci(0, 5)), nic(1, "virtio", "ua-net0", pci(0, 6)),
+           nic(2, "e1000", "ua-e1000", pci(0, 7)), RNG],
+          {}, [("ua-net0", {"connection": "pcie-root-port"}), ("ua-e1000", {"bus": "pci"})],
+          ["ua-net0", "interface:52:54:00:00:00:02"])
+    write("pc-replan-net-on-pci-bridge", "pc",
+          [disk("vda", "ua-disk0", pci(0, 5)), nic(1, "virtio", "ua-net0", pci(0, 6)), RNG],
+          {}, [("interface:52:54:00:00:00:01", {"connection": "pci-bridge"})],
+          ["interface:52:54:00:00:00:01"])
+    write("virt-replan-disk-hotpluggable", "virt",
+          [disk("vda", "ua-disk0", pci(0, 2)), nic(1, "virtio", "ua-net0"), RNG],
+          {}, [("ua-disk0", {"hotpluggable": "yes"})], ["ua-disk0"])
 
 
 main()

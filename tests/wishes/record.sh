@@ -3,11 +3,12 @@
 #
 #   tests/wishes/record.sh [CASE...]     all cases, or only the named ones
 #
-# For each cases/CASE/ it plans input.xml with build/pciplan (under the wishes of its metadata)
-# and runs `libvirt-oracle define` on the planned XML, writing libvirt.xml: libvirt's inactive
-# XML of the plan, with the oracle's temporary <name> put back and its random <uuid> line
-# removed, so that re-recording is deterministic. The test checks that libvirt kept every
-# address and the wishes. Needs the oracle (ORACLE, PCIPLAN to override the paths).
+# For each cases/CASE/ it plans input.xml with build/pciplan (under the wishes of its metadata,
+# with --replan for each device its replan.txt names) and runs `libvirt-oracle define` on the
+# planned XML, writing libvirt.xml: libvirt's inactive XML of the plan, with the oracle's
+# temporary <name> put back and its random <uuid> line removed, so that re-recording is
+# deterministic. The test checks that libvirt kept every address and the wishes. Needs the
+# oracle (ORACLE, PCIPLAN to override the paths).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ORACLE=${ORACLE:-$here/../../../shared/tools/libvirt-oracle}
@@ -18,7 +19,11 @@ fi
 record() {
   local d=$here/cases/$1 tmp
   tmp=$(mktemp -d)
-  "$PCIPLAN" plan "$d/input.xml" >"$tmp/planned.xml"
+  local replan=()
+  if [ -f "$d/replan.txt" ]; then
+    while read -r key; do [ -n "$key" ] && replan+=(--replan "$key"); done <"$d/replan.txt"
+  fi
+  "$PCIPLAN" plan "$d/input.xml" ${replan[@]+"${replan[@]}"} >"$tmp/planned.xml"
   if ! "$ORACLE" define "$tmp/planned.xml" >"$tmp/out.xml" 2>"$tmp/err.txt"; then
     echo "$1: libvirt refuses the plan: $(cat "$tmp/err.txt")" >&2
     rm -rf "$tmp"

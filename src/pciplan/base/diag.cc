@@ -55,6 +55,7 @@ constexpr std::array kRuleIds = {
     "bad-wish",
     "wish-unmet",
     "wish-contradicted",
+    "bad-replan",
     "address-type",
     "drive-double-use",
     "usb-port",

@@ -59,6 +59,7 @@ enum class Rule {
   kBadWish,         // a wish that is malformed, unknown or names no device
   kWishUnmet,       // a wish the plan cannot meet
   kWishContradicted,  // an existing address contradicts a wish
+  kBadReplan,         // a --replan naming no device
   kAddressType,      // an <address> type the device cannot have
   kDriveDoubleUse,   // two disks or SCSI host devices on one drive address
   kUsbPort,          // a USB port the controller or hub does not have

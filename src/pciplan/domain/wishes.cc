@@ -14,6 +14,10 @@ namespace {
 // Far above any machine's hot-plug capacity (256 buses x 32 slots); refuses absurd requests.
 constexpr uint32_t kMaxSpareSlots = 8192;
 
+constexpr std::string_view kHowDevicesAreNamed =
+    "a device is named by its alias, or disk:TARGET, interface:MAC, hostdev:SOURCE, "
+    "controller:TYPE:INDEX";
+
 Diagnostic BadWish(std::string message) { return Error(Rule::kBadWish, std::move(message)); }
 
 std::string Hex(const std::string* v, int width) {
@@ -226,34 +230,46 @@ std::vector<std::string> WishKeysOf(const Device& d) {
   return keys;
 }
 
+int FindDeviceByKey(const Domain& domain, std::string_view key) {
+  for (size_t i = 0; i < domain.devices.size(); ++i) {
+    std::vector<std::string> keys = WishKeysOf(domain.devices[i]);
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 Result<std::vector<int>> ResolveDeviceWishes(const Domain& domain, const Wishes& wishes) {
   std::vector<int> of(domain.devices.size(), -1);
   for (size_t w = 0; w < wishes.devices.size(); ++w) {
     const std::string& key = wishes.devices[w].key;
-    bool found = false;
-    for (size_t i = 0; i < domain.devices.size(); ++i) {
-      std::vector<std::string> keys = WishKeysOf(domain.devices[i]);
-      if (std::find(keys.begin(), keys.end(), key) == keys.end()) continue;
-      if (of[i] >= 0) {
-        Diagnostic d = BadWish(fmt::format("wishes '{}' and '{}' name the same device",
-                                           wishes.devices[of[i]].key, key));
-        d.device = DeviceRef::DescribeAt(domain.devices, i);
-        d.line = domain.devices[i].line;
-        return d;
-      }
-      of[i] = static_cast<int>(w);
-      found = true;
-      break;
+    int i = FindDeviceByKey(domain, key);
+    if (i < 0) {
+      return BadWish(fmt::format("the wish for '{}' names no device of the domain ({})", key,
+                                 kHowDevicesAreNamed));
     }
-    if (!found) {
-      return BadWish(
-          fmt::format("the wish for '{}' names no device of the domain (a device is "
-                      "named by its alias, or disk:TARGET, interface:MAC, "
-                      "hostdev:SOURCE, controller:TYPE:INDEX)",
-                      key));
+    if (of[i] >= 0) {
+      Diagnostic d = BadWish(
+          fmt::format("wishes '{}' and '{}' name the same device", wishes.devices[of[i]].key, key));
+      d.device = DeviceRef::DescribeAt(domain.devices, i);
+      d.line = domain.devices[i].line;
+      return d;
     }
+    of[i] = static_cast<int>(w);
   }
   return of;
+}
+
+Result<Domain> DropAddresses(const Domain& domain, const std::vector<std::string>& keys) {
+  Domain out = domain;
+  for (const std::string& key : keys) {
+    int i = FindDeviceByKey(domain, key);
+    if (i < 0) {
+      return Error(Rule::kBadReplan, fmt::format("--replan '{}' names no device of the domain ({})",
+                                                 key, kHowDevicesAreNamed));
+    }
+    out.devices[i].address = Address{};
+  }
+  return out;
 }
 
 std::string WishesXml(const Wishes& w, const std::string& indent, const std::string& unit) {

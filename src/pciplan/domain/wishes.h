@@ -78,9 +78,18 @@ Result<Wishes> ParsePolicyFile(const std::string& text);
 /// "interface:MAC", "hostdev:0000:01:00.0", "controller:pci:3"; empty when it has none.
 std::vector<std::string> WishKeysOf(const Device& device);
 
+/// The index in `domain.devices` of the first device `key` names (WishKeysOf), or -1.
+int FindDeviceByKey(const Domain& domain, std::string_view key);
+
 /// For each device of `domain`, the index in `wishes.devices` of its wish, or -1. Fails, naming
 /// the key, when a wish names no device or two wishes name the same device.
 Result<std::vector<int>> ResolveDeviceWishes(const Domain& domain, const Wishes& wishes);
+
+/// `domain` with the address of each device `keys` names dropped (`--replan KEY`), as if its
+/// <address> were deleted: planning places it again under the wishes, every other address
+/// stays. A PCI controller keeps its index, so the devices behind it keep their bus. A device
+/// without an address is fine. Fails [bad-replan], naming the key, when a key names no device.
+Result<Domain> DropAddresses(const Domain& domain, const std::vector<std::string>& keys);
 
 /// The <pciplan:wishes> element of `wishes` (version and namespace included), each line after
 /// the first starting with `indent` + `unit` (children) or `indent` (the closing tag).

@@ -182,5 +182,37 @@ TEST(Wishes, XmlOfWishesReadsBackTheSame) {
   EXPECT_EQ(d->wishes, w);
 }
 
+TEST(Wishes, DropAddressesOpensTheNamedDevicesOnlyAndUnknownNamesFail) {
+  Result<Domain> d = ReadDomain(WithMetadata(
+      "",
+      "<disk type='file' device='disk'><target dev='vdb' bus='virtio'/>"
+      "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/></disk>"
+      "<interface type='user'><mac address='52:54:00:00:00:01'/><alias name='ua-n'/>"
+      "<address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x0'/></interface>"
+      "<controller type='pci' index='3' model='pcie-root-port'>"
+      "<address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/></controller>"
+      "<rng model='virtio'><backend model='random'>/dev/urandom</backend>"
+      "<alias name='ua-rng'/></rng>"));
+  ASSERT_TRUE(d.ok());
+  Result<Domain> dropped = DropAddresses(*d, {"disk:vdb", "controller:pci:3"});
+  ASSERT_TRUE(dropped.ok()) << dropped.errors().front().message;
+  EXPECT_EQ(dropped->devices[0].address.type, AddressType::kNone);
+  EXPECT_EQ(dropped->devices[1].address, d->devices[1].address);
+  EXPECT_EQ(dropped->devices[2].address.type, AddressType::kNone);
+  EXPECT_EQ(dropped->devices[2].GetOr("@index", ""), "3");  // its bus number stays
+  EXPECT_EQ(dropped->text, d->text);
+  // By alias too; and a device with no address to drop is fine.
+  Result<Domain> by_alias = DropAddresses(*d, {"ua-n"});
+  ASSERT_TRUE(by_alias.ok());
+  EXPECT_TRUE(by_alias->devices[1].address.WantsPci());
+  Result<Domain> rng = DropAddresses(*d, {"ua-rng"});
+  ASSERT_TRUE(rng.ok());
+  EXPECT_EQ(rng->devices[3].address.type, AddressType::kNone);
+  Result<Domain> unknown = DropAddresses(*d, {"ua-n", "disk:vdz"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.errors().front().rule, Rule::kBadReplan);
+  EXPECT_NE(unknown.errors().front().message.find("--replan 'disk:vdz'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pciplan

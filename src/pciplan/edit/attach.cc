@@ -189,7 +189,8 @@ struct Defined {
 };
 
 /// `domain` as a defined domain (planned, every address written) and its plan. A domain that
-/// is planned already comes back as it is, with the plan just made.
+/// is planned already comes back as it is, with the plan just made. The wishes used are
+/// `domain.wishes` (its metadata with the command line's over it), kept in the result.
 Result<Defined> AsDefined(const Domain& domain, const Catalog& catalog) {
   Result<Plan> plan = MakePlan(domain, catalog, PolicyName::kLibvirt);
   if (!plan) return plan.errors();
@@ -198,9 +199,59 @@ Result<Defined> AsDefined(const Domain& domain, const Catalog& catalog) {
   if (*xml == domain.text) return Defined{domain, std::move(plan.value())};
   Result<Domain> planned = ReadDomain(std::move(xml.value()));
   if (!planned) return planned.errors();
+  planned->wishes = domain.wishes;
   Result<Plan> again = MakePlan(*planned, catalog, PolicyName::kLibvirt);
   if (!again) return again.errors();
   return Defined{std::move(planned.value()), std::move(again.value())};
+}
+
+/// `wishes` without the device wishes that name `dev` (the device being attached) and no device
+/// of `domain`: they speak of a device `domain` does not have yet.
+Wishes WithoutWishesFor(const Wishes& wishes, const Device& dev, const Domain& domain) {
+  std::vector<std::string> keys = WishKeysOf(dev);
+  Wishes out = wishes;
+  std::erase_if(out.devices, [&](const DeviceWish& w) {
+    return std::find(keys.begin(), keys.end(), w.key) != keys.end() &&
+           FindDeviceByKey(domain, w.key) < 0;
+  });
+  return out;
+}
+
+/// The device wishes of the new device `dev` (nullptr when none).
+const DeviceWish* WishFor(const Wishes& wishes, const Device& dev) {
+  for (const std::string& key : WishKeysOf(dev)) {
+    const DeviceWish* w = wishes.Find(key);
+    if (w && !w->empty()) return w;
+  }
+  return nullptr;
+}
+
+/// Live, under device wishes: the plan of `to_plan` with its new device `k` in the first free
+/// slot of a hot-pluggable bus of `before` where the plan meets the wishes and adds nothing.
+Result<Plan> PlanLiveUnderWish(Domain to_plan, size_t k, const Plan& before, const Catalog& catalog,
+                               const DeviceWish& wish) {
+  std::string who = DeviceRef::DescribeAt(to_plan.devices, k);
+  for (const PlanBus& b : PlanBuses(before, catalog)) {
+    if (!b.hotplug) continue;
+    for (uint32_t s = b.model->min_slot; s <= b.model->max_slot; ++s) {
+      if (b.used.count(s)) continue;
+      Address& a = to_plan.devices[k].address;
+      a = Address{};
+      a.type = AddressType::kPci;
+      a.type_name = "pci";
+      a.pci = PciAddress{0, b.index, s, 0};
+      Result<Plan> plan = MakePlan(to_plan, catalog, PolicyName::kLibvirt);
+      if (plan && PlannerAdded(*plan) <= PlannerAdded(before)) return plan;
+      break;  // the other free slots of this bus fare the same
+    }
+  }
+  Diagnostic d = Error(Rule::kWishUnmet,
+                       fmt::format("the wishes for '{}' cannot be met: no free hot-pluggable "
+                                   "slot of the running guest meets them",
+                                   wish.key),
+                       who);
+  d.hint = "attach it with --config and restart the guest";
+  return d;
 }
 
 }  // namespace
@@ -209,8 +260,17 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
                             const Catalog& catalog, AttachMode mode) {
   Result<Device> dev = ReadDeviceFile(device_xml, catalog);
   if (!dev) return dev.errors();
+  Wishes wishes = input.wishes;
+  if (mode == AttachMode::kLive) {
+    // A running guest uses its spares; the reserve is refilled at the next --config attach or
+    // plan, not live (no controller can be added).
+    wishes.pcie_hotplug_slots.reset();
+    wishes.pci_hotplug_slots.reset();
+  }
   // libvirt attaches to a defined domain, whose addresses are all assigned: so does pciplan.
-  Result<Defined> defined = AsDefined(input, catalog);
+  Domain base = input;
+  base.wishes = WithoutWishesFor(wishes, *dev, input);
+  Result<Defined> defined = AsDefined(base, catalog);
   if (!defined) return defined.errors();
   if (mode == AttachMode::kLive && defined->domain.text != input.text) {
     return Error(Rule::kHotplug,
@@ -223,23 +283,28 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
   if (!text) return text.errors();
   Result<Domain> edited = ReadDomain(std::move(text.value()));
   if (!edited) return WithoutLines(edited.errors());
+  edited->wishes = input.wishes;  // the metadata's, with the command line's over it
   size_t k = InsertedIndex(domain, *edited);
   std::string who = DeviceRef::DescribeAt(edited->devices, k);
   Domain to_plan = *edited;
-  if (mode == AttachMode::kLive) {
-    // A running guest uses its spares; the reserve is refilled at the next --config attach or
-    // plan, not live (no controller can be added).
-    to_plan.wishes.pcie_hotplug_slots.reset();
-    to_plan.wishes.pci_hotplug_slots.reset();
-    const DeviceClass* cls = catalog.Classify(dev->tag, dev->props);
-    if (cls && cls->connect != ConnectNeed::kNone &&
-        (dev->address.WantsPci() || dev->address.IsPresentPci())) {
-      Result<Address> slot = LiveSlot(*before, catalog, edited->devices[k], who);
-      if (!slot) return slot.errors();
-      to_plan.devices[k].address = *slot;
+  to_plan.wishes = wishes;
+  const DeviceWish* wish = WishFor(wishes, *dev);
+  Result<Plan> after = Diagnostic{};
+  if (mode == AttachMode::kLive && wish && dev->address.WantsPci()) {
+    after = PlanLiveUnderWish(to_plan, k, *before, catalog, *wish);
+    if (!after) return after.errors();
+  } else {
+    if (mode == AttachMode::kLive) {
+      const DeviceClass* cls = catalog.Classify(dev->tag, dev->props);
+      if (cls && cls->connect != ConnectNeed::kNone &&
+          (dev->address.WantsPci() || dev->address.IsPresentPci())) {
+        Result<Address> slot = LiveSlot(*before, catalog, edited->devices[k], who);
+        if (!slot) return slot.errors();
+        to_plan.devices[k].address = *slot;
+      }
     }
+    after = MakePlan(to_plan, catalog, PolicyName::kLibvirt);
   }
-  Result<Plan> after = MakePlan(to_plan, catalog, PolicyName::kLibvirt);
   if (!after) return WithoutLines(after.errors());
   if (mode == AttachMode::kLive && PlannerAdded(*after) > PlannerAdded(*before)) {
     return Error(Rule::kHotplug,
@@ -261,12 +326,30 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
 
 namespace {
 
-/// `domain` without the devices `removed`, planned, every other address kept.
+/// `wishes` without the device wishes that name one of the devices `removed` of `domain`.
+Wishes WithoutWishesForRemoved(const Wishes& wishes, const Domain& domain,
+                               const std::set<size_t>& removed) {
+  Wishes out = wishes;
+  std::erase_if(out.devices, [&](const DeviceWish& w) {
+    int i = FindDeviceByKey(domain, w.key);
+    return i >= 0 && removed.count(static_cast<size_t>(i));
+  });
+  return out;
+}
+
+/// `domain` without the devices `removed`, planned, every other address kept. The wishes for
+/// the removed devices go too: from the wishes used, and from the metadata.
 Result<Edited> Remove(const Domain& domain, const Plan& before, const std::set<size_t>& removed,
                       const Catalog& catalog) {
   std::string text = RemoveDevicesText(domain, std::vector<size_t>(removed.begin(), removed.end()));
   Result<Domain> edited = ReadDomain(std::move(text));
   if (!edited) return WithoutLines(edited.errors());
+  Wishes metadata = WithoutWishesForRemoved(edited->wishes, domain, removed);
+  if (!(metadata == edited->wishes)) {
+    edited = ReadDomain(WithWishesText(*edited, metadata));
+    if (!edited) return WithoutLines(edited.errors());
+  }
+  edited->wishes = WithoutWishesForRemoved(domain.wishes, domain, removed);
   Result<Plan> after = MakePlan(*edited, catalog, PolicyName::kLibvirt);
   if (!after) return WithoutLines(after.errors());
   std::vector<int> moved_to;
@@ -310,6 +393,7 @@ Result<int> FindDevice(const Domain& domain, const DetachRequest& request) {
 
 Result<Edited> DetachDevice(const Domain& input, const DetachRequest& request,
                             const Catalog& catalog) {
+  // Planned under `input.wishes` (the metadata's, with the command line's over it).
   Result<Defined> defined = AsDefined(input, catalog);
   if (!defined) return defined.errors();
   const Domain& domain = defined->domain;

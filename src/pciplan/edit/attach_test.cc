@@ -5,6 +5,7 @@
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/model/model_loader.h"
+#include "pciplan/plan/hotplug.h"
 #include "pciplan/plan/planner.h"
 
 namespace pciplan {
@@ -211,6 +212,10 @@ const char kThreeSpares[] =
     "  <metadata><w:wishes xmlns:w='https://pciplan.dev/xmlns/wishes/1' version='1' "
     "pcieHotplugSlots='3'/></metadata>\n";
 
+const char kRngDevice[] =
+    "<rng model='virtio'><backend model='random'>/dev/urandom</backend>"
+    "<alias name='ua-rng'/></rng>";
+
 const char kNic[] = "<interface type='user'><mac address='52:54:00:00:00:07'/>"
                     "<model type='virtio'/><alias name='ua-nic'/></interface>";
 
@@ -232,6 +237,130 @@ TEST(Attach, DetachWithPruneKeepsAnEmptiedRootPortTheReserveNeeds) {
   // Its root port stays as a fourth free one rather than go and come back elsewhere.
   EXPECT_EQ(pruned->free.pcie, 4u);
   EXPECT_EQ(pruned->domain.devices.size() + 1, d.devices.size());
+}
+
+Wishes NicWish(const std::string& name, const std::string& value) {
+  DeviceWish w;
+  w.key = "ua-nic";
+  EXPECT_TRUE(SetDeviceWish(w, name, value).ok());
+  Wishes out;
+  out.devices.push_back(w);
+  return out;
+}
+
+/// The controller model of the bus device `dev` is on in `plan`.
+std::string BusModel(const Plan& plan, const Device& dev) {
+  for (const PlanBus& b : PlanBuses(plan, BuiltinCatalog())) {
+    if (b.index == dev.address.pci.bus) return b.model->name;
+  }
+  return "none";
+}
+
+TEST(AttachWishes, AWishNamingTheNewDeviceDecidesItsPlace) {
+  struct Case {
+    const char* name;
+    const char* value;
+    const char* model;  // of the bus it lands on
+  };
+  const Case cases[] = {
+      {"hotpluggable", "no", "pcie-root"},
+      {"bus", "pci", "pcie-to-pci-bridge"},
+      {"connection", "pcie-root-port", "pcie-root-port"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.name) + "=" + c.value);
+    Domain d = PlannedQ35(kDisk);
+    d.wishes = NicWish(c.name, c.value);
+    Result<Edited> e = AttachDevice(d, kNic, BuiltinCatalog(), AttachMode::kConfig);
+    ASSERT_TRUE(e.ok()) << e.errors().front().Render("domain");
+    const Device* nic = FindTagged(e->plan, "ua-nic");
+    ASSERT_NE(nic, nullptr);
+    EXPECT_EQ(BusModel(e->plan, *nic), c.model);
+    // The disk stays where it was.
+    EXPECT_EQ(FindTagged(e->plan, "ua-vda")->address, d.devices[0].address);
+  }
+  // Named by identity as well as by alias.
+  Domain d = PlannedQ35(kDisk);
+  d.wishes = NicWish("hotpluggable", "no");
+  d.wishes.devices[0].key = "interface:52:54:00:00:00:07";
+  Result<Edited> e = AttachDevice(d, kNic, BuiltinCatalog(), AttachMode::kConfig);
+  ASSERT_TRUE(e.ok()) << e.errors().front().Render("domain");
+  EXPECT_EQ(FindTagged(e->plan, "ua-nic")->address.pci.bus, 0u);
+}
+
+TEST(AttachWishes, AWishTheNewDeviceCannotMeetIsUnmetAndAWishForNoDeviceIsBad) {
+  Domain d = PlannedQ35(kDisk);
+  d.wishes = NicWish("connection", "pci-root");  // q35's root bus is pcie-root
+  Result<Edited> e = AttachDevice(d, kNic, BuiltinCatalog(), AttachMode::kConfig);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.errors().front().rule, Rule::kWishUnmet);
+  d.wishes.devices[0].key = "ua-nothing";
+  d.wishes.devices[0].connection = "pcie-root-port";
+  Result<Edited> none = AttachDevice(d, kNic, BuiltinCatalog(), AttachMode::kConfig);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.errors().front().rule, Rule::kBadWish);
+}
+
+TEST(AttachWishes, LiveTakesAFreeSlotThatMeetsTheWishOrSaysNoneDoes) {
+  // Three spares; the first free slot is a root port, a PCI wish needs a bridge slot.
+  Domain d = PlannedQ35(kDisk, kThreeSpares);
+  d.wishes.pci_hotplug_slots = 1;
+  Result<Edited> planned = AttachDevice(d, kRngDevice, BuiltinCatalog(), AttachMode::kConfig);
+  ASSERT_TRUE(planned.ok()) << planned.errors().front().Render("domain");
+  Result<Domain> running = ReadDomain(planned->xml);
+  ASSERT_TRUE(running.ok());
+  running->wishes = d.wishes;
+  Domain pci = *running;
+  pci.wishes = Overlay(pci.wishes, NicWish("bus", "pci"));
+  Result<Edited> live = AttachDevice(pci, kNic, BuiltinCatalog(), AttachMode::kLive);
+  ASSERT_TRUE(live.ok()) << live.errors().front().Render("domain");
+  EXPECT_EQ(BusModel(live->plan, *FindTagged(live->plan, "ua-nic")), "pcie-to-pci-bridge");
+  EXPECT_EQ(live->free.pci + 1, planned->free.pci);
+  EXPECT_EQ(live->free.pcie, planned->free.pcie);
+  Domain root = *running;
+  root.wishes = Overlay(root.wishes, NicWish("hotpluggable", "no"));
+  Result<Edited> refused = AttachDevice(root, kNic, BuiltinCatalog(), AttachMode::kLive);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.errors().front().rule, Rule::kWishUnmet);
+}
+
+TEST(AttachWishes, ConfigWithSpareSlotWishesGivenLikeFlagsKeepsTheReserve) {
+  // The wishes come from the caller (the command line), not the metadata.
+  Domain d = PlannedQ35(kDisk);
+  d.wishes.pcie_hotplug_slots = 4;
+  Result<Edited> e = AttachDevice(d, kNic, BuiltinCatalog(), AttachMode::kConfig);
+  ASSERT_TRUE(e.ok()) << e.errors().front().Render("domain");
+  EXPECT_EQ(FreeHotplugSlots(e->plan, BuiltinCatalog()).pcie, 4u);
+  EXPECT_EQ(e->free.pcie, 4u);
+  // Live under the same wish: uses a spare and says what is left.
+  Result<Domain> running = ReadDomain(e->xml);
+  ASSERT_TRUE(running.ok());
+  running->wishes = d.wishes;
+  Result<Edited> live = AttachDevice(*running, kRngDevice, BuiltinCatalog(), AttachMode::kLive);
+  ASSERT_TRUE(live.ok()) << live.errors().front().Render("domain");
+  EXPECT_EQ(live->free.pcie, 3u);
+  EXPECT_EQ(live->plan.devices.size(), running->devices.size() + 1);  // nothing added
+  // Detach under the wish keeps the reserve too (the freed port is a fifth spare).
+  Result<Edited> gone = DetachDevice(
+      *running, DetachRequest{"ua-nic", "", Prune::kEmptyControllers}, BuiltinCatalog());
+  ASSERT_TRUE(gone.ok()) << gone.errors().front().Render("domain");
+  EXPECT_GE(gone->free.pcie, 4u);
+}
+
+TEST(AttachWishes, DetachDropsTheWishesForTheDeviceItRemoves) {
+  Domain d = PlannedQ35(kDisk,
+                        "  <metadata><w:wishes xmlns:w='https://pciplan.dev/xmlns/wishes/1' "
+                        "version='1'><w:device name='ua-vda' hotpluggable='yes'/></w:wishes>"
+                        "</metadata>\n");
+  ASSERT_EQ(d.wishes.devices.size(), 1u);
+  Result<Edited> gone =
+      DetachDevice(d, DetachRequest{"ua-vda", "", Prune::kNothing}, BuiltinCatalog());
+  ASSERT_TRUE(gone.ok()) << gone.errors().front().Render("domain");
+  Result<Domain> after = ReadDomain(gone->xml);
+  ASSERT_TRUE(after.ok()) << after.errors().front().message;
+  EXPECT_TRUE(after->wishes.devices.empty());
+  Result<Plan> again = MakePlan(*after, BuiltinCatalog(), PolicyName::kLibvirt);
+  EXPECT_TRUE(again.ok());
 }
 
 }  // namespace

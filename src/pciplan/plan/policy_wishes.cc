@@ -309,7 +309,11 @@ Result<bool> CheckPlacedWishes(const Domain& domain, const Plan& plan, const Cat
                         device)
                 : Error(Rule::kWishUnmet,
                         fmt::format("the wishes for '{}' cannot be met: {}", w.key, *why), device);
-    if (existed) d.hint = "addresses never move: delete its <address> to re-plan it";
+    if (existed) {
+      d.hint = fmt::format(
+          "addresses never move: delete its <address>, or plan with --replan {}, to re-plan it",
+          w.key);
+    }
     d.line = domain.devices[i].line;
     return d;
   }

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "pciplan/domain/domain_reader.h"
+#include "pciplan/emit/domain_writer.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/hotplug.h"
 #include "pciplan/plan/planner.h"
@@ -322,6 +323,121 @@ TEST(PlanWishes, AnExistingAddressContradictingAWishIsReportedNotMoved) {
       PlanWith("q35", rng_on_port, OneDevice("ua-rng", Hotpluggable::kYes, BusWish::kUnset, ""));
   ASSERT_TRUE(agrees.ok()) << agrees.errors().front().message;
   EXPECT_EQ(RngAddress(*agrees), "0000:01:00.0");
+}
+
+/// A q35 domain with `devices`, planned and read back: every address written, like a defined
+/// libvirt domain.
+Domain PlannedQ35(const std::string& devices) {
+  Result<Domain> raw = ReadDomain(
+      "<domain type='qemu'><name>t</name><os><type arch='x86_64' machine='q35'>hvm"
+      "</type></os><devices>" +
+      devices + "</devices></domain>");
+  EXPECT_TRUE(raw.ok());
+  Result<Plan> plan = MakePlan(*raw, BuiltinCatalog(), PolicyName::kLibvirt);
+  EXPECT_TRUE(plan.ok());
+  Result<std::string> xml = WriteDomain(*raw, *plan, BuiltinCatalog());
+  EXPECT_TRUE(xml.ok());
+  Result<Domain> planned = ReadDomain(*xml);
+  EXPECT_TRUE(planned.ok());
+  return std::move(planned.value());
+}
+
+int IndexOf(const Domain& d, const std::string& alias) {
+  for (size_t i = 0; i < d.devices.size(); ++i) {
+    if (d.devices[i].Is("alias/@name", alias)) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+/// Every device of `d` but `except` is where `d` has it in `p`.
+void ExpectUnmovedBut(const Domain& d, const Plan& p, int except) {
+  ASSERT_GE(p.devices.size(), d.devices.size());
+  for (size_t i = 0; i < d.devices.size(); ++i) {
+    if (static_cast<int>(i) == except) continue;
+    EXPECT_EQ(p.devices[i].address, d.devices[i].address)
+        << DeviceRef::DescribeAt(d.devices, i) << " moved";
+  }
+}
+
+const char* kServer =
+    "<disk type='file' device='disk'><source file='/a.img'/><target dev='vda' bus='virtio'/>"
+    "<alias name='ua-vda'/></disk>"
+    "<disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk>"
+    "<interface type='user'><mac address='52:54:00:00:00:01'/><model type='virtio'/>"
+    "<alias name='ua-net0'/></interface>"
+    "<interface type='user'><mac address='52:54:00:00:00:02'/><model type='e1000'/></interface>"
+    "<rng model='virtio'><backend model='random'>/dev/urandom</backend><alias name='ua-rng'/>"
+    "</rng>";
+
+TEST(Replan, AContradictedDeviceIsPlacedAsWishedAndNothingElseMoves) {
+  Domain planned = PlannedQ35(kServer);
+  int rng = IndexOf(planned, "ua-rng");
+  ASSERT_GE(rng, 0);
+  ASSERT_NE(planned.devices[rng].address.pci.bus, 0u);  // on a root port, as libvirt puts it
+  Domain wished = planned;
+  wished.wishes = OneDevice("ua-rng", Hotpluggable::kNo, BusWish::kUnset, "");
+  Result<Plan> refused = MakePlan(wished, BuiltinCatalog(), PolicyName::kLibvirt);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.errors().front().rule, Rule::kWishContradicted);
+  EXPECT_NE(refused.errors().front().hint.find("--replan ua-rng"), std::string::npos)
+      << refused.errors().front().hint;
+  Result<Domain> dropped = DropAddresses(wished, {"ua-rng"});
+  ASSERT_TRUE(dropped.ok());
+  Result<Plan> p = MakePlan(*dropped, BuiltinCatalog(), PolicyName::kLibvirt);
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_TRUE(p->devices[rng].address.IsPresentPci());
+  EXPECT_EQ(p->devices[rng].address.pci.bus, 0u);  // the root bus, as wished
+  ExpectUnmovedBut(planned, *p, rng);
+  // Written back: the rng's <address> is replaced in place, every other line kept.
+  Result<std::string> xml = WriteDomain(*dropped, *p, BuiltinCatalog());
+  ASSERT_TRUE(xml.ok());
+  Result<Domain> again = ReadDomain(*xml);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->devices.size(), planned.devices.size());
+  EXPECT_EQ(again->devices[rng].address.pci, p->devices[rng].address.pci);
+}
+
+TEST(Replan, HotpluggableYesMovesARootBusDeviceToAPortAndKeepsTheOthers) {
+  Domain planned = PlannedQ35(
+      "<rng model='virtio'><backend model='random'>/dev/urandom</backend><alias name='ua-rng'/>"
+      "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/></rng>" +
+      std::string(kServer).substr(0, std::string(kServer).find("<rng")));
+  int rng = IndexOf(planned, "ua-rng");
+  ASSERT_GE(rng, 0);
+  planned.wishes = OneDevice("ua-rng", Hotpluggable::kYes, BusWish::kUnset, "");
+  Result<Plan> refused = MakePlan(planned, BuiltinCatalog(), PolicyName::kLibvirt);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.errors().front().rule, Rule::kWishContradicted);
+  Result<Domain> dropped = DropAddresses(planned, {"ua-rng"});
+  ASSERT_TRUE(dropped.ok());
+  Result<Plan> p = MakePlan(*dropped, BuiltinCatalog(), PolicyName::kLibvirt);
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_NE(p->devices[rng].address.pci.bus, 0u);
+  bool on_port = false;
+  for (const PlanBus& b : PlanBuses(*p, BuiltinCatalog())) {
+    on_port |= b.index == p->devices[rng].address.pci.bus && b.hotplug;
+  }
+  EXPECT_TRUE(on_port);
+  ExpectUnmovedBut(planned, *p, rng);
+}
+
+TEST(Replan, AReplannedControllerKeepsItsIndexSoItsDevicesKeepTheirBus) {
+  Domain planned = PlannedQ35(kServer);
+  int vda = IndexOf(planned, "ua-vda");
+  uint32_t bus = planned.devices[vda].address.pci.bus;
+  ASSERT_NE(bus, 0u);
+  std::string key = "controller:pci:" + std::to_string(bus);
+  int port = FindDeviceByKey(planned, key);
+  ASSERT_GE(port, 0);
+  Result<Domain> dropped = DropAddresses(planned, {key});
+  ASSERT_TRUE(dropped.ok());
+  Result<Plan> p = MakePlan(*dropped, BuiltinCatalog(), PolicyName::kLibvirt);
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_TRUE(p->devices[port].address.IsPresentPci());
+  EXPECT_EQ(p->devices[port].address.pci.bus, 0u);
+  EXPECT_EQ(p->devices[port].GetOr("@index", ""), std::to_string(bus));
+  EXPECT_EQ(p->devices[vda].address.pci.bus, bus);
+  ExpectUnmovedBut(planned, *p, port);
 }
 
 }  // namespace
