@@ -46,6 +46,7 @@ struct WishArgs {
   std::string policy_file;
   std::string hotplug_slots;          // --hotplug-slots pcie=N,pci=M
   std::string default_address_type;   // --default-address-type pci|virtio-mmio
+  std::string policy;                 // --policy libvirt|integrated
   std::vector<std::string> wishes;    // --wish DEVICE:NAME=VALUE[,...]
   std::vector<std::string> replan;    // --replan DEVICE (plan, check, qemu-args, verify)
 
@@ -56,6 +57,9 @@ struct WishArgs {
                    "Free hot-pluggable slots to keep: pcie=N,pci=M");
     app.add_option("--default-address-type", default_address_type,
                    "Transport of open virtio addresses on virt: pci or virtio-mmio");
+    app.add_option("--policy", policy,
+                   "Placement policy of devices no wish speaks for: libvirt (default) or "
+                   "integrated (every endpoint on the root bus)");
     app.add_option("--wish", wishes, "A device wish: DEVICE:NAME=VALUE[,NAME=VALUE] (repeatable)");
   }
   void AddReplanTo(CLI::App& app) {
@@ -87,6 +91,10 @@ Result<Wishes> CommandLineWishes(const WishArgs& a) {
   }
   if (!a.default_address_type.empty()) {
     Result<bool> r = SetDomainWish(flags, "defaultAddressType", a.default_address_type);
+    if (!r) return r.errors();
+  }
+  if (!a.policy.empty()) {
+    Result<bool> r = SetDomainWish(flags, "policy", a.policy);
     if (!r) return r.errors();
   }
   for (const std::string& text : a.wishes) {

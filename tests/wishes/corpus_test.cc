@@ -7,7 +7,8 @@
 // record.sh with the real libvirt); planning libvirt's output again moves nothing; and the real
 // QEMU starts every plan with every device where planned and accepts a hot-plug into exactly
 // the promised slots. PCIPLAN_UPDATE_GOLDEN=1 rewrites expected.addrmap and promise.txt (pciplan's
-// own outputs), never libvirt.xml.
+// own outputs), never libvirt.xml. The policy corpus (tests/policies/cases, domains planned
+// under policy="integrated") is checked the same way.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -34,9 +35,9 @@ using conformance::DiffMaps;
 using conformance::ParseMap;
 using pciplan::testing::Slurp;
 
-std::vector<fs::path> Cases() {
+std::vector<fs::path> Cases(const char* corpus) {
   std::vector<fs::path> dirs;
-  for (const auto& e : fs::directory_iterator(fs::path(PCIPLAN_TESTS_DIR) / "wishes" / "cases")) {
+  for (const auto& e : fs::directory_iterator(fs::path(PCIPLAN_TESTS_DIR) / corpus / "cases")) {
     if (e.is_directory()) dirs.push_back(e.path());
   }
   std::sort(dirs.begin(), dirs.end());
@@ -90,10 +91,10 @@ std::string PromiseText(const HotplugCapacity& c) {
   return "pcie " + std::to_string(c.pcie) + "\npci " + std::to_string(c.pci) + "\n";
 }
 
-TEST(WishCorpus, PlansKeepTheirAddressMapAndPromiseAndLibvirtKeepsThem) {
+void CheckPlans(const char* corpus, size_t min_cases, int min_replanned) {
   bool update = std::getenv("PCIPLAN_UPDATE_GOLDEN") != nullptr;
-  std::vector<fs::path> dirs = Cases();
-  EXPECT_GE(dirs.size(), 60u);
+  std::vector<fs::path> dirs = Cases(corpus);
+  EXPECT_GE(dirs.size(), min_cases);
   std::map<std::string, int> by_machine;
   int replanned = 0;
   for (const fs::path& dir : dirs) {
@@ -123,6 +124,7 @@ TEST(WishCorpus, PlansKeepTheirAddressMapAndPromiseAndLibvirtKeepsThem) {
     }
     ASSERT_FALSE(p->domain.wishes.empty());
     ++by_machine[p->plan.family->name];
+    by_machine["integrated"] += p->domain.wishes.policy == PolicyWish::kIntegrated;
     std::string map = MapText(p->xml);
     HotplugCapacity free = FreeHotplugSlots(p->plan, BuiltinCatalog());
     if (update) {
@@ -143,9 +145,12 @@ TEST(WishCorpus, PlansKeepTheirAddressMapAndPromiseAndLibvirtKeepsThem) {
     EXPECT_EQ(Diff(map, MapText(again->xml)), "");
   }
   std::printf(
-      "wish corpus: %zu cases (pc %d, q35 %d, virt %d; %d replanned), libvirt kept every plan\n",
-      dirs.size(), by_machine["pc"], by_machine["q35"], by_machine["virt"], replanned);
-  EXPECT_GE(replanned, 3);
+      "%s corpus: %zu cases (pc %d, q35 %d, virt %d; %d replanned, %d integrated), libvirt kept "
+      "every plan\n",
+      corpus, dirs.size(), by_machine["pc"], by_machine["q35"], by_machine["virt"], replanned,
+      by_machine["integrated"]);
+  EXPECT_GE(replanned, min_replanned);
+  for (const char* m : {"pc", "q35", "virt"}) EXPECT_GE(by_machine[m], 10) << m;
 }
 
 struct Verified {
@@ -181,8 +186,8 @@ Verified VerifyCase(const fs::path& dir) {
   return v;
 }
 
-TEST(WishCorpus, EveryPlanRunsInQemuWithExactlyThePromisedHotplugSlots) {
-  std::vector<fs::path> dirs = Cases();
+void CheckInQemu(const char* corpus) {
+  std::vector<fs::path> dirs = Cases(corpus);
   std::vector<Verified> done = pciplan::testing::RunBatched(dirs, 4, VerifyCase);
   uint32_t accepted = 0;
   for (const Verified& v : done) {
@@ -192,8 +197,19 @@ TEST(WishCorpus, EveryPlanRunsInQemuWithExactlyThePromisedHotplugSlots) {
     EXPECT_EQ(v.accepted.pci, v.promised.pci);
     accepted += v.accepted.pcie + v.accepted.pci;
   }
-  std::printf("wish corpus: %zu plans verified in QEMU, %u promised hot-plugs accepted\n",
+  std::printf("%s corpus: %zu plans verified in QEMU, %u promised hot-plugs accepted\n", corpus,
               done.size(), accepted);
+}
+
+TEST(WishCorpus, PlansKeepTheirAddressMapAndPromiseAndLibvirtKeepsThem) {
+  CheckPlans("wishes", 60, 3);
+}
+TEST(WishCorpus, EveryPlanRunsInQemuWithExactlyThePromisedHotplugSlots) { CheckInQemu("wishes"); }
+TEST(PolicyCorpus, PlansKeepTheirAddressMapAndPromiseAndLibvirtKeepsThem) {
+  CheckPlans("policies", 40, 0);
+}
+TEST(PolicyCorpus, EveryPlanRunsInQemuWithExactlyThePromisedHotplugSlots) {
+  CheckInQemu("policies");
 }
 
 }  // namespace

@@ -186,4 +186,5 @@ def main():
           {}, [("ua-disk0", {"hotpluggable": "yes"})], ["ua-disk0"])
 
 
-main()
+if __name__ == "__main__":
+    main()

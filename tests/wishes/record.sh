@@ -11,13 +11,14 @@
 # oracle (ORACLE, PCIPLAN to override the paths).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+cases=${CASES:-$here/cases}  # tests/policies/record.sh sets it
 ORACLE=${ORACLE:-$here/../../../shared/tools/libvirt-oracle}
 PCIPLAN=${PCIPLAN:-$here/../../build/pciplan}
 if [ $# -gt 0 ]; then list=("$@"); else
-  list=(); for d in "$here"/cases/*/; do list+=("$(basename "$d")"); done
+  list=(); for d in "$cases"/*/; do list+=("$(basename "$d")"); done
 fi
 record() {
-  local d=$here/cases/$1 tmp
+  local d=$cases/$1 tmp
   tmp=$(mktemp -d)
   local replan=()
   if [ -f "$d/replan.txt" ]; then
@@ -41,5 +42,5 @@ PY
   rm -rf "$tmp"
 }
 export -f record
-export here ORACLE PCIPLAN
+export here cases ORACLE PCIPLAN
 printf '%s\n' "${list[@]}" | xargs -P 3 -I{} bash -c 'record {}'

@@ -40,7 +40,8 @@ void Upsert(Wishes& w, const DeviceWish& d) {
 
 bool Wishes::empty() const {
   return !pcie_hotplug_slots && !pci_hotplug_slots &&
-         default_address_type == TransportWish::kUnset && devices.empty();
+         default_address_type == TransportWish::kUnset && policy == PolicyWish::kUnset &&
+         devices.empty();
 }
 
 const DeviceWish* Wishes::Find(std::string_view key) const {
@@ -57,6 +58,7 @@ Wishes Overlay(const Wishes& base, const Wishes& over) {
   if (over.default_address_type != TransportWish::kUnset) {
     out.default_address_type = over.default_address_type;
   }
+  if (over.policy != PolicyWish::kUnset) out.policy = over.policy;
   for (const DeviceWish& d : over.devices) Upsert(out, d);
   return out;
 }
@@ -99,10 +101,15 @@ Result<bool> SetDomainWish(Wishes& wishes, std::string_view name, std::string_vi
           fmt::format("defaultAddressType='{}', expected 'pci' or 'virtio-mmio'", value));
     }
     wishes.default_address_type = value == "pci" ? TransportWish::kPci : TransportWish::kVirtioMmio;
+  } else if (name == "policy") {
+    if (value != "libvirt" && value != "integrated") {
+      return BadWish(fmt::format("policy='{}', expected 'libvirt' or 'integrated'", value));
+    }
+    wishes.policy = value == "libvirt" ? PolicyWish::kLibvirt : PolicyWish::kIntegrated;
   } else {
     return BadWish(
         fmt::format("unknown wish '{}' (known: pcieHotplugSlots, pciHotplugSlots, "
-                    "defaultAddressType)",
+                    "defaultAddressType, policy)",
                     name));
   }
   return true;
@@ -280,6 +287,9 @@ std::string WishesXml(const Wishes& w, const std::string& indent, const std::str
   if (w.default_address_type != TransportWish::kUnset) {
     out += fmt::format(" defaultAddressType=\"{}\"",
                        w.default_address_type == TransportWish::kPci ? "pci" : "virtio-mmio");
+  }
+  if (w.policy != PolicyWish::kUnset) {
+    out += fmt::format(" policy=\"{}\"", w.policy == PolicyWish::kLibvirt ? "libvirt" : "integrated");
   }
   if (w.devices.empty()) return out + "/>";
   out += ">\n";

@@ -28,6 +28,9 @@ inline constexpr int kWishesVersion = 1;
 enum class Hotpluggable { kUnset, kYes, kNo };
 enum class BusWish { kUnset, kPci, kPcie };
 enum class TransportWish { kUnset, kPci, kVirtioMmio };
+/// The placement policy of the devices no device wish speaks for: libvirt 9.0's, or every
+/// endpoint on the root bus (issue 10, policy_integrated.cc).
+enum class PolicyWish { kUnset, kLibvirt, kIntegrated };
 
 /// The wishes for one device. `key` names it: its user alias ("ua-net0"), or "disk:vdb",
 /// "interface:52:54:00:00:00:01", "hostdev:0000:01:00.0", "controller:pci:3".
@@ -47,6 +50,7 @@ struct Wishes {
   std::optional<uint32_t> pcie_hotplug_slots;
   std::optional<uint32_t> pci_hotplug_slots;
   TransportWish default_address_type = TransportWish::kUnset;
+  PolicyWish policy = PolicyWish::kUnset;
   std::vector<DeviceWish> devices;  // one per key, in the order first given
 
   /// No wish at all: the domain plans exactly as libvirt 9.0 would.
@@ -62,7 +66,7 @@ Wishes Overlay(const Wishes& base, const Wishes& over);
 /// Sets one named wish of a device (the names and values of the XML attributes:
 /// hotpluggable=yes|no, bus=pci|pcie, connection=MODEL). Errors name the wish and the value.
 Result<bool> SetDeviceWish(DeviceWish& wish, std::string_view name, std::string_view value);
-/// Sets one domain-wide wish (pcieHotplugSlots, pciHotplugSlots, defaultAddressType).
+/// Sets one domain-wide wish (pcieHotplugSlots, pciHotplugSlots, defaultAddressType, policy).
 Result<bool> SetDomainWish(Wishes& wishes, std::string_view name, std::string_view value);
 
 /// Parses `--hotplug-slots pcie=5,pci=2`.

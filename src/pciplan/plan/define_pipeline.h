@@ -60,9 +60,11 @@ class PlacementChoices {
   /// The spare slots to reserve. `libvirt_spare` tells whether libvirt 9.0 adds its one spare
   /// root port here (section 7.8: a domain without explicit PCI controllers that needed a bus).
   virtual SpareSlots Spares(bool libvirt_spare) const = 0;
-  /// What an input device whose PCI address is open needs from its slot, given what libvirt
-  /// 9.0's rules say it needs (`libvirt_need`).
-  virtual DeviceNeed NeedOfOpen(const Device& device, DeviceNeed libvirt_need) const {
+  /// What an endpoint whose PCI address is open (device `dev` of the plan, from the input or
+  /// added by the planner) needs from its slot, given what libvirt 9.0's rules say it needs
+  /// (`libvirt_need`).
+  virtual DeviceNeed NeedOfOpen(int dev, const Device& device, DeviceNeed libvirt_need) const {
+    (void)dev;
     (void)device;
     return libvirt_need;
   }

@@ -37,7 +37,7 @@ DeviceNeed DefinePipeline::NeedOf(int dev) const {
   need.autoassign = true;
   need.integrated = c && c->integrated;
   const Device& d = devs_[dev];
-  if (d.origin == Origin::kUser && d.address.WantsPci()) return choices_.NeedOfOpen(d, need);
+  if (d.address.WantsPci()) return choices_.NeedOfOpen(dev, d, need);
   return need;
 }
 
@@ -204,7 +204,7 @@ bool DefinePipeline::ReserveAddr(BusTree& tree, PciAddress addr, const DeviceNee
     return Fail(Rule::kDoubleUse, "attempted double use of PCI address " + addr.ToString(), dev,
                 addr.ToString());
   }
-  tree.Take(addr, need.aggregate);
+  tree.Take(addr, need.aggregate, need.pack_when_full);
   return true;
 }
 

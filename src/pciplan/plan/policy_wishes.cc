@@ -10,12 +10,14 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 #include <set>
 
 #include "pciplan/base/numbers.h"
 #include "pciplan/plan/define_pipeline.h"
 #include "pciplan/plan/hotplug.h"
 #include "pciplan/plan/planner.h"
+#include "pciplan/plan/policy_integrated.h"
 
 namespace pciplan {
 namespace {
@@ -28,10 +30,14 @@ class WishChoices : public LibvirtChoices {
  public:
   WishChoices(const Wishes& wishes, const std::vector<int>& wish_of, const Catalog& catalog,
               const MachineFamily* family)
-      : wishes_(wishes), wish_of_(wish_of), cat_(catalog), fam_(family) {}
+      : wishes_(wishes), wish_of_(wish_of), cat_(catalog), fam_(family) {
+    if (family && wishes.policy == PolicyWish::kIntegrated) integrated.emplace(catalog, *family);
+  }
 
-  DeviceNeed NeedOfOpen(const Device& device, DeviceNeed need) const override {
-    if (device.source < 0 || wish_of_[device.source] < 0) return need;
+  DeviceNeed NeedOfOpen(int dev, const Device& device, DeviceNeed need) const override {
+    bool wished = device.source >= 0 && wish_of_[device.source] >= 0 &&
+                  !wishes_.devices[wish_of_[device.source]].empty();
+    if (!wished) return integrated ? integrated->Need(dev, need) : need;
     const DeviceWish& w = wishes_.devices[wish_of_[device.source]];
     auto only = [&](Connect kind) {
       need.kinds = ConnectKinds();
@@ -71,8 +77,10 @@ class WishChoices : public LibvirtChoices {
     return LibvirtChoices::OpenVirtioTransport(devices);
   }
   SpareSlots Spares(bool libvirt_spare) const override {
-    SpareSlots s =
-        wishes_.pcie_hotplug_slots ? SpareSlots{} : LibvirtChoices::Spares(libvirt_spare);
+    // libvirt's one spare root port, unless a wish says how many (or the integrated policy,
+    // which adds no controller a wish does not ask for).
+    SpareSlots s = wishes_.pcie_hotplug_slots || integrated ? SpareSlots{}
+                                                            : LibvirtChoices::Spares(libvirt_spare);
     if (wishes_.pcie_hotplug_slots) {
       s.pcie = extra_pcie;
       // New root ports, never a free slot the plan has (a switch's downstream port, say).
@@ -87,6 +95,7 @@ class WishChoices : public LibvirtChoices {
   uint32_t extra_pcie = 0;  // PCIe slots to reserve beyond what the plan leaves free
   uint32_t extra_pci = 0;
   std::vector<ControllerChain> chains;  // switches added where root ports cannot be
+  std::optional<IntegratedPlacement> integrated;  // policy='integrated'
 
  private:
   const Wishes& wishes_;
@@ -378,6 +387,7 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
       Result<bool> placed = CheckPlacedWishes(domain, *plan, catalog, *resolved, plan->notes);
       if (!placed) return placed.errors();
       uint32_t spare_ports = NoteSpareControllers(*plan, catalog, w, plan->notes);
+      if (choices.integrated) choices.integrated->Explain(*plan, plan->notes);
       if (w.pcie_hotplug_slots) {
         uint32_t switch_ports = 0;
         for (const ControllerChain& c : choices.chains) {

@@ -33,6 +33,7 @@ void BusTree::SetModel(int index, ControllerModelId id, const ControllerModel& m
   b.max_slot = model.max_slot;
   b.free_slots = 0;
   b.open_aggregate = 0;
+  b.open_packable = 0;
   for (uint32_t s = b.min_slot; s <= b.max_slot; ++s) Refresh(b, s);
 }
 
@@ -41,8 +42,9 @@ void BusTree::Refresh(Bus& b, uint32_t slot) {
   bool in_range = slot >= b.min_slot && slot <= b.max_slot;
   const Slot& s = b.slots[slot];
   b.free_slots = (in_range && s.functions == 0) ? (b.free_slots | bit) : (b.free_slots & ~bit);
-  bool open = in_range && s.aggregate && s.functions != 0 && s.functions != 0xff;
-  b.open_aggregate = open ? (b.open_aggregate | bit) : (b.open_aggregate & ~bit);
+  bool partly = in_range && s.functions != 0 && s.functions != 0xff;
+  b.open_aggregate = partly && s.aggregate ? (b.open_aggregate | bit) : (b.open_aggregate & ~bit);
+  b.open_packable = partly && s.packable ? (b.open_packable | bit) : (b.open_packable & ~bit);
 }
 
 bool BusTree::SlotInUse(const PciAddress& addr) const {
@@ -53,10 +55,11 @@ bool BusTree::FunctionInUse(const PciAddress& addr) const {
   return (buses_[addr.bus].slots[addr.slot].functions & (1u << addr.function)) != 0;
 }
 
-void BusTree::Take(const PciAddress& addr, bool aggregate) {
+void BusTree::Take(const PciAddress& addr, bool aggregate, bool packable) {
   Bus& b = buses_[addr.bus];
   Slot& s = b.slots[addr.slot];
   if (s.functions == 0 && aggregate) s.aggregate = true;
+  if (s.functions == 0 && packable) s.packable = true;
   s.functions |= static_cast<uint8_t>(1u << addr.function);
   Refresh(b, addr.slot);
 }
@@ -92,6 +95,12 @@ std::optional<PciAddress> BusTree::FindFree(const DeviceNeed& need, int function
       candidates |= open;
     }
     candidates &= RangeMask(b.min_slot, b.max_slot);
+    if (candidates == 0 && need.pack_when_full && function < 0) {
+      // No slot wholly free: the highest slot a packing endpoint took with a function free,
+      // so that packing starts at the last slot taken and moves down.
+      uint32_t open = b.open_packable & RangeMask(b.min_slot, b.max_slot);
+      if (open != 0) candidates = 1u << (31 - std::countl_zero(open));
+    }
     if (candidates == 0) continue;
     uint32_t slot = static_cast<uint32_t>(std::countr_zero(candidates));
     const Slot& s = b.slots[slot];

@@ -22,11 +22,15 @@ struct DeviceNeed {
   bool integrated = false;  // bus 0 only
   bool hotplug = false;     // the slot must accept hot-plug (live attach)
   ControllerModelId model = -1;  // >= 0: only buses of this controller model (a wish)
+  // Endpoints: when a bus has no wholly free slot, a free function of a slot another such
+  // endpoint took whole, the highest first (packed as functions of it, multifunction).
+  bool pack_when_full = false;
 };
 
 struct Slot {
   uint8_t functions = 0;   // bit f set when function f is taken
   bool aggregate = false;  // first user was an aggregating controller
+  bool packable = false;   // first user was an endpoint that packs when the bus is full
 };
 
 struct Bus {
@@ -39,6 +43,7 @@ struct Bus {
   std::array<Slot, 32> slots{};
   uint32_t free_slots = 0;      // bit s: slot s in range and wholly free
   uint32_t open_aggregate = 0;  // bit s: aggregate slot with a free function
+  uint32_t open_packable = 0;   // bit s: slot a pack_when_full endpoint took, a function free
   bool wished_only = false;     // automatic placement only for a need naming this bus's model
 
   /// True when every slot in range has at least one function taken (libvirt's
@@ -68,7 +73,7 @@ class BusTree {
   bool FunctionInUse(const PciAddress& addr) const;
   /// Marks one function taken; the first function taken by an aggregating device makes the
   /// slot an aggregate slot. The function must be free (checked by the caller).
-  void Take(const PciAddress& addr, bool aggregate);
+  void Take(const PciAddress& addr, bool aggregate, bool packable = false);
   /// Lowest bus, then slot, then function compatible with `need` for automatic placement
   /// (function -1: any); nullopt when none.
   std::optional<PciAddress> FindFree(const DeviceNeed& need, int function) const;
