@@ -89,6 +89,11 @@ const Found kFound[] = {
      "<controller type='pci' index='1' model='pcie-expander-bus'><target busNr='200'/>"
      "</controller><controller type='pci' index='2' model='dmi-to-pci-bridge'>"
      "<address type='pci' bus='0x01' slot='0x00'/></controller>"},
+    // libvirt ignores the address of a memballoon model='none' (seed 11, domain 2459): there is
+    // no device to put there, and the address is no reservation (conformance case 408).
+    {"memballoon none with an address",
+     "<memballoon model='none'><address type='pci' domain='0x0000' bus='0x00' slot='0x05' "
+     "function='0x5'/></memballoon>"},
 };
 
 TEST(QemuFuzz, FoundDomainsRunInQemuAsPlanned) {

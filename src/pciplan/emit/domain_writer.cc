@@ -436,11 +436,27 @@ void Writer::EditDevice(const Device& before, const Device& after) {
   std::stable_sort(kids.begin(), kids.end(), [](const auto& a, const auto& b) {
     return ChildRank(a.first) < ChildRank(b.first);
   });
+  Element e = ScanElement(t_, before.offset);
+  if (after.address.type == AddressType::kNone && before.address.type != AddressType::kNone) {
+    // An address libvirt drops: the element goes, with the indentation of its line.
+    for (size_t c : e.children) {
+      if (NameAt(t_, c) != "address") continue;
+      Element a = ScanElement(t_, c);
+      size_t from = a.start.lt;
+      size_t line = t_.rfind('\n', from - 1);
+      if (line != std::string::npos &&
+          t_.find_first_not_of(" \t", line + 1) == from) {
+        from = line;
+      }
+      ed_.Replace(from, a.end - from, "");
+    }
+    AddChildren(before.offset, kids);
+    return;
+  }
   if (SameAddress(before.address, after.address) || after.address.type == AddressType::kNone) {
     AddChildren(before.offset, kids);
     return;
   }
-  Element e = ScanElement(t_, before.offset);
   for (size_t c : e.children) {
     if (NameAt(t_, c) != "address") continue;
     if (before.address.type == AddressType::kPci && after.address.type == AddressType::kPci &&

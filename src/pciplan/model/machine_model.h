@@ -75,6 +75,7 @@ struct DeviceClass {
   int usb_ports_max = -1;      // USB controllers: the highest ports= value; -1 = no limit
   uint32_t spapr_vio_reg = 0;  // first spapr-vio reg libvirt gives it; 0 = not spapr-vio
   bool dimm_slot = false;      // takes a memory slot (<address type='dimm' slot>)
+  bool address_ignored = false;  // libvirt drops its <address>: never reserved, not written
 };
 
 /// A device the machine family cannot have, with libvirt's message.

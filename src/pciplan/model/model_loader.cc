@@ -343,6 +343,7 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
     c.usb_ports_max = static_cast<int>(o.Int("usb_ports_max", -1, 64));
     c.spapr_vio_reg = static_cast<uint32_t>(o.Int("spapr_vio_reg", 0, 0xffffffff));
     c.dimm_slot = o.Bool("dimm_slot");
+    c.address_ignored = o.Bool("address_ignored");
     if (!c.video_role.empty() && c.video_role != "any" && c.video_role != "primary" &&
         c.video_role != "alone") {
       o.Fail("video_role", "expected any, primary or alone");

@@ -339,7 +339,11 @@ bool DefinePipeline::CheckControllers() {
 }
 
 void DefinePipeline::ClassifyAll() {
-  for (size_t i = 0; i < devs_.size(); ++i) cls_[i] = cat_.Classify(devs_[i].tag, devs_[i].props);
+  for (size_t i = 0; i < devs_.size(); ++i) {
+    cls_[i] = cat_.Classify(devs_[i].tag, devs_[i].props);
+    // libvirt drops the address of such a device: it takes no slot and is not written back.
+    if (cls_[i] && cls_[i]->address_ignored) devs_[i].address = Address{};
+  }
 }
 
 void DefinePipeline::PrimeVirtioMmio() {
