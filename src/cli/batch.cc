@@ -276,6 +276,7 @@ int RunBatch(const BatchRequest& r) {
     if (!d.outcome.ok()) status = kExitInvalid;
     std::string line = r.lines == Format::kJson ? JsonLine(files[i], d) : TextLine(files[i], d);
     std::fprintf(stdout, "%s\n", line.c_str());
+    std::fflush(stdout);  // a reader of a pipe sees each outcome as soon as it is known
     if (r.explain == Explain::kYes) {
       for (const std::string& note : d.outcome.notes) {
         std::fprintf(stderr, "note: %s: %s\n", DisplayName(files[i]).c_str(), note.c_str());

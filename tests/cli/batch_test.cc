@@ -288,6 +288,23 @@ TEST_F(BatchTest, WishOptionsApplyToEveryFileAndAWishForNoDeviceIsEachFilesError
   }
 }
 
+TEST_F(BatchTest, ExplainPrintsEachFilesNotesAfterItsName) {
+  std::vector<std::string> files = {"in/" + names_[0] + ".xml", "in/" + names_[1] + ".xml"};
+  RunResult batch = Run({"plan", "--batch", "-O", "out", "--explain", files[0], files[1]});
+  ASSERT_EQ(batch.status, 0) << batch.err;
+  std::string expected;
+  for (const std::string& f : files) {
+    RunResult single = Run({"plan", "--explain", f});
+    ASSERT_EQ(single.status, 0);
+    for (const std::string& line : Lines(single.err)) {
+      ASSERT_EQ(line.rfind("note: ", 0), 0u) << line;
+      expected += "note: " + f + ": " + line.substr(6) + "\n";
+    }
+  }
+  EXPECT_NE(expected, "");
+  EXPECT_EQ(batch.err, expected);
+}
+
 TEST_F(BatchTest, AFileThatCannotBeReadIsThatFilesErrorOnly) {
   std::string good = "in/" + names_[0] + ".xml";
   RunResult batch = Run({"plan", "--batch", "-O", "out", "missing.xml", good});
