@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 #include <thread>
+#include <variant>
 
 #include "io.h"
 
@@ -101,7 +102,8 @@ std::variant<std::vector<std::string>, UsageError> ExpandInputs(
 std::string OutputName(const std::string& input, const FileOptions& options) {
   std::string base = BaseName(input);
   if (options.command == Command::kPlan || base.empty()) return base;
-  if (base.size() > 4 && base.compare(base.size() - 4, 4, ".xml") == 0) base.resize(base.size() - 4);
+  if (base.size() > 4 && base.compare(base.size() - 4, 4, ".xml") == 0)
+    base.resize(base.size() - 4);
   return base + (options.format == Format::kJson ? ".json" : ".args");
 }
 

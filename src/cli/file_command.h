@@ -3,7 +3,6 @@
 // both take it from here, so that a batch writes exactly what a single run prints.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -27,10 +26,10 @@ std::string DisplayName(const std::string& path);
 /// given; CommandLineWishes reads them.
 struct WishArgs {
   std::string policy_file;
-  std::string hotplug_slots;          // --hotplug-slots pcie=N,pci=M
-  std::string default_address_type;   // --default-address-type pci|virtio-mmio
-  std::vector<std::string> wishes;    // --wish DEVICE:NAME=VALUE[,...]
-  std::vector<std::string> replan;    // --replan DEVICE (plan, check, qemu-args, verify)
+  std::string hotplug_slots;         // --hotplug-slots pcie=N,pci=M
+  std::string default_address_type;  // --default-address-type pci|virtio-mmio
+  std::vector<std::string> wishes;   // --wish DEVICE:NAME=VALUE[,...]
+  std::vector<std::string> replan;   // --replan DEVICE (plan, check, qemu-args, verify)
 };
 
 /// The wishes of the policy file and the flags, flags last (they win); errors name the source.
@@ -43,10 +42,10 @@ enum class WriteWishes { kNo, kYes };
 /// What is done to each file: the command and the options that apply to every file.
 struct FileOptions {
   Command command = Command::kPlan;
-  Wishes given;                      // CommandLineWishes: over each domain's own wishes
-  std::vector<std::string> replan;   // --replan: devices whose addresses are dropped
+  Wishes given;                                 // CommandLineWishes: over each domain's own wishes
+  std::vector<std::string> replan;              // --replan: devices whose addresses are dropped
   WriteWishes write_wishes = WriteWishes::kNo;  // plan --write-wishes
-  Format format = Format::kText;     // qemu-args: the shell command or --json
+  Format format = Format::kText;                // qemu-args: the shell command or --json
 };
 
 /// What a command made of one file.
@@ -54,8 +53,8 @@ struct FileOutcome {
   /// kExitOk; kExitInvalid: `errors` against the file's lines; kExitUsage: the file could not
   /// be read (or written), `io_error` says why.
   int status = kExitOk;
-  std::string text;     // plan: the domain XML; check: "FILE: ok (FAMILY)\n"; qemu-args: the command
-  std::string family;   // the machine family planned for
+  std::string text;    // plan: the domain XML; check: "FILE: ok (FAMILY)\n"; qemu-args: the command
+  std::string family;  // the machine family planned for
   std::vector<std::string> notes;  // the plan's notes (--explain)
   Diagnostics errors;
   std::string io_error;

@@ -244,8 +244,7 @@ void RemoveStaleTemporariesIn(const std::string& dir) {
   ::close(dfd);
 }
 
-Result<bool> WriteOutput(const std::string& path, const std::string& text,
-                         StaleTemporaries stale) {
+Result<bool> WriteOutput(const std::string& path, const std::string& text, StaleTemporaries stale) {
   if (path == "-") return WriteToDescriptor(STDOUT_FILENO, text, "standard output");
   if (std::optional<int> fd = DescriptorOf(path)) return WriteToDescriptor(*fd, text, path);
   Result<std::string> resolved = ResolveLinks(path);

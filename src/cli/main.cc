@@ -12,7 +12,6 @@
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/edit/attach.h"
 #include "pciplan/emit/domain_writer.h"
-#include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
 #include "pciplan/qmp/live.h"
@@ -214,8 +213,8 @@ int RunEdit(const EditArgs& a, EditKind kind) {
 /// What plan, check, qemu-args and verify were given on the command line.
 struct FileCommandArgs {
   std::vector<std::string> inputs;
-  std::string output = "-";  // plan -o
-  bool explain = false;      // plan --explain
+  std::string output = "-";   // plan -o
+  bool explain = false;       // plan --explain
   bool write_wishes = false;  // plan --write-wishes
   bool json = false;          // qemu-args, verify: JSON output; with --batch: JSON lines
   bool batch = false;

@@ -324,8 +324,9 @@ TEST_F(BatchTest, TwoInputsWrittenToOneFileAreRefusedBeforeAnythingIsWritten) {
   RunResult clash = Run({"plan", "--batch", "-O", "out", first, "a/vm.xml", "b/vm.xml"});
   EXPECT_EQ(clash.status, 2);
   EXPECT_EQ(clash.out, "");
-  EXPECT_EQ(clash.err, "pciplan: 'a/vm.xml' and 'b/vm.xml' would both be written to "
-                       "'out/vm.xml'\n");
+  EXPECT_EQ(clash.err,
+            "pciplan: 'a/vm.xml' and 'b/vm.xml' would both be written to "
+            "'out/vm.xml'\n");
   EXPECT_FALSE(fs::exists(dir_ / "out"));
   // qemu-args drops .xml: vm.xml and vm would both be vm.args.
   fs::copy_file(dir_ / "a" / "vm.xml", dir_ / "b" / "vm");
