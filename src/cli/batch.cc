@@ -264,14 +264,20 @@ int RunBatch(const BatchRequest& r) {
   jobs = static_cast<unsigned>(std::min<size_t>(jobs, files.size()));
   Outcomes outcomes(files.size());
   std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < files.size(); i = next++) {
+      outcomes.Put(i, RunOne(files[i], outputs[i], r.file));
+    }
+  };
   std::vector<std::thread> workers;
   for (unsigned w = 0; w < jobs; ++w) {
-    workers.emplace_back([&] {
-      for (size_t i = next++; i < files.size(); i = next++) {
-        outcomes.Put(i, RunOne(files[i], outputs[i], r.file));
-      }
-    });
+    try {
+      workers.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // the system gives no more threads: those started do the work
+    }
   }
+  if (workers.empty()) work();
   int status = kExitOk;
   for (size_t i = 0; i < files.size(); ++i) {
     Done d = outcomes.Take(i);
