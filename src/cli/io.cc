@@ -24,7 +24,10 @@ namespace pciplan::cli {
 namespace {
 
 Diagnostic IoError(const std::string& what, const std::string& path) {
-  return Error(Rule::kBadValue, what + " '" + path + "': " + std::strerror(errno));
+  // strerror_r, not strerror: batch workers report errors side by side.
+  char buf[256];
+  const char* reason = ::strerror_r(errno, buf, sizeof buf);
+  return Error(Rule::kBadValue, what + " '" + path + "': " + reason);
 }
 
 /// Fault injection for the crash tests (tests/cli): when PCIPLAN_CRASH_POINT names this point,
@@ -127,7 +130,7 @@ void RemoveStaleTemporaries(int dfd) {
 }
 
 std::string TemporaryName() {
-  static std::mt19937_64 rng{std::random_device{}()};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
   return fmt::format("{}{}-{:016x}", kTempPrefix, ::getpid(), rng());
 }
 
@@ -136,11 +139,11 @@ std::string TemporaryName() {
 /// the old file's owner, group and mode (a new file gets the umask's), linked under a
 /// recognisable name and renamed over the target.
 Result<bool> ReplaceFile(const std::string& path, const std::string& text,
-                         const std::optional<struct stat>& old) {
+                         const std::optional<struct stat>& old, StaleTemporaries stale) {
   std::string dir = DirOf(path), base = BaseOf(path);
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return IoError("cannot open the folder of", path);
-  RemoveStaleTemporaries(dfd);
+  if (stale == StaleTemporaries::kRemove) RemoveStaleTemporaries(dfd);
   std::string tmp;
   auto fail = [&](Diagnostic d, int fd) -> Result<bool> {
     if (fd >= 0) ::close(fd);
@@ -234,7 +237,14 @@ Result<std::string> ReadInput(const std::string& path) {
   return text;
 }
 
-Result<bool> WriteOutput(const std::string& path, const std::string& text) {
+void RemoveStaleTemporariesIn(const std::string& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return;
+  RemoveStaleTemporaries(dfd);
+  ::close(dfd);
+}
+
+Result<bool> WriteOutput(const std::string& path, const std::string& text, StaleTemporaries stale) {
   if (path == "-") return WriteToDescriptor(STDOUT_FILENO, text, "standard output");
   if (std::optional<int> fd = DescriptorOf(path)) return WriteToDescriptor(*fd, text, path);
   Result<std::string> resolved = ResolveLinks(path);
@@ -255,7 +265,8 @@ Result<bool> WriteOutput(const std::string& path, const std::string& text) {
                  "'" + path + "' has " + std::to_string(st.st_nlink) +
                      " hard links; replacing it would break them, so it is left as it is");
   }
-  return ReplaceFile(*resolved, text, exists ? std::optional<struct stat>(st) : std::nullopt);
+  return ReplaceFile(*resolved, text, exists ? std::optional<struct stat>(st) : std::nullopt,
+                     stale);
 }
 
 }  // namespace pciplan::cli

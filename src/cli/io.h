@@ -10,11 +10,18 @@ namespace pciplan::cli {
 
 /// Reads `path` ("-" for standard input), refusing inputs over the reader's size limit.
 Result<std::string> ReadInput(const std::string& path);
+/// Whether a write first removes the temporaries killed pciplan processes left in the target's
+/// folder (a batch does it once per folder instead of once per file).
+enum class StaleTemporaries { kRemove, kLeave };
+
 /// Writes `text` to `path` ("-" for standard output). A regular file (a symbolic link: the file
 /// it points to) is replaced atomically and keeps its owner, group and mode; a new file gets
 /// the umask's mode; no temporary file is left behind, even by a kill. A descriptor path
 /// (/dev/stdout, /dev/fd/N), a character device or a FIFO is written into as it is. A file
-/// with several hard links is refused: replacing it would break them.
-Result<bool> WriteOutput(const std::string& path, const std::string& text);
+/// with several hard links is refused: replacing it would break them. Thread-safe.
+Result<bool> WriteOutput(const std::string& path, const std::string& text,
+                         StaleTemporaries stale = StaleTemporaries::kRemove);
+/// Removes the temporaries of pciplan processes that no longer run from the folder `dir`.
+void RemoveStaleTemporariesIn(const std::string& dir);
 
 }  // namespace pciplan::cli

@@ -1,15 +1,17 @@
 // pciplan's command line: one table of subcommands (plan, check, qemu-args, verify, attach,
-// detach), each a function below. Exit status: 0 success, 1 the domain is invalid or cannot be
+// detach), each a function below; plan, check and qemu-args on one file run file_command.cc,
+// on many (--batch) batch.cc. Exit status: 0 success, 1 the domain is invalid or cannot be
 // planned (or verify found a mismatch), 2 usage or I/O errors.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
+#include "batch.h"
+#include "file_command.h"
 #include "io.h"
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/edit/attach.h"
 #include "pciplan/emit/domain_writer.h"
-#include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
 #include "pciplan/qmp/live.h"
@@ -19,10 +21,6 @@
 
 namespace pciplan::cli {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitInvalid = 1;
-constexpr int kExitUsage = 2;
 
 /// Prints `errs`, each naming the file its line is in: `file`, or `device_file` (attach and
 /// detach) for errors in the device file.
@@ -34,77 +32,32 @@ int Report(const Diagnostics& errs, const std::string& file, const std::string& 
   return kExitInvalid;
 }
 
-std::string DisplayName(const std::string& path) { return path == "-" ? "<stdin>" : path; }
+/// Prints a failed outcome as a single run does; returns its exit status.
+int ReportFailure(const FileOutcome& o, const std::string& input) {
+  if (o.status == kExitUsage) {
+    std::fprintf(stderr, "pciplan: %s\n", o.io_error.c_str());
+    return kExitUsage;
+  }
+  return Report(o.errors, DisplayName(input));
+}
 
-struct Planned {
-  Domain domain;
-  Plan plan;
-};
+void AddWishOptions(CLI::App& app, WishArgs& a) {
+  app.add_option("--policy-file", a.policy_file,
+                 "JSON file of wishes (over the domain's metadata, under the flags)");
+  app.add_option("--hotplug-slots", a.hotplug_slots,
+                 "Free hot-pluggable slots to keep: pcie=N,pci=M");
+  app.add_option("--default-address-type", a.default_address_type,
+                 "Transport of open virtio addresses on virt: pci or virtio-mmio");
+  app.add_option("--policy", a.policy,
+                 "Placement policy of devices no wish speaks for: libvirt (default) or "
+                 "integrated (every endpoint on the root bus)");
+  app.add_option("--wish", a.wishes, "A device wish: DEVICE:NAME=VALUE[,NAME=VALUE] (repeatable)");
+}
 
-/// The wish options of plan, check, qemu-args, verify, attach and detach (README "Wishes").
-struct WishArgs {
-  std::string policy_file;
-  std::string hotplug_slots;          // --hotplug-slots pcie=N,pci=M
-  std::string default_address_type;   // --default-address-type pci|virtio-mmio
-  std::string policy;                 // --policy libvirt|integrated
-  std::vector<std::string> wishes;    // --wish DEVICE:NAME=VALUE[,...]
-  std::vector<std::string> replan;    // --replan DEVICE (plan, check, qemu-args, verify)
-
-  void AddTo(CLI::App& app) {
-    app.add_option("--policy-file", policy_file,
-                   "JSON file of wishes (over the domain's metadata, under the flags)");
-    app.add_option("--hotplug-slots", hotplug_slots,
-                   "Free hot-pluggable slots to keep: pcie=N,pci=M");
-    app.add_option("--default-address-type", default_address_type,
-                   "Transport of open virtio addresses on virt: pci or virtio-mmio");
-    app.add_option("--policy", policy,
-                   "Placement policy of devices no wish speaks for: libvirt (default) or "
-                   "integrated (every endpoint on the root bus)");
-    app.add_option("--wish", wishes, "A device wish: DEVICE:NAME=VALUE[,NAME=VALUE] (repeatable)");
-  }
-  void AddReplanTo(CLI::App& app) {
-    app.add_option("--replan", replan,
-                   "Drop this device's address and place it again under the wishes; nothing "
-                   "else moves (DEVICE as in --wish; repeatable)");
-  }
-};
-
-/// The wishes of the policy file and the flags, flags last (they win); errors name the source.
-Result<Wishes> CommandLineWishes(const WishArgs& a) {
-  Wishes w;
-  if (!a.policy_file.empty()) {
-    Result<std::string> text = ReadInput(a.policy_file);
-    if (!text) return text.errors();
-    Result<Wishes> file = ParsePolicyFile(text.value());
-    if (!file) {
-      Diagnostics e = file.errors();
-      for (Diagnostic& d : e) d.message = a.policy_file + ": " + d.message;
-      return e;
-    }
-    w = file.value();
-  }
-  Wishes flags;
-  if (!a.hotplug_slots.empty()) {
-    Result<Wishes> slots = ParseHotplugSlotsFlag(a.hotplug_slots);
-    if (!slots) return slots.errors();
-    flags = slots.value();
-  }
-  if (!a.default_address_type.empty()) {
-    Result<bool> r = SetDomainWish(flags, "defaultAddressType", a.default_address_type);
-    if (!r) return r.errors();
-  }
-  if (!a.policy.empty()) {
-    Result<bool> r = SetDomainWish(flags, "policy", a.policy);
-    if (!r) return r.errors();
-  }
-  for (const std::string& text : a.wishes) {
-    Result<DeviceWish> d = ParseWishFlag(text);
-    if (!d) return d.errors();
-    Wishes one;
-    one.devices.push_back(d.value());
-    flags = Overlay(flags, one);
-  }
-  return Overlay(w, flags);
+void AddReplanOption(CLI::App& app, WishArgs& a) {
+  app.add_option("--replan", a.replan,
+                 "Drop this device's address and place it again under the wishes; nothing "
+                 "else moves (DEVICE as in --wish; repeatable)");
 }
 
 /// Prints the errors of the wish options (usage errors, no file line).
@@ -113,62 +66,16 @@ int ReportWishArgs(const Diagnostics& errs) {
   return kExitUsage;
 }
 
-/// Reads and plans `input` under its wishes overlaid by `wish_args`, with the addresses of the
-/// --replan devices dropped; on failure prints the diagnostics and sets `status`.
-std::optional<Planned> ReadAndPlan(const std::string& input, const WishArgs& wish_args,
-                                   int& status) {
-  Result<std::string> text = ReadInput(input);
-  if (!text) {
-    for (const Diagnostic& d : text.errors()) std::fprintf(stderr, "pciplan: %s\n", d.message.c_str());
-    status = kExitUsage;
-    return std::nullopt;
+/// Plan, check or qemu-args on one file: the outcome printed (check, qemu-args) or written to
+/// `output` ("-": standard output), or its diagnostics on standard error.
+int RunSingle(const std::string& input, const FileOptions& options, const std::string& output,
+              Explain explain) {
+  FileOutcome o = RunFileCommand(input, options);
+  if (!o.ok()) return ReportFailure(o, input);
+  if (explain == Explain::kYes) {
+    for (const std::string& note : o.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
   }
-  Result<Domain> domain = ReadDomain(std::move(text.value()));
-  if (!domain) {
-    status = Report(domain.errors(), DisplayName(input));
-    return std::nullopt;
-  }
-  Result<Wishes> given = CommandLineWishes(wish_args);
-  if (!given) {
-    status = ReportWishArgs(given.errors());
-    return std::nullopt;
-  }
-  domain->wishes = Overlay(domain->wishes, given.value());
-  if (!wish_args.replan.empty()) {
-    Result<Domain> dropped = DropAddresses(domain.value(), wish_args.replan);
-    if (!dropped) {
-      status = Report(dropped.errors(), DisplayName(input));
-      return std::nullopt;
-    }
-    domain = std::move(dropped);
-  }
-  Result<Plan> plan = MakePlan(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt);
-  if (!plan) {
-    status = Report(plan.errors(), DisplayName(input));
-    return std::nullopt;
-  }
-  return Planned{std::move(domain.value()), std::move(plan.value())};
-}
-
-enum class WriteWishes { kNo, kYes };
-
-int RunPlan(const std::string& input, const std::string& output, bool explain,
-            const WishArgs& wish_args, WriteWishes write_wishes) {
-  int status = kExitOk;
-  std::optional<Planned> p = ReadAndPlan(input, wish_args, status);
-  if (!p) return status;
-  Result<std::string> xml = WriteDomain(p->domain, p->plan, BuiltinCatalog());
-  if (!xml) return Report(xml.errors(), DisplayName(input));
-  if (write_wishes == WriteWishes::kYes) {
-    // Recorded into the planned text, so the next plan needs no flags.
-    Result<Domain> planned = ReadDomain(xml.value());
-    if (!planned) return Report(planned.errors(), DisplayName(input));
-    xml = WithWishesText(planned.value(), p->domain.wishes);
-  }
-  if (explain) {
-    for (const std::string& note : p->plan.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
-  }
-  Result<bool> written = WriteOutput(output, xml.value());
+  Result<bool> written = WriteOutput(output, o.text);
   if (!written) {
     std::fprintf(stderr, "pciplan: %s\n", written.errors().front().message.c_str());
     return kExitUsage;
@@ -176,24 +83,14 @@ int RunPlan(const std::string& input, const std::string& output, bool explain,
   return kExitOk;
 }
 
-int RunQemuArgs(const std::string& input, const WishArgs& wish_args, bool json) {
-  int status = kExitOk;
-  std::optional<Planned> p = ReadAndPlan(input, wish_args, status);
-  if (!p) return status;
-  Result<QemuCommand> cmd = BuildQemuCommand(p->domain, p->plan, BuiltinCatalog());
-  if (!cmd) return Report(cmd.errors(), DisplayName(input));
-  std::string out =
-      json ? RenderQemuJson(cmd.value()).dump(2) + "\n" : RenderQemuShell(cmd.value());
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  return kExitOk;
-}
-
-int RunVerify(const std::string& input, const WishArgs& wish_args, const VerifyOptions& options,
-              bool json) {
-  int status = kExitOk;
-  std::optional<Planned> p = ReadAndPlan(input, wish_args, status);
-  if (!p) return status;
-  Result<VerifyReport> report = Verify(p->domain, p->plan, BuiltinCatalog(), options);
+int RunVerify(const std::string& input, const FileOptions& file_options,
+              const VerifyOptions& options, bool json) {
+  std::variant<Planned, FileOutcome> planned = ReadAndPlan(input, file_options);
+  if (const FileOutcome* failed = std::get_if<FileOutcome>(&planned)) {
+    return ReportFailure(*failed, input);
+  }
+  const Planned& p = std::get<Planned>(planned);
+  Result<VerifyReport> report = Verify(p.domain, p.plan, BuiltinCatalog(), options);
   if (!report) return Report(report.errors(), DisplayName(input));
   std::string out = json ? RenderVerifyJson(report.value()) : RenderVerifyText(report.value());
   std::fwrite(out.data(), 1, out.size(), stdout);
@@ -316,12 +213,70 @@ int RunEdit(const EditArgs& a, EditKind kind) {
   return kExitOk;
 }
 
-int RunCheck(const std::string& input, const WishArgs& wish_args) {
-  int status = kExitOk;
-  std::optional<Planned> p = ReadAndPlan(input, wish_args, status);
-  if (!p) return status;
-  std::fprintf(stdout, "%s: ok (%s)\n", DisplayName(input).c_str(), p->plan.family->name.c_str());
-  return kExitOk;
+/// What plan, check, qemu-args and verify were given on the command line.
+struct FileCommandArgs {
+  std::vector<std::string> inputs;
+  std::string output = "-";   // plan -o
+  bool explain = false;       // plan --explain
+  bool write_wishes = false;  // plan --write-wishes
+  bool json = false;          // qemu-args, verify: JSON output; with --batch: JSON lines
+  bool batch = false;
+  std::string output_dir;  // --batch -O
+  unsigned jobs = 0;       // --batch -j; 0 when not given
+  WishArgs wishes;
+};
+
+/// The options of one run that make no sense together, or "".
+std::string Misuse(Command command, const FileCommandArgs& a) {
+  if (!a.batch) {
+    if (a.inputs.size() > 1) return "one input file, or --batch for several";
+    if (!a.output_dir.empty()) return "-O needs --batch";
+    if (a.jobs > 0) return "-j needs --batch";
+    if (a.json && command != Command::kQemuArgs) return "--json needs --batch";
+    return "";
+  }
+  if (a.output != "-") return "--batch writes into the folder of -O, not -o";
+  if (command != Command::kCheck && a.output_dir.empty()) return "--batch needs -O OUTDIR";
+  return "";
+}
+
+/// Plan, check or qemu-args: on one file, or on many with --batch.
+int RunFileCommandLine(Command command, const FileCommandArgs& a) {
+  if (std::string misuse = Misuse(command, a); !misuse.empty()) {
+    std::fprintf(stderr, "pciplan: %s\n", misuse.c_str());
+    return kExitUsage;
+  }
+  Result<Wishes> given = CommandLineWishes(a.wishes);
+  if (!given) return ReportWishArgs(given.errors());
+  FileOptions options;
+  options.command = command;
+  options.given = std::move(given.value());
+  options.replan = a.wishes.replan;
+  options.write_wishes = a.write_wishes ? WriteWishes::kYes : WriteWishes::kNo;
+  options.format = a.json && command == Command::kQemuArgs ? Format::kJson : Format::kText;
+  Explain explain = a.explain ? Explain::kYes : Explain::kNo;
+  if (!a.batch) return RunSingle(a.inputs.front(), options, a.output, explain);
+  BatchRequest request;
+  request.file = std::move(options);
+  request.inputs = a.inputs;
+  request.output_dir = a.output_dir;
+  request.jobs = a.jobs;
+  request.lines = a.json ? Format::kJson : Format::kText;
+  request.explain = explain;
+  return RunBatch(request);
+}
+
+int RunVerifyCommandLine(const FileCommandArgs& a, const VerifyOptions& options) {
+  if (a.inputs.size() > 1) {
+    std::fprintf(stderr, "pciplan: verify takes one input file\n");
+    return kExitUsage;
+  }
+  Result<Wishes> given = CommandLineWishes(a.wishes);
+  if (!given) return ReportWishArgs(given.errors());
+  FileOptions file_options;
+  file_options.given = std::move(given.value());
+  file_options.replan = a.wishes.replan;
+  return RunVerify(a.inputs.front(), file_options, options, a.json);
 }
 
 }  // namespace
@@ -335,28 +290,47 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "pciplan 0.1.0");
 
-  std::string input, output = "-";
-  bool explain = false;
+  FileCommandArgs file_args;
+  constexpr const char* kInputHelp = "Domain XML file, or - for standard input";
+  constexpr const char* kBatchInputHelp =
+      "Domain XML file, or - for standard input; with --batch: files, folders (their *.xml) "
+      "and - for a list of paths on standard input";
   CLI::App* plan = app.add_subcommand(
       "plan", "Fill in every missing address (libvirt 9.0 policy) and print the domain XML");
-  plan->add_option("input", input, "Domain XML file, or - for standard input")->required();
-  plan->add_option("-o,--output", output, "Write the planned XML here (atomically) instead of "
-                                          "standard output");
-  plan->add_flag("--explain", explain, "Print why controllers were added, on standard error");
-  bool write_wishes = false;
-  plan->add_flag("--write-wishes", write_wishes,
+  plan->add_option("input", file_args.inputs, kBatchInputHelp)->required();
+  plan->add_option("-o,--output", file_args.output,
+                   "Write the planned XML here (atomically) instead of standard output");
+  plan->add_flag("--explain", file_args.explain,
+                 "Print why controllers were added, on standard error");
+  plan->add_flag("--write-wishes", file_args.write_wishes,
                  "Record the wishes used into the domain's metadata, for the next plan");
-  WishArgs wish_args;
 
   CLI::App* check = app.add_subcommand(
       "check", "Validate the domain's fixed addresses and plan it, changing nothing");
-  check->add_option("input", input, "Domain XML file, or - for standard input")->required();
+  check->add_option("input", file_args.inputs, kBatchInputHelp)->required();
 
-  bool json = false;
   CLI::App* qemu_args = app.add_subcommand(
       "qemu-args", "Plan the domain and print the QEMU command line that builds its PCI topology");
-  qemu_args->add_option("input", input, "Domain XML file, or - for standard input")->required();
-  qemu_args->add_flag("--json", json, "Print JSON: machine, -device objects and argv");
+  qemu_args->add_option("input", file_args.inputs, kBatchInputHelp)->required();
+  qemu_args->add_flag("--json", file_args.json,
+                      "Print JSON: machine, -device objects and argv (with --batch: NAME.json "
+                      "files and JSON lines)");
+
+  for (CLI::App* c : {plan, check, qemu_args}) {
+    c->add_flag("--batch", file_args.batch,
+                "Many inputs, one outcome line each on standard output in input order");
+    if (c != check) {
+      c->add_option("-O,--output-dir", file_args.output_dir,
+                    "With --batch: write each file's output into this folder (atomically)");
+    }
+    c->add_option("-j,--jobs", file_args.jobs,
+                  "With --batch: worker threads (default: the number of cores)")
+        ->type_name("N")
+        ->check(CLI::Range(1u, 4096u).description(""));
+    if (c != qemu_args) {
+      c->add_flag("--json", file_args.json, "With --batch: the outcomes as JSON lines");
+    }
+  }
 
   pciplan::VerifyOptions verify_options;
   bool no_probes = false;
@@ -364,15 +338,15 @@ int Main(int argc, char** argv) {
       "verify",
       "Plan the domain, start the real QEMU paused with the plan and check that every "
       "device is where the plan put it and every promised hot-plug slot accepts one");
-  verify->add_option("input", input, "Domain XML file, or - for standard input")->required();
+  verify->add_option("input", file_args.inputs, kInputHelp)->required();
   verify->add_option("--qemu", verify_options.qemu,
                      "QEMU binary (default: qemu-system-x86_64 or qemu-system-aarch64)");
-  verify->add_flag("--json", json, "Print the report as JSON");
+  verify->add_flag("--json", file_args.json, "Print the report as JSON");
   verify->add_flag("--no-probes", no_probes, "Check addresses only, no hot-plug probes");
 
   for (CLI::App* c : {plan, check, qemu_args, verify}) {
-    wish_args.AddTo(*c);
-    wish_args.AddReplanTo(*c);
+    AddWishOptions(*c, file_args.wishes);
+    AddReplanOption(*c, file_args.wishes);
   }
 
   EditArgs edit;
@@ -403,7 +377,7 @@ int Main(int argc, char** argv) {
                   "QMP socket of the running QEMU: with --live, change it "
                   "first and write the domain only when QEMU agreed");
     c->add_option("--timeout", edit.timeout_ms, "Milliseconds to wait for QEMU (default 10000)");
-    edit.wishes.AddTo(*c);
+    AddWishOptions(*c, edit.wishes);
   }
 
   try {
@@ -416,12 +390,9 @@ int Main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
-  if (*plan) {
-    return RunPlan(input, output, explain, wish_args,
-                   write_wishes ? WriteWishes::kYes : WriteWishes::kNo);
-  }
-  if (*check) return RunCheck(input, wish_args);
-  if (*qemu_args) return RunQemuArgs(input, wish_args, json);
+  if (*plan) return RunFileCommandLine(Command::kPlan, file_args);
+  if (*check) return RunFileCommandLine(Command::kCheck, file_args);
+  if (*qemu_args) return RunFileCommandLine(Command::kQemuArgs, file_args);
   if (*attach) return RunEdit(edit, EditKind::kAttach);
   if (*detach) {
     if (edit.device.empty() && edit.alias.empty()) {
@@ -432,7 +403,7 @@ int Main(int argc, char** argv) {
   }
   if (*verify) {
     verify_options.probes = no_probes ? pciplan::Probes::kNone : pciplan::Probes::kHotplug;
-    return RunVerify(input, wish_args, verify_options, json);
+    return RunVerifyCommandLine(file_args, verify_options);
   }
   return kExitUsage;
 }
