@@ -91,7 +91,8 @@ std::string PromiseText(const HotplugCapacity& c) {
   return "pcie " + std::to_string(c.pcie) + "\npci " + std::to_string(c.pci) + "\n";
 }
 
-void CheckPlans(const char* corpus, size_t min_cases, int min_replanned) {
+void CheckPlans(const char* corpus, size_t min_cases, int min_replanned,
+                std::map<std::string, int>* counts = nullptr) {
   bool update = std::getenv("PCIPLAN_UPDATE_GOLDEN") != nullptr;
   std::vector<fs::path> dirs = Cases(corpus);
   EXPECT_GE(dirs.size(), min_cases);
@@ -125,6 +126,9 @@ void CheckPlans(const char* corpus, size_t min_cases, int min_replanned) {
     ASSERT_FALSE(p->domain.wishes.empty());
     ++by_machine[p->plan.family->name];
     by_machine["integrated"] += p->domain.wishes.policy == PolicyWish::kIntegrated;
+    by_machine["numa"] += std::any_of(p->domain.wishes.devices.begin(),
+                                      p->domain.wishes.devices.end(),
+                                      [](const DeviceWish& d) { return d.numa_node.has_value(); });
     std::string map = MapText(p->xml);
     HotplugCapacity free = FreeHotplugSlots(p->plan, BuiltinCatalog());
     if (update) {
@@ -145,10 +149,11 @@ void CheckPlans(const char* corpus, size_t min_cases, int min_replanned) {
     EXPECT_EQ(Diff(map, MapText(again->xml)), "");
   }
   std::printf(
-      "%s corpus: %zu cases (pc %d, q35 %d, virt %d; %d replanned, %d integrated), libvirt kept "
-      "every plan\n",
+      "%s corpus: %zu cases (pc %d, q35 %d, virt %d; %d replanned, %d integrated, %d NUMA), "
+      "libvirt kept every plan\n",
       corpus, dirs.size(), by_machine["pc"], by_machine["q35"], by_machine["virt"], replanned,
-      by_machine["integrated"]);
+      by_machine["integrated"], by_machine["numa"]);
+  if (counts) *counts = by_machine;
   EXPECT_GE(replanned, min_replanned);
   for (const char* m : {"pc", "q35", "virt"}) EXPECT_GE(by_machine[m], 10) << m;
 }
@@ -206,7 +211,10 @@ TEST(WishCorpus, PlansKeepTheirAddressMapAndPromiseAndLibvirtKeepsThem) {
 }
 TEST(WishCorpus, EveryPlanRunsInQemuWithExactlyThePromisedHotplugSlots) { CheckInQemu("wishes"); }
 TEST(PolicyCorpus, PlansKeepTheirAddressMapAndPromiseAndLibvirtKeepsThem) {
-  CheckPlans("policies", 40, 0);
+  std::map<std::string, int> counts;
+  CheckPlans("policies", 70, 0, &counts);
+  EXPECT_GE(counts["integrated"], 40);
+  EXPECT_GE(counts["numa"], 30);
 }
 TEST(PolicyCorpus, EveryPlanRunsInQemuWithExactlyThePromisedHotplugSlots) {
   CheckInQemu("policies");

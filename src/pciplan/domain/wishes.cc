@@ -31,6 +31,7 @@ void Upsert(Wishes& w, const DeviceWish& d) {
     if (d.hotpluggable != Hotpluggable::kUnset) have.hotpluggable = d.hotpluggable;
     if (d.bus != BusWish::kUnset) have.bus = d.bus;
     if (!d.connection.empty()) have.connection = d.connection;
+    if (d.numa_node) have.numa_node = d.numa_node;
     return;
   }
   w.devices.push_back(d);
@@ -78,10 +79,17 @@ Result<bool> SetDeviceWish(DeviceWish& wish, std::string_view name, std::string_
   } else if (name == "connection") {
     if (value.empty()) return BadWish(fmt::format("'{}': connection is empty", wish.key));
     wish.connection = std::string(value);
+  } else if (name == "numaNode") {
+    std::optional<uint32_t> n = ParseDecimal(std::string(value));
+    if (!n || *n > 255) {
+      return BadWish(fmt::format("'{}': numaNode='{}' is not a number from 0 to 255", wish.key,
+                                 value));
+    }
+    wish.numa_node = *n;
   } else {
     return BadWish(
         fmt::format("'{}': unknown device wish '{}' (known: hotpluggable, bus, "
-                    "connection)",
+                    "connection, numaNode)",
                     wish.key, name));
   }
   return true;
@@ -187,10 +195,11 @@ Result<Wishes> ParsePolicyFile(const std::string& text) {
         DeviceWish d;
         d.key = dkey;
         for (const auto& [name, v] : dvalue.items()) {
-          if (!v.is_string()) {
+          std::optional<std::string> value_text = as_text(v);
+          if (!value_text) {
             return BadWish(fmt::format("/devices/{}/{}: expected a string", dkey, name));
           }
-          Result<bool> r = SetDeviceWish(d, name, v.get<std::string>());
+          Result<bool> r = SetDeviceWish(d, name, *value_text);
           if (!r) {
             Diagnostics e = r.errors();
             e.front().message = fmt::format("/devices/{}: {}", dkey, e.front().message);
@@ -319,6 +328,7 @@ std::string WishesXml(const Wishes& w, const std::string& indent, const std::str
       out += fmt::format(" bus=\"{}\"", d.bus == BusWish::kPci ? "pci" : "pcie");
     }
     if (!d.connection.empty()) out += fmt::format(" connection=\"{}\"", d.connection);
+    if (d.numa_node) out += fmt::format(" numaNode=\"{}\"", *d.numa_node);
     out += "/>\n";
   }
   return out + indent + "</pciplan:wishes>";

@@ -39,9 +39,11 @@ struct DeviceWish {
   Hotpluggable hotpluggable = Hotpluggable::kUnset;
   BusWish bus = BusWish::kUnset;
   std::string connection;  // a controller model name, or empty
+  std::optional<uint32_t> numa_node;  // the guest NUMA node it must sit on (an expander bus's)
   /// No wish set (only the key).
   bool empty() const {
-    return hotpluggable == Hotpluggable::kUnset && bus == BusWish::kUnset && connection.empty();
+    return hotpluggable == Hotpluggable::kUnset && bus == BusWish::kUnset && connection.empty() &&
+           !numa_node;
   }
   bool operator==(const DeviceWish&) const = default;
 };
@@ -64,7 +66,7 @@ struct Wishes {
 Wishes Overlay(const Wishes& base, const Wishes& over);
 
 /// Sets one named wish of a device (the names and values of the XML attributes:
-/// hotpluggable=yes|no, bus=pci|pcie, connection=MODEL). Errors name the wish and the value.
+/// hotpluggable=yes|no, bus=pci|pcie, connection=MODEL, numaNode=N). Errors name the wish and the value.
 Result<bool> SetDeviceWish(DeviceWish& wish, std::string_view name, std::string_view value);
 /// Sets one domain-wide wish (pcieHotplugSlots, pciHotplugSlots, defaultAddressType, policy).
 Result<bool> SetDomainWish(Wishes& wishes, std::string_view name, std::string_view value);

@@ -128,7 +128,7 @@ TEST(Wishes, FlagsParse) {
 
 DeviceWish Named(const std::string& key, Hotpluggable h = Hotpluggable::kUnset,
                  BusWish bus = BusWish::kUnset, const std::string& connection = "") {
-  return DeviceWish{key, h, bus, connection};
+  return DeviceWish{key, h, bus, connection, std::nullopt};
 }
 
 Wishes OfDevices(std::vector<DeviceWish> devices) {

@@ -148,6 +148,10 @@ struct MachineFamily {
   std::vector<ControllerModelId> conventional_growth;  // buses added for the first PCI device
   std::optional<Connect> dry_run_reserve;  // a slot kept back while counting buses
   bool spare_port = false;                 // one spare hot-plug port when buses were added
+  // The expander bus a policy adds for devices wishing a guest NUMA node, and the controller
+  // behind it each such device (root port) or group of devices (pci-bridge) goes on; -1 if none.
+  ControllerModelId numa_expander = -1;
+  ControllerModelId numa_port = -1;
   // The PCI Express switch a policy may add (upstream port, its downstream ports), -1 if none.
   ControllerModelId switch_upstream = -1;
   ControllerModelId switch_downstream = -1;

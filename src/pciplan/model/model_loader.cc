@@ -512,6 +512,15 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
     if (!m.dry_run_reserve) o.Fail("dry_run_reserve", "unknown connection kind '" + reserve + "'");
   }
   m.spare_port = o.Bool("spare_port");
+  std::map<std::string, std::string> numa = o.StrMap("numa_expander");
+  if (!numa.empty()) {
+    if (numa.size() != 2 || !numa.count("expander") || !numa.count("port")) {
+      o.Fail("numa_expander", "expected {} or {\"expander\": MODEL, \"port\": MODEL}");
+    } else {
+      m.numa_expander = NeedController(o, cat, "numa_expander/expander", numa["expander"]);
+      m.numa_port = NeedController(o, cat, "numa_expander/port", numa["port"]);
+    }
+  }
   std::map<std::string, std::string> sw = o.StrMap("switch");
   if (!sw.empty()) {
     if (sw.size() != 2 || !sw.count("upstream") || !sw.count("downstream")) {

@@ -7,6 +7,7 @@
 // Internal to plan/: policies use it, nothing outside plan/ includes it.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -39,6 +40,8 @@ struct ChainLink {
   int parent = -1;
   uint32_t slot = 0;
   bool wished_only = false;  // its bus takes only devices wishing its model (BusTree)
+  int numa_node = -1;        // >= 0: its bus takes only devices wishing that NUMA node
+  Props props;               // more of its attributes ("target/node", "target/@busNr")
 };
 
 /// Controllers a policy adds as one chain (e.g. a root port, a switch upstream port on it and
@@ -164,6 +167,7 @@ class DefinePipeline {
   // The first <console> with a serial target is libvirt's copy of the first <serial>: it has
   // no address of its own and is written with the serial port's (-1: none).
   std::set<int> wished_only_;  // controllers of policy chains kept for wishing devices
+  std::map<int, int> numa_of_;  // controllers of policy chains kept for a NUMA node
   int console_mirror_ = -1;
   int mirrored_serial_ = -1;
   Diagnostics errs_;

@@ -239,6 +239,7 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
                                                                      : BusSetup::kNormal;
     tree.SetModel(ControllerIndex(i), id, cat_.controller(id), setup);
     if (wished_only_.count(i)) tree.SetWishedOnly(ControllerIndex(i));
+    if (auto n = numa_of_.find(i); n != numa_of_.end()) tree.SetNumaNode(ControllerIndex(i), n->second);
   }
   for (int b = 1; b < tree.size(); ++b) {
     if (tree.bus(b).model < 0) {
@@ -293,9 +294,11 @@ void DefinePipeline::AddPolicyChains() {
   for (const ControllerChain& chain : choices_.AddedChains()) {
     std::vector<int> indexes;
     for (const ChainLink& link : chain.links) {
-      int c = AddDevice({{"element", "controller"},
-                         {"@type", "pci"},
-                         {"@model", cat_.controller(link.model).name}});
+      Props props = link.props;
+      props["element"] = "controller";
+      props["@type"] = "pci";
+      props["@model"] = cat_.controller(link.model).name;
+      int c = AddDevice(std::move(props));
       SetIndex(c, next);
       indexes.push_back(next++);
       if (link.parent >= 0) {
@@ -307,6 +310,7 @@ void DefinePipeline::AddPolicyChains() {
       ctrl_order_.push_back(c);
       cls_[c] = cat_.Classify(devs_[c].tag, devs_[c].props);
       if (link.wished_only) wished_only_.insert(c);
+      if (link.numa_node >= 0) numa_of_[c] = link.numa_node;
       notes_.push_back(Describe(c) + ": added " + chain.why);
     }
   }

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/model/model_loader.h"
@@ -110,6 +112,110 @@ TEST(PolicyIntegrated, PolicyLibvirtPlansAsWithoutWishesAndAnUnknownPolicyIsABad
     EXPECT_EQ(named->devices[i].address, libvirt->devices[i].address) << i;
   }
   Result<Plan> bad = PlanXml("q35", Disks(1), "policy='fast'/>");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.errors().front().rule, Rule::kBadWish);
+}
+
+}  // namespace
+}  // namespace pciplan
+
+namespace pciplan {
+namespace {
+
+// --- NUMA placement ----------------------------------------------------------------------------
+
+Result<Plan> PlanNuma(const std::string& machine, int cells, const std::string& devices,
+                      const std::string& wishes, const std::string& arch = "x86_64") {
+  std::string numa;
+  for (int i = 0; i < cells; ++i) {
+    numa += "<cell id='" + std::to_string(i) + "' cpus='" + std::to_string(i) +
+            "' memory='131072' unit='KiB'/>";
+  }
+  Result<Domain> dom = ReadDomain(
+      "<domain type='qemu'><name>t</name><metadata><p:wishes "
+      "xmlns:p='https://pciplan.dev/xmlns/wishes/1' version='1'>" +
+      wishes + "</p:wishes></metadata><os><type arch='" + arch + "' machine='" + machine +
+      "'>hvm</type></os><cpu><numa>" + numa + "</numa></cpu><devices>" + devices +
+      "</devices></domain>");
+  if (!dom) return dom.errors();
+  return MakePlan(*dom, BuiltinCatalog(), PolicyName::kLibvirt);
+}
+
+std::string Disk(int i) {
+  return "<disk type='file' device='disk'><source file='/d" + std::to_string(i) +
+         ".img'/><target dev='vd" + std::string(1, static_cast<char>('a' + i)) +
+         "' bus='virtio'/><alias name='ua-d" + std::to_string(i) + "'/></disk>";
+}
+
+const Device* Controller(const Plan& p, uint32_t index) {
+  for (const Device& d : p.devices) {
+    if (d.Is("@type", "pci") && d.GetOr("@index", "") == std::to_string(index)) return &d;
+  }
+  return nullptr;
+}
+
+// The NUMA node of the expander bus a device is behind, or -1.
+int NodeOf(const Plan& p, const Device& d) {
+  uint32_t bus = d.address.pci.bus;
+  for (int steps = 0; steps < 8 && bus != 0; ++steps) {
+    const Device* c = Controller(p, bus);
+    if (!c) return -1;
+    if (c->Has("target/node")) return std::stoi(*c->Get("target/node"));
+    bus = c->address.pci.bus;
+  }
+  return -1;
+}
+
+TEST(PolicyNuma, DevicesGoBehindAnExpanderBusOfTheirNodeWithBusNrRangesApart) {
+  for (const char* m : {"pc", "q35", "virt"}) {
+    SCOPED_TRACE(m);
+    std::string arch = std::string(m) == "virt" ? "aarch64" : "x86_64";
+    Result<Plan> p = PlanNuma(m, 3, Disk(0) + Disk(1) + Disk(2) + Disk(3),
+                              "<p:device name='ua-d0' numaNode='0'/>"
+                              "<p:device name='ua-d1' numaNode='2'/>"
+                              "<p:device name='ua-d2' numaNode='2'/>",
+                              arch);
+    ASSERT_TRUE(p.ok()) << p.errors().front().message;
+    std::map<std::string, int> want = {{"ua-d0", 0}, {"ua-d1", 2}, {"ua-d2", 2}, {"ua-d3", -1}};
+    for (const Device& d : p->devices) {
+      if (d.tag == "disk") {
+        EXPECT_EQ(NodeOf(*p, d), want[d.GetOr("alias/@name", "")]);
+      }
+    }
+    // busNr ranges [busNr, busNr + buses behind] never overlap, and lie above the main root's.
+    std::vector<std::pair<uint32_t, uint32_t>> ranges;
+    for (const Device& d : p->devices) {
+      if (!d.Has("target/@busNr")) continue;
+      uint32_t nr = std::stoul(*d.Get("target/@busNr"));
+      uint32_t behind = 0;
+      for (const Device& c : p->devices) {
+        behind += c.Is("@type", "pci") && c.address.type == AddressType::kPci &&
+                  c.address.pci.bus == std::stoul(d.GetOr("@index", "0"));
+      }
+      ranges.emplace_back(nr, nr + behind);
+    }
+    ASSERT_EQ(ranges.size(), 2u);
+    EXPECT_TRUE(ranges[0].second < ranges[1].first || ranges[1].second < ranges[0].first);
+  }
+}
+
+TEST(PolicyNuma, ANodeTheDomainLacksIsAWishUnmetAndAUserExpanderKeepsItsBusNr) {
+  Result<Plan> missing = PlanNuma("q35", 2, Disk(0), "<p:device name='ua-d0' numaNode='2'/>");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.errors().front().rule, Rule::kWishUnmet);
+  EXPECT_NE(missing.errors().front().message.find("2 NUMA cell(s)"), std::string::npos);
+  Result<Plan> p = PlanNuma(
+      "q35", 2,
+      "<controller type='pci' index='1' model='pcie-expander-bus'><target busNr='200'>"
+      "<node>0</node></target></controller>" + Disk(0),
+      "<p:device name='ua-d0' numaNode='1'/>");
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  for (const Device& d : p->devices) {
+    if (d.Has("target/@busNr") && d.GetOr("target/node", "") == "1") {
+      EXPECT_LE(std::stoul(*d.Get("target/@busNr")) + 1, 199u);
+    }
+  }
+  Result<Plan> bad = PlanNuma("q35", 2, Disk(0), "<p:device name='ua-d0' numaNode='x'/>");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.errors().front().rule, Rule::kBadWish);
 }

@@ -54,6 +54,12 @@ class WishChoices : public LibvirtChoices {
       if (m.root) need.integrated = true;
     }
     if (w.hotpluggable == Hotpluggable::kYes) need.hotplug = true;
+    if (w.numa_node && fam_ && fam_->numa_port >= 0) {
+      // Behind the expander bus kept for the node (NumaChains): the endpoint slot its port has.
+      need.numa_node = static_cast<int>(*w.numa_node);
+      only(cat_.controller(fam_->numa_port).offers.Has(Connect::kPcie) ? Connect::kPcie
+                                                                         : Connect::kPci);
+    }
     if (w.hotpluggable == Hotpluggable::kNo) {
       // An integrated endpoint: the root bus takes any endpoint there (QEMU: pcie.0 or pci.0).
       need.integrated = true;
@@ -106,6 +112,14 @@ class WishChoices : public LibvirtChoices {
 
 Diagnostic Unmet(std::string message) { return Error(Rule::kWishUnmet, std::move(message)); }
 
+ChainLink Link(ControllerModelId model, int parent, uint32_t slot) {
+  ChainLink l;
+  l.model = model;
+  l.parent = parent;
+  l.slot = slot;
+  return l;
+}
+
 /// A PCI Express switch of the family: its upstream port on a new root port (the family's gap
 /// filler) when `own_port`, else on whichever free port the PCI passes find; `downstream`
 /// ports behind it, in its slots from the lowest.
@@ -113,12 +127,14 @@ ControllerChain SwitchChain(const Catalog& cat, const MachineFamily& fam, bool o
                             uint32_t downstream, std::string why, bool wished_only = false) {
   ControllerChain c;
   c.why = std::move(why);
-  if (own_port) c.links.push_back({fam.gap_filler, -1, 0});
-  c.links.push_back({fam.switch_upstream, own_port ? 0 : -1, 0});
+  if (own_port) c.links.push_back(Link(fam.gap_filler, -1, 0));
+  c.links.push_back(Link(fam.switch_upstream, own_port ? 0 : -1, 0));
   int up = static_cast<int>(c.links.size()) - 1;
   uint32_t slot = cat.controller(fam.switch_upstream).min_slot;
   for (uint32_t k = 0; k < downstream; ++k) {
-    c.links.push_back({fam.switch_downstream, up, slot + k, wished_only});
+    ChainLink down = Link(fam.switch_downstream, up, slot + k);
+    down.wished_only = wished_only;
+    c.links.push_back(std::move(down));
   }
   return c;
 }
@@ -266,14 +282,159 @@ Result<bool> CheckDeviceWish(const DeviceWish& w, const Catalog& cat, const Mach
   return true;
 }
 
+/// The PCI controllers of a plan by index: model and the bus they plug into (-1: none).
+struct PlanController {
+  const ControllerModel* model = nullptr;
+  int parent = -1;
+  int node = -1;  // <target><node>, -1 when none
+};
+
+std::map<uint32_t, PlanController> PlanControllers(const Plan& plan, const Catalog& cat) {
+  std::map<uint32_t, PlanController> out;
+  for (const Device& d : plan.devices) {
+    if (d.tag != "controller" || !d.Is("@type", "pci")) continue;
+    ControllerModelId m = cat.FindController(d.GetOr("@model", ""));
+    if (m < 0) continue;
+    PlanController& c = out[ParseDecimal(d.GetOr("@index", "0")).value_or(0)];
+    c.model = &cat.controller(m);
+    if (d.address.type == AddressType::kPci) c.parent = static_cast<int>(d.address.pci.bus);
+    if (auto n = ParseDecimal(d.GetOr("target/node", ""))) c.node = static_cast<int>(*n);
+  }
+  return out;
+}
+
+/// The guest NUMA node of every bus behind an expander bus with a <target><node>: the node of
+/// the nearest such expander on the way to the root.
+std::map<uint32_t, int> NumaNodeOfBuses(const Plan& plan, const Catalog& cat) {
+  std::map<uint32_t, PlanController> ctl = PlanControllers(plan, cat);
+  std::map<uint32_t, int> out;
+  for (const auto& [index, c] : ctl) {
+    int at = static_cast<int>(index);
+    for (size_t steps = 0; at >= 0 && steps <= ctl.size(); ++steps) {
+      auto it = ctl.find(static_cast<uint32_t>(at));
+      if (it == ctl.end()) break;
+      if (it->second.model->qemu_root_bus && it->second.node >= 0) {
+        out[index] = it->second.node;
+        break;
+      }
+      at = it->second.parent;
+    }
+  }
+  return out;
+}
+
+/// How many buses the firmware numbers below the main root: every PCI controller that makes a
+/// bus and is not an expander bus or behind one.
+uint32_t MainRootBuses(const Plan& plan, const Catalog& cat) {
+  std::map<uint32_t, PlanController> ctl = PlanControllers(plan, cat);
+  uint32_t n = 0;
+  for (const auto& [index, c] : ctl) {
+    if (c.model->root || c.model->qemu_root_bus) continue;
+    bool behind_expander = false;
+    int at = c.parent;
+    for (size_t steps = 0; at >= 0 && steps <= ctl.size(); ++steps) {
+      auto it = ctl.find(static_cast<uint32_t>(at));
+      if (it == ctl.end()) break;
+      behind_expander |= it->second.model->qemu_root_bus;
+      at = it->second.parent;
+    }
+    n += !behind_expander;
+  }
+  return n;
+}
+
+/// Expander buses for the devices whose address is open and that wish a guest NUMA node: per
+/// node, in node order, the family's numa_expander with <target><node> and a busNr, and behind
+/// it its numa_port (a root port per device on q35 and virt; on pc a pci-bridge per 31
+/// devices), kept for that node's devices alone.
+///
+/// busNr: QEMU numbers an expander bus's own bus busNr and the buses behind it busNr+1,
+/// busNr+2, ... (one per port or bridge), while the firmware numbers the main root's buses
+/// from 0 up. So each expander needs the range [busNr, busNr + ports], the ranges must not
+/// overlap, and all must lie above the main root's buses. pciplan takes the ranges from the
+/// top down, below the lowest busNr the domain's own expander buses have (256 when none) —
+/// libvirt's automatic busNr (lowest - 2) is the same rule for one bus behind the expander.
+/// PlanWithWishes checks the main root's buses against the lowest busNr after planning.
+Result<std::vector<ControllerChain>> NumaChains(const Domain& domain, const Catalog& cat,
+                                                const MachineFamily& fam,
+                                                const std::vector<int>& wish_of,
+                                                uint32_t& lowest_bus_nr) {
+  std::map<uint32_t, uint32_t> wanting;  // node -> devices
+  for (size_t i = 0; i < domain.devices.size(); ++i) {
+    if (wish_of[i] < 0 || !domain.devices[i].address.WantsPci()) continue;
+    const DeviceWish& w = domain.wishes.devices[wish_of[i]];
+    if (!w.numa_node) continue;
+    std::string device = DeviceRef::DescribeAt(domain.devices, i);
+    if (fam.numa_expander < 0) {
+      return Error(Rule::kWishUnmet,
+                   fmt::format("the wishes for '{}' cannot be met: numaNode: machine family '{}' "
+                               "has no expander bus",
+                               w.key, fam.name),
+                   device);
+    }
+    if (static_cast<int>(*w.numa_node) >= domain.numa_cells) {
+      return Error(Rule::kWishUnmet,
+                   fmt::format("the wishes for '{}' cannot be met: numaNode='{}' but the domain "
+                               "has {} NUMA cell(s) in <cpu><numa>",
+                               w.key, *w.numa_node, domain.numa_cells),
+                   device);
+    }
+    ++wanting[*w.numa_node];
+  }
+  lowest_bus_nr = 256;
+  for (const Device& d : domain.devices) {
+    if (auto n = ParseDecimal(d.GetOr("target/@busNr", ""))) {
+      lowest_bus_nr = std::min(lowest_bus_nr, *n);
+    }
+  }
+  std::vector<ControllerChain> chains;
+  const ControllerModel& port = cat.controller(fam.numa_port);
+  uint32_t per_port = port.max_slot - port.min_slot + 1;  // a root port 1, a pci-bridge 31
+  for (const auto& [node, devices] : wanting) {
+    uint32_t ports = (devices + per_port - 1) / per_port;
+    if (lowest_bus_nr < ports + 2) {
+      return Error(Rule::kWishUnmet,
+                   fmt::format("numaNode='{}': no busNr left for another expander bus with {} "
+                               "bus(es) behind it (the lowest in use is {})",
+                               node, ports, lowest_bus_nr));
+    }
+    uint32_t bus_nr = lowest_bus_nr - ports - 1;
+    lowest_bus_nr = bus_nr;
+    ControllerChain c;
+    c.why = fmt::format("for the wishes of {} device(s) for NUMA node {} (busNr {}: buses {}-{})",
+                        devices, node, bus_nr, bus_nr, bus_nr + ports);
+    ChainLink expander = Link(fam.numa_expander, -1, 0);
+    expander.numa_node = static_cast<int>(node);
+    expander.props["target/node"] = std::to_string(node);
+    expander.props["target/@busNr"] = std::to_string(bus_nr);
+    c.links.push_back(std::move(expander));
+    const ControllerModel& exp = cat.controller(fam.numa_expander);
+    for (uint32_t k = 0; k < ports; ++k) {
+      ChainLink p = Link(fam.numa_port, 0, exp.min_slot + k);
+      p.numa_node = static_cast<int>(node);
+      c.links.push_back(std::move(p));
+    }
+    chains.push_back(std::move(c));
+  }
+  return chains;
+}
+
 // Whether the planned device sits where its wishes say; the reason when it does not.
 std::optional<std::string> WhyNotWhereWished(const DeviceWish& w, const Device& d,
-                                             const std::map<uint32_t, PlanBus>& buses) {
+                                             const std::map<uint32_t, PlanBus>& buses,
+                                             const std::map<uint32_t, int>& node_of_bus) {
   if (d.address.type != AddressType::kPci) return "it is not on a PCI bus";
   auto it = buses.find(d.address.pci.bus);
   if (it == buses.end()) return "its bus is not a PCI controller of the domain";
   const PlanBus& b = it->second;
   std::string at = fmt::format("it is at {} on a {}", d.address.pci.ToString(), b.model->name);
+  if (w.numa_node) {
+    auto n = node_of_bus.find(d.address.pci.bus);
+    if (n == node_of_bus.end() || n->second != static_cast<int>(*w.numa_node)) {
+      return fmt::format("numaNode='{}': {}, not behind an expander bus of that node",
+                         *w.numa_node, at);
+    }
+  }
   if (w.hotpluggable == Hotpluggable::kYes && !b.hotplug) {
     return "hotpluggable='yes': " + at + ", which QEMU does not hot-plug into";
   }
@@ -298,12 +459,13 @@ Result<bool> CheckPlacedWishes(const Domain& domain, const Plan& plan, const Cat
                                const std::vector<int>& wish_of, std::vector<std::string>& notes) {
   std::map<uint32_t, PlanBus> buses;
   for (PlanBus& b : PlanBuses(plan, catalog)) buses.emplace(b.index, std::move(b));
+  std::map<uint32_t, int> node_of_bus = NumaNodeOfBuses(plan, catalog);
   for (size_t i = 0; i < domain.devices.size(); ++i) {
     if (wish_of[i] < 0) continue;
     const DeviceWish& w = domain.wishes.devices[wish_of[i]];
     if (w.empty()) continue;
     std::string device = DeviceRef::DescribeAt(plan.devices, i);
-    std::optional<std::string> why = WhyNotWhereWished(w, plan.devices[i], buses);
+    std::optional<std::string> why = WhyNotWhereWished(w, plan.devices[i], buses, node_of_bus);
     bool existed = !domain.devices[i].address.WantsPci();
     if (!why) {
       if (!existed) {
@@ -363,10 +525,17 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
     }
   }
   WishChoices choices(w, *resolved, catalog, fam);
+  uint32_t lowest_bus_nr = 256;
+  bool numa_expanders = false;
   if (fam) {
     if (auto chain = SwitchForDownstreamWishes(domain, catalog, *fam, *resolved)) {
       choices.chains.push_back(std::move(*chain));
     }
+    Result<std::vector<ControllerChain>> numa =
+        NumaChains(domain, catalog, *fam, *resolved, lowest_bus_nr);
+    if (!numa) return numa.errors();
+    numa_expanders = !numa->empty();
+    for (ControllerChain& c : *numa) choices.chains.push_back(std::move(c));
   }
   uint32_t want_pcie = w.pcie_hotplug_slots.value_or(0);
   uint32_t want_pci = w.pci_hotplug_slots.value_or(0);
@@ -386,6 +555,12 @@ Result<Plan> PlanWithWishes(const Domain& domain, const Catalog& catalog) {
     if (short_pcie == 0 && short_pci == 0) {
       Result<bool> placed = CheckPlacedWishes(domain, *plan, catalog, *resolved, plan->notes);
       if (!placed) return placed.errors();
+      if (uint32_t main = MainRootBuses(*plan, catalog); numa_expanders && main >= lowest_bus_nr) {
+        return Unmet(fmt::format(
+            "the expander buses for NUMA nodes start at busNr {}, but the main root has {} "
+            "buses below it: fewer devices per node, or fewer controllers, would fit",
+            lowest_bus_nr, main));
+      }
       uint32_t spare_ports = NoteSpareControllers(*plan, catalog, w, plan->notes);
       if (choices.integrated) choices.integrated->Explain(*plan, plan->notes);
       if (w.pcie_hotplug_slots) {

@@ -114,7 +114,7 @@ TEST(PlanWishes, DefaultAddressTypeChoosesTheVirtioTransportOnVirt) {
 
 TEST(PlanWishes, AWishNamingNoDeviceIsAnError) {
   Wishes w;
-  w.devices.push_back(DeviceWish{"ua-missing", Hotpluggable::kNo, BusWish::kUnset, ""});
+  w.devices.push_back(DeviceWish{"ua-missing", Hotpluggable::kNo, BusWish::kUnset, "", std::nullopt});
   Result<Plan> p = PlanWith("q35", kNet, w);
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.errors().front().rule, Rule::kBadWish);
@@ -245,7 +245,7 @@ namespace {
 
 Wishes OneDevice(const std::string& key, Hotpluggable h, BusWish bus, const std::string& conn) {
   Wishes w;
-  w.devices.push_back(DeviceWish{key, h, bus, conn});
+  w.devices.push_back(DeviceWish{key, h, bus, conn, std::nullopt});
   return w;
 }
 

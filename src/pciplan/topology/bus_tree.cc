@@ -69,6 +69,7 @@ bool BusTree::AcceptsAuto(int index, const DeviceNeed& need) const {
   if (b.model < 0) return false;
   if (need.model >= 0 && b.model != need.model) return false;
   if (b.wished_only && need.model != b.model) return false;
+  if (b.numa_node != need.numa_node) return false;
   // libvirt: an integrated device fits bus 0 only, whatever its autoassign flag says.
   if (need.integrated) return index == 0 && Fits(b.offers, need.kinds);
   if (need.autoassign && !b.autoassign) return false;

@@ -25,6 +25,7 @@ struct DeviceNeed {
   // Endpoints: when a bus has no wholly free slot, a free function of a slot another such
   // endpoint took whole, the highest first (packed as functions of it, multifunction).
   bool pack_when_full = false;
+  int numa_node = -1;  // >= 0: only buses kept for that guest NUMA node (a wish)
 };
 
 struct Slot {
@@ -45,6 +46,7 @@ struct Bus {
   uint32_t open_aggregate = 0;  // bit s: aggregate slot with a free function
   uint32_t open_packable = 0;   // bit s: slot a pack_when_full endpoint took, a function free
   bool wished_only = false;     // automatic placement only for a need naming this bus's model
+  int numa_node = -1;           // >= 0: kept for devices wishing that guest NUMA node
 
   /// True when every slot in range has at least one function taken (libvirt's
   /// qemuDomainPCIBusFullyReserved: a partly used slot counts as reserved).
@@ -66,6 +68,8 @@ class BusTree {
   /// Keeps bus `index` for devices whose need names its model (a wish): no other device or
   /// controller is placed on it automatically.
   void SetWishedOnly(int index) { buses_[index].wished_only = true; }
+  /// Keeps bus `index` for devices wishing guest NUMA node `node`, and only for them.
+  void SetNumaNode(int index, int node) { buses_[index].numa_node = node; }
   /// Narrows what bus `index` accepts (also for explicit addresses).
   void RestrictOffers(int index, ConnectKinds offers) { buses_[index].offers = offers; }
   /// Whether any function of the address's slot is taken. The address must exist.
