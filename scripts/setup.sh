@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libpugixml-dev nlohmann-json3-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev qemu-system-x86 qemu-system-arm python3
-      clang libclang-rt-14-dev)  # clang 14 and its libFuzzer runtime (libclang_rt.fuzzer)
+      clang libclang-rt-14-dev  # clang 14 and its libFuzzer runtime (libclang_rt.fuzzer)
+      graphviz)  # dot, for pciplan tree --svg
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

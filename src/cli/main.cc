@@ -1,8 +1,12 @@
-// pciplan's command line: one table of subcommands (plan, check, qemu-args, verify, attach,
-// detach), each a function below; plan, check and qemu-args on one file run file_command.cc,
+// pciplan's command line: one table of subcommands (plan, check, qemu-args, verify, tree,
+// attach, detach), each a function below; plan, check and qemu-args on one file run file_command.cc,
 // on many (--batch) batch.cc. Exit status: 0 success, 1 the domain is invalid or cannot be
 // planned (or verify found a mismatch), 2 usage or I/O errors.
 #include <CLI/CLI.hpp>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 
@@ -12,6 +16,7 @@
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/edit/attach.h"
 #include "pciplan/emit/domain_writer.h"
+#include "pciplan/emit/tree.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
 #include "pciplan/qmp/live.h"
@@ -95,6 +100,60 @@ int RunVerify(const std::string& input, const FileOptions& file_options,
   std::string out = json ? RenderVerifyJson(report.value()) : RenderVerifyText(report.value());
   std::fwrite(out.data(), 1, out.size(), stdout);
   return report->ok() ? kExitOk : kExitInvalid;
+}
+
+/// Renders `dot` as SVG with Graphviz's dot (run without a shell), or says why it could not.
+Result<std::string> RenderSvg(const std::string& dot) {
+  char dir[] = "/tmp/pciplan-tree-XXXXXX";
+  if (!mkdtemp(dir)) return Error(Rule::kUnsupported, "cannot make a temporary folder");
+  std::string in = std::string(dir) + "/tree.dot", out = std::string(dir) + "/tree.svg";
+  auto cleanup = [&] {
+    std::remove(in.c_str());
+    std::remove(out.c_str());
+    rmdir(dir);
+  };
+  if (FILE* f = std::fopen(in.c_str(), "wb")) {
+    std::fwrite(dot.data(), 1, dot.size(), f);
+    std::fclose(f);
+  }
+  const char* argv[] = {"dot", "-Tsvg", "-o", out.c_str(), in.c_str(), nullptr};
+  pid_t pid = 0;
+  int status = 0;
+  if (posix_spawnp(&pid, "dot", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0 ||
+      waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    cleanup();
+    return Error(Rule::kUnsupported,
+                 "--svg needs Graphviz's dot, which failed or is missing (Debian: graphviz)");
+  }
+  Result<std::string> svg = ReadInput(out);
+  cleanup();
+  return svg;
+}
+
+int RunTree(const std::string& input, const FileOptions& file_options, bool dot,
+            const std::string& svg_file) {
+  std::variant<Planned, FileOutcome> planned = ReadAndPlan(input, file_options);
+  if (const FileOutcome* failed = std::get_if<FileOutcome>(&planned)) {
+    return ReportFailure(*failed, input);
+  }
+  const Planned& p = std::get<Planned>(planned);
+  if (!svg_file.empty()) {
+    Result<std::string> svg = RenderSvg(RenderTreeDot(p.plan, BuiltinCatalog()));
+    if (!svg) {
+      std::fprintf(stderr, "pciplan: %s\n", svg.errors().front().message.c_str());
+      return kExitUsage;
+    }
+    Result<bool> written = WriteOutput(svg_file, svg.value());
+    if (!written) {
+      std::fprintf(stderr, "pciplan: %s\n", written.errors().front().message.c_str());
+      return kExitUsage;
+    }
+    return kExitOk;
+  }
+  std::string out = dot ? RenderTreeDot(p.plan, BuiltinCatalog())
+                        : RenderTreeText(p.plan, BuiltinCatalog());
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
 }
 
 struct EditArgs {
@@ -266,6 +325,16 @@ int RunFileCommandLine(Command command, const FileCommandArgs& a) {
   return RunBatch(request);
 }
 
+int RunTreeCommandLine(const std::string& input, const WishArgs& wishes, bool dot,
+                       const std::string& svg_file) {
+  Result<Wishes> given = CommandLineWishes(wishes);
+  if (!given) return ReportWishArgs(given.errors());
+  FileOptions options;
+  options.given = std::move(given.value());
+  options.replan = wishes.replan;
+  return RunTree(input, options, dot, svg_file);
+}
+
 int RunVerifyCommandLine(const FileCommandArgs& a, const VerifyOptions& options) {
   if (a.inputs.size() > 1) {
     std::fprintf(stderr, "pciplan: verify takes one input file\n");
@@ -350,6 +419,17 @@ int Main(int argc, char** argv) {
   }
 
   EditArgs edit;
+  CLI::App* tree = app.add_subcommand(
+      "tree", "Plan the domain and print its PCI topology as a tree, with every free slot");
+  std::string tree_input, svg_file;
+  bool tree_dot = false;
+  WishArgs tree_wishes;
+  tree->add_option("input", tree_input, kInputHelp)->required();
+  tree->add_flag("--dot", tree_dot, "Print a Graphviz graph instead");
+  tree->add_option("--svg", svg_file, "Render the graph with Graphviz's dot into this SVG file");
+  AddWishOptions(*tree, tree_wishes);
+  AddReplanOption(*tree, tree_wishes);
+
   CLI::App* attach = app.add_subcommand(
       "attach", "Add a device, like virsh attach-device: plan it, moving nothing else");
   attach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
@@ -393,6 +473,7 @@ int Main(int argc, char** argv) {
   if (*plan) return RunFileCommandLine(Command::kPlan, file_args);
   if (*check) return RunFileCommandLine(Command::kCheck, file_args);
   if (*qemu_args) return RunFileCommandLine(Command::kQemuArgs, file_args);
+  if (*tree) return RunTreeCommandLine(tree_input, tree_wishes, tree_dot, svg_file);
   if (*attach) return RunEdit(edit, EditKind::kAttach);
   if (*detach) {
     if (edit.device.empty() && edit.alias.empty()) {

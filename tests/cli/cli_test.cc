@@ -69,6 +69,31 @@ TEST(Cli, OutputFileIsWrittenAtomicallyAndKeepsPermissions) {
   fs::remove_all(dir);
 }
 
+// `tree --svg` renders the graph with Graphviz (installed by scripts/setup.sh): a few corpus
+// domains of every machine type, one with expander buses of two NUMA nodes.
+TEST(Cli, TreeSvgRendersCorpusDomainsWithGraphviz) {
+  fs::path dir = fs::temp_directory_path() / ("pciplan-cli-svg-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::path root = fs::path(PCIPLAN_SOURCE_DIR) / "tests";
+  const std::pair<fs::path, const char*> cases[] = {
+      {root / "conformance/cases/001-q35-primary-vga/input.xml", "pcie.0"},
+      {root / "conformance/cases/406-pc-no-machine-attribute/input.xml", "pci.0"},
+      {root / "conformance/cases/407-virt-no-machine-attribute/input.xml",
+       "pcie&#45;root&#45;port"},  // Graphviz writes '-' as an entity
+      {root / "policies/cases/q35-numa-2-nodes-3-disks-each/input.xml", "NUMA node 1"},
+  };
+  for (const auto& [input, must_show] : cases) {
+    SCOPED_TRACE(input.string());
+    RunResult r = RunPciplan(dir, {"tree", input.string(), "--svg", "out.svg"}, {});
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::string svg = Slurp(dir / "out.svg");
+    EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+    EXPECT_NE(svg.find("<svg"), std::string::npos);
+    EXPECT_NE(svg.find(must_show), std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
 TEST(Cli, InvalidDomainLeavesTheOutputFileUntouched) {
   fs::path dir = fs::temp_directory_path() / ("pciplan-cli-bad-" + std::to_string(::getpid()));
   fs::create_directories(dir);
