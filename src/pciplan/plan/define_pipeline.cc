@@ -598,7 +598,7 @@ bool DefinePipeline::AssignPci() {
   if (!CreateSet(tree, Pass::kReal)) return false;
   if (!ChipsetPlacements(tree, Pass::kReal)) return false;
   if (!AssignDevices(tree, Pass::kReal)) return false;
-  gap_filler_room_ = GapFillerRoom(tree);
+  if (choices_.WantsGapFillerRoom()) gap_filler_room_ = GapFillerRoom(tree);
   return true;
 }
 

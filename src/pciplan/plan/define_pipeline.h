@@ -73,6 +73,9 @@ class PlacementChoices {
   }
   /// Controller chains to add before PCI assignment (libvirt adds none).
   virtual std::vector<ControllerChain> AddedChains() const { return {}; }
+  /// Whether the plan must say how many more gap fillers fit (Plan::gap_filler_room); counting
+  /// costs a probe of the whole tree, so only a policy that reads it asks.
+  virtual bool WantsGapFillerRoom() const { return false; }
 };
 
 /// libvirt 9.0's choices: one virtio-mmio address anywhere makes every open virtio address

@@ -18,7 +18,8 @@ struct Plan {
   std::vector<std::string> notes;
   /// How many more of the family's gap-filling controller (a root port on q35 and virt, a
   /// pci-bridge on pc) the planned buses still have a free place for: what a policy can still
-  /// add on the root bus before it must add a switch.
+  /// add on the root bus before it must add a switch. Counted only when the policy asks
+  /// (PlacementChoices::WantsGapFillerRoom), else 0.
   uint32_t gap_filler_room = 0;
 };
 

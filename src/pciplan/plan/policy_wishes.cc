@@ -97,6 +97,7 @@ class WishChoices : public LibvirtChoices {
   }
 
   std::vector<ControllerChain> AddedChains() const override { return chains; }
+  bool WantsGapFillerRoom() const override { return true; }
 
   uint32_t extra_pcie = 0;  // PCIe slots to reserve beyond what the plan leaves free
   uint32_t extra_pci = 0;
