@@ -16,6 +16,7 @@
 #include "pciplan/qmp/qmp_client.h"
 #include "pciplan/qmp/transport.h"
 #include "pciplan/qmp/verify.h"
+#include "pciplan/qmp/verify_guest.h"
 
 namespace pciplan::cli {
 namespace {
@@ -170,6 +171,18 @@ int RunVerify(const std::string& input, const WishArgs& wish_args, const VerifyO
   Result<VerifyReport> report = Verify(p->domain, p->plan, BuiltinCatalog(), options);
   if (!report) return Report(report.errors(), DisplayName(input));
   std::string out = json ? RenderVerifyJson(report.value()) : RenderVerifyText(report.value());
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return report->ok() ? kExitOk : kExitInvalid;
+}
+
+int RunVerifyGuest(const std::string& input, const WishArgs& wish_args,
+                   const GuestOptions& options, bool json) {
+  int status = kExitOk;
+  std::optional<Planned> p = ReadAndPlan(input, wish_args, status);
+  if (!p) return status;
+  Result<GuestReport> report = VerifyGuest(p->domain, p->plan, BuiltinCatalog(), options);
+  if (!report) return Report(report.errors(), DisplayName(input));
+  std::string out = json ? RenderGuestJson(report.value()) : RenderGuestText(report.value());
   std::fwrite(out.data(), 1, out.size(), stdout);
   return report->ok() ? kExitOk : kExitInvalid;
 }
@@ -332,6 +345,19 @@ int Main(int argc, char** argv) {
                      "QEMU binary (default: qemu-system-x86_64 or qemu-system-aarch64)");
   verify->add_flag("--json", json, "Print the report as JSON");
   verify->add_flag("--no-probes", no_probes, "Check addresses only, no hot-plug probes");
+  bool guest = false;
+  pciplan::GuestOptions guest_options;
+  int boot_timeout_s = guest_options.timeout_ms / 1000;
+  verify->add_flag("--guest", guest,
+                   "Boot a Linux guest under TCG with the plan's devices and check that it sees "
+                   "every PCI device where the plan put it");
+  verify->add_option("--kernel", guest_options.kernel,
+                     "With --guest: the kernel to boot (default: data/qemu.json guest/systems)");
+  verify->add_option("--busybox", guest_options.busybox,
+                     "With --guest: a statically linked busybox for the guest's initramfs");
+  verify->add_option("--boot-timeout", boot_timeout_s,
+                     "With --guest: seconds for the guest to report (default 60)")
+      ->check(CLI::Range(1, 3600));
 
   for (CLI::App* c : {plan, check, qemu_args, verify}) wish_args.AddTo(*c);
 
@@ -386,6 +412,11 @@ int Main(int argc, char** argv) {
       return kExitUsage;
     }
     return RunEdit(edit, EditKind::kDetach);
+  }
+  if (*verify && guest) {
+    guest_options.qemu = verify_options.qemu;
+    guest_options.timeout_ms = boot_timeout_s * 1000;
+    return RunVerifyGuest(input, wish_args, guest_options, json);
   }
   if (*verify) {
     verify_options.probes = no_probes ? pciplan::Probes::kNone : pciplan::Probes::kHotplug;
