@@ -155,6 +155,9 @@ std::vector<GuestCheck> MatchGuest(const std::vector<GuestExpect>& expects,
             fmt::format("class {:04x}, QEMU {:04x}", f.class_code >> 8, *e.class_code16));
       }
       if (!e.vendor && !e.device_id) problems.push_back("QEMU does not list it");
+      if (e.numa_node && *e.numa_node != f.numa_node) {
+        problems.push_back(fmt::format("NUMA node {}, planned {}", f.numa_node, *e.numa_node));
+      }
       if (f.bars_assigned < f.bars) {
         problems.push_back(fmt::format("{} of {} BARs without an address",
                                        f.bars - f.bars_assigned, f.bars));

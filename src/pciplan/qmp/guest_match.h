@@ -82,8 +82,8 @@ struct GuestCheck {
 
 /// Matches every expectation to the guest's function at its chain. A PCI device is OK when the
 /// guest has a function there with QEMU's vendor, device and class, and gave every BAR it uses
-/// an address; else a mismatch saying why. A virtio-mmio device is kNotPci. The NUMA node is
-/// reported, not judged (SeaBIOS leaves pxb-pcie out of the ACPI tables).
+/// an address, on the NUMA node planned for it (when one is); else a mismatch saying why. A
+/// virtio-mmio device is kNotPci.
 std::vector<GuestCheck> MatchGuest(const std::vector<GuestExpect>& expects,
                                    const std::vector<GuestFunction>& seen);
 
