@@ -20,8 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # verify --guest boots Linux guests (README "verify --guest"): Debian's x86_64 kernel and a
-# static busybox are installed as packages; OVMF is UEFI for q35 guests.
-guest_pkgs=(linux-image-amd64 busybox-static ovmf cpio)
+# static busybox are installed as packages; OVMF is UEFI for q35 guests, qemu-efi-aarch64 (an
+# all-architecture package) boots virt guests that have expander buses.
+guest_pkgs=(linux-image-amd64 busybox-static ovmf qemu-efi-aarch64)
 missing=()
 for p in "${guest_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -356,7 +356,7 @@ int Main(int argc, char** argv) {
   verify->add_option("--busybox", guest_options.busybox,
                      "With --guest: a statically linked busybox for the guest's initramfs");
   verify->add_option("--boot-timeout", boot_timeout_s,
-                     "With --guest: seconds for the guest to report (default 60)")
+                     "With --guest: seconds for the guest to report (default 120)")
       ->check(CLI::Range(1, 3600));
 
   for (CLI::App* c : {plan, check, qemu_args, verify}) wish_args.AddTo(*c);

@@ -205,6 +205,10 @@ struct GuestSystem {
   std::vector<std::string> kernels;  // kernel files, one '*' allowed in the name; newest wins
   std::vector<std::string> busybox;  // statically linked busybox binaries, first found wins
   uint32_t elf_machine = 0;          // the ELF e_machine the guest runs (62 x86-64, 183 arm64)
+  // Options added when the plan has an expander bus: firmware that tells the guest about the
+  // extra root buses (virt's device tree, which a firmware-less boot uses, has none).
+  std::vector<std::string> root_bus_args;
+  bool numa_nodes = true;  // the guest reports expander buses' NUMA nodes (judged by --guest)
 };
 
 struct GuestFacts {

@@ -49,8 +49,9 @@ uint64_t Le(const std::string& s, size_t at, size_t bytes) {
 }  // namespace
 
 std::string GuestInitScript() {
-  // Every line is read by ParseGuestConsole (guest_match.cc). `set -- $(cat resource)` splits
-  // the resource file into start, end and flags triples, one per BAR and then ROM and windows.
+  // Every line is read by ParseGuestConsole (guest_match.cc). Only shell builtins run in the
+  // loop (read, cd -P, arithmetic): a fork and exec per function costs a guest with a few
+  // hundred functions tens of seconds under TCG.
   return fmt::format(R"(#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -59,17 +60,20 @@ mount -t sysfs sysfs /sys
 echo {begin}
 for d in /sys/bus/pci/devices/*; do
   [ -e "$d/vendor" ] || continue
-  set -- $(cat "$d/resource")
+  read vendor < "$d/vendor"; read device < "$d/device"; read class < "$d/class"
+  node=-1
+  [ -e "$d/numa_node" ] && read node < "$d/numa_node"
   bars=0; assigned=0; i=0
-  while [ $i -lt 6 ] && [ $# -ge 3 ]; do
-    if [ $(($3)) -ne 0 ]; then
+  while [ $i -lt 6 ] && read start end flags; do
+    if [ $((flags)) -ne 0 ]; then
       bars=$((bars+1))
-      [ $(($1)) -ne 0 ] && assigned=$((assigned+1))
+      [ $((start)) -ne 0 ] && assigned=$((assigned+1))
     fi
-    shift 3; i=$((i+1))
-  done
-  node=$(cat "$d/numa_node" 2>/dev/null || echo -1)
-  echo "{function} $(readlink -f "$d") $(cat "$d/vendor") $(cat "$d/device") $(cat "$d/class") $node $bars $assigned"
+    i=$((i+1))
+  done < "$d/resource"
+  cd -P "$d"
+  echo "{function} $PWD $vendor $device $class $node $bars $assigned"
+  cd /
 done
 echo {end}
 poweroff -f

@@ -122,5 +122,17 @@ TEST(GuestMatch, MismatchesAreReportedWithTheirReason) {
   EXPECT_EQ(checks[3].problem, "class 0600, QEMU 0601");
 }
 
+TEST(GuestMatch, BarsTheGuestDroppedAreCountedFromQemu) {
+  // The kernel resets a BAR it found no room for: the guest lists 1 of the port's BARs, QEMU 2.
+  GuestExpect port = Expect(0, {{2, 0}}, 0x1b36, 0x000c, 0x0604);
+  port.bars = 2;
+  std::vector<GuestCheck> checks = MatchGuest({port}, Seen());
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0].status, GuestStatus::kMismatch);
+  EXPECT_EQ(checks[0].problem, "1 of 2 BARs without an address");
+  port.bars = 1;
+  EXPECT_EQ(MatchGuest({port}, Seen())[0].status, GuestStatus::kOk);
+}
+
 }  // namespace
 }  // namespace pciplan

@@ -112,6 +112,7 @@ std::string ConsoleTail(const std::string& text) {
 struct QemuFunction {
   PciChain chain;
   uint32_t vendor = 0, device = 0, class16 = 0;
+  int bars = 0;
 };
 
 /// Walks query-pci's answer: each root bus (bus 0 and every expander bus, numbered as QEMU
@@ -130,6 +131,9 @@ void WalkPci(const Json& devices, const PciChain& above, std::map<std::string, Q
     if (d.contains("class_info") && d["class_info"].is_object()) {
       f.class16 = d["class_info"].value("class", 0u);
     }
+    for (const Json& r : d.value("regions", Json::array())) {
+      if (r.is_object() && r.value("bar", 99) < 6) ++f.bars;
+    }
     std::string qdev = d.value("qdev_id", "");
     if (!qdev.empty()) ids[qdev] = f;
     chains[f.chain] = f;
@@ -143,6 +147,7 @@ void SetIds(GuestExpect& e, const QemuFunction& f) {
   e.vendor = f.vendor;
   e.device_id = f.device;
   e.class_code16 = f.class16;
+  e.bars = f.bars;
 }
 
 }  // namespace
@@ -259,6 +264,14 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
         fmt::format("chardev:{}", kConsoleChardev)}) {
     launch.args.push_back(a);
   }
+  for (const Device& d : plan.devices) {
+    ControllerModelId m = d.tag == "controller" ? catalog.FindController(d.GetOr("@model", "")) : -1;
+    if (m >= 0 && catalog.controller(m).qemu_root_bus) {
+      launch.args.insert(launch.args.end(), sys->second.root_bus_args.begin(),
+                         sys->second.root_bus_args.end());
+      break;
+    }
+  }
   launch.timeout_ms = options.timeout_ms;
   Clock::time_point start = Clock::now();
   Result<std::unique_ptr<QemuProcess>> started = QemuProcess::Start(launch);
@@ -272,6 +285,9 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
   std::string text;
   for (;;) {
     text = ReadFile(console);
+    if (report.init_ms == 0 && text.find(kGuestBeginMarker) != std::string::npos) {
+      report.init_ms = elapsed_ms();
+    }
     if (text.find(kGuestEndMarker) != std::string::npos) break;
     if (qemu->Exited()) {
       return Error(Rule::kQemu, fmt::format("QEMU stopped before the guest reported: {}; "
@@ -287,6 +303,7 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
     std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
   }
   report.boot_ms = elapsed_ms();
+  if (report.init_ms == 0) report.init_ms = report.boot_ms;
   // Wait for the power-off, so that the guest has stopped touching its buses.
   for (;;) {
     Result<Json> status = qemu->qmp().Execute("query-status", Json::object(), options.timeout_ms);
@@ -326,6 +343,7 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
       if (c != chains.end()) {
         e.chain = c->second.chain;
         e.numa_node = c->second.numa_node;
+        e.numa_judged = sys->second.numa_nodes;
       }
       auto q = id.empty() ? by_chain.find(e.chain) : by_chain.end();
       auto qi = id.empty() ? by_id.end() : by_id.find(id);
@@ -397,16 +415,18 @@ std::string RenderGuestText(const GuestReport& report) {
       continue;
     }
     ++pci;
-    std::string node = e.numa_node ? fmt::format(" (planned node {})", *e.numa_node) : "";
+    std::string node = e.numa_node ? fmt::format(" (planned node {}{})", *e.numa_node,
+                                                 e.numa_judged ? "" : ", not judged")
+                                   : "";
     out += fmt::format("{:<8} {}: planned {}, guest {}{}{}\n", StatusWord(c.status), who,
                        e.chain.ToString(), Seen(c), node,
                        c.problem.empty() ? "" : ": " + c.problem);
   }
   out += fmt::format(
       "{}: {} PCI devices seen by the guest where planned, {} mismatches, {} other guest "
-      "functions; booted {} in {:.1f} s\n",
+      "functions; booted {}: init after {:.1f} s, report done after {:.1f} s\n",
       bad == 0 ? "verified in the guest" : "NOT verified in the guest", pci - bad, bad,
-      report.others.size(), report.kernel, report.boot_ms / 1000.0);
+      report.others.size(), report.kernel, report.init_ms / 1000.0, report.boot_ms / 1000.0);
   return out;
 }
 
@@ -425,6 +445,7 @@ std::string RenderGuestJson(const GuestReport& report) {
   out["ok"] = report.ok();
   out["binary"] = report.binary;
   out["kernel"] = report.kernel;
+  out["init_ms"] = report.init_ms;
   out["boot_ms"] = report.boot_ms;
   out["devices"] = Json::array();
   for (const GuestCheck& c : report.devices) {
@@ -439,6 +460,7 @@ std::string RenderGuestJson(const GuestReport& report) {
       j["planned"] = e.chain.ToString();
       j["guest"] = c.seen ? function(*c.seen) : Json(nullptr);
       j["planned_numa_node"] = e.numa_node ? Json(*e.numa_node) : Json(nullptr);
+      j["numa_judged"] = e.numa_judged;
       if (!c.problem.empty()) j["problem"] = c.problem;
     }
     out["devices"].push_back(std::move(j));

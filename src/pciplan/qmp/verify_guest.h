@@ -21,7 +21,7 @@ struct GuestOptions {
   std::string qemu;     // the binary; empty: the data's qemu-system-* for the arch
   std::string kernel;   // empty: the newest of data/qemu.json guest/systems/BINARY/kernels
   std::string busybox;  // empty: the first of .../busybox that exists
-  int timeout_ms = 60000;  // from QEMU's start to the guest's last report line
+  int timeout_ms = 120000;  // from QEMU's start to the guest's last report line
 };
 
 struct GuestReport {
@@ -29,7 +29,8 @@ struct GuestReport {
   std::string kernel;
   std::vector<GuestCheck> devices;
   std::vector<GuestFunction> others;  // guest functions no planned device is at (chipset, ...)
-  int boot_ms = 0;                    // from the guest's start to its report's last line
+  int init_ms = 0;  // from QEMU's start to the report's first line (the kernel's boot)
+  int boot_ms = 0;  // from QEMU's start to the report's last line
 
   bool ok() const;
 };
