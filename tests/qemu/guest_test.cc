@@ -221,5 +221,40 @@ TEST(VerifyGuest, ADeviceWhereTheGuestDoesNotSeeItIsAMismatch) {
   EXPECT_EQ(problems["controller pci index 2 (pci-bridge)"].rfind("absent", 0), 0u);
 }
 
+TEST(VerifyGuest, ABootPastTheTimeoutIsAnErrorAndQemuIsKilled) {
+  Result<Domain> d = ReadDomain(kPcExpander);
+  ASSERT_TRUE(d.ok());
+  GuestOptions quick;
+  quick.timeout_ms = 1500;  // QEMU starts, the kernel cannot have reached /init yet
+  auto start = std::chrono::steady_clock::now();
+  Result<GuestReport> r = VerifyGuest(*d, PlanOf(*d), BuiltinCatalog(), quick);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors().front().message.find("did not report within 1 s (QEMU killed)"),
+            std::string::npos)
+      << r.errors().front().message;
+  EXPECT_LT(seconds, 10);
+}
+
+TEST(VerifyGuest, MissingKernelOrDynamicBusyboxIsAOneLineError) {
+  Result<Domain> d = ReadDomain(kPcExpander);
+  ASSERT_TRUE(d.ok());
+  GuestOptions wrong;
+  wrong.busybox = "/usr/bin/env";  // dynamically linked
+  Result<GuestReport> r = VerifyGuest(*d, PlanOf(*d), BuiltinCatalog(), wrong);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors().front().message.find("'/usr/bin/env' is dynamically linked"),
+            std::string::npos)
+      << r.errors().front().message;
+  Catalog nowhere = BuiltinCatalog();
+  nowhere.qemu.guest.systems["qemu-system-x86_64"].kernels = {"/nonexistent/vmlinuz-*"};
+  r = VerifyGuest(*d, PlanOf(*d), nowhere, GuestOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors().front().message.find(
+                "no kernel found (looked for /nonexistent/vmlinuz-*); scripts/setup.sh"),
+            std::string::npos)
+      << r.errors().front().message;
+}
+
 }  // namespace
 }  // namespace pciplan

@@ -28,9 +28,10 @@ void Pad4(std::string& out) {
 }
 
 void Append(std::string& out, const Entry& e, uint32_t ino) {
-  out += fmt::format("070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-                     ino, e.mode, 0, 0, (e.mode & kDir) != 0 ? 2 : 1, 0, e.data.size(), 0, 0,
-                     e.rdev_major, e.rdev_minor, e.name.size() + 1, 0);
+  out += fmt::format(
+      "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}", ino,
+      e.mode, 0, 0, (e.mode & kDir) != 0 ? 2 : 1, 0, e.data.size(), 0, 0, e.rdev_major,
+      e.rdev_minor, e.name.size() + 1, 0);
   out += e.name;
   out.push_back('\0');
   Pad4(out);
@@ -103,7 +104,9 @@ std::string BuildGuestInitramfs(const std::string& busybox) {
 
 Result<bool> CheckStaticElf(const std::string& elf, uint32_t machine, const std::string& what) {
   constexpr size_t kHeader = 64;  // ELF64 header
-  if (elf.size() < kHeader || elf.compare(0, 4, "\x7f" "ELF") != 0) {
+  if (elf.size() < kHeader || elf.compare(0, 4,
+                                          "\x7f"
+                                          "ELF") != 0) {
     return Error(Rule::kQemu, fmt::format("'{}' is not an ELF executable", what));
   }
   if (elf[4] != 2 || elf[5] != 1) {
@@ -111,8 +114,8 @@ Result<bool> CheckStaticElf(const std::string& elf, uint32_t machine, const std:
   }
   uint64_t have = Le(elf, 0x12, 2);
   if (have != machine) {
-    return Error(Rule::kQemu,
-                 fmt::format("'{}' is for ELF machine {}, the guest needs {}", what, have, machine));
+    return Error(Rule::kQemu, fmt::format("'{}' is for ELF machine {}, the guest needs {}", what,
+                                          have, machine));
   }
   uint64_t phoff = Le(elf, 0x20, 8), phentsize = Le(elf, 0x36, 2), phnum = Le(elf, 0x38, 2);
   constexpr uint64_t kPtInterp = 3;

@@ -64,7 +64,9 @@ TEST(GuestInitramfs, InitPrintsBetweenTheMarkersAndPowersOff) {
 
 std::string Elf(uint16_t machine, bool interp) {
   std::string e(64 + 2 * 56, '\0');
-  e.replace(0, 4, "\x7f" "ELF");
+  e.replace(0, 4,
+            "\x7f"
+            "ELF");
   e[4] = 2;  // 64-bit
   e[5] = 1;  // little-endian
   e[0x12] = static_cast<char>(machine & 0xff);
@@ -72,8 +74,8 @@ std::string Elf(uint16_t machine, bool interp) {
   e[0x20] = 64;  // program headers right after the header
   e[0x36] = 56;
   e[0x38] = 2;
-  e[64] = 1;                            // PT_LOAD
-  e[64 + 56] = interp ? 3 : 1;          // PT_INTERP or another PT_LOAD
+  e[64] = 1;                    // PT_LOAD
+  e[64 + 56] = interp ? 3 : 1;  // PT_INTERP or another PT_LOAD
   return e;
 }
 

@@ -111,7 +111,8 @@ Result<std::vector<GuestFunction>> ParseGuestConsole(const std::string& text) {
     std::optional<uint32_t> v = HexValue(vendor), d = HexValue(device), c = HexValue(cls);
     std::optional<int> n = IntValue(node), b = IntValue(bars), a = IntValue(assigned);
     if (!chain || !v || !d || !c || !n || !b || !a) {
-      return Error(Rule::kQemu, fmt::format("the guest's report has an unreadable line: '{}'", line));
+      return Error(Rule::kQemu,
+                   fmt::format("the guest's report has an unreadable line: '{}'", line));
     }
     f.chain = *chain;
     f.vendor = *v;
@@ -147,9 +148,8 @@ std::vector<GuestCheck> MatchGuest(const std::vector<GuestExpect>& expects,
       const GuestFunction& f = *it->second;
       c.seen = f;
       if ((e.vendor && *e.vendor != f.vendor) || (e.device_id && *e.device_id != f.device)) {
-        problems.push_back(fmt::format("vendor:device {:04x}:{:04x}, QEMU {:04x}:{:04x}",
-                                       f.vendor, f.device, e.vendor.value_or(0),
-                                       e.device_id.value_or(0)));
+        problems.push_back(fmt::format("vendor:device {:04x}:{:04x}, QEMU {:04x}:{:04x}", f.vendor,
+                                       f.device, e.vendor.value_or(0), e.device_id.value_or(0)));
       }
       if (e.class_code16 && *e.class_code16 != f.class_code >> 8) {
         problems.push_back(

@@ -28,9 +28,7 @@ struct PciChain {
   uint32_t root = 0;
   std::vector<SlotFunction> hops;
   bool operator==(const PciChain&) const = default;
-  bool operator<(const PciChain& o) const {
-    return root != o.root ? root < o.root : hops < o.hops;
-  }
+  bool operator<(const PciChain& o) const { return root != o.root ? root < o.root : hops < o.hops; }
   /// "00:02.0/00.0": root bus, then each hop's slot.function.
   std::string ToString() const;
 };
@@ -68,7 +66,7 @@ struct GuestExpect {
   PciChain chain;   // pci only
   // From QEMU's query-pci of the same command line; unset when QEMU did not list it.
   std::optional<uint32_t> vendor, device_id, class_code16;  // class: base and subclass
-  std::optional<int> bars;       // how many BARs (0-5) QEMU gave it
+  std::optional<int> bars;                                  // how many BARs (0-5) QEMU gave it
   std::optional<int> numa_node;  // the node of its expander bus, when it has one
   bool numa_judged = true;       // a guest on another node is a mismatch (else only shown)
 };
@@ -84,8 +82,8 @@ struct GuestCheck {
 
 /// Matches every expectation to the guest's function at its chain. A PCI device is OK when the
 /// guest has a function there with QEMU's vendor, device and class, and gave every BAR (as many
-/// as QEMU has, else as many as the guest lists) an address, on the NUMA node planned for it (when one is); else a mismatch saying why. A
-/// virtio-mmio device is kNotPci.
+/// as QEMU has, else as many as the guest lists) an address, on the NUMA node planned for it (when
+/// one is); else a mismatch saying why. A virtio-mmio device is kNotPci.
 std::vector<GuestCheck> MatchGuest(const std::vector<GuestExpect>& expects,
                                    const std::vector<GuestFunction>& seen);
 

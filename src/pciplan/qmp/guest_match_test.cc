@@ -27,8 +27,8 @@ std::vector<GuestFunction> Seen() {
   return seen.ok() ? *seen : std::vector<GuestFunction>{};
 }
 
-GuestExpect Expect(uint32_t root, std::vector<SlotFunction> hops, uint32_t vendor,
-                   uint32_t device, uint32_t cls) {
+GuestExpect Expect(uint32_t root, std::vector<SlotFunction> hops, uint32_t vendor, uint32_t device,
+                   uint32_t cls) {
   GuestExpect e;
   e.device = "test device";
   e.id = "t";

@@ -9,8 +9,8 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "pciplan/base/numbers.h"
@@ -72,7 +72,8 @@ std::vector<std::string> Expand(const std::string& pattern) {
   std::vector<std::string> found;
   for (fs::directory_iterator it(p.parent_path(), ec), end; !ec && it != end; it.increment(ec)) {
     std::string name = it->path().filename().string();
-    if (name.size() >= prefix.size() + suffix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+    if (name.size() >= prefix.size() + suffix.size() &&
+        name.compare(0, prefix.size(), prefix) == 0 &&
         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
         it->is_regular_file(ec)) {
       found.push_back(it->path().string());
@@ -229,9 +230,8 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
                                                       : Result<std::string>(options.kernel);
   if (!kernel) return kernel.errors();
   report.kernel = *kernel;
-  Result<std::string> busybox = options.busybox.empty()
-                                    ? FindFirst(sys->second.busybox, "busybox")
-                                    : Result<std::string>(options.busybox);
+  Result<std::string> busybox = options.busybox.empty() ? FindFirst(sys->second.busybox, "busybox")
+                                                        : Result<std::string>(options.busybox);
   if (!busybox) return busybox.errors();
   std::string busybox_bytes = ReadFile(*busybox);
   if (Result<bool> elf = CheckStaticElf(busybox_bytes, sys->second.elf_machine, *busybox); !elf) {
@@ -265,7 +265,8 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
     launch.args.push_back(a);
   }
   for (const Device& d : plan.devices) {
-    ControllerModelId m = d.tag == "controller" ? catalog.FindController(d.GetOr("@model", "")) : -1;
+    ControllerModelId m =
+        d.tag == "controller" ? catalog.FindController(d.GetOr("@model", "")) : -1;
     if (m >= 0 && catalog.controller(m).qemu_root_bus) {
       launch.args.insert(launch.args.end(), sys->second.root_bus_args.begin(),
                          sys->second.root_bus_args.end());
@@ -384,8 +385,8 @@ namespace {
 std::string Seen(const GuestCheck& c) {
   if (!c.seen) return "absent";
   const GuestFunction& f = *c.seen;
-  return fmt::format("{} {:04x}:{:04x} class {:06x} node {} BARs {}/{}", f.name, f.vendor,
-                     f.device, f.class_code, f.numa_node, f.bars_assigned, f.bars);
+  return fmt::format("{} {:04x}:{:04x} class {:06x} node {} BARs {}/{}", f.name, f.vendor, f.device,
+                     f.class_code, f.numa_node, f.bars_assigned, f.bars);
 }
 
 const char* StatusWord(GuestStatus s) {
@@ -418,9 +419,9 @@ std::string RenderGuestText(const GuestReport& report) {
     std::string node = e.numa_node ? fmt::format(" (planned node {}{})", *e.numa_node,
                                                  e.numa_judged ? "" : ", not judged")
                                    : "";
-    out += fmt::format("{:<8} {}: planned {}, guest {}{}{}\n", StatusWord(c.status), who,
-                       e.chain.ToString(), Seen(c), node,
-                       c.problem.empty() ? "" : ": " + c.problem);
+    out +=
+        fmt::format("{:<8} {}: planned {}, guest {}{}{}\n", StatusWord(c.status), who,
+                    e.chain.ToString(), Seen(c), node, c.problem.empty() ? "" : ": " + c.problem);
   }
   out += fmt::format(
       "{}: {} PCI devices seen by the guest where planned, {} mismatches, {} other guest "

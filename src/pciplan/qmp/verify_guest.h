@@ -18,9 +18,9 @@
 namespace pciplan {
 
 struct GuestOptions {
-  std::string qemu;     // the binary; empty: the data's qemu-system-* for the arch
-  std::string kernel;   // empty: the newest of data/qemu.json guest/systems/BINARY/kernels
-  std::string busybox;  // empty: the first of .../busybox that exists
+  std::string qemu;         // the binary; empty: the data's qemu-system-* for the arch
+  std::string kernel;       // empty: the newest of data/qemu.json guest/systems/BINARY/kernels
+  std::string busybox;      // empty: the first of .../busybox that exists
   int timeout_ms = 120000;  // from QEMU's start to the guest's last report line
 };
 
