@@ -4,11 +4,14 @@
 // guest_findings.tsv records. Two guests boot at a time. Also the chains the plan gives, without
 // QEMU.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -219,6 +222,32 @@ TEST(VerifyGuest, ADeviceWhereTheGuestDoesNotSeeItIsAMismatch) {
   EXPECT_EQ(problems.size(), 2u) << RenderGuestText(*r);
   EXPECT_EQ(problems["interface #0 (e1000)"].rfind("absent", 0), 0u);
   EXPECT_EQ(problems["controller pci index 2 (pci-bridge)"].rfind("absent", 0), 0u);
+}
+
+TEST(VerifyGuest, CommandLineJsonShowsTheGuestsViewOfEveryDevice) {
+  // The pc expander domain through the binary: the NIC behind the pxb's bridge, on node 1.
+  fs::path dir = fs::temp_directory_path() / ("pciplan-guest-cli-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  { std::ofstream(dir / "in.xml") << kPcExpander; }
+  pciplan::testing::RunResult r = pciplan::testing::RunPciplan(
+      dir, {"verify", "--guest", "--json", "in.xml"}, dir / "no-stdin");
+  fs::remove_all(dir);
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["ok"].get<bool>());
+  EXPECT_GT(j["boot_ms"].get<int>(), 0);
+  bool nic = false;
+  for (const nlohmann::json& d : j["devices"]) {
+    EXPECT_EQ(d["status"], "ok") << d.dump();
+    if (d["device"] != "interface #0 (e1000)") continue;
+    nic = true;
+    EXPECT_EQ(d["planned"], "c8:00.0/03.0/04.0");
+    EXPECT_EQ(d["guest"]["chain"], "c8:00.0/03.0/04.0");
+    EXPECT_EQ(d["guest"]["vendor"], "8086");
+    EXPECT_EQ(d["guest"]["numa_node"], 1);
+    EXPECT_EQ(d["planned_numa_node"], 1);
+  }
+  EXPECT_TRUE(nic) << r.out;
 }
 
 TEST(VerifyGuest, ABootPastTheTimeoutIsAnErrorAndQemuIsKilled) {

@@ -208,6 +208,7 @@ struct GuestSystem {
   // Options added when the plan has an expander bus: firmware that tells the guest about the
   // extra root buses (virt's device tree, which a firmware-less boot uses, has none).
   std::vector<std::string> root_bus_args;
+  std::string machine_options;  // appended to -machine: "acpi=on" (the guest needs _PXM)
   bool numa_nodes = true;  // the guest reports expander buses' NUMA nodes (judged by --guest)
 };
 

@@ -374,6 +374,7 @@ void LoadGuest(const Json& j, const std::string& file, GuestFacts& g, Diagnostic
       sys.busybox = s.Strs("busybox");
       sys.elf_machine = static_cast<uint32_t>(s.Int("elf_machine", 1, 65535));
       sys.root_bus_args = s.Strs("root_bus_args");
+      sys.machine_options = s.Str("machine_options");
       sys.numa_nodes = s.Bool("numa_nodes");
       s.Finish();
     }

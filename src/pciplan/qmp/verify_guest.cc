@@ -245,6 +245,10 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
     if (!out) return Error(Rule::kQmp, fmt::format("cannot write '{}'", initrd));
   }
 
+  if (!sys->second.machine_options.empty()) {
+    cmd->machine_options +=
+        (cmd->machine_options.empty() ? "" : ",") + sys->second.machine_options;
+  }
   QemuLaunch launch;
   launch.binary = report.binary;
   launch.args = cmd->Argv();
