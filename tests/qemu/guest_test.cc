@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -168,6 +169,11 @@ TEST(VerifyGuest, ConformanceSampleIsSeenByTheGuestAsPlanned) {
   BootAll(jobs, BuiltinCatalog());
   std::map<std::string, int> booted, verified, devices, recorded;
   std::map<std::string, double> seconds;
+  std::map<std::string, std::string> sample;
+  for (const Job& j : jobs) sample[j.family] += " " + j.name;
+  for (const auto& [family, names] : sample) {
+    std::printf("verify --guest sample %s:%s\n", family.c_str(), names.c_str());
+  }
   for (const Job& j : jobs) {
     SCOPED_TRACE(j.name);
     ++booted[j.family];
@@ -248,6 +254,29 @@ TEST(VerifyGuest, CommandLineJsonShowsTheGuestsViewOfEveryDevice) {
     EXPECT_EQ(d["planned_numa_node"], 1);
   }
   EXPECT_TRUE(nic) << r.out;
+}
+
+TEST(VerifyGuest, ATemporaryFolderWithACommaAddsNoQemuOption) {
+  // The console file's path goes into a -chardev option list, where a comma would start a
+  // new option: it must be doubled.
+  fs::path tmp = fs::temp_directory_path() / ("pciplan,guest=" + std::to_string(getpid()));
+  fs::create_directories(tmp);
+  const char* old = std::getenv("TMPDIR");
+  std::string saved = old ? old : "";
+  setenv("TMPDIR", tmp.c_str(), 1);
+  Result<Domain> d = ReadDomain(kPcExpander);
+  ASSERT_TRUE(d.ok());
+  Result<GuestReport> r = VerifyGuest(*d, PlanOf(*d), BuiltinCatalog(), GuestOptions{});
+  if (old) {
+    setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    unsetenv("TMPDIR");
+  }
+  bool left = !fs::is_empty(tmp);
+  fs::remove_all(tmp);
+  ASSERT_TRUE(r.ok()) << r.errors().front().message;
+  EXPECT_TRUE(r->ok()) << RenderGuestText(*r);
+  EXPECT_FALSE(left);  // the scratch folder is gone
 }
 
 TEST(VerifyGuest, ABootPastTheTimeoutIsAnErrorAndQemuIsKilled) {

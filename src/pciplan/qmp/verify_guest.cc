@@ -95,6 +95,27 @@ Result<std::string> FindFirst(const std::vector<std::string>& patterns, const st
                                         what, where, what));
 }
 
+/// `value` as the value of a QEMU option list ("file,path=..."), where a comma is written twice.
+std::string OptionValue(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+/// Text on one line: line ends become "; ".
+std::string OneLine(const std::string& text) {
+  std::string out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) out += (out.empty() ? "" : "; ") + line;
+  }
+  return out;
+}
+
 /// The last lines of the guest's console, joined into one line.
 std::string ConsoleTail(const std::string& text) {
   std::vector<std::string> lines;
@@ -246,8 +267,7 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
   }
 
   if (!sys->second.machine_options.empty()) {
-    cmd->machine_options +=
-        (cmd->machine_options.empty() ? "" : ",") + sys->second.machine_options;
+    cmd->machine_options += (cmd->machine_options.empty() ? "" : ",") + sys->second.machine_options;
   }
   QemuLaunch launch;
   launch.binary = report.binary;
@@ -264,8 +284,8 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
         std::string("-no-reboot"), std::string("-no-shutdown"), std::string("-kernel"), *kernel,
         std::string("-initrd"), initrd, std::string("-append"),
         fmt::format("console={} {}", sys->second.console, facts.append), std::string("-chardev"),
-        fmt::format("file,id={},path={}", kConsoleChardev, console), std::string("-serial"),
-        fmt::format("chardev:{}", kConsoleChardev)}) {
+        fmt::format("file,id={},path={}", kConsoleChardev, OptionValue(console)),
+        std::string("-serial"), fmt::format("chardev:{}", kConsoleChardev)}) {
     launch.args.push_back(a);
   }
   for (const Device& d : plan.devices) {
@@ -297,7 +317,7 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
     if (qemu->Exited()) {
       return Error(Rule::kQemu, fmt::format("QEMU stopped before the guest reported: {}; "
                                             "console: {}",
-                                            qemu->StderrText(), ConsoleTail(text)));
+                                            OneLine(qemu->StderrText()), ConsoleTail(text)));
     }
     if (elapsed_ms() > options.timeout_ms) {
       qemu.reset();
