@@ -64,16 +64,16 @@ for d in /sys/bus/pci/devices/*; do
   read vendor < "$d/vendor"; read device < "$d/device"; read class < "$d/class"
   node=-1
   [ -e "$d/numa_node" ] && read node < "$d/numa_node"
-  bars=0; assigned=0; i=0
+  used=0; assigned=0; i=0
   while [ $i -lt 6 ] && read start end flags; do
     if [ $((flags)) -ne 0 ]; then
-      bars=$((bars+1))
-      [ $((start)) -ne 0 ] && assigned=$((assigned+1))
+      used=$((used | 1 << i))
+      [ $((start)) -ne 0 ] && assigned=$((assigned | 1 << i))
     fi
     i=$((i+1))
   done < "$d/resource"
   cd -P "$d"
-  echo "{function} $PWD $vendor $device $class $node $bars $assigned"
+  echo "{function} $PWD $vendor $device $class $node $used $assigned"
   cd /
 done
 echo {end}

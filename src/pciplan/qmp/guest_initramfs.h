@@ -12,9 +12,9 @@
 namespace pciplan {
 
 /// The lines /init prints around its report, and the prefix of each function's line:
-///   pciplan-guest-function PATH VENDOR DEVICE CLASS NUMA_NODE BARS ASSIGNED
+///   pciplan-guest-function PATH VENDOR DEVICE CLASS NUMA_NODE USED ASSIGNED
 /// PATH is the function's real sysfs path (/sys/devices/pci0000:00/0000:00:02.0/0000:01:00.0);
-/// BARS counts its BARs 0-5 that have a type, ASSIGNED those of them the guest gave an address.
+/// USED has bit i set when BAR i (0-5) has a type, ASSIGNED when the guest gave it an address.
 inline constexpr const char* kGuestBeginMarker = "pciplan-guest-begin";
 inline constexpr const char* kGuestEndMarker = "pciplan-guest-end";
 inline constexpr const char* kGuestFunctionPrefix = "pciplan-guest-function";

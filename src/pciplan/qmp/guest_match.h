@@ -47,8 +47,8 @@ struct GuestFunction {
   uint32_t device = 0;
   uint32_t class_code = 0;  // 24 bits: base class, subclass, programming interface
   int numa_node = -1;
-  int bars = 0;           // BARs 0-5 in use
-  int bars_assigned = 0;  // of those, with an address
+  uint32_t bars_used = 0;      // bit i: BAR i (0-5) is in use
+  uint32_t bars_assigned = 0;  // bit i: BAR i has an address
 };
 
 /// The functions between the begin and end markers of the guest's console text. Lines without
@@ -66,9 +66,13 @@ struct GuestExpect {
   PciChain chain;   // pci only
   // From QEMU's query-pci of the same command line; unset when QEMU did not list it.
   std::optional<uint32_t> vendor, device_id, class_code16;  // class: base and subclass
-  std::optional<int> bars;                                  // how many BARs (0-5) QEMU gave it
-  std::optional<int> numa_node;  // the node of its expander bus, when it has one
-  bool numa_judged = true;       // a guest on another node is a mismatch (else only shown)
+  struct Bar {
+    uint32_t index = 0;
+    bool io = false;  // an I/O BAR (else memory)
+  };
+  std::optional<std::vector<Bar>> bars;  // the BARs QEMU gave it (query-pci regions)
+  std::optional<int> numa_node;          // the node of its expander bus, when it has one
+  bool numa_judged = true;               // a guest on another node is a mismatch (else only shown)
 };
 
 enum class GuestStatus { kOk, kMismatch, kNotPci };
@@ -78,12 +82,14 @@ struct GuestCheck {
   std::optional<GuestFunction> seen;
   GuestStatus status = GuestStatus::kOk;
   std::string problem;  // why a mismatch: "absent", "vendor:device 8086:100e, QEMU 1af4:1041"
+  std::string note;     // what is amiss but no mismatch: "I/O BAR 0 without an address"
 };
 
 /// Matches every expectation to the guest's function at its chain. A PCI device is OK when the
-/// guest has a function there with QEMU's vendor, device and class, and gave every BAR (as many
-/// as QEMU has, else as many as the guest lists) an address, on the NUMA node planned for it (when
-/// one is); else a mismatch saying why. A virtio-mmio device is kNotPci.
+/// guest has a function there with QEMU's vendor, device and class, gave every memory BAR
+/// (QEMU's list, else the guest's) an address, and is on the NUMA node planned for it (when one
+/// is and it is judged); else a mismatch saying why. An I/O BAR without an address is a note.
+/// A virtio-mmio device is kNotPci.
 std::vector<GuestCheck> MatchGuest(const std::vector<GuestExpect>& expects,
                                    const std::vector<GuestFunction>& seen);
 

@@ -17,7 +17,7 @@ constexpr const char* kConsole =
     "pciplan-guest-function /sys/devices/pci0000:00/0000:00:02.0/0000:01:00.0 0x1af4 0x1041 "
     "0x020000 -1 2 2\r\n"
     "pciplan-guest-function /sys/devices/pci0000:80/0000:80:00.0/0000:81:00.0 0x1af4 0x1042 "
-    "0x010000 1 2 1\r\n"
+    "0x010000 1 18 16\r\n"
     "pciplan-guest-end\r\n"
     "[    2.000000] reboot: Power down\r\n";
 
@@ -64,8 +64,8 @@ TEST(GuestMatch, ConsoleIsParsedBetweenTheMarkers) {
   EXPECT_EQ(seen[2].device, 0x1041u);
   EXPECT_EQ(seen[2].class_code, 0x020000u);
   EXPECT_EQ(seen[3].numa_node, 1);
-  EXPECT_EQ(seen[3].bars, 2);
-  EXPECT_EQ(seen[3].bars_assigned, 1);
+  EXPECT_EQ(seen[3].bars_used, 0x12u);  // BARs 1 and 4
+  EXPECT_EQ(seen[3].bars_assigned, 0x10u);
 }
 
 TEST(GuestMatch, UnfinishedOrGarbledReportIsAnError) {
@@ -115,7 +115,7 @@ TEST(GuestMatch, MismatchesAreReportedWithTheirReason) {
   EXPECT_EQ(checks[0].problem, "absent");
   EXPECT_FALSE(checks[0].seen);
   EXPECT_EQ(checks[1].status, GuestStatus::kMismatch);
-  EXPECT_EQ(checks[1].problem, "NUMA node 1, planned 0; 1 of 2 BARs without an address");
+  EXPECT_EQ(checks[1].problem, "NUMA node 1, planned 0; BAR 1 without an address");
   EXPECT_EQ(checks[2].status, GuestStatus::kMismatch);
   EXPECT_EQ(checks[2].problem, "vendor:device 1b36:000c, QEMU 8086:244e");
   EXPECT_EQ(checks[3].status, GuestStatus::kMismatch);
@@ -123,15 +123,22 @@ TEST(GuestMatch, MismatchesAreReportedWithTheirReason) {
 }
 
 TEST(GuestMatch, BarsTheGuestDroppedAreCountedFromQemu) {
-  // The kernel resets a BAR it found no room for: the guest lists 1 of the port's BARs, QEMU 2.
+  // The kernel resets a BAR it found no room for: the guest lists BAR 0 of the port, QEMU has
+  // BARs 0 and 2 too. A memory BAR without an address is a mismatch, an I/O one a note.
   GuestExpect port = Expect(0, {{2, 0}}, 0x1b36, 0x000c, 0x0604);
-  port.bars = 2;
+  port.bars = std::vector<GuestExpect::Bar>{{0, false}, {2, false}};
   std::vector<GuestCheck> checks = MatchGuest({port}, Seen());
   ASSERT_EQ(checks.size(), 1u);
   EXPECT_EQ(checks[0].status, GuestStatus::kMismatch);
-  EXPECT_EQ(checks[0].problem, "1 of 2 BARs without an address");
-  port.bars = 1;
-  EXPECT_EQ(MatchGuest({port}, Seen())[0].status, GuestStatus::kOk);
+  EXPECT_EQ(checks[0].problem, "BAR 2 without an address");
+  port.bars = std::vector<GuestExpect::Bar>{{0, false}, {2, true}, {3, true}};
+  checks = MatchGuest({port}, Seen());
+  EXPECT_EQ(checks[0].status, GuestStatus::kOk) << checks[0].problem;
+  EXPECT_EQ(checks[0].note, "I/O BAR 2, 3 without an address");
+  port.bars = std::vector<GuestExpect::Bar>{{0, false}};
+  checks = MatchGuest({port}, Seen());
+  EXPECT_EQ(checks[0].status, GuestStatus::kOk);
+  EXPECT_EQ(checks[0].note, "");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -134,7 +135,7 @@ std::string ConsoleTail(const std::string& text) {
 struct QemuFunction {
   PciChain chain;
   uint32_t vendor = 0, device = 0, class16 = 0;
-  int bars = 0;
+  std::vector<GuestExpect::Bar> bars;
 };
 
 /// Walks query-pci's answer: each root bus (bus 0 and every expander bus, numbered as QEMU
@@ -154,7 +155,8 @@ void WalkPci(const Json& devices, const PciChain& above, std::map<std::string, Q
       f.class16 = d["class_info"].value("class", 0u);
     }
     for (const Json& r : d.value("regions", Json::array())) {
-      if (r.is_object() && r.value("bar", 99) < 6) ++f.bars;
+      if (!r.is_object() || r.value("bar", 99u) >= 6) continue;
+      f.bars.push_back({r.value("bar", 0u), r.value("type", "") == "io"});
     }
     std::string qdev = d.value("qdev_id", "");
     if (!qdev.empty()) ids[qdev] = f;
@@ -410,7 +412,8 @@ std::string Seen(const GuestCheck& c) {
   if (!c.seen) return "absent";
   const GuestFunction& f = *c.seen;
   return fmt::format("{} {:04x}:{:04x} class {:06x} node {} BARs {}/{}", f.name, f.vendor, f.device,
-                     f.class_code, f.numa_node, f.bars_assigned, f.bars);
+                     f.class_code, f.numa_node, std::popcount(f.bars_assigned),
+                     std::popcount(f.bars_used));
 }
 
 const char* StatusWord(GuestStatus s) {
@@ -443,9 +446,9 @@ std::string RenderGuestText(const GuestReport& report) {
     std::string node = e.numa_node ? fmt::format(" (planned node {}{})", *e.numa_node,
                                                  e.numa_judged ? "" : ", not judged")
                                    : "";
-    out +=
-        fmt::format("{:<8} {}: planned {}, guest {}{}{}\n", StatusWord(c.status), who,
-                    e.chain.ToString(), Seen(c), node, c.problem.empty() ? "" : ": " + c.problem);
+    out += fmt::format("{:<8} {}: planned {}, guest {}{}{}{}\n", StatusWord(c.status), who,
+                       e.chain.ToString(), Seen(c), node, c.problem.empty() ? "" : ": " + c.problem,
+                       c.note.empty() ? "" : " (note: " + c.note + ")");
   }
   out += fmt::format(
       "{}: {} PCI devices seen by the guest where planned, {} mismatches, {} other guest "
@@ -463,7 +466,7 @@ std::string RenderGuestJson(const GuestReport& report) {
                 {"device", fmt::format("{:04x}", f.device)},
                 {"class", fmt::format("{:06x}", f.class_code)},
                 {"numa_node", f.numa_node},
-                {"bars", f.bars},
+                {"bars_used", f.bars_used},
                 {"bars_assigned", f.bars_assigned}};
   };
   Json out;
@@ -487,6 +490,7 @@ std::string RenderGuestJson(const GuestReport& report) {
       j["planned_numa_node"] = e.numa_node ? Json(*e.numa_node) : Json(nullptr);
       j["numa_judged"] = e.numa_judged;
       if (!c.problem.empty()) j["problem"] = c.problem;
+      if (!c.note.empty()) j["note"] = c.note;
     }
     out["devices"].push_back(std::move(j));
   }
