@@ -128,7 +128,7 @@ std::string ConsoleTail(const std::string& text) {
   std::string out;
   size_t from = lines.size() > kConsoleTailLines ? lines.size() - kConsoleTailLines : 0;
   for (size_t i = from; i < lines.size(); ++i) out += (out.empty() ? "" : " | ") + lines[i];
-  return out.empty() ? "(nothing)" : out;
+  return out.empty() ? "(nothing: the firmware never started the kernel)" : out;
 }
 
 /// What QEMU's query-pci says of one function: its ids and where QEMU has it.
