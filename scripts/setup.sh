@@ -19,3 +19,47 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# verify --guest boots Linux guests (README "verify --guest"): Debian's x86_64 kernel and a
+# static busybox are installed as packages; OVMF is UEFI for q35 guests, qemu-efi-aarch64 (an
+# all-architecture package) boots virt guests that have expander buses.
+guest_pkgs=(linux-image-amd64 busybox-static ovmf qemu-efi-aarch64)
+missing=()
+for p in "${guest_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: missing packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The aarch64 guest's kernel and busybox come from Debian's arm64 packages, downloaded and
+# unpacked into a cache without installing them (a separate apt state: the system's dpkg
+# architectures are left alone). verify --guest looks there (data/qemu.json guest/systems).
+guest_cache=/var/cache/pciplan/guest/aarch64
+if ! ls "$guest_cache"/vmlinuz-* >/dev/null 2>&1 || [ ! -x "$guest_cache/busybox" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: the aarch64 guest kernel is missing from $guest_cache; run as root" >&2
+    exit 1
+  fi
+  apt_dir=/var/cache/pciplan/apt-arm64
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$guest_cache"
+  apt_opts=(-o APT::Architecture=arm64 -o APT::Architectures::=arm64
+            -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir"
+            -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update -qq
+  # linux-image-arm64 is a metapackage: its first dependency is the versioned image.
+  image=$(apt-cache "${apt_opts[@]}" depends linux-image-arm64 | awk '/Depends: linux-image-/ {print $2; exit}')
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && apt-get "${apt_opts[@]}" download -qq "$image" busybox-static)
+  for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root"; done
+  cp "$work"/root/boot/vmlinuz-* "$guest_cache/"
+  install -m 0755 "$work/root/bin/busybox" "$guest_cache/busybox"
+  rm -rf "$work"
+  trap - EXIT
+fi

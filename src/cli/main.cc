@@ -23,6 +23,7 @@
 #include "pciplan/qmp/qmp_client.h"
 #include "pciplan/qmp/transport.h"
 #include "pciplan/qmp/verify.h"
+#include "pciplan/qmp/verify_guest.h"
 
 namespace pciplan::cli {
 namespace {
@@ -154,6 +155,20 @@ int RunTree(const std::string& input, const FileOptions& file_options, bool dot,
                         : RenderTreeText(p.plan, BuiltinCatalog());
   std::fwrite(out.data(), 1, out.size(), stdout);
   return kExitOk;
+}
+
+int RunVerifyGuest(const std::string& input, const FileOptions& file_options,
+                   const GuestOptions& options, bool json) {
+  std::variant<Planned, FileOutcome> planned = ReadAndPlan(input, file_options);
+  if (const FileOutcome* failed = std::get_if<FileOutcome>(&planned)) {
+    return ReportFailure(*failed, input);
+  }
+  const Planned& p = std::get<Planned>(planned);
+  Result<GuestReport> report = VerifyGuest(p.domain, p.plan, BuiltinCatalog(), options);
+  if (!report) return Report(report.errors(), DisplayName(input));
+  std::string out = json ? RenderGuestJson(report.value()) : RenderGuestText(report.value());
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return report->ok() ? kExitOk : kExitInvalid;
 }
 
 struct EditArgs {
@@ -335,7 +350,9 @@ int RunTreeCommandLine(const std::string& input, const WishArgs& wishes, bool do
   return RunTree(input, options, dot, svg_file);
 }
 
-int RunVerifyCommandLine(const FileCommandArgs& a, const VerifyOptions& options) {
+/// verify: in QEMU paused, or, with `guest`, from inside a booted guest (--guest).
+int RunVerifyCommandLine(const FileCommandArgs& a, const VerifyOptions& options,
+                         const GuestOptions* guest) {
   if (a.inputs.size() > 1) {
     std::fprintf(stderr, "pciplan: verify takes one input file\n");
     return kExitUsage;
@@ -345,6 +362,7 @@ int RunVerifyCommandLine(const FileCommandArgs& a, const VerifyOptions& options)
   FileOptions file_options;
   file_options.given = std::move(given.value());
   file_options.replan = a.wishes.replan;
+  if (guest) return RunVerifyGuest(a.inputs.front(), file_options, *guest, a.json);
   return RunVerify(a.inputs.front(), file_options, options, a.json);
 }
 
@@ -412,6 +430,19 @@ int Main(int argc, char** argv) {
                      "QEMU binary (default: qemu-system-x86_64 or qemu-system-aarch64)");
   verify->add_flag("--json", file_args.json, "Print the report as JSON");
   verify->add_flag("--no-probes", no_probes, "Check addresses only, no hot-plug probes");
+  bool guest = false;
+  pciplan::GuestOptions guest_options;
+  int boot_timeout_s = guest_options.timeout_ms / 1000;
+  verify->add_flag("--guest", guest,
+                   "Boot a Linux guest under TCG with the plan's devices and check that it sees "
+                   "every PCI device where the plan put it");
+  verify->add_option("--kernel", guest_options.kernel,
+                     "With --guest: the kernel to boot (default: data/qemu.json guest/systems)");
+  verify->add_option("--busybox", guest_options.busybox,
+                     "With --guest: a statically linked busybox for the guest's initramfs");
+  verify->add_option("--boot-timeout", boot_timeout_s,
+                     "With --guest: seconds for the guest to report (default 120)")
+      ->check(CLI::Range(1, 3600));
 
   for (CLI::App* c : {plan, check, qemu_args, verify}) {
     AddWishOptions(*c, file_args.wishes);
@@ -484,7 +515,9 @@ int Main(int argc, char** argv) {
   }
   if (*verify) {
     verify_options.probes = no_probes ? pciplan::Probes::kNone : pciplan::Probes::kHotplug;
-    return RunVerifyCommandLine(file_args, verify_options);
+    guest_options.qemu = verify_options.qemu;
+    guest_options.timeout_ms = boot_timeout_s * 1000;
+    return RunVerifyCommandLine(file_args, verify_options, guest ? &guest_options : nullptr);
   }
   return kExitUsage;
 }

@@ -40,6 +40,9 @@ struct ControllerModel {
   bool qemu_hotplug = true;    // QEMU accepts a hot-plug into its slots (the plan's promise)
   bool qemu_hotplug_acpi = false;  // QEMU's hot-plug into it is ACPI's: only under the main root
   bool qemu_root_bus = false;      // QEMU makes its bus a root bus of its own (expander buses)
+  // QEMU puts a pci-bridge of its own at 00.0 of that root bus and the controller's bus behind
+  // it (pxb): the guest sees one more bridge on the way to its devices.
+  bool qemu_inner_bridge = false;
   uint32_t min_slot = 0;
   uint32_t max_slot = 31;
   std::string bus_alias;       // QEMU bus name for root buses ("pcie.0"); others are "pci.N"
@@ -201,6 +204,25 @@ struct QemuMachine {
   std::vector<Match> builtin;  // devices QEMU's machine creates itself (no -device)
 };
 
+/// What verify --guest boots in one qemu-system-* binary (data/qemu.json "guest/systems").
+struct GuestSystem {
+  std::string console;               // the kernel's console device: "ttyS0", "ttyAMA0"
+  std::vector<std::string> kernels;  // kernel files, one '*' allowed in the name; newest wins
+  std::vector<std::string> busybox;  // statically linked busybox binaries, first found wins
+  uint32_t elf_machine = 0;          // the ELF e_machine the guest runs (62 x86-64, 183 arm64)
+  // Options added when the plan has an expander bus: firmware that tells the guest about the
+  // extra root buses (virt's device tree, which a firmware-less boot uses, has none).
+  std::vector<std::string> root_bus_args;
+  std::string machine_options;  // appended to -machine: "acpi=on" (the guest needs _PXM)
+  bool numa_nodes = true;  // the guest reports expander buses' NUMA nodes (judged by --guest)
+};
+
+struct GuestFacts {
+  std::string append;        // kernel command line after console=
+  uint32_t memory_mib = 0;   // -m, unless the plan's command line sets it (NUMA cells)
+  std::map<std::string, GuestSystem> systems;  // by QEMU binary
+};
+
 struct QemuFacts {
   std::map<std::string, std::string> binaries;  // arch -> qemu-system-* binary
   std::vector<QemuMachine> machines;
@@ -212,6 +234,7 @@ struct QemuFacts {
   // 0): QEMU gets no -device of their own.
   std::vector<Match> copies;
   std::vector<QemuDevice> devices;
+  GuestFacts guest;
 
   /// The QEMU facts of a machine family, or nullptr.
   const QemuMachine* FindMachine(const std::string& family) const;

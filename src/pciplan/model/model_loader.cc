@@ -51,6 +51,12 @@ class Obj {
     if (!v->is_boolean()) return Fail(key, "expected true or false"), false;
     return v->get<bool>();
   }
+  bool OptBool(const std::string& key) {
+    const Json* v = Find(key);
+    if (!v) return false;
+    if (!v->is_boolean()) return Fail(key, "expected true or false"), false;
+    return v->get<bool>();
+  }
   int64_t Int(const std::string& key, int64_t lo, int64_t hi) {
     const Json* v = Need(key);
     if (!v) return lo;
@@ -196,6 +202,7 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
     m.qemu_hotplug = o.Bool("qemu_hotplug");
     m.qemu_hotplug_acpi = o.Bool("qemu_hotplug_acpi");
     m.qemu_root_bus = o.Bool("qemu_root_bus");
+    m.qemu_inner_bridge = o.OptBool("qemu_inner_bridge");
     if (const Json* slots = o.Need("slots")) {
       if (!slots->is_array() || slots->size() != 2 || !(*slots)[0].is_number_integer() ||
           !(*slots)[1].is_number_integer()) {
@@ -353,6 +360,29 @@ void LoadDevices(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   }
 }
 
+/// qemu.json "guest": what verify --guest boots, by QEMU binary.
+void LoadGuest(const Json& j, const std::string& file, GuestFacts& g, Diagnostics& errs) {
+  Obj o(j, nullptr, file, "/guest", errs);
+  o.Str("source");
+  g.append = o.Str("append");
+  g.memory_mib = static_cast<uint32_t>(o.Int("memory_mib", 64, 65536));
+  if (const Json* systems = o.Need("systems"); systems && systems->is_object()) {
+    for (const auto& [binary, v] : systems->items()) {
+      Obj s(v, nullptr, file, "/guest/systems/" + binary, errs);
+      GuestSystem& sys = g.systems[binary];
+      sys.console = s.Str("console");
+      sys.kernels = s.Strs("kernels");
+      sys.busybox = s.Strs("busybox");
+      sys.elf_machine = static_cast<uint32_t>(s.Int("elf_machine", 1, 65535));
+      sys.root_bus_args = s.Strs("root_bus_args");
+      sys.machine_options = s.Str("machine_options");
+      sys.numa_nodes = s.Bool("numa_nodes");
+      s.Finish();
+    }
+  }
+  o.Finish();
+}
+
 void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics& errs) {
   Obj top(j, nullptr, file, "", errs);
   top.OptStr("source");
@@ -367,6 +397,7 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
     p.Str("source");
     p.Finish();
   }
+  if (const Json* guest = top.Find("guest")) LoadGuest(*guest, file, q.guest, errs);
   if (const Json* copies = top.Need("copies")) {
     Obj c(*copies, nullptr, file, "/copies", errs);
     c.Str("source");

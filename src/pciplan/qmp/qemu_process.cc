@@ -296,6 +296,14 @@ int QemuProcess::Reap(int grace_ms) {
   return done == pid_ ? status : -1;
 }
 
+bool QemuProcess::Exited() {
+  if (!running_) return true;
+  int status = 0;
+  pid_t done = waitpid(pid_, &status, WNOHANG);
+  if (done == pid_ || (done < 0 && errno == ECHILD)) running_ = false;
+  return !running_;
+}
+
 QemuProcess::~QemuProcess() {
   if (running_) {
     // A QEMU that does not answer "quit" is hung or gone, and is killed without more waiting.

@@ -49,6 +49,9 @@ class QemuProcess {
   QmpClient& qmp() { return *qmp_; }
   /// QEMU's process id; after destruction no such process exists.
   pid_t pid() const { return pid_; }
+  /// Whether QEMU has exited (a guest that powered off, with -no-reboot one that rebooted):
+  /// then it is reaped and the destructor only cleans up. False while it runs.
+  bool Exited();
   /// What QEMU has written to its standard error so far (warnings, or why it stopped).
   std::string StderrText() const;
 

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <memory>
@@ -149,6 +150,23 @@ TEST(QemuProcess, DestroyingItLeavesNoProcess) {
 
   EXPECT_EQ(kill(pid, 0), -1);
   EXPECT_EQ(errno, ESRCH);
+}
+
+TEST(QemuProcess, ExitedTellsAndReapsAQemuThatEndedByItself) {
+  std::unique_ptr<QemuProcess> qemu = StartOrFail(Q35());
+  ASSERT_TRUE(qemu);
+  pid_t pid = qemu->pid();
+  EXPECT_FALSE(qemu->Exited());
+  ASSERT_TRUE(qemu->qmp().Execute("quit", Json::object(), kTimeoutMs).ok());
+  bool exited = false;
+  for (int waited = 0; waited < kTimeoutMs && !(exited = qemu->Exited()); waited += 10) {
+    usleep(10000);
+  }
+  EXPECT_TRUE(exited);
+  // Reaped already: no zombie is left for the destructor, which only cleans up.
+  EXPECT_EQ(kill(pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+  qemu.reset();
 }
 
 TEST(QemuProcess, DestroyingItKillsAQemuThatDoesNotAnswer) {
