@@ -350,8 +350,9 @@ uint32_t MainRootBuses(const Plan& plan, const Catalog& cat) {
 /// devices), kept for that node's devices alone.
 ///
 /// busNr: QEMU numbers an expander bus's own bus busNr and the buses behind it busNr+1,
-/// busNr+2, ... (one per port or bridge), while the firmware numbers the main root's buses
-/// from 0 up. So each expander needs the range [busNr, busNr + ports], the ranges must not
+/// busNr+2, ... (one per port or bridge, and one for the bridge QEMU puts inside a pc expander
+/// bus, qemu_inner_bridge), while the firmware numbers the main root's buses from 0 up. So each
+/// expander needs the range [busNr, busNr + buses behind it], the ranges must not
 /// overlap, and all must lie above the main root's buses. pciplan takes the ranges from the
 /// top down, below the lowest busNr the domain's own expander buses have (256 when none) —
 /// libvirt's automatic busNr (lowest - 2) is the same rule for one bus behind the expander.
@@ -391,19 +392,21 @@ Result<std::vector<ControllerChain>> NumaChains(const Domain& domain, const Cata
   std::vector<ControllerChain> chains;
   const ControllerModel& port = cat.controller(fam.numa_port);
   uint32_t per_port = port.max_slot - port.min_slot + 1;  // a root port 1, a pci-bridge 31
+  uint32_t inner = cat.controller(fam.numa_expander).qemu_inner_bridge ? 1 : 0;
   for (const auto& [node, devices] : wanting) {
     uint32_t ports = (devices + per_port - 1) / per_port;
-    if (lowest_bus_nr < ports + 2) {
+    uint32_t behind = ports + inner;
+    if (lowest_bus_nr < behind + 2) {
       return Error(Rule::kWishUnmet,
                    fmt::format("numaNode='{}': no busNr left for another expander bus with {} "
                                "bus(es) behind it (the lowest in use is {})",
-                               node, ports, lowest_bus_nr));
+                               node, behind, lowest_bus_nr));
     }
-    uint32_t bus_nr = lowest_bus_nr - ports - 1;
+    uint32_t bus_nr = lowest_bus_nr - behind - 1;
     lowest_bus_nr = bus_nr;
     ControllerChain c;
     c.why = fmt::format("for the wishes of {} device(s) for NUMA node {} (busNr {}: buses {}-{})",
-                        devices, node, bus_nr, bus_nr, bus_nr + ports);
+                        devices, node, bus_nr, bus_nr, bus_nr + behind);
     ChainLink expander = Link(fam.numa_expander, -1, 0);
     expander.numa_node = static_cast<int>(node);
     expander.props["target/node"] = std::to_string(node);
