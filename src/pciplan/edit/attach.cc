@@ -423,6 +423,20 @@ Result<Edited> DetachDevice(const Domain& input, const DetachRequest& request,
       if (ctrl < 0 || busy) break;
       ControllerModelId m = catalog.FindController(devs[ctrl].GetOr("@model", ""));
       if (m < 0 || catalog.controller(m).root) break;
+      // libvirt fills a gap in the PCI controller indexes with a new controller, so removing
+      // one below the highest index that stays would only bring another in its place (found
+      // by fuzzing: tests/fuzz/corpus/attach/crash-d53428314c27f012). It stays, empty.
+      uint32_t index = ParseDecimal(devs[ctrl].GetOr("@index", "")).value_or(0);
+      bool below_another = false;
+      for (size_t i = 0; i < domain.devices.size(); ++i) {
+        const Device& d = devs[i];
+        if (removed.count(i) || static_cast<int>(i) == ctrl || d.tag != "controller" ||
+            !d.Is("@type", "pci")) {
+          continue;
+        }
+        below_another |= ParseDecimal(d.GetOr("@index", "")).value_or(0) > index;
+      }
+      if (below_another) break;
       removed.insert(static_cast<size_t>(ctrl));
       at = &devs[ctrl].address;
     }
