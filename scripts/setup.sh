@@ -6,11 +6,13 @@ pkgs=(build-essential cmake pkg-config libpugixml-dev nlohmann-json3-dev libcli1
       libgtest-dev libgmock-dev libbenchmark-dev qemu-system-x86 qemu-system-arm python3
       clang libclang-rt-14-dev  # clang 14 and its libFuzzer runtime (libclang_rt.fuzzer)
       graphviz)  # dot, for pciplan tree --svg
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+# Installs the packages named that are not installed yet (root needed only then).
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup.sh: missing packages (${missing[*]}); run as root to install them" >&2
     exit 1
@@ -18,25 +20,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+}
+install_missing "${pkgs[@]}"
 
 # verify --guest boots Linux guests (README "verify --guest"): Debian's x86_64 kernel and a
 # static busybox are installed as packages; OVMF is UEFI for q35 guests, qemu-efi-aarch64 (an
 # all-architecture package) boots virt guests that have expander buses.
-guest_pkgs=(linux-image-amd64 busybox-static ovmf qemu-efi-aarch64)
-missing=()
-for p in "${guest_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup.sh: missing packages (${missing[*]}); run as root to install them" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+install_missing linux-image-amd64 busybox-static ovmf qemu-efi-aarch64
 # The aarch64 guest's kernel and busybox come from Debian's arm64 packages, downloaded and
 # unpacked into a cache without installing them (a separate apt state: the system's dpkg
 # architectures are left alone). verify --guest looks there (data/qemu.json guest/systems).

@@ -509,6 +509,21 @@ ControllerModelId NeedController(Obj& o, const Catalog& cat, const std::string& 
   return id;
 }
 
+/// An optional pair of controller models, `{}` or {"A": MODEL, "B": MODEL} (`names` A, B).
+void ModelPair(Obj& o, const Catalog& cat, const std::string& key,
+               const std::pair<std::string, std::string>& names, ControllerModelId& first,
+               ControllerModelId& second) {
+  std::map<std::string, std::string> pair = o.StrMap(key);
+  if (pair.empty()) return;
+  if (pair.size() != 2 || !pair.count(names.first) || !pair.count(names.second)) {
+    o.Fail(key, "expected {} or {\"" + names.first + "\": MODEL, \"" + names.second +
+                    "\": MODEL}");
+    return;
+  }
+  first = NeedController(o, cat, key + "/" + names.first, pair[names.first]);
+  second = NeedController(o, cat, key + "/" + names.second, pair[names.second]);
+}
+
 void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnostics& errs) {
   Obj o(j, nullptr, file, "", errs);
   MachineFamily m;
@@ -543,24 +558,8 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
     if (!m.dry_run_reserve) o.Fail("dry_run_reserve", "unknown connection kind '" + reserve + "'");
   }
   m.spare_port = o.Bool("spare_port");
-  std::map<std::string, std::string> numa = o.StrMap("numa_expander");
-  if (!numa.empty()) {
-    if (numa.size() != 2 || !numa.count("expander") || !numa.count("port")) {
-      o.Fail("numa_expander", "expected {} or {\"expander\": MODEL, \"port\": MODEL}");
-    } else {
-      m.numa_expander = NeedController(o, cat, "numa_expander/expander", numa["expander"]);
-      m.numa_port = NeedController(o, cat, "numa_expander/port", numa["port"]);
-    }
-  }
-  std::map<std::string, std::string> sw = o.StrMap("switch");
-  if (!sw.empty()) {
-    if (sw.size() != 2 || !sw.count("upstream") || !sw.count("downstream")) {
-      o.Fail("switch", "expected {} or {\"upstream\": MODEL, \"downstream\": MODEL}");
-    } else {
-      m.switch_upstream = NeedController(o, cat, "switch/upstream", sw["upstream"]);
-      m.switch_downstream = NeedController(o, cat, "switch/downstream", sw["downstream"]);
-    }
-  }
+  ModelPair(o, cat, "numa_expander", {"expander", "port"}, m.numa_expander, m.numa_port);
+  ModelPair(o, cat, "switch", {"upstream", "downstream"}, m.switch_upstream, m.switch_downstream);
   m.virtio_mmio = o.Bool("virtio_mmio");
   if (const Json* bad = o.Need("unsupported_devices"); bad && bad->is_array()) {
     for (size_t i = 0; i < bad->size(); ++i) {
