@@ -30,6 +30,16 @@ struct QemuArgsOptions {
   /// Which devices get an id: libvirt's (USB2 companions have none), or every device, so that
   /// each can be found in QEMU's device tree (verify).
   DeviceIds ids = DeviceIds::kAsLibvirt;
+
+  /// What verify runs (in QEMU paused, or in a booted guest): host devices by stand-ins,
+  /// filesystems sharing `scratch`, every device with an id.
+  static QemuArgsOptions ForVerify(std::string scratch) {
+    QemuArgsOptions o;
+    o.host_devices = HostDevices::kStandIns;
+    o.scratch_dir = std::move(scratch);
+    o.ids = DeviceIds::kEveryDevice;
+    return o;
+  }
 };
 
 /// One -device of the command line.

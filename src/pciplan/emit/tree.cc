@@ -47,7 +47,6 @@ class Tree {
       Entry e{d.address.pci.slot, d.address.pci.function, static_cast<int>(i), {}, {}};
       if (d.tag == "controller" && d.Is("@type", "pci")) {
         e.bus = ParseDecimal(d.GetOr("@index", "")).value_or(0);
-        if (auto n = ParseDecimal(d.GetOr("target/node", ""))) node_of_[*e.bus] = static_cast<int>(*n);
       }
       it->second.entries.push_back(std::move(e));
     }
@@ -79,21 +78,7 @@ class Tree {
   const Plan& plan() const { return plan_; }
   const std::map<uint32_t, TreeBus>& buses() const { return tree_; }
   /// The NUMA node of a bus: its expander's, inherited down; -1 when none.
-  int NodeOf(uint32_t index) const {
-    std::map<uint32_t, uint32_t> parent;
-    for (const auto& [i, t] : tree_) {
-      for (const Entry& e : t.entries) {
-        if (e.bus) parent[*e.bus] = i;
-      }
-    }
-    for (size_t steps = 0; steps <= tree_.size(); ++steps) {
-      if (auto n = node_of_.find(index); n != node_of_.end()) return n->second;
-      auto p = parent.find(index);
-      if (p == parent.end()) return -1;
-      index = p->second;
-    }
-    return -1;
-  }
+  int NodeOf(uint32_t index) const { return tree_.at(index).bus->numa_node; }
   std::string Name(const Entry& e) const {
     if (e.device < 0) return "reserved: " + e.reserved;
     return DeviceRef::DescribeAt(plan_.devices, static_cast<size_t>(e.device));
@@ -103,7 +88,6 @@ class Tree {
   const Plan& plan_;
   std::vector<PlanBus> buses_;
   std::map<uint32_t, TreeBus> tree_;
-  std::map<uint32_t, int> node_of_;
 };
 
 std::string FreeText(const FreeRun& r, bool hotplug) {

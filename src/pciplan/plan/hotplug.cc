@@ -9,6 +9,7 @@ namespace pciplan {
 std::vector<PlanBus> PlanBuses(const Plan& plan, const Catalog& catalog) {
   std::map<uint32_t, PlanBus> buses;
   std::map<uint32_t, uint32_t> parent;  // bus -> the bus its controller plugs into
+  std::map<uint32_t, int> node;         // bus -> its controller's <target><node>
   for (const Device& d : plan.devices) {
     if (d.tag != "controller" || !d.Is("@type", "pci")) continue;
     ControllerModelId m = catalog.FindController(d.GetOr("@model", ""));
@@ -21,17 +22,23 @@ std::vector<PlanBus> PlanBuses(const Plan& plan, const Catalog& catalog) {
     // libvirt's <target hotplug='off'/> turns a port's hot-plug off (reference 6.4).
     b.hotplug = b.model->qemu_hotplug && !d.Is("target/@hotplug", "off");
     if (d.address.type == AddressType::kPci) parent[index] = d.address.pci.bus;
+    if (auto n = ParseDecimal(d.GetOr("target/node", ""))) node[index] = static_cast<int>(*n);
   }
-  // ACPI hot-plug (a dmi-to-pci-bridge's only kind) serves the buses under the machine's own
-  // root bus; behind an expander bus, which QEMU makes a root bus of its own, there is none.
   for (auto& [index, b] : buses) {
-    if (!b.model->qemu_hotplug_acpi) continue;
     uint32_t at = index;
-    for (size_t steps = 0; steps <= buses.size() && parent.count(at); ++steps) {
+    for (size_t steps = 0; steps <= buses.size(); ++steps) {
+      auto it = buses.find(at);
+      if (it != buses.end() && it->second.model->qemu_root_bus) {
+        b.expander = at;
+        if (node.count(at)) b.numa_node = node[at];
+        break;
+      }
+      if (!parent.count(at)) break;
       at = parent[at];
-      auto up = buses.find(at);
-      if (up != buses.end() && up->second.model->qemu_root_bus) b.hotplug = false;
     }
+    // ACPI hot-plug (a dmi-to-pci-bridge's only kind) serves the buses under the machine's own
+    // root bus; behind an expander bus, which QEMU makes a root bus of its own, there is none.
+    if (b.model->qemu_hotplug_acpi && b.expander) b.hotplug = false;
   }
   for (const Device& d : plan.devices) {
     if (d.address.type != AddressType::kPci || d.address.pci.IsUnassigned()) continue;

@@ -23,6 +23,10 @@ struct PlanBus {
   const ControllerModel* model = nullptr;
   bool hotplug = false;     // QEMU takes hot-plugs into its free slots
   std::set<uint32_t> used;  // slots with a device on any function, or reserved
+  // The expander bus (a root bus of QEMU's own) it is or hangs behind, none under the main
+  // root; and that expander's <target><node>, -1 when none.
+  std::optional<uint32_t> expander;
+  int numa_node = -1;
 };
 
 /// The PCI buses of `plan`, by controller index. A <target hotplug='off'/> turns a port's

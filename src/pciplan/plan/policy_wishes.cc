@@ -283,64 +283,11 @@ Result<bool> CheckDeviceWish(const DeviceWish& w, const Catalog& cat, const Mach
   return true;
 }
 
-/// The PCI controllers of a plan by index: model and the bus they plug into (-1: none).
-struct PlanController {
-  const ControllerModel* model = nullptr;
-  int parent = -1;
-  int node = -1;  // <target><node>, -1 when none
-};
-
-std::map<uint32_t, PlanController> PlanControllers(const Plan& plan, const Catalog& cat) {
-  std::map<uint32_t, PlanController> out;
-  for (const Device& d : plan.devices) {
-    if (d.tag != "controller" || !d.Is("@type", "pci")) continue;
-    ControllerModelId m = cat.FindController(d.GetOr("@model", ""));
-    if (m < 0) continue;
-    PlanController& c = out[ParseDecimal(d.GetOr("@index", "0")).value_or(0)];
-    c.model = &cat.controller(m);
-    if (d.address.type == AddressType::kPci) c.parent = static_cast<int>(d.address.pci.bus);
-    if (auto n = ParseDecimal(d.GetOr("target/node", ""))) c.node = static_cast<int>(*n);
-  }
-  return out;
-}
-
-/// The guest NUMA node of every bus behind an expander bus with a <target><node>: the node of
-/// the nearest such expander on the way to the root.
-std::map<uint32_t, int> NumaNodeOfBuses(const Plan& plan, const Catalog& cat) {
-  std::map<uint32_t, PlanController> ctl = PlanControllers(plan, cat);
-  std::map<uint32_t, int> out;
-  for (const auto& [index, c] : ctl) {
-    int at = static_cast<int>(index);
-    for (size_t steps = 0; at >= 0 && steps <= ctl.size(); ++steps) {
-      auto it = ctl.find(static_cast<uint32_t>(at));
-      if (it == ctl.end()) break;
-      if (it->second.model->qemu_root_bus && it->second.node >= 0) {
-        out[index] = it->second.node;
-        break;
-      }
-      at = it->second.parent;
-    }
-  }
-  return out;
-}
-
 /// How many buses the firmware numbers below the main root: every PCI controller that makes a
 /// bus and is not an expander bus or behind one.
 uint32_t MainRootBuses(const Plan& plan, const Catalog& cat) {
-  std::map<uint32_t, PlanController> ctl = PlanControllers(plan, cat);
   uint32_t n = 0;
-  for (const auto& [index, c] : ctl) {
-    if (c.model->root || c.model->qemu_root_bus) continue;
-    bool behind_expander = false;
-    int at = c.parent;
-    for (size_t steps = 0; at >= 0 && steps <= ctl.size(); ++steps) {
-      auto it = ctl.find(static_cast<uint32_t>(at));
-      if (it == ctl.end()) break;
-      behind_expander |= it->second.model->qemu_root_bus;
-      at = it->second.parent;
-    }
-    n += !behind_expander;
-  }
+  for (const PlanBus& b : PlanBuses(plan, cat)) n += !b.model->root && !b.expander;
   return n;
 }
 
@@ -425,16 +372,14 @@ Result<std::vector<ControllerChain>> NumaChains(const Domain& domain, const Cata
 
 // Whether the planned device sits where its wishes say; the reason when it does not.
 std::optional<std::string> WhyNotWhereWished(const DeviceWish& w, const Device& d,
-                                             const std::map<uint32_t, PlanBus>& buses,
-                                             const std::map<uint32_t, int>& node_of_bus) {
+                                             const std::map<uint32_t, PlanBus>& buses) {
   if (d.address.type != AddressType::kPci) return "it is not on a PCI bus";
   auto it = buses.find(d.address.pci.bus);
   if (it == buses.end()) return "its bus is not a PCI controller of the domain";
   const PlanBus& b = it->second;
   std::string at = fmt::format("it is at {} on a {}", d.address.pci.ToString(), b.model->name);
   if (w.numa_node) {
-    auto n = node_of_bus.find(d.address.pci.bus);
-    if (n == node_of_bus.end() || n->second != static_cast<int>(*w.numa_node)) {
+    if (b.numa_node != static_cast<int>(*w.numa_node)) {
       return fmt::format("numaNode='{}': {}, not behind an expander bus of that node",
                          *w.numa_node, at);
     }
@@ -463,13 +408,12 @@ Result<bool> CheckPlacedWishes(const Domain& domain, const Plan& plan, const Cat
                                const std::vector<int>& wish_of, std::vector<std::string>& notes) {
   std::map<uint32_t, PlanBus> buses;
   for (PlanBus& b : PlanBuses(plan, catalog)) buses.emplace(b.index, std::move(b));
-  std::map<uint32_t, int> node_of_bus = NumaNodeOfBuses(plan, catalog);
   for (size_t i = 0; i < domain.devices.size(); ++i) {
     if (wish_of[i] < 0) continue;
     const DeviceWish& w = domain.wishes.devices[wish_of[i]];
     if (w.empty()) continue;
     std::string device = DeviceRef::DescribeAt(plan.devices, i);
-    std::optional<std::string> why = WhyNotWhereWished(w, plan.devices[i], buses, node_of_bus);
+    std::optional<std::string> why = WhyNotWhereWished(w, plan.devices[i], buses);
     bool existed = !domain.devices[i].address.WantsPci();
     if (!why) {
       if (!existed) {

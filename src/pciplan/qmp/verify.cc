@@ -193,11 +193,8 @@ Result<bool> Verifier::Probe() {
 Result<VerifyReport> Verifier::Run() {
   std::error_code ec;
   std::filesystem::path scratch = std::filesystem::temp_directory_path(ec);
-  QemuArgsOptions args;
-  args.host_devices = HostDevices::kStandIns;
-  args.scratch_dir = scratch.string();
-  args.ids = DeviceIds::kEveryDevice;
-  Result<QemuCommand> cmd = BuildQemuCommand(domain_, plan_, cat_, args);
+  Result<QemuCommand> cmd =
+      BuildQemuCommand(domain_, plan_, cat_, QemuArgsOptions::ForVerify(scratch.string()));
   if (!cmd) return cmd.errors();
   QemuLaunch launch;
   launch.binary = opt_.qemu.empty() ? cmd->binary : opt_.qemu;

@@ -234,11 +234,8 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
                                 const GuestOptions& options) {
   ScratchDir scratch;
   if (scratch.path().empty()) return Error(Rule::kQmp, "cannot create a temporary folder");
-  QemuArgsOptions args;
-  args.host_devices = HostDevices::kStandIns;
-  args.scratch_dir = scratch.path();
-  args.ids = DeviceIds::kEveryDevice;
-  Result<QemuCommand> cmd = BuildQemuCommand(domain, plan, catalog, args);
+  Result<QemuCommand> cmd =
+      BuildQemuCommand(domain, plan, catalog, QemuArgsOptions::ForVerify(scratch.path()));
   if (!cmd) return cmd.errors();
   const GuestFacts& facts = catalog.qemu.guest;
   auto sys = facts.systems.find(cmd->binary);
