@@ -204,6 +204,11 @@ struct QemuMachine {
   std::vector<Match> builtin;  // devices QEMU's machine creates itself (no -device)
 };
 
+/// Which of a booted guest's accounts of a device's NUMA node verify --guest judges: the
+/// kernel's numa_node, or the proximity (_PXM) of its root bus in the ACPI tables the guest booted
+/// with (data: "numa_witness": "kernel" or "acpi").
+enum class NumaWitness { kKernel, kAcpi };
+
 /// What verify --guest boots in one qemu-system-* binary (data/qemu.json "guest/systems").
 struct GuestSystem {
   std::string console;               // the kernel's console device: "ttyS0", "ttyAMA0"
@@ -214,7 +219,7 @@ struct GuestSystem {
   // extra root buses (virt's device tree, which a firmware-less boot uses, has none).
   std::vector<std::string> root_bus_args;
   std::string machine_options;  // appended to -machine: "acpi=on" (the guest needs _PXM)
-  bool numa_nodes = true;  // the guest reports expander buses' NUMA nodes (judged by --guest)
+  NumaWitness numa_witness = NumaWitness::kKernel;
 };
 
 struct GuestFacts {

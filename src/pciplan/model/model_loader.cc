@@ -376,7 +376,11 @@ void LoadGuest(const Json& j, const std::string& file, GuestFacts& g, Diagnostic
       sys.elf_machine = static_cast<uint32_t>(s.Int("elf_machine", 1, 65535));
       sys.root_bus_args = s.Strs("root_bus_args");
       sys.machine_options = s.Str("machine_options");
-      sys.numa_nodes = s.Bool("numa_nodes");
+      if (std::string w = s.Str("numa_witness"); w == "acpi") {
+        sys.numa_witness = NumaWitness::kAcpi;
+      } else if (w != "kernel") {
+        s.Fail("numa_witness", "expected \"kernel\" or \"acpi\"");
+      }
       s.Finish();
     }
   }

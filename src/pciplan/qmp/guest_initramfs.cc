@@ -76,11 +76,14 @@ for d in /sys/bus/pci/devices/*; do
   echo "{function} $PWD $vendor $device $class $node $used $assigned"
   cd /
 done
+[ -r /sys/firmware/acpi/tables/DSDT ] &&
+  hexdump -v -e '"{dsdt} " 32/1 "%02x" "\n"' /sys/firmware/acpi/tables/DSDT
 echo {end}
 poweroff -f
 )",
                      fmt::arg("begin", kGuestBeginMarker), fmt::arg("end", kGuestEndMarker),
-                     fmt::arg("function", kGuestFunctionPrefix));
+                     fmt::arg("function", kGuestFunctionPrefix),
+                     fmt::arg("dsdt", kGuestDsdtPrefix));
 }
 
 std::string BuildGuestInitramfs(const std::string& busybox) {

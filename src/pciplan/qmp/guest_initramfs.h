@@ -18,6 +18,9 @@ namespace pciplan {
 inline constexpr const char* kGuestBeginMarker = "pciplan-guest-begin";
 inline constexpr const char* kGuestEndMarker = "pciplan-guest-end";
 inline constexpr const char* kGuestFunctionPrefix = "pciplan-guest-function";
+/// After the functions, the guest's ACPI DSDT (when it has ACPI), in lines of up to 32 bytes in
+/// hex, each after this prefix: the firmware's own account of each root bus's NUMA proximity.
+inline constexpr const char* kGuestDsdtPrefix = "pciplan-guest-dsdt";
 
 /// The /init shell script (busybox sh).
 std::string GuestInitScript();

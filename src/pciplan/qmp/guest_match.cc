@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -46,7 +47,71 @@ std::optional<int> IntValue(const std::string& s) {
   return static_cast<int>(v);
 }
 
+// AML encodings (ACPI 6.4, section 20): the opcodes this scanner needs.
+constexpr unsigned char kAmlExtPrefix = 0x5b, kAmlDeviceOp = 0x82, kAmlNameOp = 0x08;
+constexpr unsigned char kAmlZero = 0x00, kAmlOne = 0x01, kAmlOnes = 0xff, kAmlByte = 0x0a,
+                        kAmlWord = 0x0b, kAmlDword = 0x0c;
+
+/// The integer a DataRefObject at aml[at..] encodes, when it is a small integer constant.
+std::optional<uint32_t> AmlInteger(std::string_view aml, size_t at) {
+  if (at >= aml.size()) return std::nullopt;
+  auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(aml[i])); };
+  size_t width = 0;
+  switch (static_cast<unsigned char>(aml[at])) {
+    case kAmlZero:
+      return 0;
+    case kAmlOne:
+      return 1;
+    case kAmlOnes:
+      return 0xffffffffu;
+    case kAmlByte:
+      width = 1;
+      break;
+    case kAmlWord:
+      width = 2;
+      break;
+    case kAmlDword:
+      width = 4;
+      break;
+    default:
+      return std::nullopt;
+  }
+  if (at + width >= aml.size()) return std::nullopt;
+  uint32_t v = 0;
+  for (size_t i = 0; i < width; ++i) v |= byte(at + 1 + i) << (8 * i);
+  return v;
+}
+
 }  // namespace
+
+std::map<uint32_t, int> AcpiRootBusNodes(std::string_view aml) {
+  std::map<uint32_t, int> out;
+  const std::string_view bbn("\x08_BBN", 5), pxm("\x08_PXM", 5), device("\x5b\x82", 2);
+  for (size_t at = aml.find(device); at != std::string_view::npos; at = aml.find(device, at + 2)) {
+    // DefDevice := ExtOpPrefix DeviceOp PkgLength NameString TermList. PkgLength counts itself:
+    // its first byte's top two bits say how many bytes follow; then the low nibble and each
+    // following byte (8 bits) make the length, else the first byte's low six bits are it.
+    size_t p = at + 2;
+    if (p >= aml.size()) break;
+    auto lead = static_cast<unsigned char>(aml[p]);
+    size_t follow = lead >> 6;
+    if (p + follow >= aml.size()) continue;
+    size_t length = follow == 0 ? (lead & 0x3fu) : (lead & 0x0fu);
+    for (size_t i = 0; i < follow; ++i) {
+      length |= static_cast<size_t>(static_cast<unsigned char>(aml[p + 1 + i])) << (4 + 8 * i);
+    }
+    if (length <= follow || p + length > aml.size()) continue;
+    // The device's own names: up to the first device nested in it.
+    std::string_view body = aml.substr(p + 1 + follow, length - 1 - follow);
+    body = body.substr(0, std::min(body.size(), body.find(device)));
+    size_t b = body.find(bbn), x = body.find(pxm);
+    if (b == std::string_view::npos || x == std::string_view::npos) continue;
+    std::optional<uint32_t> bus = AmlInteger(body, b + bbn.size());
+    std::optional<uint32_t> node = AmlInteger(body, x + pxm.size());
+    if (bus && node && *bus <= 0xff && *node <= 0xffff) out[*bus] = static_cast<int>(*node);
+  }
+  return out;
+}
 
 std::string PciChain::ToString() const {
   std::string out = fmt::format("{:02x}:", root);
@@ -88,16 +153,34 @@ std::optional<PciChain> ChainFromSysfsPath(const std::string& path) {
 
 Result<std::vector<GuestFunction>> ParseGuestConsole(const std::string& text) {
   std::vector<GuestFunction> out;
+  std::string dsdt;  // the DSDT's bytes
   std::istringstream in(text);
   bool begun = false;
   const std::string prefix = std::string(kGuestFunctionPrefix) + " ";
+  const std::string dsdt_prefix = std::string(kGuestDsdtPrefix) + " ";
   for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (!begun) {
       begun = line.find(kGuestBeginMarker) != std::string::npos;
       continue;
     }
-    if (line.find(kGuestEndMarker) != std::string::npos) return out;
+    if (line.find(kGuestEndMarker) != std::string::npos) {
+      std::map<uint32_t, int> nodes = AcpiRootBusNodes(dsdt);
+      for (GuestFunction& f : out) {
+        auto n = nodes.find(f.chain.root);
+        if (n != nodes.end()) f.acpi_node = n->second;
+      }
+      return out;
+    }
+    if (size_t hex = line.find(dsdt_prefix); hex != std::string::npos) {
+      // Two digits a byte; hexdump pads a short last line with spaces.
+      for (size_t i = hex + dsdt_prefix.size(); i + 1 < line.size(); i += 2) {
+        std::optional<uint32_t> byte = Hex(line, i, 2);
+        if (!byte) break;
+        dsdt.push_back(static_cast<char>(*byte));
+      }
+      continue;
+    }
     size_t at = line.find(prefix);
     if (at == std::string::npos) continue;
     std::istringstream fields(line.substr(at + prefix.size()));
@@ -157,8 +240,13 @@ std::vector<GuestCheck> MatchGuest(const std::vector<GuestExpect>& expects,
             fmt::format("class {:04x}, QEMU {:04x}", f.class_code >> 8, *e.class_code16));
       }
       if (!e.vendor && !e.device_id) problems.push_back("QEMU does not list it");
-      if (e.numa_node && e.numa_judged && *e.numa_node != f.numa_node) {
+      if (e.numa_node && e.numa_witness == NumaWitness::kKernel && *e.numa_node != f.numa_node) {
         problems.push_back(fmt::format("NUMA node {}, planned {}", f.numa_node, *e.numa_node));
+      }
+      if (e.numa_node && e.numa_witness == NumaWitness::kAcpi && e.numa_node != f.acpi_node) {
+        problems.push_back(fmt::format("ACPI proximity of its root bus {}, planned {}",
+                                       f.acpi_node ? std::to_string(*f.acpi_node) : "none",
+                                       *e.numa_node));
       }
       // A BAR the kernel failed to place is reset (its flags cleared too), so QEMU's list is
       // the one to meet. An I/O BAR without an address is a note: I/O space is 64 KiB for the

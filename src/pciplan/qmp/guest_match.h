@@ -4,11 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pciplan/base/result.h"
+#include "pciplan/model/machine_model.h"
 
 namespace pciplan {
 
@@ -46,15 +49,23 @@ struct GuestFunction {
   uint32_t vendor = 0;
   uint32_t device = 0;
   uint32_t class_code = 0;  // 24 bits: base class, subclass, programming interface
-  int numa_node = -1;
+  int numa_node = -1;            // the kernel's: -1 when it has no NUMA node for it
+  std::optional<int> acpi_node;  // the proximity (_PXM) the guest's ACPI tables give its root bus
   uint32_t bars_used = 0;      // bit i: BAR i (0-5) is in use
   uint32_t bars_assigned = 0;  // bit i: BAR i has an address
 };
 
+/// The NUMA proximity of each PCI host bridge an ACPI DSDT (AML bytes) declares: a Device with
+/// a _BBN (its root bus number) and a _PXM before any device nested in it, as QEMU writes them for
+/// the main host bridge and each expander bus. Bus numbers without a _PXM are absent. Never
+/// reads outside `aml`, whatever its bytes.
+std::map<uint32_t, int> AcpiRootBusNodes(std::string_view aml);
+
 /// The functions between the begin and end markers of the guest's console text. Lines without
-/// the function prefix (kernel messages) are skipped; the prefix may follow other text on the
-/// same line. Fails when the end marker is missing (the guest did not finish its report) or a
-/// function line cannot be read.
+/// the function or DSDT prefix (kernel messages) are skipped; a prefix may follow other text on
+/// the same line. Each function's acpi_node comes from the DSDT lines, when there are any. Fails
+/// when the end marker is missing (the guest did not finish its report) or a function line cannot
+/// be read.
 Result<std::vector<GuestFunction>> ParseGuestConsole(const std::string& text);
 
 /// What a planned device should look like in the guest.
@@ -72,7 +83,7 @@ struct GuestExpect {
   };
   std::optional<std::vector<Bar>> bars;  // the BARs QEMU gave it (query-pci regions)
   std::optional<int> numa_node;          // the node of its expander bus, when it has one
-  bool numa_judged = true;               // a guest on another node is a mismatch (else only shown)
+  NumaWitness numa_witness = NumaWitness::kKernel;  // what shows the guest's node
 };
 
 enum class GuestStatus { kOk, kMismatch, kNotPci };
@@ -88,7 +99,7 @@ struct GuestCheck {
 /// Matches every expectation to the guest's function at its chain. A PCI device is OK when the
 /// guest has a function there with QEMU's vendor, device and class, gave every memory BAR
 /// (QEMU's list, else the guest's) an address, and is on the NUMA node planned for it (when one
-/// is and it is judged); else a mismatch saying why. An I/O BAR without an address is a note.
+/// is, by its witness); else a mismatch saying why. An I/O BAR without an address is a note.
 /// A virtio-mmio device is kNotPci.
 std::vector<GuestCheck> MatchGuest(const std::vector<GuestExpect>& expects,
                                    const std::vector<GuestFunction>& seen);

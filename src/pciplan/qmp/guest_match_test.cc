@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "pciplan/qmp/guest_initramfs.h"
 
 namespace pciplan {
@@ -139,6 +142,81 @@ TEST(GuestMatch, BarsTheGuestDroppedAreCountedFromQemu) {
   checks = MatchGuest({port}, Seen());
   EXPECT_EQ(checks[0].status, GuestStatus::kOk);
   EXPECT_EQ(checks[0].note, "");
+}
+
+/// A Device of AML holding `body`, with a one-byte PkgLength when it fits, else two bytes.
+std::string AmlDevice(const std::string& name, const std::string& body) {
+  std::string out = "\x5b\x82";
+  size_t length = 1 + name.size() + body.size();
+  if (length < 64) {
+    out.push_back(static_cast<char>(length));
+  } else {
+    length += 1;
+    out.push_back(static_cast<char>(0x40 | (length & 0x0f)));
+    out.push_back(static_cast<char>(length >> 4));
+  }
+  return out + name + body;
+}
+
+std::string AmlName(const std::string& name, const std::string& value) {
+  return "\x08" + name + value;
+}
+
+TEST(GuestMatch, AcpiHostBridgesGiveTheirRootBusesProximity) {
+  using namespace std::string_literals;
+  // The main host bridge (_BBN 0, no _PXM), an expander bus 0xfb on node 1 with a slot device
+  // nested in it, one on bus 0xfe on node 0 (Zero), one whose _PXM comes only inside a nested
+  // device (not the bridge's), and one with a word-sized _PXM.
+  std::string filler(80, '\x70');  // long enough for a two-byte PkgLength
+  std::string aml =
+      "DSDT"s + AmlDevice("PCI0", AmlName("_BBN", "\x00"s) + filler) +
+      AmlDevice("PCFB", AmlName("_BBN", "\x0a\xfb") + AmlName("_PXM", "\x01") +
+                            AmlDevice("S00_", AmlName("_PXM", "\x0a\x07"))) +
+      AmlDevice("PCFE", AmlName("_BBN", "\x0a\xfe") + AmlName("_PXM", "\x00"s) + filler) +
+      AmlDevice("PCF0", AmlName("_BBN", "\x0a\xf0") + AmlDevice("S00_", AmlName("_PXM", "\x01"))) +
+      AmlDevice("PCE0", AmlName("_BBN", "\x0a\xe0") + AmlName("_PXM", "\x0b\x03\x01"));
+  EXPECT_EQ(AcpiRootBusNodes(aml),
+            (std::map<uint32_t, int>{{0xe0, 0x103}, {0xfb, 1}, {0xfe, 0}}));
+  // Cut anywhere, it reads no byte outside the text and finds no more than the whole.
+  for (size_t n = 0; n <= aml.size(); ++n) {
+    std::map<uint32_t, int> part = AcpiRootBusNodes(std::string_view(aml).substr(0, n));
+    EXPECT_LE(part.size(), 3u);
+  }
+}
+
+TEST(GuestMatch, QemusVirtDsdtGivesEachExpanderBusItsNode) {
+  // The DSDT a virt guest of QEMU 7.2 read under UEFI, as verify --guest's /init printed it:
+  // pxb-pcie busNr 254 on node 0, busNr 251 on node 1 (policy case virt-numa-2-nodes).
+  std::ifstream in(std::string(PCIPLAN_TESTS_DIR) + "/qemu/virt-2-pxb-dsdt.txt");
+  std::stringstream lines;
+  lines << in.rdbuf();
+  ASSERT_FALSE(lines.str().empty());
+  std::string console = "pciplan-guest-begin\r\n"
+                        "pciplan-guest-function /sys/devices/platform/4010000000.pcie/pci0000:fb/"
+                        "0000:fb:00.0/0000:fc:00.0 0x1af4 0x1041 0x020000 -1 18 18\r\n"
+                        "pciplan-guest-function /sys/devices/platform/4010000000.pcie/pci0000:00/"
+                        "0000:00:03.0 0x1b36 0x000c 0x060400 -1 1 1\r\n" +
+                        lines.str() + "pciplan-guest-end\r\n";
+  Result<std::vector<GuestFunction>> seen = ParseGuestConsole(console);
+  ASSERT_TRUE(seen.ok()) << seen.errors().front().message;
+  ASSERT_EQ(seen->size(), 2u);
+  EXPECT_EQ((*seen)[0].acpi_node, 1);
+  EXPECT_EQ((*seen)[0].numa_node, -1);
+  EXPECT_FALSE((*seen)[1].acpi_node);  // the main host bridge has no proximity
+
+  // Judged by ACPI: node 1 is right, node 0 a mismatch; judged by the kernel (-1) both are.
+  GuestExpect net = Expect(0xfb, {{0, 0}, {0, 0}}, 0x1af4, 0x1041, 0x0200);
+  net.numa_node = 1;
+  net.numa_witness = NumaWitness::kAcpi;
+  EXPECT_EQ(MatchGuest({net}, *seen)[0].status, GuestStatus::kOk);
+  net.numa_node = 0;
+  std::vector<GuestCheck> checks = MatchGuest({net}, *seen);
+  EXPECT_EQ(checks[0].status, GuestStatus::kMismatch);
+  EXPECT_EQ(checks[0].problem, "ACPI proximity of its root bus 1, planned 0");
+  net.numa_node = 1;
+  net.numa_witness = NumaWitness::kKernel;
+  checks = MatchGuest({net}, *seen);
+  EXPECT_EQ(checks[0].problem, "NUMA node -1, planned 1");
 }
 
 }  // namespace

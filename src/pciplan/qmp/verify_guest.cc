@@ -367,7 +367,7 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
       if (c != chains.end()) {
         e.chain = c->second.chain;
         e.numa_node = c->second.numa_node;
-        e.numa_judged = sys->second.numa_nodes;
+        e.numa_witness = sys->second.numa_witness;
       }
       auto q = id.empty() ? by_chain.find(e.chain) : by_chain.end();
       auto qi = id.empty() ? by_id.end() : by_id.find(id);
@@ -408,9 +408,10 @@ namespace {
 std::string Seen(const GuestCheck& c) {
   if (!c.seen) return "absent";
   const GuestFunction& f = *c.seen;
-  return fmt::format("{} {:04x}:{:04x} class {:06x} node {} BARs {}/{}", f.name, f.vendor, f.device,
-                     f.class_code, f.numa_node, std::popcount(f.bars_assigned),
-                     std::popcount(f.bars_used));
+  return fmt::format("{} {:04x}:{:04x} class {:06x} node {}{} BARs {}/{}", f.name, f.vendor,
+                     f.device, f.class_code, f.numa_node,
+                     f.acpi_node ? fmt::format(" (ACPI proximity {})", *f.acpi_node) : "",
+                     std::popcount(f.bars_assigned), std::popcount(f.bars_used));
 }
 
 const char* StatusWord(GuestStatus s) {
@@ -440,9 +441,10 @@ std::string RenderGuestText(const GuestReport& report) {
       continue;
     }
     ++pci;
-    std::string node = e.numa_node ? fmt::format(" (planned node {}{})", *e.numa_node,
-                                                 e.numa_judged ? "" : ", not judged")
-                                   : "";
+    std::string node =
+        e.numa_node ? fmt::format(" (planned node {}, judged by {})", *e.numa_node,
+                                  e.numa_witness == NumaWitness::kAcpi ? "ACPI" : "the kernel")
+                    : "";
     out += fmt::format("{:<8} {}: planned {}, guest {}{}{}{}\n", StatusWord(c.status), who,
                        e.chain.ToString(), Seen(c), node, c.problem.empty() ? "" : ": " + c.problem,
                        c.note.empty() ? "" : " (note: " + c.note + ")");
@@ -463,6 +465,7 @@ std::string RenderGuestJson(const GuestReport& report) {
                 {"device", fmt::format("{:04x}", f.device)},
                 {"class", fmt::format("{:06x}", f.class_code)},
                 {"numa_node", f.numa_node},
+                {"acpi_node", f.acpi_node ? Json(*f.acpi_node) : Json(nullptr)},
                 {"bars_used", f.bars_used},
                 {"bars_assigned", f.bars_assigned}};
   };
@@ -485,7 +488,7 @@ std::string RenderGuestJson(const GuestReport& report) {
       j["planned"] = e.chain.ToString();
       j["guest"] = c.seen ? function(*c.seen) : Json(nullptr);
       j["planned_numa_node"] = e.numa_node ? Json(*e.numa_node) : Json(nullptr);
-      j["numa_judged"] = e.numa_judged;
+      j["numa_witness"] = e.numa_witness == NumaWitness::kAcpi ? "acpi" : "kernel";
       if (!c.problem.empty()) j["problem"] = c.problem;
       if (!c.note.empty()) j["note"] = c.note;
     }
