@@ -148,15 +148,6 @@ TEST(VerifyGuest, ConformanceSampleIsSeenByTheGuestAsPlanned) {
     std::string family = plan->family->name;
     by_family[family].push_back(Job{name, family, *domain, *plan, std::nullopt, 0});
   }
-  // Every tenth case of each family, from its first: spread over the corpus, and the same
-  // sample on every run.
-  std::vector<Job> jobs;
-  for (auto& [family, all] : by_family) {
-    size_t step = std::max<size_t>(1, all.size() / kPerFamily);
-    for (size_t i = 0, taken = 0; i < all.size() && taken < kPerFamily; i += step, ++taken) {
-      jobs.push_back(std::move(all[i]));
-    }
-  }
   // case -> device -> problem: what the guest is known to see otherwise (guest_findings.tsv).
   std::map<std::string, std::map<std::string, std::string>> findings;
   std::istringstream known(Slurp(fs::path(PCIPLAN_TESTS_DIR) / "qemu" / "guest_findings.tsv"));
@@ -165,6 +156,17 @@ TEST(VerifyGuest, ConformanceSampleIsSeenByTheGuestAsPlanned) {
     size_t t1 = line.find('\t'), t2 = line.find('\t', t1 + 1);
     ASSERT_NE(t2, std::string::npos) << line;
     findings[line.substr(0, t1)][line.substr(t1 + 1, t2 - t1 - 1)] = line.substr(t2 + 1);
+  }
+  // Every tenth case of each family, from its first: spread over the corpus, and the same
+  // sample on every run. A recorded finding the stride meets is checked as recorded, and the
+  // case after it joins the sample, so that kPerFamily cases must verify.
+  std::vector<Job> jobs;
+  for (auto& [family, all] : by_family) {
+    size_t step = std::max<size_t>(1, all.size() / kPerFamily);
+    for (size_t i = 0, taken = 0; i < all.size() && taken < kPerFamily; i += step, ++taken) {
+      if (findings.count(all[i].name) && i + 1 < all.size()) jobs.push_back(std::move(all[i++]));
+      jobs.push_back(std::move(all[i]));
+    }
   }
   BootAll(jobs, BuiltinCatalog());
   std::map<std::string, int> booted, verified, devices, recorded;
@@ -205,7 +207,7 @@ TEST(VerifyGuest, ConformanceSampleIsSeenByTheGuestAsPlanned) {
         "guest_findings.tsv, %d devices OK, %.1f s a boot\n",
         family, verified[family], booted[family], recorded[family], devices[family],
         booted[family] ? seconds[family] / booted[family] : 0.0);
-    EXPECT_GE(booted[family], kPerFamily) << family;
+    EXPECT_GE(verified[family], kPerFamily) << family;
     EXPECT_EQ(verified[family] + recorded[family], booted[family]) << family;
   }
 }
