@@ -77,6 +77,10 @@ std::variant<Planned, FileOutcome> ReadAndPlan(const std::string& input,
   }
   Result<Plan> plan = MakePlan(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt);
   if (!plan) return Invalid(plan.errors());
+  if (options.qemu) {
+    Diagnostics missing = CheckPlanForQemu(*domain, *plan, BuiltinCatalog(), *options.qemu);
+    if (!missing.empty()) return Invalid(std::move(missing));
+  }
   return Planned{std::move(domain.value()), std::move(plan.value())};
 }
 

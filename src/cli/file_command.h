@@ -12,6 +12,7 @@
 #include "pciplan/domain/domain.h"
 #include "pciplan/domain/wishes.h"
 #include "pciplan/plan/plan.h"
+#include "pciplan/qmp/caps.h"
 
 namespace pciplan::cli {
 
@@ -47,6 +48,7 @@ struct FileOptions {
   std::vector<std::string> replan;              // --replan: devices whose addresses are dropped
   WriteWishes write_wishes = WriteWishes::kNo;  // plan --write-wishes
   Format format = Format::kText;                // qemu-args: the shell command or --json
+  const QemuCaps* qemu = nullptr;  // --qemu BIN: plan for what that binary has (caps.h)
 };
 
 /// What a command made of one file.

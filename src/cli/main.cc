@@ -3,6 +3,7 @@
 // on many (--batch) batch.cc. Exit status: 0 success, 1 the domain is invalid or cannot be
 // planned (or verify found a mismatch), 2 usage or I/O errors.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "pciplan/emit/tree.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
+#include "pciplan/qmp/caps.h"
 #include "pciplan/qmp/live.h"
 #include "pciplan/qmp/qmp_client.h"
 #include "pciplan/qmp/transport.h"
@@ -297,6 +299,7 @@ struct FileCommandArgs {
   bool batch = false;
   std::string output_dir;  // --batch -O
   unsigned jobs = 0;       // --batch -j; 0 when not given
+  std::string qemu;        // plan, check, qemu-args --qemu BIN
   WishArgs wishes;
 };
 
@@ -328,6 +331,17 @@ int RunFileCommandLine(Command command, const FileCommandArgs& a) {
   options.replan = a.wishes.replan;
   options.write_wishes = a.write_wishes ? WriteWishes::kYes : WriteWishes::kNo;
   options.format = a.json && command == Command::kQemuArgs ? Format::kJson : Format::kText;
+  Result<QemuCaps> caps = QemuCaps{};
+  if (!a.qemu.empty()) {
+    CapsOptions caps_options;
+    caps_options.qemu = a.qemu;
+    caps = LoadQemuCaps(caps_options, BuiltinCatalog());
+    if (!caps) {
+      std::fprintf(stderr, "pciplan: %s\n", caps.errors().front().message.c_str());
+      return kExitUsage;
+    }
+    options.qemu = &caps.value();
+  }
   Explain explain = a.explain ? Explain::kYes : Explain::kNo;
   if (!a.batch) return RunSingle(a.inputs.front(), options, a.output, explain);
   BatchRequest request;
@@ -338,6 +352,30 @@ int RunFileCommandLine(Command command, const FileCommandArgs& a) {
   request.lines = a.json ? Format::kJson : Format::kText;
   request.explain = explain;
   return RunBatch(request);
+}
+
+/// caps: the binary's capabilities (cached), as text or JSON, and where the bundled data
+/// disagrees with them.
+int RunCaps(const CapsOptions& options, bool json) {
+  Result<QemuCaps> caps = LoadQemuCaps(options, BuiltinCatalog());
+  if (!caps) {
+    std::fprintf(stderr, "pciplan: %s\n", caps.errors().front().message.c_str());
+    return kExitUsage;
+  }
+  if (json) {
+    std::fputs(CapsJson(*caps).c_str(), stdout);
+    return kExitOk;
+  }
+  std::string text = RenderCapsText(*caps);
+  int agree = 0, facts = 0;
+  for (const CapsFact& f : CompareCapsWithData(*caps, BuiltinCatalog())) {
+    ++facts;
+    agree += f.agrees ? 1 : 0;
+    if (!f.agrees) text += fmt::format("data disagrees: {}; QEMU: {}\n", f.what, f.binary);
+  }
+  text += fmt::format("bundled data: {} of {} facts QEMU can tell agree\n", agree, facts);
+  std::fputs(text.c_str(), stdout);
+  return kExitOk;
 }
 
 int RunTreeCommandLine(const std::string& input, const WishArgs& wishes, bool dot,
@@ -417,7 +455,23 @@ int Main(int argc, char** argv) {
     if (c != qemu_args) {
       c->add_flag("--json", file_args.json, "With --batch: the outcomes as JSON lines");
     }
+    c->add_option("--qemu", file_args.qemu,
+                  "Plan for this QEMU binary: refuse a machine type or device it lacks (its "
+                  "capabilities are read once and cached, see caps)")
+        ->type_name("BIN");
   }
+
+  pciplan::CapsOptions caps_options;
+  bool caps_json = false;
+  CLI::App* caps = app.add_subcommand(
+      "caps", "Ask a QEMU binary what it has: machine types, devices, built-ins, hot-plug");
+  caps->add_option("--qemu", caps_options.qemu, "QEMU binary (default qemu-system-x86_64)")
+      ->type_name("BIN");
+  caps->add_option("--machine", caps_options.machines,
+                   "Machine type to probe (repeatable; default: those pciplan has a family for)")
+      ->type_name("M");
+  caps->add_flag("--json", caps_json, "Print the capabilities as JSON");
+  caps->add_flag("--refresh", caps_options.refresh, "Ask QEMU again, ignoring the cache");
 
   pciplan::VerifyOptions verify_options;
   bool no_probes = false;
@@ -504,6 +558,7 @@ int Main(int argc, char** argv) {
   if (*plan) return RunFileCommandLine(Command::kPlan, file_args);
   if (*check) return RunFileCommandLine(Command::kCheck, file_args);
   if (*qemu_args) return RunFileCommandLine(Command::kQemuArgs, file_args);
+  if (*caps) return RunCaps(caps_options, caps_json);
   if (*tree) return RunTreeCommandLine(tree_input, tree_wishes, tree_dot, svg_file);
   if (*attach) return RunEdit(edit, EditKind::kAttach);
   if (*detach) {

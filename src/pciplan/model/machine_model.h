@@ -144,6 +144,7 @@ struct MachineFamily {
   std::vector<std::string> machine_names;  // glob patterns with a trailing '*'
   std::map<std::string, std::string> canonical_names;
   std::map<std::string, std::string> default_for;  // arch -> machine name when none is given
+  bool default_for_is_policy = false;  // pciplan's choice, not QEMU's default (caps skips it)
   ControllerModelId root = -1;
   ControllerModelId gap_filler = -1;
   ControllerModelId bridge = -1;  // added when conventional PCI devices need another bus

@@ -538,6 +538,7 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   m.canonical_names = o.StrMap("canonical_names");
   m.default_for = o.StrMap("default_for");
   o.OptStr("default_for_source");
+  m.default_for_is_policy = o.OptBool("default_for_is_policy");
   for (const auto& [arch, name] : m.default_for) {
     if (std::find(m.arches.begin(), m.arches.end(), arch) == m.arches.end()) {
       o.Fail("default_for/" + arch, "not one of the family's arches");

@@ -1,0 +1,555 @@
+#include "pciplan/qmp/caps.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "pciplan/domain/domain_reader.h"
+#include "pciplan/emit/qemu_args.h"
+#include "pciplan/qmp/qemu_process.h"
+
+namespace pciplan {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+constexpr const char* kProbeId = "pciplan-caps-probe";
+
+/// The binary's absolute path: `name` itself when it has a '/', else the first in $PATH.
+std::string FindBinary(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    std::error_code ec;
+    fs::path p = fs::absolute(name, ec);
+    return ec ? name : p.lexically_normal().string();
+  }
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (dir.empty()) continue;
+    std::string candidate = dir + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
+}
+
+std::string CacheDir(const CapsOptions& options) {
+  if (!options.cache_dir.empty()) return options.cache_dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    return std::string(xdg) + "/pciplan";
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return std::string(home) + "/.cache/pciplan";
+  }
+  return {};
+}
+
+/// The cache file of a binary: one per path (FNV-1a of it), so that binaries never share one.
+std::string CacheFile(const std::string& dir, const std::string& binary) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : binary) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("{}/caps-{:016x}.json", dir, h);
+}
+
+/// The architecture whose binary this is (data/qemu.json "binaries"), or empty.
+std::string ArchOf(const std::string& binary, const Catalog& catalog) {
+  std::string base = fs::path(binary).filename().string();
+  for (const auto& [arch, name] : catalog.qemu.binaries) {
+    if (name == base) return arch;
+  }
+  return {};
+}
+
+/// The machine families this binary runs: those with an arch whose binary it is.
+std::vector<const MachineFamily*> FamiliesOf(const std::string& binary, const Catalog& catalog) {
+  std::string base = fs::path(binary).filename().string();
+  std::vector<const MachineFamily*> out;
+  for (const MachineFamily& f : catalog.machines) {
+    for (const std::string& arch : f.arches) {
+      auto b = catalog.qemu.binaries.find(arch);
+      if (b != catalog.qemu.binaries.end() && b->second == base) {
+        out.push_back(&f);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::string SlotFunction(uint32_t slot, uint32_t function) {
+  return fmt::format("{:02x}.{}", slot, function);
+}
+
+/// Every QEMU device type pciplan may put on a command line.
+std::set<std::string> KnownDrivers(const Catalog& catalog) {
+  std::set<std::string> out;
+  for (const ControllerModel& c : catalog.controllers) {
+    if (!c.qemu.empty()) out.insert(c.qemu);
+  }
+  for (const QemuDevice& d : catalog.qemu.devices) {
+    for (const std::string* s : {&d.driver, &d.mmio_driver, &d.standin}) {
+      if (!s->empty()) out.insert(*s);
+    }
+  }
+  if (!catalog.qemu.probe_driver.empty()) out.insert(catalog.qemu.probe_driver);
+  return out;
+}
+
+/// QEMU's device aliases, from the lines `name "lsi53c895a", bus PCI, alias "lsi"` of
+/// `BIN -device help` (QMP does not list them).
+std::map<std::string, std::string> DeviceAliases(const std::string& binary) {
+  std::map<std::string, std::string> out;
+  std::string quoted = "'";
+  for (char c : binary) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  quoted += "'";
+  FILE* help = ::popen((quoted + " -nodefaults -machine none -device help 2>/dev/null").c_str(), "r");
+  if (!help) return out;
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, help)) > 0;) text.append(buf, n);
+  ::pclose(help);
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    auto quoted_after = [&](const std::string& key) -> std::string {
+      size_t at = line.find(key + " \"");
+      if (at == std::string::npos) return {};
+      at += key.size() + 2;
+      size_t end = line.find('"', at);
+      return end == std::string::npos ? std::string() : line.substr(at, end - at);
+    };
+    std::string name = quoted_after("name"), alias = quoted_after("alias");
+    if (!name.empty() && !alias.empty()) out[alias] = name;
+  }
+  return out;
+}
+
+QemuLaunch Launch(const std::string& binary, std::vector<std::string> args, int timeout_ms) {
+  QemuLaunch l;
+  l.binary = binary;
+  l.args = std::move(args);
+  for (const char* a : {"-nodefaults", "-display", "none", "-S"}) l.args.push_back(a);
+  l.timeout_ms = timeout_ms;
+  return l;
+}
+
+/// Starts the machine type and reads what it builds on its root bus, and whether that bus takes
+/// a hot-plug.
+Result<bool> ProbeMachine(const std::string& binary, CapsMachine& m, const MachineFamily* family,
+                          const Catalog& catalog, int timeout_ms) {
+  const QemuMachine* qm = family ? catalog.qemu.FindMachine(family->name) : nullptr;
+  std::string machine = m.name;
+  if (qm && !qm->options.empty()) machine += "," + qm->options;
+  std::vector<std::string> args = {"-machine", machine};
+  if (qm && !qm->cpu.empty()) {
+    args.push_back("-cpu");
+    args.push_back(qm->cpu);
+  }
+  Result<std::unique_ptr<QemuProcess>> qemu = QemuProcess::Start(Launch(binary, args, timeout_ms));
+  if (!qemu) return qemu.errors();
+  QmpClient& qmp = (*qemu)->qmp();
+  Result<Json> pci = qmp.Execute("query-pci");
+  if (!pci) return pci.errors();
+  m.probed = true;
+  m.family = family ? family->name : "";
+  std::set<uint32_t> used;
+  for (const Json& bus : *pci) {
+    if (bus.value("bus", -1) != 0) continue;
+    for (const Json& d : bus.value("devices", Json::array())) {
+      if (d.value("bus", -1) != 0) continue;
+      CapsFunction f;
+      f.slot = d.value("slot", 0u);
+      f.function = d.value("function", 0u);
+      f.class_code = d.value("class_info", Json::object()).value("class", 0u);
+      f.vendor = d.value("id", Json::object()).value("vendor", 0u);
+      f.device = d.value("id", Json::object()).value("device", 0u);
+      m.builtins.push_back(f);
+      used.insert(f.slot);
+    }
+  }
+  std::sort(m.builtins.begin(), m.builtins.end(), [](const CapsFunction& a, const CapsFunction& b) {
+    return a.slot != b.slot ? a.slot < b.slot : a.function < b.function;
+  });
+  if (!family || family->root < 0 || catalog.qemu.probe_driver.empty()) return true;
+  const ControllerModel& root = catalog.controller(family->root);
+  m.root_bus = root.bus_alias;
+  uint32_t slot = root.min_slot;
+  while (slot <= root.max_slot && used.count(slot)) ++slot;
+  if (slot > root.max_slot) return true;
+  Result<Json> added = qmp.Execute("device_add", Json{{"driver", catalog.qemu.probe_driver},
+                                                      {"id", kProbeId},
+                                                      {"bus", m.root_bus},
+                                                      {"addr", fmt::format("{:#x}", slot)}});
+  if (added) {
+    m.root_hotplug = true;
+  } else {
+    m.root_hotplug_error = added.errors().front().message;
+    // "Bus 'pcie.0' does not support hotplugging"; another refusal (no such bus) says nothing
+    // about hot-plug.
+    if (m.root_hotplug_error.find("hotplug") != std::string::npos) m.root_hotplug = false;
+  }
+  return true;
+}
+
+Result<QemuCaps> Probe(const std::string& binary, const CapsOptions& options,
+                       const Catalog& catalog) {
+  QemuCaps caps;
+  caps.binary = binary;
+  {
+    Result<std::unique_ptr<QemuProcess>> qemu =
+        QemuProcess::Start(Launch(binary, {"-machine", "none"}, options.timeout_ms));
+    if (!qemu) return qemu.errors();
+    QmpClient& qmp = (*qemu)->qmp();
+    Result<Json> version = qmp.Execute("query-version");
+    if (!version) return version.errors();
+    const Json q = version->value("qemu", Json::object());
+    caps.version =
+        fmt::format("{}.{}.{}", q.value("major", 0), q.value("minor", 0), q.value("micro", 0));
+    caps.package = version->value("package", "");
+    Result<Json> machines = qmp.Execute("query-machines");
+    if (!machines) return machines.errors();
+    for (const Json& j : *machines) {
+      CapsMachine m;
+      m.name = j.value("name", "");
+      m.alias = j.value("alias", "");
+      m.is_default = j.value("is-default", false);
+      m.deprecated = j.value("deprecated", false);
+      caps.machines.push_back(std::move(m));
+    }
+    std::sort(caps.machines.begin(), caps.machines.end(),
+              [](const CapsMachine& a, const CapsMachine& b) { return a.name < b.name; });
+    Result<Json> types =
+        qmp.Execute("qom-list-types", Json{{"implements", "device"}, {"abstract", false}});
+    if (!types) return types.errors();
+    for (const Json& t : *types) caps.device_types.insert(t.value("name", ""));
+    caps.device_aliases = DeviceAliases(binary);
+    for (const std::string& driver : KnownDrivers(catalog)) {
+      const std::string type = caps.DeviceType(driver);
+      if (type.empty() || caps.properties.count(type)) continue;
+      Result<Json> props = qmp.Execute("device-list-properties", Json{{"typename", type}});
+      if (!props) continue;  // a type QEMU cannot describe without a machine: none known
+      std::set<std::string>& names = caps.properties[type];
+      for (const Json& p : *props) names.insert(p.value("name", ""));
+    }
+  }
+  std::vector<std::string> wanted = options.machines;
+  std::string arch = ArchOf(binary, catalog);
+  if (wanted.empty()) {
+    for (const MachineFamily* f : FamiliesOf(binary, catalog)) wanted.push_back(f->name);
+  }
+  for (const std::string& name : wanted) {
+    auto m = std::find_if(caps.machines.begin(), caps.machines.end(), [&](const CapsMachine& c) {
+      return c.name == name || c.alias == name;
+    });
+    if (m == caps.machines.end()) {
+      return Error(Rule::kUnknownMachine,
+                   fmt::format("{} has no machine type '{}'", caps.Describe(), name));
+    }
+    const MachineFamily* family = catalog.FindMachine(arch, m->name);
+    Result<bool> probed = ProbeMachine(binary, *m, family, catalog, options.timeout_ms);
+    if (!probed) return probed.errors();
+  }
+  return caps;
+}
+
+}  // namespace
+
+const CapsMachine* QemuCaps::FindMachine(const std::string& name) const {
+  for (const CapsMachine& m : machines) {
+    if (m.name == name) return &m;
+  }
+  for (const CapsMachine& m : machines) {
+    if (!m.alias.empty() && m.alias == name) return &m;
+  }
+  return nullptr;
+}
+
+std::string QemuCaps::DeviceType(const std::string& driver) const {
+  if (device_types.count(driver)) return driver;
+  auto alias = device_aliases.find(driver);
+  return alias != device_aliases.end() && device_types.count(alias->second) ? alias->second : "";
+}
+
+std::string QemuCaps::Describe() const {
+  return fmt::format("{} (QEMU {})", binary, version.empty() ? "of unknown version" : version);
+}
+
+std::string CapsJson(const QemuCaps& caps) {
+  Json j;
+  j["format"] = QemuCaps::kFormat;
+  j["kind"] = "caps";
+  j["binary"] = caps.binary;
+  j["size"] = caps.size;
+  j["mtime_ns"] = caps.mtime_ns;
+  j["version"] = caps.version;
+  j["package"] = caps.package;
+  j["machines"] = Json::array();
+  for (const CapsMachine& m : caps.machines) {
+    Json mj{{"name", m.name},
+            {"alias", m.alias},
+            {"default", m.is_default},
+            {"deprecated", m.deprecated}};
+    if (m.probed) {
+      mj["family"] = m.family;
+      mj["root_bus"] = m.root_bus;
+      mj["root_hotplug"] = m.root_hotplug ? Json(*m.root_hotplug) : Json(nullptr);
+      if (!m.root_hotplug_error.empty()) mj["root_hotplug_error"] = m.root_hotplug_error;
+      mj["builtins"] = Json::array();
+      for (const CapsFunction& f : m.builtins) {
+        mj["builtins"].push_back({{"slot", f.slot},
+                                  {"function", f.function},
+                                  {"class", f.class_code},
+                                  {"vendor", f.vendor},
+                                  {"device", f.device}});
+      }
+    }
+    j["machines"].push_back(std::move(mj));
+  }
+  j["device_types"] = caps.device_types;
+  j["device_aliases"] = caps.device_aliases;
+  j["properties"] = Json::object();
+  for (const auto& [type, names] : caps.properties) j["properties"][type] = names;
+  return j.dump(1) + "\n";
+}
+
+Result<QemuCaps> CapsFromJson(const std::string& text) {
+  Json j = Json::parse(text, nullptr, false);
+  if (!j.is_object() || j.value("format", 0) != QemuCaps::kFormat) {
+    return Error(Rule::kBadValue, "not a capabilities document of this pciplan");
+  }
+  try {
+    QemuCaps caps;
+    caps.binary = j.at("binary").get<std::string>();
+    caps.size = j.at("size").get<uint64_t>();
+    caps.mtime_ns = j.at("mtime_ns").get<int64_t>();
+    caps.version = j.at("version").get<std::string>();
+    caps.package = j.at("package").get<std::string>();
+    for (const Json& mj : j.at("machines")) {
+      CapsMachine m;
+      m.name = mj.at("name").get<std::string>();
+      m.alias = mj.at("alias").get<std::string>();
+      m.is_default = mj.at("default").get<bool>();
+      m.deprecated = mj.at("deprecated").get<bool>();
+      if (mj.contains("builtins")) {
+        m.probed = true;
+        m.family = mj.at("family").get<std::string>();
+        m.root_bus = mj.at("root_bus").get<std::string>();
+        if (mj.at("root_hotplug").is_boolean()) m.root_hotplug = mj.at("root_hotplug").get<bool>();
+        m.root_hotplug_error = mj.value("root_hotplug_error", "");
+        for (const Json& f : mj.at("builtins")) {
+          m.builtins.push_back({f.at("slot").get<uint32_t>(), f.at("function").get<uint32_t>(),
+                                f.at("class").get<uint32_t>(), f.at("vendor").get<uint32_t>(),
+                                f.at("device").get<uint32_t>()});
+        }
+      }
+      caps.machines.push_back(std::move(m));
+    }
+    caps.device_types = j.at("device_types").get<std::set<std::string>>();
+    caps.device_aliases = j.at("device_aliases").get<std::map<std::string, std::string>>();
+    for (const auto& [type, names] : j.at("properties").items()) {
+      caps.properties[type] = names.get<std::set<std::string>>();
+    }
+    return caps;
+  } catch (const Json::exception& e) {
+    return Error(Rule::kBadValue, std::string("a malformed capabilities document: ") + e.what());
+  }
+}
+
+Result<QemuCaps> LoadQemuCaps(const CapsOptions& options, const Catalog& catalog, bool* started) {
+  if (started) *started = false;
+  std::string binary = FindBinary(options.qemu);
+  struct stat st {};
+  if (binary.empty() || stat(binary.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return Error(Rule::kQemu, fmt::format("no QEMU binary '{}'", options.qemu));
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const int64_t mtime_ns =
+      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  const std::string dir = CacheDir(options);
+  const std::string file = dir.empty() ? "" : CacheFile(dir, binary);
+  // A cache entry answers only for the same binary, file and machine types asked about.
+  auto fits = [&](const QemuCaps& c) {
+    if (c.binary != binary || c.size != size || c.mtime_ns != mtime_ns) return false;
+    for (const std::string& name : options.machines) {
+      const CapsMachine* m = c.FindMachine(name);
+      if (!m || !m->probed) return false;
+    }
+    return true;
+  };
+  if (!options.refresh && !file.empty()) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (in) {
+      Result<QemuCaps> cached = CapsFromJson(text.str());
+      if (cached && fits(*cached)) return cached;
+    }
+  }
+  if (started) *started = true;
+  Result<QemuCaps> caps = Probe(binary, options, catalog);
+  if (!caps) return caps;
+  caps->size = size;
+  caps->mtime_ns = mtime_ns;
+  if (!file.empty()) {
+    // Best effort, written whole or not at all: a cache that cannot be written costs a probe.
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    std::string tmp = fmt::format("{}.{}.tmp", file, getpid());
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << CapsJson(*caps);
+    }
+    fs::rename(tmp, file, ec);
+    if (ec) fs::remove(tmp, ec);
+  }
+  return caps;
+}
+
+std::string RenderCapsText(const QemuCaps& caps) {
+  std::string out = fmt::format("{}: {}\n", caps.Describe(), caps.package);
+  size_t deprecated = 0;
+  std::string def;
+  for (const CapsMachine& m : caps.machines) {
+    deprecated += m.deprecated ? 1 : 0;
+    if (m.is_default) def = m.name;
+  }
+  out += fmt::format("machine types: {} ({} deprecated), default {}\n", caps.machines.size(),
+                     deprecated, def.empty() ? "none" : def);
+  out += fmt::format("device types: {}; properties read for the {} pciplan uses\n",
+                     caps.device_types.size(), caps.properties.size());
+  for (const CapsMachine& m : caps.machines) {
+    if (!m.probed) continue;
+    std::string fns;
+    for (const CapsFunction& f : m.builtins) {
+      fns += fmt::format(" {}={:04x}", SlotFunction(f.slot, f.function), f.class_code);
+    }
+    out += fmt::format("{}{} ({}): root bus {} built in:{}; hot-plug into it: {}\n", m.name,
+                       m.alias.empty() ? "" : " alias " + m.alias,
+                       m.family.empty() ? "no pciplan family" : "family " + m.family,
+                       m.root_bus.empty() ? "?" : m.root_bus, fns.empty() ? " none" : fns,
+                       !m.root_hotplug ? "unknown" : *m.root_hotplug ? "yes" : "no");
+  }
+  return out;
+}
+
+Diagnostics CheckPlanForQemu(const Domain& domain, Plan& plan, const Catalog& catalog,
+                             const QemuCaps& caps) {
+  Diagnostics out;
+  const std::string asked = domain.machine.empty() ? plan.machine : domain.machine;
+  const CapsMachine* m = caps.FindMachine(asked);
+  if (!m) {
+    Diagnostic d = Error(Rule::kUnknownMachine,
+                         fmt::format("machine type '{}' is not one {} has", asked, caps.Describe()));
+    if (domain.os_type_offset != std::string::npos) {
+      d.line = LineOf(domain.text, domain.os_type_offset);
+    }
+    out.push_back(std::move(d));
+    return out;
+  }
+  plan.machine = m->name;  // an alias resolved as this binary resolves it
+  Result<QemuCommand> cmd = BuildQemuCommand(domain, plan, catalog);
+  if (!cmd) return cmd.errors();
+  for (const QemuDeviceArg& a : cmd->devices) {
+    const std::string driver = a.object.value("driver", "");
+    const size_t i = static_cast<size_t>(a.device);
+    auto problem = [&](std::string message) {
+      Diagnostic d = Error(Rule::kDeviceUnsupported, std::move(message),
+                           DeviceRef::DescribeAt(plan.devices, i),
+                           a.pci ? a.address.ToString() : "");
+      d.line = plan.devices[i].line;
+      out.push_back(std::move(d));
+    };
+    const std::string type = caps.DeviceType(driver);
+    if (type.empty()) {
+      problem(fmt::format("{} has no device '{}'", caps.Describe(), driver));
+      continue;
+    }
+    auto props = caps.properties.find(type);
+    if (props == caps.properties.end()) continue;
+    for (const auto& [key, value] : a.object.items()) {
+      if (key == "driver" || key == "id" || key == "bus" || props->second.count(key)) continue;
+      problem(fmt::format("{}'s device '{}' has no property '{}'", caps.Describe(), driver, key));
+    }
+  }
+  return out;
+}
+
+std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& catalog) {
+  std::vector<CapsFact> out;
+  auto fact = [&](std::string what, bool agrees, std::string binary = {}) {
+    out.push_back(CapsFact{std::move(what), agrees, agrees ? "" : std::move(binary)});
+  };
+  const CapsMachine* qemu_default = nullptr;
+  for (const CapsMachine& m : caps.machines) {
+    if (m.is_default) qemu_default = &m;
+  }
+  for (const MachineFamily* f : FamiliesOf(caps.binary, catalog)) {
+    for (const auto& [alias, name] : f->canonical_names) {
+      const CapsMachine* m = caps.FindMachine(alias);
+      fact(fmt::format("{}: machine '{}' is '{}'", f->name, alias, name), m && m->name == name,
+           m ? m->name : "no such machine");
+    }
+    std::string arch = ArchOf(caps.binary, catalog);
+    auto def = f->default_for.find(arch);
+    if (def != f->default_for.end() && !f->default_for_is_policy) {
+      bool same = qemu_default && (qemu_default->name == def->second ||
+                                   qemu_default->alias == def->second);
+      fact(fmt::format("{}: the default machine of {} is '{}'", f->name, arch, def->second), same,
+           qemu_default ? qemu_default->name : "no default");
+    }
+    for (const ControllerModel& c : catalog.controllers) {
+      bool here = c.machines.empty() ||
+                  std::find(c.machines.begin(), c.machines.end(), f->name) != c.machines.end();
+      if (!here || c.qemu.empty()) continue;
+      fact(fmt::format("{}: controller {} is QEMU device '{}'", f->name, c.name, c.qemu),
+           !caps.DeviceType(c.qemu).empty(), "no such device");
+    }
+    const CapsMachine* m = caps.FindMachine(f->name);
+    if (!m || !m->probed || f->root < 0) continue;
+    const ControllerModel& root = catalog.controller(f->root);
+    // What the data says the machine builds in on its root bus: the host bridge below the
+    // first slot the root offers, the reserved functions, and the forced places of the devices
+    // QEMU's machine creates itself.
+    std::set<std::string> data_fns, qemu_fns;
+    for (uint32_t s = 0; s < root.min_slot; ++s) data_fns.insert(SlotFunction(s, 0));
+    for (const ReservedFunction& r : f->reserved) data_fns.insert(SlotFunction(r.slot, r.function));
+    if (const QemuMachine* qm = catalog.qemu.FindMachine(f->name)) {
+      for (const Placement& p : f->placements) {
+        if (p.mode != PlacementMode::kForced || p.slots.empty()) continue;
+        for (const Match& b : qm->builtin) {
+          bool same = b.element == p.match.element && b.props == p.match.props;
+          if (same) data_fns.insert(SlotFunction(p.slots.front(), p.function));
+        }
+      }
+    }
+    for (const CapsFunction& fn : m->builtins) qemu_fns.insert(SlotFunction(fn.slot, fn.function));
+    auto join = [](const std::set<std::string>& s) {
+      std::string o;
+      for (const std::string& e : s) o += (o.empty() ? "" : " ") + e;
+      return o;
+    };
+    fact(fmt::format("{}: {} builds in {} on its root bus", f->name, m->name, join(data_fns)),
+         data_fns == qemu_fns, join(qemu_fns));
+    for (const CapsFunction& fn : m->builtins) {
+      if (fn.slot < root.min_slot) {
+        fact(fmt::format("{}: {} is the host bridge", f->name, SlotFunction(fn.slot, fn.function)),
+             fn.class_code == 0x0600, fmt::format("class {:04x}", fn.class_code));
+      }
+    }
+    fact(fmt::format("{}: root bus '{}' {} a hot-plug", f->name, root.bus_alias,
+                     root.qemu_hotplug ? "takes" : "refuses"),
+         m->root_hotplug && *m->root_hotplug == root.qemu_hotplug,
+         m->root_hotplug ? (*m->root_hotplug ? "takes it" : "refuses it")
+                         : "unknown: " + m->root_hotplug_error);
+  }
+  return out;
+}
+
+}  // namespace pciplan

@@ -1,0 +1,211 @@
+// pciplan caps against the installed QEMU 7.2: the bundled data agrees with what the binaries
+// tell, every device and property the corpus's command lines use exists, the cache answers a
+// second call without starting QEMU, and --qemu refuses what a binary lacks.
+#include "pciplan/qmp/caps.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "pciplan/domain/domain_reader.h"
+#include "pciplan/model/model_loader.h"
+#include "pciplan/plan/planner.h"
+#include "test_support.h"
+
+namespace pciplan {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunPciplan;
+using testing::Slurp;
+
+/// A private folder for one test, removed at the end.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "pciplan-caps-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data()) ? fs::path(tmpl) : fs::path();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+QemuCaps CapsOf(const std::string& binary, const fs::path& cache) {
+  CapsOptions o;
+  o.qemu = binary;
+  o.cache_dir = cache.string();
+  Result<QemuCaps> caps = LoadQemuCaps(o, BuiltinCatalog());
+  EXPECT_TRUE(caps.ok()) << (caps.ok() ? "" : caps.errors().front().message);
+  return caps.ok() ? *caps : QemuCaps{};
+}
+
+TEST(Caps, TheBundledDataIsWhatTheInstalledQemuSays) {
+  TempDir cache;
+  for (const char* binary : {"qemu-system-x86_64", "qemu-system-aarch64"}) {
+    SCOPED_TRACE(binary);
+    QemuCaps caps = CapsOf(binary, cache.path);
+    EXPECT_EQ(caps.version.substr(0, 4), "7.2.");
+    std::vector<CapsFact> facts = CompareCapsWithData(caps, BuiltinCatalog());
+    int agree = 0;
+    for (const CapsFact& f : facts) {
+      EXPECT_TRUE(f.agrees) << f.what << "; QEMU: " << f.binary;
+      agree += f.agrees ? 1 : 0;
+    }
+    // Each family's alias, built-in functions and root hot-plug at least, and a controller.
+    EXPECT_GE(facts.size(), 10u);
+    std::printf("caps %s: %d/%zu facts of the bundled data agree; %zu machine types, %zu device "
+                "types\n",
+                binary, agree, facts.size(), caps.machines.size(), caps.device_types.size());
+  }
+}
+
+TEST(Caps, EveryDeviceAndPropertyOfTheCorpusCommandLinesIsInTheBinary) {
+  TempDir cache;
+  // case -> "device\tproblem" of each recorded finding (caps_findings.tsv).
+  std::map<std::string, std::set<std::string>> findings, found;
+  std::istringstream known(Slurp(fs::path(PCIPLAN_TESTS_DIR) / "qemu" / "caps_findings.tsv"));
+  for (std::string line; std::getline(known, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t tab = line.find('\t');
+    ASSERT_NE(tab, std::string::npos) << line;
+    findings[line.substr(0, tab)].insert(line.substr(tab + 1));
+  }
+  std::map<std::string, QemuCaps> by_binary;
+  int domains = 0, devices = 0;
+  for (const auto& e : fs::directory_iterator(PCIPLAN_CONFORMANCE_DIR)) {
+    if (!fs::exists(e.path() / "expected.xml")) continue;
+    SCOPED_TRACE(e.path().filename().string());
+    Result<Domain> domain = ReadDomain(Slurp(e.path() / "input.xml"));
+    if (!domain) continue;
+    Result<Plan> plan = MakePlan(*domain, BuiltinCatalog(), PolicyName::kLibvirt);
+    if (!plan) continue;  // the cases QEMU refuses, recorded as deviations
+    auto binary = BuiltinCatalog().qemu.binaries.find(domain->arch);
+    ASSERT_NE(binary, BuiltinCatalog().qemu.binaries.end());
+    if (!by_binary.count(binary->second)) {
+      by_binary[binary->second] = CapsOf(binary->second, cache.path);
+    }
+    Diagnostics problems = CheckPlanForQemu(*domain, *plan, BuiltinCatalog(),
+                                            by_binary[binary->second]);
+    const std::string name = e.path().filename().string();
+    for (const Diagnostic& d : problems) {
+      // The message after the binary's name: "has no device 'x'".
+      size_t has = d.message.find(") has ");
+      std::string problem = has == std::string::npos ? d.message : d.message.substr(has + 2);
+      if (findings[name].count(d.device + "\t" + problem)) {
+        found[name].insert(d.device + "\t" + problem);
+      } else {
+        ADD_FAILURE() << d.Render("input.xml");
+      }
+    }
+    ++domains;
+    devices += static_cast<int>(plan->devices.size());
+  }
+  for (const auto& [name, expected] : findings) EXPECT_EQ(found[name], expected) << name;
+  EXPECT_GE(domains, 230);
+  std::printf("caps: %d corpus domains (%d devices) use only devices and properties their QEMU "
+              "has, but for the %zu recorded in caps_findings.tsv\n",
+              domains, devices, found.size());
+}
+
+TEST(Caps, ASecondCallIsServedFromTheCacheWithoutStartingQemu) {
+  TempDir dir;
+  // A stand-in binary that logs each start and runs the real QEMU.
+  fs::path log = dir.path / "starts.log";
+  fs::path wrapper = dir.path / "qemu-system-x86_64";
+  {
+    std::ofstream w(wrapper);
+    w << "#!/bin/sh\necho start >> '" << log.string() << "'\nexec qemu-system-x86_64 \"$@\"\n";
+  }
+  fs::permissions(wrapper, fs::perms::owner_all);
+  auto starts = [&] {
+    std::string text = Slurp(log);
+    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  };
+  CapsOptions o;
+  o.qemu = wrapper.string();
+  o.cache_dir = (dir.path / "cache").string();
+  bool started = false;
+  Result<QemuCaps> first = LoadQemuCaps(o, BuiltinCatalog(), &started);
+  ASSERT_TRUE(first.ok()) << first.errors().front().message;
+  EXPECT_TRUE(started);
+  const int after_first = starts();
+  EXPECT_GE(after_first, 3);  // -machine none, then pc and q35
+  Result<QemuCaps> second = LoadQemuCaps(o, BuiltinCatalog(), &started);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(started);
+  EXPECT_EQ(starts(), after_first);
+  EXPECT_EQ(CapsJson(*second), CapsJson(*first));
+
+  // The command line reads the same cache.
+  ASSERT_EQ(::setenv("XDG_CACHE_HOME", (dir.path / "xdg").c_str(), 1), 0);
+  testing::RunResult r = RunPciplan(dir.path, {"caps", "--qemu", wrapper.string()}, {});
+  EXPECT_EQ(r.status, 0) << r.err;
+  const int after_cli = starts();
+  EXPECT_GT(after_cli, after_first);
+  r = RunPciplan(dir.path, {"caps", "--qemu", wrapper.string(), "--json"}, {});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(starts(), after_cli);
+  Result<QemuCaps> json = CapsFromJson(r.out);
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(json->binary, wrapper.string());
+
+  // A changed binary (another mtime) is asked again; so is --refresh.
+  struct timespec times[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, wrapper.c_str(), times, 0), 0);
+  ASSERT_TRUE(LoadQemuCaps(o, BuiltinCatalog(), &started).ok());
+  EXPECT_TRUE(started);
+  o.refresh = true;
+  ASSERT_TRUE(LoadQemuCaps(o, BuiltinCatalog(), &started).ok());
+  EXPECT_TRUE(started);
+}
+
+TEST(Caps, CheckQemuRefusesAMachineTypeAndADeviceTheBinaryLacks) {
+  TempDir dir;
+  ASSERT_EQ(::setenv("XDG_CACHE_HOME", (dir.path / "xdg").c_str(), 1), 0);
+  auto domain = [&](const std::string& machine, const std::string& nic) {
+    fs::path p = dir.path / ("d-" + machine + "-" + nic + ".xml");
+    std::ofstream(p) << "<domain type='qemu'>\n  <name>d</name>\n  <memory>262144</memory>\n"
+                        "  <os><type arch='x86_64' machine='"
+                     << machine
+                     << "'>hvm</type></os>\n  <devices>\n"
+                        "    <interface type='user'><model type='"
+                     << nic << "'/></interface>\n  </devices>\n</domain>\n";
+    return p.filename().string();
+  };
+  const std::string bin = "/usr/bin/qemu-system-x86_64";
+  // Without --qemu both plan from the bundled data, which takes any pc-q35-* and passes an
+  // interface model through as libvirt does.
+  testing::RunResult r = RunPciplan(dir.path, {"check", domain("pc-q35-99.0", "e1000e")}, {});
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = RunPciplan(dir.path, {"check", "--qemu", bin, domain("pc-q35-99.0", "e1000e")}, {});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "d-pc-q35-99.0-e1000e.xml:4: error: machine type 'pc-q35-99.0' is not one "
+                   "/usr/bin/qemu-system-x86_64 (QEMU " +
+                       CapsOf(bin, dir.path / "c").version + ") has [unknown-machine]\n");
+  r = RunPciplan(dir.path, {"check", "--qemu", bin, domain("q35", "nosuchnic")}, {});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("d-q35-nosuchnic.xml:6: error: interface #0 (nosuchnic) at 0000:01:00.0: "
+                       "/usr/bin/qemu-system-x86_64 (QEMU 7.2."),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(") has no device 'nosuchnic' [device-unsupported]\n"), std::string::npos);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+  // What the binary has plans as without --qemu, an alias resolved as the binary resolves it.
+  r = RunPciplan(dir.path, {"check", "--qemu", bin, domain("q35", "e1000e")}, {});
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = RunPciplan(dir.path, {"check", "--qemu", "/nonexistent/qemu", domain("q35", "e1000e")}, {});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err, "pciplan: no QEMU binary '/nonexistent/qemu'\n");
+}
+
+}  // namespace
+}  // namespace pciplan
