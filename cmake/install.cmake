@@ -41,10 +41,10 @@ configure_file(cmake/pciplan.pc.in ${CMAKE_BINARY_DIR}/pkgconfig-template/pcipla
 unset(PREFIX)
 install(CODE "
   set(PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
-  configure_file(\"${CMAKE_BINARY_DIR}/pkgconfig-template/pciplan.pc.in\"
-                 \"${CMAKE_BINARY_DIR}/pkgconfig-install/pciplan.pc\" @ONLY)
-  file(INSTALL \"${CMAKE_BINARY_DIR}/pkgconfig-install/pciplan.pc\"
-       DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig\")
+  set(pc \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig/pciplan.pc\")
+  message(STATUS \"Installing: \${pc}\")
+  configure_file(\"${CMAKE_BINARY_DIR}/pkgconfig-template/pciplan.pc.in\" \"\${pc}\" @ONLY)
+  list(APPEND CMAKE_INSTALL_MANIFEST_FILES \"\${pc}\")
 ")
 
 install(FILES ${PCIPLAN_MAN} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
@@ -89,8 +89,9 @@ if(PCIPLAN_SANITIZE)
 endif()
 
 set(PCIPLAN_INSTALL_TEST ${CMAKE_SOURCE_DIR}/tests/install/install_test.sh)
-set(PCIPLAN_INSTALL_TEST_ENV
-  "PCIPLAN_BUILD=${CMAKE_BINARY_DIR};PCIPLAN_SOURCE=${CMAKE_SOURCE_DIR};PCIPLAN_PYTHON3=${PCIPLAN_PYTHON3};PCIPLAN_VERSION=${PROJECT_VERSION};PCIPLAN_LIBDIR=${CMAKE_INSTALL_LIBDIR}")
+set(PCIPLAN_INSTALL_TEST_ENV PCIPLAN_BUILD=${CMAKE_BINARY_DIR}
+  PCIPLAN_SOURCE=${CMAKE_SOURCE_DIR} PCIPLAN_PYTHON3=${PCIPLAN_PYTHON3}
+  PCIPLAN_VERSION=${PROJECT_VERSION} PCIPLAN_LIBDIR=${CMAKE_INSTALL_LIBDIR})
 add_test(NAME Install.IntoDestdir COMMAND ${PCIPLAN_INSTALL_TEST} destdir)
 set_tests_properties(Install.IntoDestdir PROPERTIES FIXTURES_SETUP pciplan_destdir)
 foreach(t PkgConfig CSmoke CMakePackage ManPage BashCompletion Python Program)

@@ -71,13 +71,18 @@ endif()
 
 # Debian's python3 (python3-pytest is installed for it), ahead of other python3 on the PATH.
 find_program(PCIPLAN_PYTHON3 python3 HINTS /usr/bin NO_CACHE REQUIRED)
-add_test(NAME Python.Bindings
-         COMMAND ${PCIPLAN_PYTHON3} -m pytest -q -p no:cacheprovider ${CMAKE_SOURCE_DIR}/python/tests)
-set_tests_properties(Python.Bindings PROPERTIES ENVIRONMENT
-  "PCIPLAN_LIBRARY=$<TARGET_FILE:pciplan_shared>;PCIPLAN_CLI=$<TARGET_FILE:pciplan>;PYTHONPATH=${CMAKE_SOURCE_DIR}/python;PYTHONDONTWRITEBYTECODE=1")
+add_test(NAME Python.Bindings COMMAND ${PCIPLAN_PYTHON3} -m pytest -q -p no:cacheprovider
+         ${CMAKE_SOURCE_DIR}/python/tests)
+set(PCIPLAN_PYTHON_TEST_ENV PCIPLAN_LIBRARY=$<TARGET_FILE:pciplan_shared>
+  PCIPLAN_CLI=$<TARGET_FILE:pciplan> PYTHONPATH=${CMAKE_SOURCE_DIR}/python
+  PYTHONDONTWRITEBYTECODE=1)
+set_tests_properties(Python.Bindings PROPERTIES ENVIRONMENT "${PCIPLAN_PYTHON_TEST_ENV}")
 
 find_program(PCIPLAN_GO go REQUIRED)
 add_test(NAME Go.Bindings COMMAND ${PCIPLAN_GO} test -count=1 ./...
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/go/pciplan)
-set_tests_properties(Go.Bindings PROPERTIES ENVIRONMENT
-  "PKG_CONFIG_PATH=${CMAKE_BINARY_DIR}/pkgconfig-uninstalled;PCIPLAN_CLI=$<TARGET_FILE:pciplan>;GOCACHE=${CMAKE_BINARY_DIR}/go/cache;GOPATH=${CMAKE_BINARY_DIR}/go/path;GOPROXY=off;GOTOOLCHAIN=local;CGO_ENABLED=1")
+# No network and nothing outside the build folder: the package needs no other module.
+set(PCIPLAN_GO_TEST_ENV PKG_CONFIG_PATH=${CMAKE_BINARY_DIR}/pkgconfig-uninstalled
+  PCIPLAN_CLI=$<TARGET_FILE:pciplan> GOCACHE=${CMAKE_BINARY_DIR}/go/cache
+  GOPATH=${CMAKE_BINARY_DIR}/go/path GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=1)
+set_tests_properties(Go.Bindings PROPERTIES ENVIRONMENT "${PCIPLAN_GO_TEST_ENV}")

@@ -147,8 +147,9 @@ typedef enum pciplan_format {
   PCIPLAN_FORMAT_JSON = 1, /* qemu-args --json */
   PCIPLAN_FORMAT_DOT = 2   /* tree --dot: a Graphviz graph */
 } pciplan_format;
-PCIPLAN_API pciplan_status pciplan_options_set_format(pciplan_options *options,
-                                                      pciplan_format format,
+/** Sets the format, one of pciplan_format (an int, so that any value from any language is
+ *  defined behaviour: another is PCIPLAN_USAGE). */
+PCIPLAN_API pciplan_status pciplan_options_set_format(pciplan_options *options, int format,
                                                       pciplan_error *error);
 
 /** attach --live: a free hot-pluggable slot only, no controller added (default: --config). */

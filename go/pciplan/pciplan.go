@@ -231,7 +231,7 @@ func newOptions(o *Options) (*C.pciplan_options, error) {
 	}
 	steps = append(steps, func() error {
 		return call(func(e *C.pciplan_error) C.pciplan_status {
-			return C.pciplan_options_set_format(opts, C.pciplan_format(o.Format), e)
+			return C.pciplan_options_set_format(opts, C.int(o.Format), e)
 		})
 	})
 	for _, step := range steps {

@@ -115,7 +115,8 @@ def test_plan_error_carries_rule_device_and_line(tmp_path):
     assert len(err.diagnostics) >= 1
     status, _, stderr = cli_on(tmp_path, SLOT_OUT_OF_RANGE, "plan")
     assert status == 1
-    assert stderr.splitlines()[0] == err.diagnostics[0].text.replace("<input>", str(tmp_path / "vm.xml"))
+    path = str(tmp_path / "vm.xml")
+    assert stderr.splitlines()[0] == err.diagnostics[0].text.replace("<input>", path)
     assert not isinstance(err, pciplan.UsageError)
 
 
@@ -192,7 +193,8 @@ def test_attach_and_detach_match_the_program(tmp_path):
     (tmp_path / "planned.xml").write_text(planned)
     (tmp_path / "nic.xml").write_text(NIC)
     attached = pciplan.attach(planned, NIC)
-    assert attached.xml == cli("attach", str(tmp_path / "planned.xml"), str(tmp_path / "nic.xml"))[1]
+    program = cli("attach", str(tmp_path / "planned.xml"), str(tmp_path / "nic.xml"))[1]
+    assert attached.xml == program
     assert attached.free_slots is not None
     live = pciplan.attach(planned, NIC, live=True)
     assert live.free_slots == (0, 0)

@@ -3,14 +3,13 @@
 // it made in a handle. No exception leaves a function: a failure no code path expected is
 // PCIPLAN_INTERNAL.
 #define PCIPLAN_BUILDING_LIBRARY
-#include "pciplan.h"
-
 #include <exception>
 #include <new>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "pciplan.h"
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/emit/tree.h"
 #include "pciplan/model/model_loader.h"
@@ -122,7 +121,8 @@ template <typename Set>
 pciplan_status SetWishOption(pciplan_options* options, const char* text, pciplan_error* error,
                              Set set) {
   return Guarded(error, [&] {
-    if (!options || !text) return FailPlain(error, PCIPLAN_USAGE, "options and text must not be NULL");
+    if (!options || !text)
+      return FailPlain(error, PCIPLAN_USAGE, "options and text must not be NULL");
     pciplan::WishOptions before = options->wishes;
     set(options->wishes, std::string(text));
     pciplan::Result<pciplan::Wishes> wishes = pciplan::CombineWishes(options->wishes);
@@ -196,8 +196,8 @@ pciplan_status RunOnDomain(Command command, const char* domain, const pciplan_op
         break;
       case Command::kQemuArgs: {
         pciplan::Result<std::string> args = pciplan::QemuArgsText(
-            planned.value(),
-            o.format == PCIPLAN_FORMAT_JSON ? pciplan::ArgsFormat::kJson : pciplan::ArgsFormat::kShell);
+            planned.value(), o.format == PCIPLAN_FORMAT_JSON ? pciplan::ArgsFormat::kJson
+                                                             : pciplan::ArgsFormat::kShell);
         if (!args) return Fail(error, PCIPLAN_INVALID, args.errors());
         text = std::move(args.value());
         break;
@@ -208,8 +208,7 @@ pciplan_status RunOnDomain(Command command, const char* domain, const pciplan_op
                    : pciplan::RenderTreeText(planned->plan, pciplan::BuiltinCatalog());
         break;
     }
-    pciplan_result* r =
-        NewResult(std::move(planned->domain), std::move(planned->plan));
+    pciplan_result* r = NewResult(std::move(planned->domain), std::move(planned->plan));
     r->text = std::move(text);
     if (xml) r->xml = std::move(xml.value());
     *result = r;
@@ -227,8 +226,7 @@ pciplan_status RunEdit(const char* domain, pciplan::EditRequest request,
   request.write_wishes = o.write_wishes;
   pciplan::Result<pciplan::Wishes> given = pciplan::CombineWishes(o.wishes);
   if (!given) return Fail(error, PCIPLAN_USAGE, given.errors());
-  pciplan::Result<pciplan::Domain> read =
-      pciplan::ReadDomainWithWishes(domain, given.value());
+  pciplan::Result<pciplan::Domain> read = pciplan::ReadDomainWithWishes(domain, given.value());
   if (!read) return Fail(error, PCIPLAN_INVALID, read.errors());
   pciplan::Result<pciplan::Edited> edited = pciplan::EditDomain(read.value(), request);
   if (!edited) return Fail(error, PCIPLAN_INVALID, edited.errors());
@@ -329,8 +327,8 @@ pciplan_status pciplan_options_set_policy(pciplan_options* options, const char* 
   });
 }
 
-pciplan_status pciplan_options_set_default_address_type(pciplan_options* options,
-                                                        const char* type, pciplan_error* error) {
+pciplan_status pciplan_options_set_default_address_type(pciplan_options* options, const char* type,
+                                                        pciplan_error* error) {
   return SetWishOption(options, type, error, [](pciplan::WishOptions& w, std::string text) {
     w.default_address_type = std::move(text);
   });
@@ -358,15 +356,17 @@ void pciplan_options_set_write_wishes(pciplan_options* options, int yes) {
   if (options) options->write_wishes = yes ? pciplan::WriteWishes::kYes : pciplan::WriteWishes::kNo;
 }
 
-pciplan_status pciplan_options_set_format(pciplan_options* options, pciplan_format format,
+pciplan_status pciplan_options_set_format(pciplan_options* options, int format,
                                           pciplan_error* error) {
-  if (!options) return FailPlain(error, PCIPLAN_USAGE, "options must not be NULL");
-  if (format != PCIPLAN_FORMAT_TEXT && format != PCIPLAN_FORMAT_JSON &&
-      format != PCIPLAN_FORMAT_DOT) {
-    return FailPlain(error, PCIPLAN_USAGE, "unknown format " + std::to_string(format));
-  }
-  options->format = format;
-  return Succeed(error);
+  return Guarded(error, [&] {
+    if (!options) return FailPlain(error, PCIPLAN_USAGE, "options must not be NULL");
+    if (format != PCIPLAN_FORMAT_TEXT && format != PCIPLAN_FORMAT_JSON &&
+        format != PCIPLAN_FORMAT_DOT) {
+      return FailPlain(error, PCIPLAN_USAGE, "unknown format " + std::to_string(format));
+    }
+    options->format = static_cast<pciplan_format>(format);
+    return Succeed(error);
+  });
 }
 
 void pciplan_options_set_live(pciplan_options* options, int yes) {

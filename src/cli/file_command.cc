@@ -64,8 +64,8 @@ FileOutcome RunFileCommand(const std::string& input, const FileOptions& options)
       o.text = DisplayName(input) + ": ok (" + o.family + ")\n";
       break;
     case Command::kQemuArgs: {
-      Result<std::string> args = QemuArgsText(
-          p, options.format == Format::kJson ? ArgsFormat::kJson : ArgsFormat::kShell);
+      Result<std::string> args =
+          QemuArgsText(p, options.format == Format::kJson ? ArgsFormat::kJson : ArgsFormat::kShell);
       if (!args) return Invalid(args.errors());
       o.text = std::move(args.value());
       break;

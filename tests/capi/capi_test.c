@@ -246,7 +246,7 @@ static void UsageErrorsLeaveOptions(void) {
   CHECK(pciplan_options_set_policy(o, "fastest", err) == PCIPLAN_USAGE);
   CHECK(pciplan_options_set_policy_json(o, "{\"version\": 1, \"spare\": 3}", err) ==
         PCIPLAN_USAGE);
-  CHECK(pciplan_options_set_format(o, (pciplan_format)7, err) == PCIPLAN_USAGE);
+  CHECK(pciplan_options_set_format(o, 7, err) == PCIPLAN_USAGE);
   CHECK(pciplan_error_rule(err, 0) == NULL);
   CHECK_HAS(pciplan_error_render(err, 0, "vm.xml"), "pciplan: ");
   /* None of them changed the options: the plan is the plain one. */

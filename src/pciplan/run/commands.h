@@ -18,8 +18,8 @@ namespace pciplan {
 /// The wish options of every command, as text (README "Wishes"): a policy file's JSON and the
 /// flags --hotplug-slots, --default-address-type, --policy and --wish.
 struct WishOptions {
-  std::string policy_text;  // a policy file's JSON; empty when there is none
-  std::string policy_name;  // what errors in `policy_text` name it ("policy.json")
+  std::string policy_text;           // a policy file's JSON; empty when there is none
+  std::string policy_name;           // what errors in `policy_text` name it ("policy.json")
   std::string hotplug_slots;         // "pcie=N,pci=M"
   std::string default_address_type;  // "pci" or "virtio-mmio"
   std::string policy;                // "libvirt" or "integrated"
