@@ -84,5 +84,6 @@ add_test(NAME Go.Bindings COMMAND ${PCIPLAN_GO} test -count=1 ./...
 # No network and nothing outside the build folder: the package needs no other module.
 set(PCIPLAN_GO_TEST_ENV PKG_CONFIG_PATH=${CMAKE_BINARY_DIR}/pkgconfig-uninstalled
   PCIPLAN_CLI=$<TARGET_FILE:pciplan> GOCACHE=${CMAKE_BINARY_DIR}/go/cache
-  GOPATH=${CMAKE_BINARY_DIR}/go/path GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=1)
+  GOPATH=${CMAKE_BINARY_DIR}/go/path GOPROXY=off GOTOOLCHAIN=local GOENV=off GOFLAGS=
+  CGO_ENABLED=1)
 set_tests_properties(Go.Bindings PROPERTIES ENVIRONMENT "${PCIPLAN_GO_TEST_ENV}")
