@@ -1,11 +1,7 @@
 #include "file_command.h"
 
 #include "io.h"
-#include "pciplan/domain/domain_reader.h"
-#include "pciplan/emit/domain_writer.h"
-#include "pciplan/emit/qemu_args.h"
 #include "pciplan/model/model_loader.h"
-#include "pciplan/plan/planner.h"
 
 namespace pciplan::cli {
 namespace {
@@ -22,44 +18,22 @@ FileOutcome Invalid(Diagnostics errors) {
 std::string DisplayName(const std::string& path) { return path == "-" ? "<stdin>" : path; }
 
 Result<Wishes> CommandLineWishes(const WishArgs& a) {
-  Wishes w;
+  WishOptions options;
   if (!a.policy_file.empty()) {
     Result<std::string> text = ReadInput(a.policy_file);
     if (!text) return text.errors();
-    Result<Wishes> file = ParsePolicyFile(text.value());
-    if (!file) {
-      Diagnostics e = file.errors();
-      for (Diagnostic& d : e) d.message = a.policy_file + ": " + d.message;
-      return e;
-    }
-    w = file.value();
+    options.policy_text = std::move(text.value());
+    options.policy_name = a.policy_file;
   }
-  Wishes flags;
-  if (!a.hotplug_slots.empty()) {
-    Result<Wishes> slots = ParseHotplugSlotsFlag(a.hotplug_slots);
-    if (!slots) return slots.errors();
-    flags = slots.value();
-  }
-  if (!a.default_address_type.empty()) {
-    Result<bool> r = SetDomainWish(flags, "defaultAddressType", a.default_address_type);
-    if (!r) return r.errors();
-  }
-  if (!a.policy.empty()) {
-    Result<bool> r = SetDomainWish(flags, "policy", a.policy);
-    if (!r) return r.errors();
-  }
-  for (const std::string& text : a.wishes) {
-    Result<DeviceWish> d = ParseWishFlag(text);
-    if (!d) return d.errors();
-    Wishes one;
-    one.devices.push_back(d.value());
-    flags = Overlay(flags, one);
-  }
-  return Overlay(w, flags);
+  options.hotplug_slots = a.hotplug_slots;
+  options.default_address_type = a.default_address_type;
+  options.policy = a.policy;
+  options.wishes = a.wishes;
+  return CombineWishes(options);
 }
 
-std::variant<Planned, FileOutcome> ReadAndPlan(const std::string& input,
-                                               const FileOptions& options) {
+std::variant<PlannedDomain, FileOutcome> ReadAndPlan(const std::string& input,
+                                                     const FileOptions& options) {
   Result<std::string> text = ReadInput(input);
   if (!text) {
     FileOutcome o;
@@ -67,39 +41,27 @@ std::variant<Planned, FileOutcome> ReadAndPlan(const std::string& input,
     o.io_error = text.errors().front().message;
     return o;
   }
-  Result<Domain> domain = ReadDomain(std::move(text.value()));
-  if (!domain) return Invalid(domain.errors());
-  domain->wishes = Overlay(domain->wishes, options.given);
-  if (!options.replan.empty()) {
-    Result<Domain> dropped = DropAddresses(domain.value(), options.replan);
-    if (!dropped) return Invalid(dropped.errors());
-    domain = std::move(dropped);
-  }
-  Result<Plan> plan = MakePlan(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt);
-  if (!plan) return Invalid(plan.errors());
+  Result<PlannedDomain> planned =
+      PlanDomainText(std::move(text.value()), options.given, options.replan);
+  if (!planned) return Invalid(planned.errors());
   if (options.qemu) {
-    Diagnostics missing = CheckPlanForQemu(*domain, *plan, BuiltinCatalog(), *options.qemu);
+    Diagnostics missing =
+        CheckPlanForQemu(planned->domain, planned->plan, BuiltinCatalog(), *options.qemu);
     if (!missing.empty()) return Invalid(std::move(missing));
   }
-  return Planned{std::move(domain.value()), std::move(plan.value())};
+  return std::move(planned.value());
 }
 
 FileOutcome RunFileCommand(const std::string& input, const FileOptions& options) {
-  std::variant<Planned, FileOutcome> planned = ReadAndPlan(input, options);
+  std::variant<PlannedDomain, FileOutcome> planned = ReadAndPlan(input, options);
   if (FileOutcome* failed = std::get_if<FileOutcome>(&planned)) return std::move(*failed);
-  Planned& p = std::get<Planned>(planned);
+  PlannedDomain& p = std::get<PlannedDomain>(planned);
   FileOutcome o;
   o.family = p.plan.family->name;
   switch (options.command) {
     case Command::kPlan: {
-      Result<std::string> xml = WriteDomain(p.domain, p.plan, BuiltinCatalog());
+      Result<std::string> xml = PlannedXml(p, options.write_wishes);
       if (!xml) return Invalid(xml.errors());
-      if (options.write_wishes == WriteWishes::kYes) {
-        // Recorded into the planned text, so the next plan needs no flags.
-        Result<Domain> again = ReadDomain(xml.value());
-        if (!again) return Invalid(again.errors());
-        xml = WithWishesText(again.value(), p.domain.wishes);
-      }
       o.text = std::move(xml.value());
       o.notes = p.plan.notes;
       break;
@@ -108,10 +70,10 @@ FileOutcome RunFileCommand(const std::string& input, const FileOptions& options)
       o.text = DisplayName(input) + ": ok (" + o.family + ")\n";
       break;
     case Command::kQemuArgs: {
-      Result<QemuCommand> cmd = BuildQemuCommand(p.domain, p.plan, BuiltinCatalog());
-      if (!cmd) return Invalid(cmd.errors());
-      o.text = options.format == Format::kJson ? RenderQemuJson(cmd.value()).dump(2) + "\n"
-                                               : RenderQemuShell(cmd.value());
+      Result<std::string> args =
+          QemuArgsText(p, options.format == Format::kJson ? ArgsFormat::kJson : ArgsFormat::kShell);
+      if (!args) return Invalid(args.errors());
+      o.text = std::move(args.value());
       break;
     }
   }

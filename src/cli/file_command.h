@@ -13,6 +13,7 @@
 #include "pciplan/domain/wishes.h"
 #include "pciplan/plan/plan.h"
 #include "pciplan/qmp/caps.h"
+#include "pciplan/run/commands.h"
 
 namespace pciplan::cli {
 
@@ -34,12 +35,12 @@ struct WishArgs {
   std::vector<std::string> replan;   // --replan DEVICE (plan, check, qemu-args, verify)
 };
 
-/// The wishes of the policy file and the flags, flags last (they win); errors name the source.
+/// The wishes of the policy file and the flags, flags last (they win; CombineWishes); errors
+/// name the source.
 Result<Wishes> CommandLineWishes(const WishArgs& args);
 
 enum class Command { kPlan, kCheck, kQemuArgs };
 enum class Format { kText, kJson };
-enum class WriteWishes { kNo, kYes };
 
 /// What is done to each file: the command and the options that apply to every file.
 struct FileOptions {
@@ -65,15 +66,10 @@ struct FileOutcome {
   bool ok() const { return status == kExitOk; }
 };
 
-struct Planned {
-  Domain domain;
-  Plan plan;
-};
-
 /// Reads and plans `input` under its wishes overlaid by `options.given`, with the addresses of
 /// the --replan devices dropped; or the failed outcome.
-std::variant<Planned, FileOutcome> ReadAndPlan(const std::string& input,
-                                               const FileOptions& options);
+std::variant<PlannedDomain, FileOutcome> ReadAndPlan(const std::string& input,
+                                                     const FileOptions& options);
 
 /// Runs `options.command` on `input`. Thread-safe: batch workers call it side by side.
 FileOutcome RunFileCommand(const std::string& input, const FileOptions& options);

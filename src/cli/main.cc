@@ -93,11 +93,11 @@ int RunSingle(const std::string& input, const FileOptions& options, const std::s
 
 int RunVerify(const std::string& input, const FileOptions& file_options,
               const VerifyOptions& options, bool json) {
-  std::variant<Planned, FileOutcome> planned = ReadAndPlan(input, file_options);
+  std::variant<PlannedDomain, FileOutcome> planned = ReadAndPlan(input, file_options);
   if (const FileOutcome* failed = std::get_if<FileOutcome>(&planned)) {
     return ReportFailure(*failed, input);
   }
-  const Planned& p = std::get<Planned>(planned);
+  const PlannedDomain& p = std::get<PlannedDomain>(planned);
   Result<VerifyReport> report = Verify(p.domain, p.plan, BuiltinCatalog(), options);
   if (!report) return Report(report.errors(), DisplayName(input));
   std::string out = json ? RenderVerifyJson(report.value()) : RenderVerifyText(report.value());
@@ -135,11 +135,11 @@ Result<std::string> RenderSvg(const std::string& dot) {
 
 int RunTree(const std::string& input, const FileOptions& file_options, bool dot,
             const std::string& svg_file) {
-  std::variant<Planned, FileOutcome> planned = ReadAndPlan(input, file_options);
+  std::variant<PlannedDomain, FileOutcome> planned = ReadAndPlan(input, file_options);
   if (const FileOutcome* failed = std::get_if<FileOutcome>(&planned)) {
     return ReportFailure(*failed, input);
   }
-  const Planned& p = std::get<Planned>(planned);
+  const PlannedDomain& p = std::get<PlannedDomain>(planned);
   if (!svg_file.empty()) {
     Result<std::string> svg = RenderSvg(RenderTreeDot(p.plan, BuiltinCatalog()));
     if (!svg) {
@@ -161,11 +161,11 @@ int RunTree(const std::string& input, const FileOptions& file_options, bool dot,
 
 int RunVerifyGuest(const std::string& input, const FileOptions& file_options,
                    const GuestOptions& options, bool json) {
-  std::variant<Planned, FileOutcome> planned = ReadAndPlan(input, file_options);
+  std::variant<PlannedDomain, FileOutcome> planned = ReadAndPlan(input, file_options);
   if (const FileOutcome* failed = std::get_if<FileOutcome>(&planned)) {
     return ReportFailure(*failed, input);
   }
-  const Planned& p = std::get<Planned>(planned);
+  const PlannedDomain& p = std::get<PlannedDomain>(planned);
   Result<GuestReport> report = VerifyGuest(p.domain, p.plan, BuiltinCatalog(), options);
   if (!report) return Report(report.errors(), DisplayName(input));
   std::string out = json ? RenderGuestJson(report.value()) : RenderGuestText(report.value());
@@ -201,8 +201,6 @@ Result<Monitor> ConnectMonitor(const std::string& path, int timeout_ms) {
   if (Result<nlohmann::json> h = m.client->Handshake(timeout_ms); !h) return h.errors();
   return m;
 }
-
-enum class EditKind { kAttach, kDetach };
 
 int RunEdit(const EditArgs& a, EditKind kind) {
   bool attach = kind == EditKind::kAttach;
@@ -248,15 +246,14 @@ int RunEdit(const EditArgs& a, EditKind kind) {
     }
     monitor = std::move(m.value());
   }
-  Result<Edited> edited = [&]() -> Result<Edited> {
-    if (attach) {
-      return AttachDevice(domain.value(), device.value_or(""), BuiltinCatalog(),
-                          a.live ? AttachMode::kLive : AttachMode::kConfig);
-    }
-    DetachRequest req{a.alias, device.value_or(""),
-                      a.prune ? Prune::kEmptyControllers : Prune::kNothing};
-    return DetachDevice(domain.value(), req, BuiltinCatalog());
-  }();
+  EditRequest request;
+  request.kind = kind;
+  request.device_xml = device.value_or("");
+  request.alias = a.alias;
+  request.mode = a.live ? AttachMode::kLive : AttachMode::kConfig;
+  request.prune = a.prune ? Prune::kEmptyControllers : Prune::kNothing;
+  request.write_wishes = a.write_wishes ? WriteWishes::kYes : WriteWishes::kNo;
+  Result<Edited> edited = EditDomain(domain.value(), request);
   if (!edited) return Report(edited.errors(), DisplayName(a.domain), DisplayName(a.device));
   if (attach && a.live) {
     std::fprintf(stderr, "note: %u free hot-pluggable PCIe slots and %u PCI slots remain\n",
@@ -274,12 +271,6 @@ int RunEdit(const EditArgs& a, EditKind kind) {
                        a.timeout_ms);
     }();
     if (!done) return Report(done.errors(), DisplayName(a.domain), DisplayName(a.device));
-  }
-  if (a.write_wishes) {
-    // Recorded into the edited text, so the next plan or attach needs no flags.
-    Result<Domain> planned = ReadDomain(edited->xml);
-    if (!planned) return Report(planned.errors(), DisplayName(a.domain));
-    edited->xml = WithWishesText(planned.value(), edited->domain.wishes);
   }
   Result<bool> written = WriteOutput(a.in_place ? a.domain : a.output, edited->xml);
   if (!written) {
@@ -560,13 +551,13 @@ int Main(int argc, char** argv) {
   if (*qemu_args) return RunFileCommandLine(Command::kQemuArgs, file_args);
   if (*caps) return RunCaps(caps_options, caps_json);
   if (*tree) return RunTreeCommandLine(tree_input, tree_wishes, tree_dot, svg_file);
-  if (*attach) return RunEdit(edit, EditKind::kAttach);
+  if (*attach) return RunEdit(edit, pciplan::EditKind::kAttach);
   if (*detach) {
     if (edit.device.empty() && edit.alias.empty()) {
       std::fprintf(stderr, "pciplan: detach needs a device file or --alias\n");
       return kExitUsage;
     }
-    return RunEdit(edit, EditKind::kDetach);
+    return RunEdit(edit, pciplan::EditKind::kDetach);
   }
   if (*verify) {
     verify_options.probes = no_probes ? pciplan::Probes::kNone : pciplan::Probes::kHotplug;

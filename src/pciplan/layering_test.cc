@@ -1,6 +1,6 @@
 // Holds the include arrows of the pipeline (STYLE.md section 2): base <- domain, model <-
-// topology <- check, plan <- emit <- edit <- cli; domain and model never include each other; no
-// stage includes qmp or cli.
+// topology <- check, plan <- emit <- edit <- run <- cli and capi; domain and model never include
+// each other; no stage includes qmp or cli.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -23,6 +23,7 @@ TEST(Layering, IncludesFollowThePipeline) {
       {"plan", {"base", "domain", "model", "topology", "check", "plan"}},
       {"emit", {"base", "domain", "model", "topology", "check", "plan", "emit"}},
       {"edit", {"base", "domain", "model", "topology", "check", "plan", "emit", "edit"}},
+      {"run", {"base", "domain", "model", "topology", "check", "plan", "emit", "edit", "run"}},
   };
   const std::regex include("#include \"pciplan/([a-z]+)/");
   int files = 0;

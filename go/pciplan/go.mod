@@ -1,0 +1,3 @@
+module pciplan.dev/go/pciplan
+
+go 1.19
