@@ -3,6 +3,7 @@
 // both take it from here, so that a batch writes exactly what a single run prints.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <variant>
 #include <vector>
@@ -39,6 +40,13 @@ Result<Wishes> CommandLineWishes(const WishArgs& args);
 enum class Command { kPlan, kCheck, kQemuArgs };
 enum class Format { kText, kJson };
 enum class WriteWishes { kNo, kYes };
+enum class Document { kNo, kYes };
+/// How many problems a refused domain reports: the first, as libvirt does (plan), or every
+/// independent one (check, plan --all-errors).
+enum class Problems { kFirst, kAll };
+
+/// The "kind" of a command's JSON document: "plan", "check", "qemu-args".
+std::string KindOf(Command command);
 
 /// What is done to each file: the command and the options that apply to every file.
 struct FileOptions {
@@ -47,6 +55,8 @@ struct FileOptions {
   std::vector<std::string> replan;              // --replan: devices whose addresses are dropped
   WriteWishes write_wishes = WriteWishes::kNo;  // plan --write-wishes
   Format format = Format::kText;                // qemu-args: the shell command or --json
+  Document document = Document::kNo;            // --json: FileOutcome::json is built
+  Problems problems = Problems::kFirst;
 };
 
 /// What a command made of one file.
@@ -59,6 +69,9 @@ struct FileOutcome {
   std::vector<std::string> notes;  // the plan's notes (--explain)
   Diagnostics errors;
   std::string io_error;
+  /// With Document::kYes, the run's JSON document (ResultJson; qemu-args: its own), without
+  /// "output" and "xml": the caller knows where the text goes.
+  nlohmann::ordered_json json;
 
   bool ok() const { return status == kExitOk; }
 };
@@ -72,6 +85,12 @@ struct Planned {
 /// the --replan devices dropped; or the failed outcome.
 std::variant<Planned, FileOutcome> ReadAndPlan(const std::string& input,
                                                const FileOptions& options);
+
+/// The diagnostic of an I/O or usage error in a JSON document: rule, line and device null.
+nlohmann::ordered_json IoErrorJson(const std::string& message);
+
+/// Marks `o` failed for the I/O error `message` (its document too, when it has one).
+void SetIoError(FileOutcome& o, const std::string& message);
 
 /// Runs `options.command` on `input`. Thread-safe: batch workers call it side by side.
 FileOutcome RunFileCommand(const std::string& input, const FileOptions& options);
