@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libpugixml-dev nlohmann-json3-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev qemu-system-x86 qemu-system-arm python3
       clang libclang-rt-14-dev  # clang 14 and its libFuzzer runtime (libclang_rt.fuzzer)
-      graphviz)  # dot, for pciplan tree --svg
+      graphviz  # dot, for pciplan tree --svg
+      python3-jsonschema)  # validates the JSON results against schema/ (tests/json)
 # Installs the packages named that are not installed yet (root needed only then).
 install_missing() {
   local missing=() p
