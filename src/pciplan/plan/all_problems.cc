@@ -35,7 +35,9 @@ Result<Plan> MakePlanAllProblems(const Domain& domain, const Catalog& catalog,
   std::vector<size_t> origin(domain.devices.size());
   for (size_t i = 0; i < origin.size(); ++i) origin[i] = i;
   Diagnostic last = all.back();  // as planning `work` named it
-  for (size_t round = 0; round <= domain.devices.size(); ++round) {
+  // Each round plans the whole domain again: the bound keeps a domain with thousands of bad
+  // addresses linear (kMaxProblems plans), not quadratic.
+  for (size_t round = 0; round <= domain.devices.size() && all.size() < kMaxProblems; ++round) {
     int k = BlamedDevice(work, last);
     if (k < 0) break;
     Device& blamed = work.devices[k];

@@ -12,11 +12,16 @@
 
 namespace pciplan {
 
-/// The plan of `domain`, or every independent problem of it. The first diagnostic is exactly
-/// MakePlan's first; the others follow in document order (by line). A problem is set aside
-/// by dropping the blamed device's address when the problem is about its address (so each
-/// fixed address is validated on its own), else by leaving the device out; collecting stops
-/// at a problem that names no device of the input (the domain as a whole) or that repeats.
+/// The most problems MakePlanAllProblems reports.
+inline constexpr size_t kMaxProblems = 100;
+
+/// The plan of `domain`, or every independent problem of it (at most kMaxProblems). The first
+/// diagnostic is exactly MakePlan's first; the others follow in document order (by line). A
+/// problem is set aside by dropping the blamed device's address (so each fixed address is
+/// validated on its own), or, for a device without one, by leaving the device out; collecting
+/// stops at a problem that names no device of the input (the domain as a whole), at one found
+/// only after devices were set aside that names no input device (their consequence), and at
+/// one that repeats.
 Result<Plan> MakePlanAllProblems(const Domain& domain, const Catalog& catalog, PolicyName policy);
 
 }  // namespace pciplan

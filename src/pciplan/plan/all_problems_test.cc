@@ -78,5 +78,17 @@ TEST(AllProblems, AProblemOfTheWholeDomainIsReportedAlone) {
   EXPECT_EQ(all.errors()[0].rule, Rule::kUnknownMachine);
 }
 
+TEST(AllProblems, AtMostKMaxProblemsAreReported) {
+  std::string devices;
+  for (int i = 0; i < 150; ++i) {
+    devices += "\n<interface type='user'><model type='e1000'/>" + PciAddr("0x0001", "0x05") +
+               "</interface>";
+  }
+  Result<Plan> all = AllProblemsOf(DomainXml("pc", devices));
+  ASSERT_FALSE(all.ok());
+  EXPECT_EQ(all.errors().size(), kMaxProblems);
+  EXPECT_EQ(all.errors().back().rule, Rule::kPciDomain);
+}
+
 }  // namespace
 }  // namespace pciplan
