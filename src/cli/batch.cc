@@ -263,7 +263,8 @@ int RunBatch(const BatchRequest& r) {
   for (size_t i = 0; i < files.size(); ++i) {
     Done d = outcomes.Take(i);
     if (!d.outcome.ok()) status = kExitInvalid;
-    std::string line = r.lines == Format::kJson ? JsonLine(files[i], d, r.file) : TextLine(files[i], d);
+    std::string line =
+        r.lines == Format::kJson ? JsonLine(files[i], d, r.file) : TextLine(files[i], d);
     std::fprintf(stdout, "%s\n", line.c_str());
     std::fflush(stdout);  // a reader of a pipe sees each outcome as soon as it is known
     if (r.explain == Explain::kYes) {

@@ -111,7 +111,9 @@ int RunSingle(const std::string& input, const FileOptions& options, const std::s
   if (explain == Explain::kYes && o.ok()) {
     for (const std::string& note : o.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
   }
-  if (options.document == Document::kYes) return RunSingleJson(input, options, output, std::move(o));
+  if (options.document == Document::kYes) {
+    return RunSingleJson(input, options, output, std::move(o));
+  }
   if (!o.ok()) return ReportFailure(o, input);
   Result<bool> written = WriteOutput(output, o.text);
   if (!written) {
@@ -135,7 +137,9 @@ nlohmann::ordered_json VerifyDocument(const std::string& kind, const std::string
     }
   }
   doc["diagnostics"] = DiagnosticsJson(failed ? failed->errors : errors, DisplayName(input));
-  if (failed && !failed->io_error.empty()) doc["diagnostics"].push_back(IoErrorJson(failed->io_error));
+  if (failed && !failed->io_error.empty()) {
+    doc["diagnostics"].push_back(IoErrorJson(failed->io_error));
+  }
   return doc;
 }
 

@@ -194,7 +194,7 @@ TEST_F(JsonCli, AttachAndDetachPrintTheirDocuments) {
   EXPECT_EQ(b["diagnostics"][0]["text"].get<std::string>() + "\n", bad.err);
 }
 
-TEST_F(JsonCli, VerifyPrintsADocumentWhenQemuCannotStart) {
+TEST_F(JsonCli, AnEmulatorThatCannotStartStillGivesADocument) {
   for (const char* qemu : {"/bin/false", "/nonexistent/qemu-system-x86_64"}) {
     SCOPED_TRACE(qemu);
     RunResult r = Run({"verify", "--json", "--qemu", qemu, "good.xml"});
@@ -217,7 +217,7 @@ TEST_F(JsonCli, AnUnreadableFileIsADocumentToo) {
   EXPECT_TRUE(j["diagnostics"][0]["rule"].is_null());
 }
 
-TEST_F(JsonCli, VersionNamesItsOwnVersionLibvirtAndQemu) {
+TEST_F(JsonCli, VersionNamesItsOwnReleaseLibvirtAndTheDataRelease) {
   RunResult r = Run({"--version"});
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.out, "pciplan " PCIPLAN_PROJECT_VERSION " (libvirt 9.0 behaviour, QEMU 7.2 data)\n");

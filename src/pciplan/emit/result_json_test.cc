@@ -127,7 +127,7 @@ TEST(ResultJson, DiagnosticsInTheDeviceFileNameIt) {
   EXPECT_EQ(e["file"], "disk.xml");
 }
 
-TEST(ResultJson, VersionNamesLibvirtAndTheQemuOfTheData) {
+TEST(ResultJson, VersionNamesLibvirtAndTheDataRelease) {
   std::string v = VersionText(BuiltinCatalog());
   EXPECT_EQ(v.rfind("pciplan ", 0), 0u) << v;
   EXPECT_NE(v.find("libvirt 9.0 behaviour"), std::string::npos) << v;
