@@ -203,6 +203,11 @@ PCIPLAN_API const char *pciplan_result_text(const pciplan_result *result);
 /** The planned domain XML, what `pciplan plan` would print for the domain the command planned
  *  (for attach and detach: the new domain); NULL when it cannot be written. */
 PCIPLAN_API const char *pciplan_result_xml(const pciplan_result *result);
+/** The result as the JSON document the command line's --json prints for a plan ("format": 1,
+ *  "kind", "ok", "machine", "family", "devices" with identity and address, "added" with why,
+ *  "explanations", "promises", "xml"; schema/plan.schema.json), with an empty "file". Made on
+ *  first use and kept with the result; NULL only when memory runs out. */
+PCIPLAN_API const char *pciplan_result_json(pciplan_result *result);
 /** The machine family planned for: "pc", "q35" or "virt". */
 PCIPLAN_API const char *pciplan_result_family(const pciplan_result *result);
 

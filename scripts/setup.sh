@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config libpugixml-dev nlohmann-json3-dev libcli1
       graphviz  # dot, for pciplan tree --svg
       python3-pytest golang-go  # the tests of the Python and Go bindings
       scdoc man-db  # the man page pciplan(1): written by scdoc, rendered by man in the tests
-      dpkg-dev file)  # cpack -G DEB: dpkg-shlibdeps finds the package's dependencies
+      dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps finds the package's dependencies
+      python3-jsonschema)  # validates the JSON results against schema/ (tests/json)
 # Installs the packages named that are not installed yet (root needed only then).
 install_missing() {
   local missing=() p

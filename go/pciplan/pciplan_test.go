@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -190,7 +191,6 @@ func TestCheckQemuArgsAndTreeMatchTheProgram(t *testing.T) {
 		args []string
 	}{
 		{QemuArgs, Options{}, []string{"qemu-args"}},
-		{QemuArgs, Options{Format: FormatJSON}, []string{"qemu-args", "--json"}},
 		{Tree, Options{}, []string{"tree"}},
 		{Tree, Options{Format: FormatDot}, []string{"tree", "--dot"}},
 	} {
@@ -201,10 +201,23 @@ func TestCheckQemuArgsAndTreeMatchTheProgram(t *testing.T) {
 			t.Errorf("%v: %v\n%s\n---\n%s", c.args, err, got, want)
 		}
 	}
+	// The JSON document: the program's, but for the file name (the library has none).
 	args, _ := QemuArgs(q35, &Options{Format: FormatJSON})
-	var doc struct{ Argv []string }
-	if err := json.Unmarshal([]byte(args), &doc); err != nil || len(doc.Argv) == 0 {
+	_, program, _ := cli(t, "qemu-args", path, "--json")
+	var doc, want map[string]interface{}
+	if err := json.Unmarshal([]byte(args), &doc); err != nil || len(doc["argv"].([]interface{})) == 0 {
 		t.Errorf("qemu-args JSON: %v", err)
+	}
+	if err := json.Unmarshal([]byte(program), &want); err != nil {
+		t.Fatalf("the program's qemu-args JSON: %v", err)
+	}
+	if doc["file"] != "" {
+		t.Errorf("qemu-args JSON names a file: %v", doc["file"])
+	}
+	delete(doc, "file")
+	delete(want, "file")
+	if !reflect.DeepEqual(doc, want) {
+		t.Errorf("qemu-args JSON differs from the program's:\n%s\n---\n%s", args, program)
 	}
 }
 

@@ -105,6 +105,7 @@ for _name, _res, _args in [
     ("pciplan_result_text", _s, [_p]),
     ("pciplan_result_xml", _s, [_p]),
     ("pciplan_result_family", _s, [_p]),
+    ("pciplan_result_json", _s, [_p]),
     ("pciplan_result_note_count", _n, [_p]),
     ("pciplan_result_note", _s, [_p, _n]),
     ("pciplan_result_device_count", _n, [_p]),
@@ -233,6 +234,7 @@ class Plan:
     notes: List[str]           # why pciplan did what it did (plan --explain)
     devices: List[Device]      # the domain's devices, then those pciplan added
     free_slots: Optional[Tuple[int, int]] = None  # attach, detach: free (pcie, pci) hot-plug slots
+    json: Optional[Dict[str, Any]] = None  # the document `pciplan plan --json` prints, "file" ""
 
     @property
     def addresses(self) -> Dict[str, Address]:
@@ -266,7 +268,8 @@ def _result(res: int) -> Plan:
         notes=[_text(_lib.pciplan_result_note(res, i))
                for i in range(_lib.pciplan_result_note_count(res))],
         devices=devices,
-        free_slots=free)
+        free_slots=free,
+        json=_json.loads(_text(_lib.pciplan_result_json(res))))
 
 
 def _bytes(text: Union[str, bytes], what: str) -> bytes:

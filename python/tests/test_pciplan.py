@@ -168,6 +168,16 @@ def test_write_wishes_records_them(tmp_path):
                            "--write-wishes")[1]
 
 
+def test_the_json_document_is_the_programs(tmp_path):
+    doc = pciplan.plan(Q35).json
+    program = __import__("json").loads(cli_on(tmp_path, Q35, "plan", "--json")[1])
+    assert doc["format"] == 1 and doc["kind"] == "plan" and doc["ok"] is True
+    assert doc["file"] == "" and program.pop("file").endswith("vm.xml")
+    doc.pop("file")
+    assert doc == program
+    assert any(d["address"] for d in doc["devices"])
+
+
 def test_check_says_ok_and_the_family():
     assert pciplan.check(Q35).text == "ok (q35)\n"
     with pytest.raises(pciplan.PlanError):
@@ -179,7 +189,10 @@ def test_qemu_args_text_and_json_match_the_program(tmp_path):
     doc = pciplan.qemu_args(Q35, json=True)
     assert doc["binary"] == "qemu-system-x86_64"
     assert "-device" in doc["argv"]
-    assert doc == __import__("json").loads(cli_on(tmp_path, Q35, "qemu-args", "--json")[1])
+    program = __import__("json").loads(cli_on(tmp_path, Q35, "qemu-args", "--json")[1])
+    assert doc["file"] == "" and program.pop("file").endswith("vm.xml")
+    doc.pop("file")
+    assert doc == program
 
 
 def test_tree_text_and_dot_match_the_program(tmp_path):

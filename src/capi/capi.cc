@@ -11,6 +11,7 @@
 
 #include "pciplan.h"
 #include "pciplan/emit/domain_writer.h"
+#include "pciplan/emit/result_json.h"
 #include "pciplan/emit/tree.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/hotplug.h"
@@ -49,6 +50,8 @@ struct pciplan_options {
 };
 
 struct pciplan_result {
+  std::string kind;        // "plan", "check", "qemu-args", "tree", "attach", "detach"
+  std::string json;        // pciplan_result_json, made on first use
   pciplan::Domain domain;  // the domain planned (for attach and detach: the edited one)
   pciplan::Plan plan;
   std::string text;
@@ -140,8 +143,9 @@ const pciplan_options& OptionsOr(const pciplan_options* options) {
 }
 
 /// The new result of `domain` and `plan`, its device list filled in.
-pciplan_result* NewResult(pciplan::Domain domain, pciplan::Plan plan) {
+pciplan_result* NewResult(std::string kind, pciplan::Domain domain, pciplan::Plan plan) {
   auto* r = new pciplan_result;
+  r->kind = std::move(kind);
   r->domain = std::move(domain);
   r->plan = std::move(plan);
   for (size_t i = 0; i < r->plan.devices.size(); ++i) {
@@ -208,7 +212,10 @@ pciplan_status RunOnDomain(Command command, const char* domain, const pciplan_op
                    : pciplan::RenderTreeText(planned->plan, pciplan::BuiltinCatalog());
         break;
     }
-    pciplan_result* r = NewResult(std::move(planned->domain), std::move(planned->plan));
+    // qemu-args and tree have their text; their JSON is the plan's document.
+    static constexpr const char* kKinds[] = {"plan", "check", "plan", "plan"};
+    pciplan_result* r = NewResult(kKinds[static_cast<int>(command)], std::move(planned->domain),
+                                  std::move(planned->plan));
     r->text = std::move(text);
     if (xml) r->xml = std::move(xml.value());
     *result = r;
@@ -230,7 +237,9 @@ pciplan_status RunEdit(const char* domain, pciplan::EditRequest request,
   if (!read) return Fail(error, PCIPLAN_INVALID, read.errors());
   pciplan::Result<pciplan::Edited> edited = pciplan::EditDomain(read.value(), request);
   if (!edited) return Fail(error, PCIPLAN_INVALID, edited.errors());
-  pciplan_result* r = NewResult(std::move(edited->domain), std::move(edited->plan));
+  pciplan_result* r =
+      NewResult(request.kind == pciplan::EditKind::kAttach ? "attach" : "detach",
+                std::move(edited->domain), std::move(edited->plan));
   r->text = edited->xml;
   r->xml = std::move(edited->xml);
   r->free = edited->free;
@@ -450,6 +459,22 @@ const char* pciplan_result_text(const pciplan_result* result) {
 
 const char* pciplan_result_xml(const pciplan_result* result) {
   return result && result->xml ? result->xml->c_str() : nullptr;
+}
+
+const char* pciplan_result_json(pciplan_result* result) {
+  if (!result) return nullptr;
+  if (result->json.empty()) {
+    try {
+      pciplan::ResultParts parts;
+      parts.kind = result->kind;
+      parts.plan = &result->plan;
+      parts.xml = result->xml;
+      result->json = pciplan::PlanResultJson(parts, pciplan::BuiltinCatalog());
+    } catch (...) {
+      return nullptr;
+    }
+  }
+  return result->json.c_str();
 }
 
 const char* pciplan_result_family(const pciplan_result* result) {

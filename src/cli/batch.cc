@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "io.h"
+#include "pciplan/emit/result_json.h"
 
 namespace pciplan::cli {
 namespace {
@@ -144,8 +145,7 @@ Done RunOne(const std::string& file, const std::string& output, const FileOption
       if (written) {
         d.output = output;
       } else {
-        d.outcome.status = kExitUsage;
-        d.outcome.io_error = written.errors().front().message;
+        SetIoError(d.outcome, written.errors().front().message);
       }
     }
   } catch (const std::exception& e) {
@@ -173,38 +173,19 @@ std::string TextLine(const std::string& file, const Done& d) {
   return line;
 }
 
-nlohmann::ordered_json StringOrNull(const std::string& s) {
-  return s.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s);
-}
-
-/// {"file", "ok", "output", "errors": [{"line", "device", "address", "rule", "message", "hint"}]};
-/// absent values are null.
-std::string JsonLine(const std::string& file, const Done& d) {
-  const FileOutcome& o = d.outcome;
-  nlohmann::ordered_json j;
-  j["file"] = DisplayName(file);
-  j["ok"] = o.ok();
-  j["output"] = StringOrNull(d.output);
-  j["errors"] = nlohmann::ordered_json::array();
-  auto error = [](int line, const std::string& device, const std::string& address,
-                  nlohmann::ordered_json rule, const std::string& message,
-                  const std::string& hint) {
-    nlohmann::ordered_json e;
-    e["line"] = line > 0 ? nlohmann::ordered_json(line) : nlohmann::ordered_json();
-    e["device"] = StringOrNull(device);
-    e["address"] = StringOrNull(address);
-    e["rule"] = std::move(rule);
-    e["message"] = message;
-    e["hint"] = StringOrNull(hint);
-    return e;
-  };
-  if (!o.io_error.empty()) j["errors"].push_back(error(0, "", "", nullptr, o.io_error, ""));
-  for (const Diagnostic& e : o.errors) {
-    j["errors"].push_back(
-        error(e.line, e.device, e.address, std::string(RuleId(e.rule)), e.message, e.hint));
+/// The file's JSON document (the one a single run with --json prints), on one line, with
+/// "output": the file written, or null.
+std::string JsonLine(const std::string& file, const Done& d, const FileOptions& options) {
+  nlohmann::ordered_json j = d.outcome.json;
+  if (!j.is_object()) {
+    // The run failed before it made its document (an internal error): the head and the error.
+    j = ResultHead(KindOf(options.command), DisplayName(file), false);
+    j["diagnostics"] = nlohmann::ordered_json::array();
+    j["diagnostics"].push_back(IoErrorJson(d.outcome.io_error));
   }
+  j["output"] = d.output.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(d.output);
   // A file name need not be UTF-8: such bytes become U+FFFD rather than an exception.
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return DumpJson(j, -1);
 }
 
 /// The files' outcomes as workers finish them, handed out in input order.
@@ -282,7 +263,8 @@ int RunBatch(const BatchRequest& r) {
   for (size_t i = 0; i < files.size(); ++i) {
     Done d = outcomes.Take(i);
     if (!d.outcome.ok()) status = kExitInvalid;
-    std::string line = r.lines == Format::kJson ? JsonLine(files[i], d) : TextLine(files[i], d);
+    std::string line =
+        r.lines == Format::kJson ? JsonLine(files[i], d, r.file) : TextLine(files[i], d);
     std::fprintf(stdout, "%s\n", line.c_str());
     std::fflush(stdout);  // a reader of a pipe sees each outcome as soon as it is known
     if (r.explain == Explain::kYes) {

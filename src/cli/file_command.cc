@@ -1,6 +1,8 @@
 #include "file_command.h"
 
 #include "io.h"
+#include "pciplan/emit/qemu_args.h"
+#include "pciplan/emit/result_json.h"
 #include "pciplan/model/model_loader.h"
 
 namespace pciplan::cli {
@@ -42,7 +44,7 @@ std::variant<PlannedDomain, FileOutcome> ReadAndPlan(const std::string& input,
     return o;
   }
   Result<PlannedDomain> planned =
-      PlanDomainText(std::move(text.value()), options.given, options.replan);
+      PlanDomainText(std::move(text.value()), options.given, options.replan, options.problems);
   if (!planned) return Invalid(planned.errors());
   if (options.qemu) {
     Diagnostics missing =
@@ -52,7 +54,64 @@ std::variant<PlannedDomain, FileOutcome> ReadAndPlan(const std::string& input,
   return std::move(planned.value());
 }
 
-FileOutcome RunFileCommand(const std::string& input, const FileOptions& options) {
+std::string KindOf(Command command) {
+  switch (command) {
+    case Command::kPlan:
+      return "plan";
+    case Command::kCheck:
+      return "check";
+    case Command::kQemuArgs:
+      return "qemu-args";
+  }
+  return "";
+}
+
+nlohmann::ordered_json IoErrorJson(const std::string& message) {
+  nlohmann::ordered_json e;
+  e["severity"] = "error";
+  e["file"] = nullptr;
+  e["line"] = nullptr;
+  e["device"] = nullptr;
+  e["address"] = nullptr;
+  e["rule"] = nullptr;
+  e["message"] = message;
+  e["hint"] = nullptr;
+  e["text"] = "pciplan: " + message;
+  return e;
+}
+
+void SetIoError(FileOutcome& o, const std::string& message) {
+  o.status = kExitUsage;
+  o.io_error = message;
+  if (o.json.is_object()) {
+    o.json["ok"] = false;
+    o.json["diagnostics"].push_back(IoErrorJson(message));
+  }
+}
+
+namespace {
+
+/// The document of a run that made no plan: `o`'s diagnostics, or its I/O error.
+nlohmann::ordered_json FailedDocument(const std::string& input, const FileOptions& options,
+                                      const FileOutcome& o) {
+  std::string file = DisplayName(input);
+  nlohmann::ordered_json j;
+  if (options.command == Command::kQemuArgs) {
+    j = ResultHead(KindOf(options.command), file, false);
+    j["diagnostics"] = DiagnosticsJson(o.errors, file);
+  } else {
+    ResultParts parts;
+    parts.kind = KindOf(options.command);
+    parts.file = file;
+    parts.diagnostics = o.errors;
+    j = ResultJson(parts, BuiltinCatalog());
+  }
+  if (!o.io_error.empty()) j["diagnostics"].push_back(IoErrorJson(o.io_error));
+  return j;
+}
+
+/// Runs the command; the outcome without its document.
+FileOutcome RunPlain(const std::string& input, const FileOptions& options) {
   std::variant<PlannedDomain, FileOutcome> planned = ReadAndPlan(input, options);
   if (FileOutcome* failed = std::get_if<FileOutcome>(&planned)) return std::move(*failed);
   PlannedDomain& p = std::get<PlannedDomain>(planned);
@@ -70,12 +129,32 @@ FileOutcome RunFileCommand(const std::string& input, const FileOptions& options)
       o.text = DisplayName(input) + ": ok (" + o.family + ")\n";
       break;
     case Command::kQemuArgs: {
-      Result<std::string> args =
-          QemuArgsText(p, options.format == Format::kJson ? ArgsFormat::kJson : ArgsFormat::kShell);
-      if (!args) return Invalid(args.errors());
-      o.text = std::move(args.value());
-      break;
+      Result<QemuCommand> cmd = BuildQemuCommand(p.domain, p.plan, BuiltinCatalog());
+      if (!cmd) return Invalid(cmd.errors());
+      if (options.format == Format::kJson || options.document == Document::kYes) {
+        o.json = QemuArgsJson(cmd.value(), DisplayName(input));
+      }
+      o.text = options.format == Format::kJson ? DumpJson(o.json, 2) + "\n"
+                                               : RenderQemuShell(cmd.value());
+      return o;
     }
+  }
+  if (options.document == Document::kYes) {
+    ResultParts parts;
+    parts.kind = KindOf(options.command);
+    parts.file = DisplayName(input);
+    parts.plan = &p.plan;
+    o.json = ResultJson(parts, BuiltinCatalog());
+  }
+  return o;
+}
+
+}  // namespace
+
+FileOutcome RunFileCommand(const std::string& input, const FileOptions& options) {
+  FileOutcome o = RunPlain(input, options);
+  if (!o.ok() && (options.document == Document::kYes || options.format == Format::kJson)) {
+    o.json = FailedDocument(input, options, o);
   }
   return o;
 }

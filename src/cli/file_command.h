@@ -3,6 +3,7 @@
 // both take it from here, so that a batch writes exactly what a single run prints.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <variant>
 #include <vector>
@@ -41,6 +42,10 @@ Result<Wishes> CommandLineWishes(const WishArgs& args);
 
 enum class Command { kPlan, kCheck, kQemuArgs };
 enum class Format { kText, kJson };
+enum class Document { kNo, kYes };
+
+/// The "kind" of a command's JSON document: "plan", "check", "qemu-args".
+std::string KindOf(Command command);
 
 /// What is done to each file: the command and the options that apply to every file.
 struct FileOptions {
@@ -49,6 +54,8 @@ struct FileOptions {
   std::vector<std::string> replan;              // --replan: devices whose addresses are dropped
   WriteWishes write_wishes = WriteWishes::kNo;  // plan --write-wishes
   Format format = Format::kText;                // qemu-args: the shell command or --json
+  Document document = Document::kNo;            // --json: FileOutcome::json is built
+  Problems problems = Problems::kFirst;
   const QemuCaps* qemu = nullptr;  // --qemu BIN: plan for what that binary has (caps.h)
 };
 
@@ -62,6 +69,9 @@ struct FileOutcome {
   std::vector<std::string> notes;  // the plan's notes (--explain)
   Diagnostics errors;
   std::string io_error;
+  /// With Document::kYes, the run's JSON document (ResultJson; qemu-args: its own), without
+  /// "output" and "xml": the caller knows where the text goes.
+  nlohmann::ordered_json json;
 
   bool ok() const { return status == kExitOk; }
 };
@@ -70,6 +80,12 @@ struct FileOutcome {
 /// the --replan devices dropped; or the failed outcome.
 std::variant<PlannedDomain, FileOutcome> ReadAndPlan(const std::string& input,
                                                      const FileOptions& options);
+
+/// The diagnostic of an I/O or usage error in a JSON document: rule, line and device null.
+nlohmann::ordered_json IoErrorJson(const std::string& message);
+
+/// Marks `o` failed for the I/O error `message` (its document too, when it has one).
+void SetIoError(FileOutcome& o, const std::string& message);
 
 /// Runs `options.command` on `input`. Thread-safe: batch workers call it side by side.
 FileOutcome RunFileCommand(const std::string& input, const FileOptions& options);

@@ -17,6 +17,7 @@
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/edit/attach.h"
 #include "pciplan/emit/domain_writer.h"
+#include "pciplan/emit/result_json.h"
 #include "pciplan/emit/tree.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
@@ -74,15 +75,48 @@ int ReportWishArgs(const Diagnostics& errs) {
   return kExitUsage;
 }
 
+/// Prints a JSON document on standard output.
+void PrintJson(const nlohmann::ordered_json& doc) {
+  std::string out = DumpJson(doc, 2) + "\n";
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+/// The run's JSON document (--json) on standard output: the planned XML written to `output`
+/// (named in "output") or, for standard output, carried in "xml". Failures print their
+/// diagnostics on standard error too.
+int RunSingleJson(const std::string& input, const FileOptions& options, const std::string& output,
+                  FileOutcome o) {
+  if (!o.ok()) {
+    PrintJson(o.json);
+    return ReportFailure(o, input);
+  }
+  if (options.command == Command::kPlan) {
+    if (output == "-") {
+      o.json["xml"] = o.text;
+    } else if (Result<bool> written = WriteOutput(output, o.text); !written) {
+      SetIoError(o, written.errors().front().message);
+      PrintJson(o.json);
+      return ReportFailure(o, input);
+    } else {
+      o.json["output"] = output;
+    }
+  }
+  PrintJson(o.json);
+  return kExitOk;
+}
+
 /// Plan, check or qemu-args on one file: the outcome printed (check, qemu-args) or written to
 /// `output` ("-": standard output), or its diagnostics on standard error.
 int RunSingle(const std::string& input, const FileOptions& options, const std::string& output,
               Explain explain) {
   FileOutcome o = RunFileCommand(input, options);
-  if (!o.ok()) return ReportFailure(o, input);
-  if (explain == Explain::kYes) {
+  if (explain == Explain::kYes && o.ok()) {
     for (const std::string& note : o.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
   }
+  if (options.document == Document::kYes) {
+    return RunSingleJson(input, options, output, std::move(o));
+  }
+  if (!o.ok()) return ReportFailure(o, input);
   Result<bool> written = WriteOutput(output, o.text);
   if (!written) {
     std::fprintf(stderr, "pciplan: %s\n", written.errors().front().message.c_str());
@@ -91,17 +125,47 @@ int RunSingle(const std::string& input, const FileOptions& options, const std::s
   return kExitOk;
 }
 
+/// The JSON document of a verify run (`kind` "verify" or "verify-guest"): its head, the
+/// report's own fields (`report`: RenderVerifyJson or RenderGuestJson, none when there is no
+/// report), and the diagnostics.
+nlohmann::ordered_json VerifyDocument(const std::string& kind, const std::string& input, bool ok,
+                                      const std::string& report, const FileOutcome* failed,
+                                      const Diagnostics& errors) {
+  nlohmann::ordered_json doc = ResultHead(kind, DisplayName(input), ok);
+  if (!report.empty()) {
+    nlohmann::ordered_json fields = nlohmann::ordered_json::parse(report);
+    for (auto& [key, value] : fields.items()) {
+      if (key != "ok") doc[key] = value;
+    }
+  }
+  doc["diagnostics"] = DiagnosticsJson(failed ? failed->errors : errors, DisplayName(input));
+  if (failed && !failed->io_error.empty()) {
+    doc["diagnostics"].push_back(IoErrorJson(failed->io_error));
+  }
+  return doc;
+}
+
 int RunVerify(const std::string& input, const FileOptions& file_options,
               const VerifyOptions& options, bool json) {
   std::variant<PlannedDomain, FileOutcome> planned = ReadAndPlan(input, file_options);
   if (const FileOutcome* failed = std::get_if<FileOutcome>(&planned)) {
+    if (json) PrintJson(VerifyDocument("verify", input, false, "", failed, {}));
     return ReportFailure(*failed, input);
   }
   const PlannedDomain& p = std::get<PlannedDomain>(planned);
   Result<VerifyReport> report = Verify(p.domain, p.plan, BuiltinCatalog(), options);
-  if (!report) return Report(report.errors(), DisplayName(input));
-  std::string out = json ? RenderVerifyJson(report.value()) : RenderVerifyText(report.value());
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  if (!report) {
+    // QEMU did not start (or its monitor failed): still one document for a program to read.
+    if (json) PrintJson(VerifyDocument("verify", input, false, "", nullptr, report.errors()));
+    return Report(report.errors(), DisplayName(input));
+  }
+  if (json) {
+    PrintJson(VerifyDocument("verify", input, report->ok(), RenderVerifyJson(report.value()),
+                             nullptr, {}));
+  } else {
+    std::string out = RenderVerifyText(report.value());
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  }
   return report->ok() ? kExitOk : kExitInvalid;
 }
 
@@ -163,13 +227,22 @@ int RunVerifyGuest(const std::string& input, const FileOptions& file_options,
                    const GuestOptions& options, bool json) {
   std::variant<PlannedDomain, FileOutcome> planned = ReadAndPlan(input, file_options);
   if (const FileOutcome* failed = std::get_if<FileOutcome>(&planned)) {
+    if (json) PrintJson(VerifyDocument("verify-guest", input, false, "", failed, {}));
     return ReportFailure(*failed, input);
   }
   const PlannedDomain& p = std::get<PlannedDomain>(planned);
   Result<GuestReport> report = VerifyGuest(p.domain, p.plan, BuiltinCatalog(), options);
-  if (!report) return Report(report.errors(), DisplayName(input));
-  std::string out = json ? RenderGuestJson(report.value()) : RenderGuestText(report.value());
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  if (!report) {
+    if (json) PrintJson(VerifyDocument("verify-guest", input, false, "", nullptr, report.errors()));
+    return Report(report.errors(), DisplayName(input));
+  }
+  if (json) {
+    PrintJson(VerifyDocument("verify-guest", input, report->ok(),
+                             RenderGuestJson(report.value()), nullptr, {}));
+  } else {
+    std::string out = RenderGuestText(report.value());
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  }
   return report->ok() ? kExitOk : kExitInvalid;
 }
 
@@ -185,6 +258,7 @@ struct EditArgs {
   int timeout_ms = 10000;
   WishArgs wishes;
   bool write_wishes = false;  // attach --write-wishes
+  bool json = false;          // --json: the result as a JSON document on standard output
 };
 
 /// A connection to a running QEMU's QMP socket.
@@ -204,17 +278,31 @@ Result<Monitor> ConnectMonitor(const std::string& path, int timeout_ms) {
 
 int RunEdit(const EditArgs& a, EditKind kind) {
   bool attach = kind == EditKind::kAttach;
-  if (a.in_place && a.output != "-") {
-    std::fprintf(stderr, "pciplan: --in-place and -o exclude each other\n");
+  ResultParts parts;
+  parts.kind = attach ? "attach" : "detach";
+  parts.file = DisplayName(a.domain);
+  parts.device_file = a.device.empty() ? "" : DisplayName(a.device);
+  // Failures: the document (--json) on standard output, the diagnostics on standard error.
+  auto fail = [&](const Diagnostics& errs) {
+    if (a.json) {
+      parts.diagnostics = errs;
+      PrintJson(ResultJson(parts, BuiltinCatalog()));
+    }
+    return Report(errs, parts.file, parts.device_file);
+  };
+  auto usage = [&](const std::string& message) {
+    if (a.json) {
+      nlohmann::ordered_json doc = ResultJson(parts, BuiltinCatalog());
+      doc["diagnostics"].push_back(IoErrorJson(message));
+      PrintJson(doc);
+    }
+    std::fprintf(stderr, "pciplan: %s\n", message.c_str());
     return kExitUsage;
-  }
-  if (!a.qmp.empty() && !a.live) {
-    std::fprintf(stderr, "pciplan: --qmp needs --live\n");
-    return kExitUsage;
-  }
+  };
+  if (a.in_place && a.output != "-") return usage("--in-place and -o exclude each other");
+  if (!a.qmp.empty() && !a.live) return usage("--qmp needs --live");
   if (a.in_place && a.domain == "-") {
-    std::fprintf(stderr, "pciplan: --in-place needs a domain file, not standard input\n");
-    return kExitUsage;
+    return usage("--in-place needs a domain file, not standard input");
   }
   Result<std::string> text = ReadInput(a.domain);
   std::optional<std::string> device;
@@ -226,25 +314,24 @@ int RunEdit(const EditArgs& a, EditKind kind) {
       device = std::move(d.value());
     }
   }
-  if (!text) {
-    for (const Diagnostic& d : text.errors()) {
-      std::fprintf(stderr, "pciplan: %s\n", d.message.c_str());
-    }
-    return kExitUsage;
-  }
+  if (!text) return usage(text.errors().front().message);
   Result<Domain> domain = ReadDomain(std::move(text.value()));
-  if (!domain) return Report(domain.errors(), DisplayName(a.domain));
+  if (!domain) return fail(domain.errors());
   Result<Wishes> given = CommandLineWishes(a.wishes);
   if (!given) return ReportWishArgs(given.errors());
   domain->wishes = Overlay(domain->wishes, given.value());
   std::optional<Monitor> monitor;
   if (!a.qmp.empty()) {
     Result<Monitor> m = ConnectMonitor(a.qmp, a.timeout_ms);
-    if (!m) {
-      std::fprintf(stderr, "pciplan: %s\n", m.errors().front().message.c_str());
-      return kExitUsage;
-    }
+    if (!m) return usage(m.errors().front().message);
     monitor = std::move(m.value());
+  }
+  std::string detached;  // detach: the name of the device removed
+  if (!attach) {
+    DetachRequest req{a.alias, device.value_or(""), Prune::kNothing};
+    if (Result<int> index = FindDevice(domain.value(), req)) {
+      detached = DeviceRef::DescribeAt(domain->devices, static_cast<size_t>(index.value()));
+    }
   }
   EditRequest request;
   request.kind = kind;
@@ -254,7 +341,7 @@ int RunEdit(const EditArgs& a, EditKind kind) {
   request.prune = a.prune ? Prune::kEmptyControllers : Prune::kNothing;
   request.write_wishes = a.write_wishes ? WriteWishes::kYes : WriteWishes::kNo;
   Result<Edited> edited = EditDomain(domain.value(), request);
-  if (!edited) return Report(edited.errors(), DisplayName(a.domain), DisplayName(a.device));
+  if (!edited) return fail(edited.errors());
   if (attach && a.live) {
     std::fprintf(stderr, "note: %u free hot-pluggable PCIe slots and %u PCI slots remain\n",
                  edited->free.pcie, edited->free.pci);
@@ -270,12 +357,26 @@ int RunEdit(const EditArgs& a, EditKind kind) {
       return HotUnplug(*monitor->client, domain.value(), *plan, *index, BuiltinCatalog(),
                        a.timeout_ms);
     }();
-    if (!done) return Report(done.errors(), DisplayName(a.domain), DisplayName(a.device));
+    if (!done) return fail(done.errors());
   }
-  Result<bool> written = WriteOutput(a.in_place ? a.domain : a.output, edited->xml);
-  if (!written) {
-    std::fprintf(stderr, "pciplan: %s\n", written.errors().front().message.c_str());
-    return kExitUsage;
+  std::string output = a.in_place ? a.domain : a.output;
+  if (a.json && output == "-") {
+    parts.xml = edited->xml;
+  } else {
+    Result<bool> written = WriteOutput(output, edited->xml);
+    if (!written) return usage(written.errors().front().message);
+    parts.output = output;
+  }
+  if (a.json) {
+    parts.plan = &edited->plan;
+    nlohmann::ordered_json doc = ResultJson(parts, BuiltinCatalog());
+    // The device attached (its index in "devices"), or the name of the device detached.
+    if (attach) {
+      doc["attached"] = edited->device;
+    } else {
+      doc["detached"] = detached;
+    }
+    PrintJson(doc);
   }
   return kExitOk;
 }
@@ -286,7 +387,8 @@ struct FileCommandArgs {
   std::string output = "-";   // plan -o
   bool explain = false;       // plan --explain
   bool write_wishes = false;  // plan --write-wishes
-  bool json = false;          // qemu-args, verify: JSON output; with --batch: JSON lines
+  bool all_errors = false;    // plan --all-errors (check always reports every problem)
+  bool json = false;          // the result as a JSON document; with --batch: JSON lines
   bool batch = false;
   std::string output_dir;  // --batch -O
   unsigned jobs = 0;       // --batch -j; 0 when not given
@@ -300,7 +402,6 @@ std::string Misuse(Command command, const FileCommandArgs& a) {
     if (a.inputs.size() > 1) return "one input file, or --batch for several";
     if (!a.output_dir.empty()) return "-O needs --batch";
     if (a.jobs > 0) return "-j needs --batch";
-    if (a.json && command != Command::kQemuArgs) return "--json needs --batch";
     return "";
   }
   if (a.output != "-") return "--batch writes into the folder of -O, not -o";
@@ -322,6 +423,9 @@ int RunFileCommandLine(Command command, const FileCommandArgs& a) {
   options.replan = a.wishes.replan;
   options.write_wishes = a.write_wishes ? WriteWishes::kYes : WriteWishes::kNo;
   options.format = a.json && command == Command::kQemuArgs ? Format::kJson : Format::kText;
+  options.document = a.json ? Document::kYes : Document::kNo;
+  options.problems =
+      command == Command::kCheck || a.all_errors ? Problems::kAll : Problems::kFirst;
   Result<QemuCaps> caps = QemuCaps{};
   if (!a.qemu.empty()) {
     CapsOptions caps_options;
@@ -404,7 +508,8 @@ int Main(int argc, char** argv) {
   using namespace pciplan::cli;  // NOLINT: the command table reads better unqualified
   CLI::App app{"pciplan: plans PCI/PCIe device addresses for QEMU virtual machines", "pciplan"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "pciplan 0.1.0");
+  app.set_version_flag("--version", [] { return pciplan::VersionText(pciplan::BuiltinCatalog()); },
+                       "Print pciplan's version and what it models (libvirt, QEMU) and exit");
 
   FileCommandArgs file_args;
   constexpr const char* kInputHelp = "Domain XML file, or - for standard input";
@@ -420,10 +525,17 @@ int Main(int argc, char** argv) {
                  "Print why controllers were added, on standard error");
   plan->add_flag("--write-wishes", file_args.write_wishes,
                  "Record the wishes used into the domain's metadata, for the next plan");
+  plan->add_flag("--all-errors", file_args.all_errors,
+                 "Report every independent problem of a refused domain, not only the first");
+  plan->add_flag("--json", file_args.json,
+                 "Print the result as JSON: addresses, added controllers, promises, "
+                 "diagnostics; the XML goes to -o, else into the document (\"xml\")");
 
   CLI::App* check = app.add_subcommand(
       "check", "Validate the domain's fixed addresses and plan it, changing nothing");
   check->add_option("input", file_args.inputs, kBatchInputHelp)->required();
+  check->add_flag("--json", file_args.json,
+                  "Print the result as JSON: addresses, promises, every problem found");
 
   CLI::App* qemu_args = app.add_subcommand(
       "qemu-args", "Plan the domain and print the QEMU command line that builds its PCI topology");
@@ -443,9 +555,6 @@ int Main(int argc, char** argv) {
                   "With --batch: worker threads (default: the number of cores)")
         ->type_name("N")
         ->check(CLI::Range(1u, 4096u).description(""));
-    if (c != qemu_args) {
-      c->add_flag("--json", file_args.json, "With --batch: the outcomes as JSON lines");
-    }
     c->add_option("--qemu", file_args.qemu,
                   "Plan for this QEMU binary: refuse a machine type or device it lacks (its "
                   "capabilities are read once and cached, see caps)")
@@ -533,6 +642,10 @@ int Main(int argc, char** argv) {
                   "QMP socket of the running QEMU: with --live, change it "
                   "first and write the domain only when QEMU agreed");
     c->add_option("--timeout", edit.timeout_ms, "Milliseconds to wait for QEMU (default 10000)");
+    c->add_flag("--json", edit.json,
+                "Print the result as JSON on standard output: addresses, added controllers, "
+                "promises, diagnostics; the XML goes to -o or --in-place, else into the "
+                "document (\"xml\")");
     AddWishOptions(*c, edit.wishes);
   }
 

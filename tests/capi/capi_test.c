@@ -118,6 +118,11 @@ static void PlanFillsAddresses(void) {
   CHECK_HAS(xml, "model='pcie-root-port'");
   CHECK(xml == NULL || strcmp(xml, pciplan_result_text(r)) == 0);
   CHECK_STR(pciplan_result_family(r), "q35");
+  CHECK_HAS(pciplan_result_json(r), "\"format\": 1");
+  CHECK_HAS(pciplan_result_json(r), "\"kind\": \"plan\"");
+  CHECK_HAS(pciplan_result_json(r), "\"family\": \"q35\"");
+  CHECK_HAS(pciplan_result_json(r), "\"promises\"");
+  CHECK(pciplan_result_json(NULL) == NULL);
   pciplan_result_free(r);
 }
 

@@ -189,21 +189,26 @@ TEST_F(BatchTest, JsonLinesCarryTheSameOutcomesAsTextLines) {
     std::string file = "in/" + names_[i] + ".xml";
     nlohmann::json j = nlohmann::json::parse(json_lines[i]);
     ASSERT_TRUE(j.is_object());
-    EXPECT_EQ(j.size(), 4u) << json_lines[i];
+    EXPECT_EQ(j["format"], 1) << json_lines[i];
+    EXPECT_EQ(j["kind"], "plan");
     EXPECT_EQ(j["file"], file);
+    EXPECT_TRUE(j["xml"].is_null());  // the XML is in the output file, not the line
     if (j["ok"].get<bool>()) {
       EXPECT_EQ(j["output"], "json/" + names_[i] + ".xml");
-      EXPECT_TRUE(j["errors"].empty());
+      EXPECT_TRUE(j["diagnostics"].empty());
+      EXPECT_FALSE(j["devices"].empty());
       EXPECT_EQ(text_lines[i], "ok " + file + " -> text/" + names_[i] + ".xml");
       EXPECT_EQ(Slurp(dir_ / "json" / (names_[i] + ".xml")),
                 Slurp(dir_ / "text" / (names_[i] + ".xml")));
       continue;
     }
     EXPECT_TRUE(j["output"].is_null());
-    ASSERT_FALSE(j["errors"].empty());
+    EXPECT_TRUE(j["devices"].empty());
+    ASSERT_FALSE(j["diagnostics"].empty());
     std::string rendered;
-    for (const nlohmann::json& e : j["errors"]) {
-      ASSERT_EQ(e.size(), 6u) << e;
+    for (const nlohmann::json& e : j["diagnostics"]) {
+      ASSERT_EQ(e.size(), 9u) << e;
+      EXPECT_EQ(e["text"], Render(file, e));
       rendered += (rendered.empty() ? "" : "; ") + Render(file, e);
     }
     EXPECT_EQ(text_lines[i], "error " + rendered);
@@ -352,7 +357,6 @@ TEST_F(BatchTest, UsageErrors) {
       {{"plan", f, f}, "pciplan: one input file, or --batch for several\n"},
       {{"plan", "-O", "out", f}, "pciplan: -O needs --batch\n"},
       {{"check", "-j", "2", f}, "pciplan: -j needs --batch\n"},
-      {{"check", "--json", f}, "pciplan: --json needs --batch\n"},
       {{"plan", "--batch", "-O", "out", "-", "-"},
        "pciplan: '-' (paths on standard input) is given twice\n"},
   };

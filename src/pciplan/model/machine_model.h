@@ -230,6 +230,7 @@ struct GuestFacts {
 };
 
 struct QemuFacts {
+  std::string version;  // the QEMU release the data records ("7.2")
   std::map<std::string, std::string> binaries;  // arch -> qemu-system-* binary
   std::vector<QemuMachine> machines;
   std::map<std::string, std::string> controller_properties;  // target attr -> QEMU property

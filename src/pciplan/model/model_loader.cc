@@ -392,6 +392,8 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
   top.OptStr("source");
   top.OptStr("comment");
   QemuFacts& q = cat.qemu;
+  q.version = top.Str("version");
+  top.Str("version_source");
   q.binaries = top.StrMap("binaries");
   q.controller_properties = top.StrMap("controller_properties");
   q.controller_switches = top.StrMap("controller_switches");

@@ -134,6 +134,9 @@ class DefinePipeline {
                 int dev);
   std::optional<int> GrowFor(BusTree& tree, uint32_t bus, const DeviceNeed& need, int dev);
   Diagnostic NoSlotForController(int dev) const;
+  /// " (already used by DEVICE on line N)": the device other than `dev` that holds `addr`, or
+  /// "" when no device has that address (a function the chipset reserved).
+  std::string HolderOf(const PciAddress& addr, int dev) const;
   void SetMultifunction();
   uint32_t GapFillerRoom(const BusTree& tree) const;
   bool FillControllerDefaults();

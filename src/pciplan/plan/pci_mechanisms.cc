@@ -176,6 +176,20 @@ std::optional<int> DefinePipeline::GrowFor(BusTree& tree, uint32_t bus, const De
   return static_cast<int>(bus);
 }
 
+std::string DefinePipeline::HolderOf(const PciAddress& addr, int dev) const {
+  // The tree records that a function is taken, not by whom: the holder is the other device
+  // whose address is this one (an explicit address, or one the planner gave).
+  for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
+    if (i == dev || devs_[i].address.type != AddressType::kPci || devs_[i].address.pci != addr) {
+      continue;
+    }
+    std::string holder = " (already used by " + Describe(i);
+    if (devs_[i].line > 0) holder += " on line " + std::to_string(devs_[i].line);
+    return holder + ")";
+  }
+  return "";
+}
+
 Diagnostic DefinePipeline::NoSlotForController(int dev) const {
   Diagnostic d = Error(Rule::kCannotAddController,
                        fmt::format("a PCI slot is needed to connect a PCI controller model='{}', "
@@ -201,8 +215,9 @@ bool DefinePipeline::ReserveAddr(BusTree& tree, PciAddress addr, const DeviceNee
   }
   if (!Validate(tree, addr, need, from, dev)) return false;
   if (tree.FunctionInUse(addr)) {
-    return Fail(Rule::kDoubleUse, "attempted double use of PCI address " + addr.ToString(), dev,
-                addr.ToString());
+    return Fail(Rule::kDoubleUse,
+                "attempted double use of PCI address " + addr.ToString() + HolderOf(addr, dev),
+                dev, addr.ToString());
   }
   tree.Take(addr, need.aggregate, need.pack_when_full);
   return true;

@@ -1,9 +1,13 @@
 #include "pciplan/run/commands.h"
 
+#include "pciplan/plan/all_problems.h"
+
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/emit/qemu_args.h"
+#include "pciplan/emit/result_json.h"
 #include "pciplan/model/model_loader.h"
+#include "pciplan/plan/all_problems.h"
 #include "pciplan/plan/planner.h"
 
 namespace pciplan {
@@ -46,7 +50,7 @@ Result<Wishes> CombineWishes(const WishOptions& o) {
 }
 
 Result<PlannedDomain> PlanDomainText(std::string text, const Wishes& given,
-                                     const std::vector<std::string>& replan) {
+                                     const std::vector<std::string>& replan, Problems problems) {
   Result<Domain> domain = ReadDomainWithWishes(std::move(text), given);
   if (!domain) return domain.errors();
   if (!replan.empty()) {
@@ -54,7 +58,10 @@ Result<PlannedDomain> PlanDomainText(std::string text, const Wishes& given,
     if (!dropped) return dropped.errors();
     domain = std::move(dropped);
   }
-  Result<Plan> plan = MakePlan(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt);
+  Result<Plan> plan =
+      problems == Problems::kAll
+          ? MakePlanAllProblems(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt)
+          : MakePlan(domain.value(), BuiltinCatalog(), PolicyName::kLibvirt);
   if (!plan) return plan.errors();
   return PlannedDomain{std::move(domain.value()), std::move(plan.value())};
 }
@@ -71,7 +78,8 @@ Result<std::string> PlannedXml(const PlannedDomain& p, WriteWishes write_wishes)
 Result<std::string> QemuArgsText(const PlannedDomain& p, ArgsFormat format) {
   Result<QemuCommand> cmd = BuildQemuCommand(p.domain, p.plan, BuiltinCatalog());
   if (!cmd) return cmd.errors();
-  return format == ArgsFormat::kJson ? RenderQemuJson(cmd.value()).dump(2) + "\n"
+  // The document qemu-args --json prints, with no file name.
+  return format == ArgsFormat::kJson ? DumpJson(QemuArgsJson(cmd.value(), ""), 2) + "\n"
                                      : RenderQemuShell(cmd.value());
 }
 

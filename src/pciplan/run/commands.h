@@ -36,11 +36,16 @@ struct PlannedDomain {
   Plan plan;
 };
 
+/// How many problems a refused domain reports: the first, as libvirt does (plan), or every
+/// independent one (check, plan --all-errors; plan/all_problems.h).
+enum class Problems { kFirst, kAll };
+
 /// Reads the domain `text` and plans it under its own wishes with `given` over them, with the
 /// addresses of the `replan` devices dropped (--replan). Errors: the domain's (naming lines),
-/// a --replan naming no device [bad-replan], and the plan's.
+/// a --replan naming no device [bad-replan], and the plan's (the first, or all of them).
 Result<PlannedDomain> PlanDomainText(std::string text, const Wishes& given,
-                                     const std::vector<std::string>& replan);
+                                     const std::vector<std::string>& replan,
+                                     Problems problems = Problems::kFirst);
 
 enum class WriteWishes { kNo, kYes };
 
