@@ -91,6 +91,14 @@ TEST(Cli, TreeSvgRendersCorpusDomainsWithGraphviz) {
     EXPECT_NE(svg.find("<svg"), std::string::npos);
     EXPECT_NE(svg.find(must_show), std::string::npos);
   }
+  // The README's picture (doc/q35-server.svg) is what tree --svg makes of the example.
+  RunResult r = RunPciplan(
+      dir, {"tree", (fs::path(PCIPLAN_SOURCE_DIR) / "examples/q35-server.xml").string(), "--svg",
+            "example.svg"},
+      {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(Slurp(dir / "example.svg"), Slurp(fs::path(PCIPLAN_SOURCE_DIR) / "doc/q35-server.svg"))
+      << "regenerate it: pciplan tree examples/q35-server.xml --svg doc/q35-server.svg";
   fs::remove_all(dir);
 }
 
