@@ -103,6 +103,7 @@ type Result struct {
 	Text    string // what the command prints: the XML, "ok (q35)\n", ...
 	XML     string // the planned domain XML
 	Family  string // "pc", "q35" or "virt"
+	JSON    string // the document `pciplan plan --json` prints, with an empty "file"
 	Notes   []string
 	Devices []Device // the domain's devices, then those pciplan added
 	// Attach and Detach: the free hot-pluggable PCIe and PCI slots left.
@@ -251,6 +252,7 @@ func resultOf(r *C.pciplan_result) *Result {
 		Text:   goString(C.pciplan_result_text(r)),
 		XML:    goString(C.pciplan_result_xml(r)),
 		Family: goString(C.pciplan_result_family(r)),
+		JSON:   goString(C.pciplan_result_json(r)),
 	}
 	for i := C.size_t(0); i < C.pciplan_result_note_count(r); i++ {
 		out.Notes = append(out.Notes, goString(C.pciplan_result_note(r, i)))

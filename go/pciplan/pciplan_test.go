@@ -103,6 +103,26 @@ func TestPlanMatchesTheProgram(t *testing.T) {
 	}
 }
 
+func TestJSONIsTheProgramsDocument(t *testing.T) {
+	res := mustPlan(t, q35, nil)
+	_, out, _ := cli(t, "plan", write(t, "vm.xml", q35), "--json")
+	var doc, want map[string]interface{}
+	if err := json.Unmarshal([]byte(res.JSON), &doc); err != nil {
+		t.Fatalf("the result's JSON: %v", err)
+	}
+	if err := json.Unmarshal([]byte(out), &want); err != nil {
+		t.Fatalf("the program's JSON: %v", err)
+	}
+	if doc["format"] != float64(1) || doc["kind"] != "plan" || doc["file"] != "" {
+		t.Errorf("format, kind, file: %v %v %v", doc["format"], doc["kind"], doc["file"])
+	}
+	delete(doc, "file")
+	delete(want, "file")
+	if !reflect.DeepEqual(doc, want) {
+		t.Errorf("the result's JSON differs from the program's:\n%s\n---\n%s", res.JSON, out)
+	}
+}
+
 func TestAddedListsTheControllersPciplanAdded(t *testing.T) {
 	plain := mustPlan(t, q35, nil)
 	roomy := mustPlan(t, q35, &Options{HotplugSlots: "pcie=4"})
