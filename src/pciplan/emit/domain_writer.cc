@@ -321,6 +321,8 @@ class Writer {
   std::string DeviceXml(const Device& dev, const std::string& indent, bool inline_style);
   char QuoteOf(size_t name_offset) const;
   int OutputRank(const std::string& tag) const;
+  /// OutputRank of every input device, computed once for all devices the plan adds.
+  const std::vector<int>& InputRanks();
 
   const Domain& in_;
   const Plan& plan_;
@@ -329,6 +331,7 @@ class Writer {
   Editor ed_;
   std::string unit_ = "  ";
   char quote_ = '\'';
+  std::vector<int> input_ranks_;
 };
 
 char Writer::QuoteOf(size_t name_offset) const {
@@ -340,6 +343,15 @@ int Writer::OutputRank(const std::string& tag) const {
   auto it = std::find(cat_.output_order.begin(), cat_.output_order.end(), tag);
   return it == cat_.output_order.end() ? static_cast<int>(cat_.output_order.size())
                                        : static_cast<int>(it - cat_.output_order.begin());
+}
+
+const std::vector<int>& Writer::InputRanks() {
+  if (input_ranks_.size() != in_.devices.size()) {
+    input_ranks_.clear();
+    input_ranks_.reserve(in_.devices.size());
+    for (const Device& d : in_.devices) input_ranks_.push_back(OutputRank(d.tag));
+  }
+  return input_ranks_;
 }
 
 void Writer::SetAttr(size_t name_offset, const std::string& attr, const std::string& value) {
@@ -495,8 +507,10 @@ void Writer::InsertNewDevice(const Device& dev, size_t plan_index) {
   uint32_t index = ParseDecimal(dev.GetOr("@index", "0")).value_or(0);
   const Device* after = nullptr;
   bool same_type_seen = false;
-  for (const Device& d : in_.devices) {
-    int r = OutputRank(d.tag);
+  const std::vector<int>& ranks = InputRanks();
+  for (size_t i = 0; i < in_.devices.size(); ++i) {
+    const Device& d = in_.devices[i];
+    int r = ranks[i];
     if (r < rank) {
       if (!same_type_seen) after = &d;
       continue;
@@ -611,33 +625,71 @@ void Writer::FillEmptyDevices(const std::vector<const Device*>& added) {
 
 }  // namespace
 
+namespace {
+
+/// Appends ` key=QvalueQ`, the value escaped.
+void AppendAttr(std::string& out, std::string_view key, const std::string& value, char q) {
+  out += ' ';
+  out += key;
+  out += '=';
+  out += q;
+  if (value.find_first_of("&<>'\"") == std::string::npos) {
+    out += value;
+  } else {
+    out += EscapeAttr(value, q);
+  }
+  out += q;
+}
+
+/// Appends ` key=Q0x..Q`: `value` in lower-case hex, at least `digits` digits.
+void AppendHexAttr(std::string& out, std::string_view key, uint32_t value, int digits, char q) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[8];
+  int n = 0;
+  do {
+    buf[n++] = kHex[value & 0xf];
+    value >>= 4;
+  } while (value != 0 && n < 8);
+  while (n < digits) buf[n++] = '0';
+  out += ' ';
+  out += key;
+  out += '=';
+  out += q;
+  out += "0x";
+  while (n > 0) out += buf[--n];
+  out += q;
+}
+
+}  // namespace
+
 std::string AddressXml(const Address& a, char q) {
-  auto attr = [&](const std::string& k, const std::string& v) {
-    return " " + k + "=" + q + EscapeAttr(v, q) + q;
-  };
-  std::string out = "<address" + attr("type", a.type_name);
+  std::string out;
+  out.reserve(96);
+  out += "<address";
+  AppendAttr(out, "type", a.type_name, q);
   if (a.type == AddressType::kPci) {
-    out += attr("domain", fmt::format("0x{:04x}", a.pci.domain));
-    out += attr("bus", fmt::format("0x{:02x}", a.pci.bus));
-    out += attr("slot", fmt::format("0x{:02x}", a.pci.slot));
-    out += attr("function", fmt::format("0x{:x}", a.pci.function));
-    if (!a.multifunction.empty()) out += attr("multifunction", a.multifunction);
+    AppendHexAttr(out, "domain", a.pci.domain, 4, q);
+    AppendHexAttr(out, "bus", a.pci.bus, 2, q);
+    AppendHexAttr(out, "slot", a.pci.slot, 2, q);
+    AppendHexAttr(out, "function", a.pci.function, 1, q);
+    if (!a.multifunction.empty()) AppendAttr(out, "multifunction", a.multifunction, q);
   } else {
     static const char* kOrder[] = {"controller", "bus", "target", "unit", "port", "slot"};
     for (const char* k : kOrder) {
       auto it = a.attrs.find(k);
-      if (it != a.attrs.end()) out += attr(k, it->second);
+      if (it != a.attrs.end()) AppendAttr(out, k, it->second, q);
     }
     for (const auto& [name, value] : a.attrs) {
       // A plain reference for the lambda: clang 14 cannot capture a structured binding.
       const std::string& k = name;
       if (std::find_if(std::begin(kOrder), std::end(kOrder),
                        [&](const char* o) { return k == o; }) == std::end(kOrder)) {
-        out += attr(k, value);
+        AppendAttr(out, k, value, q);
       }
     }
   }
-  return out + "/>";
+  out += "/>";
+  return out;
 }
 
 Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Catalog& catalog) {
