@@ -72,6 +72,29 @@ StartTag ScanStartTag(const std::string& t, size_t name_offset) {
   return tag;
 }
 
+/// Where the start tag at `name_offset` ends (StartTag::after) and whether it closes itself:
+/// ScanStartTag's walk without collecting the attributes.
+std::pair<size_t, bool> SkipStartTag(const std::string& t, size_t name_offset) {
+  size_t i = name_offset;
+  while (i < t.size() && !IsSpace(t[i]) && t[i] != '>' && t[i] != '/') ++i;
+  while (i < t.size()) {
+    char c = t[i];
+    if (c == '>') return {i + 1, false};
+    if (c == '/' && i + 1 < t.size() && t[i + 1] == '>') return {i + 2, true};
+    if (IsSpace(c)) {
+      ++i;
+      continue;
+    }
+    while (i < t.size() && !IsSpace(t[i]) && t[i] != '=') ++i;
+    while (i < t.size() && t[i] != '\'' && t[i] != '"') ++i;
+    if (i >= t.size()) break;
+    char quote = t[i++];
+    while (i < t.size() && t[i] != quote) ++i;
+    ++i;
+  }
+  return {t.size(), false};
+}
+
 struct Element {
   StartTag start;
   size_t end_tag = 0;  // the '<' of the end tag (== start.after for self-closing)
@@ -110,10 +133,10 @@ Element ScanElement(const std::string& t, size_t name_offset) {
       --depth;
       i = gt == std::string::npos ? t.size() : gt + 1;
     } else {
-      StartTag child = ScanStartTag(t, lt + 1);
+      auto [after, self_closing] = SkipStartTag(t, lt + 1);
       if (depth == 0) e.children.push_back(lt + 1);
-      if (!child.self_closing) ++depth;
-      i = child.after;
+      if (!self_closing) ++depth;
+      i = after;
     }
   }
   e.end_tag = e.end = t.size();

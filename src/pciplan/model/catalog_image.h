@@ -2,7 +2,7 @@
 // made at build time (src/tools/catalog_image_gen.cc) and compiled into the binary. data/*.json
 // stay the single source of truth; the image is only ever written from what LoadCatalog read.
 //
-// An image is a header (magic, format version, payload size, FNV-1a hash of the payload) and
+// An image is a header (magic, format version, payload size, a 64-bit checksum of the payload) and
 // the payload: every field of every struct in declaration order, integers in the host's byte
 // order (the image is made and read by the same build), strings and containers as a 32-bit
 // count and their elements. There are two images: the core (everything but the QEMU facts) and
