@@ -6,6 +6,7 @@
 # alike; prints the medians and the ratios.
 #
 #   bench/vs-libvirt.sh [PCIPLAN] [RUNS]     (defaults: build/pciplan, 41)
+# BASELINE=path/to/another/pciplan adds that binary to the rotation (an older build, side by side).
 # Needs libvirt running: ../shared/tools/libvirt-oracle setup (root), virsh, g++, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +37,10 @@ open(sys.argv[1], 'w').write(
     f"<emulator>/usr/bin/qemu-system-x86_64</emulator>\n{disks}</devices></domain>\n")
 PY
 
-python3 - "$PCIPLAN" "$RUNS" "$URI" "$work" examples/q35-server.xml "$work/disks150.xml" <<'PY'
+python3 - "$PCIPLAN" "$RUNS" "$URI" "$work" "${BASELINE:-}" examples/q35-server.xml \
+    "$work/disks150.xml" <<'PY'
 import os, re, statistics, subprocess, sys, time
-pciplan, runs, uri, work, *inputs = sys.argv[1:]
+pciplan, runs, uri, work, baseline, *inputs = sys.argv[1:]
 runs = int(runs)
 def timed(argvs):
     t = time.perf_counter_ns()
@@ -58,18 +60,25 @@ for path in inputs:
                virsh + ["undefine", name, "--nvram"]]
     ours = [[pciplan, "plan", path]]
     floor = [[os.path.join(work, "empty")]]
-    samples = {"pciplan": [], "libvirt": [], "floor": []}
+    rotation = {"pciplan": ours, "libvirt": libvirt, "floor": floor}
+    if baseline:
+        rotation["baseline"] = [[baseline, "plan", path]]
+    samples = {k: [] for k in rotation}
     for _ in range(3):  # warm caches
-        timed(ours); timed(libvirt); timed(floor)
+        for argvs in rotation.values():
+            timed(argvs)
     for _ in range(runs):
-        samples["pciplan"].append(timed(ours))
-        samples["libvirt"].append(timed(libvirt))
-        samples["floor"].append(timed(floor))
+        for k, argvs in rotation.items():
+            samples[k].append(timed(argvs))
     m = {k: statistics.median(v) for k, v in samples.items()}
     print(f"{os.path.basename(path)}: median of {runs} alternating runs")
     print(f"  pciplan plan           {m['pciplan']:8.3f} ms")
-    print(f"  libvirt define+dumpxml+undefine {m['libvirt']:8.3f} ms")
+    print(f"  libvirt round trip     {m['libvirt']:8.3f} ms")
     print(f"  empty C++ program      {m['floor']:8.3f} ms")
     print(f"  libvirt / pciplan      {m['libvirt'] / m['pciplan']:8.1f}x")
     print(f"  pciplan / empty        {m['pciplan'] / m['floor']:8.2f}x")
+    if baseline:
+        print(f"  baseline pciplan plan  {m['baseline']:8.3f} ms ({baseline})")
+        print(f"  libvirt / baseline     {m['libvirt'] / m['baseline']:8.1f}x")
+        print(f"  baseline / empty       {m['baseline'] / m['floor']:8.2f}x")
 PY
