@@ -95,6 +95,31 @@ std::pair<size_t, bool> SkipStartTag(const std::string& t, size_t name_offset) {
   return {t.size(), false};
 }
 
+/// The name offset of the first child element of an element whose content starts at `from`,
+/// or nullopt when it has none (ScanElement's children.front(), without scanning them all).
+std::optional<size_t> FirstChild(const std::string& t, size_t from) {
+  size_t i = from;
+  while (i < t.size()) {
+    size_t lt = t.find('<', i);
+    if (lt == std::string::npos) return std::nullopt;
+    if (t.compare(lt, 4, "<!--") == 0) {
+      size_t x = t.find("-->", lt + 4);
+      i = x == std::string::npos ? t.size() : x + 3;
+    } else if (t.compare(lt, 9, "<![CDATA[") == 0) {
+      size_t x = t.find("]]>", lt + 9);
+      i = x == std::string::npos ? t.size() : x + 3;
+    } else if (t.compare(lt, 2, "<?") == 0) {
+      size_t x = t.find("?>", lt + 2);
+      i = x == std::string::npos ? t.size() : x + 2;
+    } else if (t.compare(lt, 2, "</") == 0) {
+      return std::nullopt;
+    } else {
+      return lt + 1;
+    }
+  }
+  return std::nullopt;
+}
+
 struct Element {
   StartTag start;
   size_t end_tag = 0;  // the '<' of the end tag (== start.after for self-closing)
@@ -433,7 +458,12 @@ void Writer::AddChildren(size_t name_offset,
 }
 
 void Writer::EditDevice(const Device& before, const Device& after) {
-  char q = QuoteOf(before.offset);
+  // An unchanged device (most of a planned domain's) costs no scan of its text.
+  std::optional<char> quote;
+  auto q = [&] {
+    if (!quote) quote = QuoteOf(before.offset);
+    return *quote;
+  };
   // Attributes the plan set or changed, grouped by the child element they live on.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> new_children;
   for (const auto& [path, value] : after.props) {
@@ -466,15 +496,14 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     Node n{child, {}, {}, {}};
     for (const auto& [rest, value] : paths) AddPath(n, rest, value);
     SortNode(n);
-    kids.emplace_back(child, Render(n, "", "", true, q));
+    kids.emplace_back(child, Render(n, "", "", true, q()));
   }
   std::stable_sort(kids.begin(), kids.end(), [](const auto& a, const auto& b) {
     return ChildRank(a.first) < ChildRank(b.first);
   });
-  Element e = ScanElement(t_, before.offset);
   if (after.address.type == AddressType::kNone && before.address.type != AddressType::kNone) {
     // An address libvirt drops: the element goes, with the indentation of its line.
-    for (size_t c : e.children) {
+    for (size_t c : ScanElement(t_, before.offset).children) {
       if (NameAt(t_, c) != "address") continue;
       Element a = ScanElement(t_, c);
       size_t from = a.start.lt;
@@ -492,7 +521,7 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     AddChildren(before.offset, kids);
     return;
   }
-  for (size_t c : e.children) {
+  for (size_t c : ScanElement(t_, before.offset).children) {
     if (NameAt(t_, c) != "address") continue;
     if (before.address.type == AddressType::kPci && after.address.type == AddressType::kPci &&
         before.address.pci == after.address.pci) {
@@ -505,7 +534,7 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     AddChildren(before.offset, kids);
     return;
   }
-  kids.emplace_back("address", AddressXml(after.address, q));
+  kids.emplace_back("address", AddressXml(after.address, q()));
   AddChildren(before.offset, kids);
 }
 
@@ -575,10 +604,11 @@ void Writer::InsertNewDevice(const Device& dev, size_t plan_index) {
 Result<std::string> Writer::Run() {
   // Indentation unit: the <devices> element's children relative to it.
   if (in_.devices_offset != std::string::npos) {
-    Element devices = ScanElement(t_, in_.devices_offset);
-    std::optional<std::string> di = IndentOf(t_, devices.start.lt);
-    if (di && !devices.children.empty()) {
-      std::optional<std::string> ci = IndentOf(t_, devices.children.front() - 1);
+    StartTag devices = ScanStartTag(t_, in_.devices_offset);
+    std::optional<std::string> di = IndentOf(t_, devices.lt);
+    std::optional<size_t> first = devices.self_closing ? std::nullopt : FirstChild(t_, devices.after);
+    if (di && first) {
+      std::optional<std::string> ci = IndentOf(t_, *first - 1);
       if (ci && ci->size() > di->size() && ci->compare(0, di->size(), *di) == 0) {
         unit_ = ci->substr(di->size());
       }
@@ -611,7 +641,7 @@ Result<std::string> Writer::Run() {
     return false;
   });
   bool empty = in_.devices_offset == std::string::npos ||
-               ScanElement(t_, in_.devices_offset).start.self_closing;
+               ScanStartTag(t_, in_.devices_offset).self_closing;
   if (empty && !added.empty()) {
     FillEmptyDevices(added);
   } else {
