@@ -115,10 +115,10 @@ TEST_F(BatchTest, PlanOverTheCorpusWritesWhatSingleRunsPrint) {
   EXPECT_EQ(std::set<std::string>(files.begin(), files.end()), written);
 }
 
-// A batch flushes its output folder once at its end, not each file: a kill of pciplan at any
-// point of a file's write still leaves every output old or new and whole, and the next batch
-// removes the temporary a kill between link and rename leaves.
-TEST_F(BatchTest, AKillMidBatchLeavesEachOutputOldOrNewWhole) {
+// A batch flushes its output folder once at its end, not each file: a crash (a kill) of pciplan
+// at any point of a file's write still leaves every output old or new and whole, and the next
+// batch removes the temporary a kill between link and rename leaves.
+TEST_F(BatchTest, ACrashMidBatchLeavesEachOutputOldOrNewWhole) {
   RunResult fresh = Run({"plan", "--batch", "-O", "new", "-j", "2", "in"});
   ASSERT_EQ(fresh.status, 1) << "some cases are invalid";
   std::vector<std::string> outputs = Files("new");
