@@ -606,7 +606,8 @@ Result<std::string> Writer::Run() {
   if (in_.devices_offset != std::string::npos) {
     StartTag devices = ScanStartTag(t_, in_.devices_offset);
     std::optional<std::string> di = IndentOf(t_, devices.lt);
-    std::optional<size_t> first = devices.self_closing ? std::nullopt : FirstChild(t_, devices.after);
+    std::optional<size_t> first =
+        devices.self_closing ? std::nullopt : FirstChild(t_, devices.after);
     if (di && first) {
       std::optional<std::string> ci = IndentOf(t_, *first - 1);
       if (ci && ci->size() > di->size() && ci->compare(0, di->size(), *di) == 0) {
