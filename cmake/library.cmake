@@ -13,7 +13,7 @@ include(GNUInstallDirs)
 # The static library is linked into the shared one: position-independent, and its symbols
 # hidden (the version script below exports only pciplan_*; hidden symbols also spare the CLI
 # the cost of interposable calls).
-set_target_properties(pciplan_lib PROPERTIES POSITION_INDEPENDENT_CODE ON
+set_target_properties(pciplan_lib pciplan_model PROPERTIES POSITION_INDEPENDENT_CODE ON
   CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
 
 set(PCIPLAN_EXPORTS ${CMAKE_SOURCE_DIR}/src/capi/pciplan.map)

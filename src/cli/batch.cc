@@ -141,7 +141,9 @@ Done RunOne(const std::string& file, const std::string& output, const FileOption
   try {
     d.outcome = RunFileCommand(file, options);
     if (d.outcome.ok() && !output.empty()) {
-      Result<bool> written = WriteOutput(output, d.outcome.text, StaleTemporaries::kLeave);
+      // Flushed to disk once for the whole batch (RunBatch), not file by file.
+      Result<bool> written =
+          WriteOutput(output, d.outcome.text, StaleTemporaries::kLeave, Flush::kByCaller);
       if (written) {
         d.output = output;
       } else {
@@ -274,6 +276,14 @@ int RunBatch(const BatchRequest& r) {
     }
   }
   for (std::thread& t : workers) t.join();
+  if (!r.output_dir.empty()) {
+    // One flush of the folder's file system for every file written (each is whole already).
+    Result<bool> synced = SyncFolder(r.output_dir);
+    if (!synced) {
+      std::fprintf(stderr, "pciplan: %s\n", synced.errors().front().message.c_str());
+      return kExitUsage;
+    }
+  }
   return status;
 }
 

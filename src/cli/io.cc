@@ -139,7 +139,8 @@ std::string TemporaryName() {
 /// the old file's owner, group and mode (a new file gets the umask's), linked under a
 /// recognisable name and renamed over the target.
 Result<bool> ReplaceFile(const std::string& path, const std::string& text,
-                         const std::optional<struct stat>& old, StaleTemporaries stale) {
+                         const std::optional<struct stat>& old, StaleTemporaries stale,
+                         Flush flush) {
   std::string dir = DirOf(path), base = BaseOf(path);
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return IoError("cannot open the folder of", path);
@@ -181,7 +182,9 @@ Result<bool> ReplaceFile(const std::string& path, const std::string& text,
     done += static_cast<size_t>(n);
   }
   CrashPoint("before-fsync");
-  if (::fsync(fd) != 0) return fail(IoError("cannot flush a temporary file beside", path), fd);
+  if (flush == Flush::kEachFile && ::fsync(fd) != 0) {
+    return fail(IoError("cannot flush a temporary file beside", path), fd);
+  }
   if (tmp.empty()) {
     tmp = TemporaryName();
     std::string self = fmt::format("/proc/self/fd/{}", fd);
@@ -199,7 +202,7 @@ Result<bool> ReplaceFile(const std::string& path, const std::string& text,
   }
   ::close(fd);
   CrashPoint("after-rename");
-  ::fsync(dfd);
+  if (flush == Flush::kEachFile) ::fsync(dfd);
   ::close(dfd);
   return true;
 }
@@ -244,7 +247,17 @@ void RemoveStaleTemporariesIn(const std::string& dir) {
   ::close(dfd);
 }
 
-Result<bool> WriteOutput(const std::string& path, const std::string& text, StaleTemporaries stale) {
+Result<bool> SyncFolder(const std::string& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return IoError("cannot open the folder", dir);
+  int synced = ::syncfs(dfd);
+  ::close(dfd);
+  if (synced != 0) return IoError("cannot flush to disk the folder", dir);
+  return true;
+}
+
+Result<bool> WriteOutput(const std::string& path, const std::string& text, StaleTemporaries stale,
+                         Flush flush) {
   if (path == "-") return WriteToDescriptor(STDOUT_FILENO, text, "standard output");
   if (std::optional<int> fd = DescriptorOf(path)) return WriteToDescriptor(*fd, text, path);
   Result<std::string> resolved = ResolveLinks(path);
@@ -266,7 +279,7 @@ Result<bool> WriteOutput(const std::string& path, const std::string& text, Stale
                      " hard links; replacing it would break them, so it is left as it is");
   }
   return ReplaceFile(*resolved, text, exists ? std::optional<struct stat>(st) : std::nullopt,
-                     stale);
+                     stale, flush);
 }
 
 }  // namespace pciplan::cli

@@ -510,6 +510,13 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return pciplan::VersionText(pciplan::BuiltinCatalog()); },
                        "Print pciplan's version and what it models (libvirt, QEMU) and exit");
+  // Only the named subcommand gets its options (each costs start-up time); every one does for
+  // help or an unknown name.
+  const std::string named = argc > 1 ? argv[1] : "";
+  const bool all = named != "plan" && named != "check" && named != "qemu-args" &&
+                   named != "caps" && named != "verify" && named != "tree" && named != "attach" &&
+                   named != "detach";
+  auto builds = [&](const CLI::App* c) { return all || c->get_name() == named; };
 
   FileCommandArgs file_args;
   constexpr const char* kInputHelp = "Domain XML file, or - for standard input";
@@ -545,6 +552,7 @@ int Main(int argc, char** argv) {
                       "files and JSON lines)");
 
   for (CLI::App* c : {plan, check, qemu_args}) {
+    if (!builds(c)) continue;
     c->add_flag("--batch", file_args.batch,
                 "Many inputs, one outcome line each on standard output in input order");
     if (c != check) {
@@ -599,6 +607,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600));
 
   for (CLI::App* c : {plan, check, qemu_args, verify}) {
+    if (!builds(c)) continue;
     AddWishOptions(*c, file_args.wishes);
     AddReplanOption(*c, file_args.wishes);
   }
@@ -612,8 +621,10 @@ int Main(int argc, char** argv) {
   tree->add_option("input", tree_input, kInputHelp)->required();
   tree->add_flag("--dot", tree_dot, "Print a Graphviz graph instead");
   tree->add_option("--svg", svg_file, "Render the graph with Graphviz's dot into this SVG file");
-  AddWishOptions(*tree, tree_wishes);
-  AddReplanOption(*tree, tree_wishes);
+  if (builds(tree)) {
+    AddWishOptions(*tree, tree_wishes);
+    AddReplanOption(*tree, tree_wishes);
+  }
 
   CLI::App* attach = app.add_subcommand(
       "attach", "Add a device, like virsh attach-device: plan it, moving nothing else");
@@ -636,6 +647,7 @@ int Main(int argc, char** argv) {
   detach->add_flag("--prune", edit.prune, "Also remove the PCI controllers left empty on its path");
   detach->add_flag("--live", edit.live, "Remove it from the running guest too (with --qmp)");
   for (CLI::App* c : {attach, detach}) {
+    if (!builds(c)) continue;
     c->add_option("-o,--output", edit.output, "Write the new domain here (atomically)");
     c->add_flag("--in-place", edit.in_place, "Replace the domain file (atomically)");
     c->add_option("--qmp", edit.qmp,

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -111,6 +113,40 @@ TEST_F(BatchTest, PlanOverTheCorpusWritesWhatSingleRunsPrint) {
   // Only the outputs: no temporary file is left.
   std::vector<std::string> files = Files("out");
   EXPECT_EQ(std::set<std::string>(files.begin(), files.end()), written);
+}
+
+// A batch flushes its output folder once at its end, not each file: a crash (a kill) of pciplan
+// at any point of a file's write still leaves every output old or new and whole, and the next
+// batch removes the temporary a kill between link and rename leaves.
+TEST_F(BatchTest, ACrashMidBatchLeavesEachOutputOldOrNewWhole) {
+  RunResult fresh = Run({"plan", "--batch", "-O", "new", "-j", "2", "in"});
+  ASSERT_EQ(fresh.status, 1) << "some cases are invalid";
+  std::vector<std::string> outputs = Files("new");
+  ASSERT_GT(outputs.size(), 200u);
+  for (const char* point : {"mid-write", "before-rename", "after-rename"}) {
+    SCOPED_TRACE(point);
+    fs::remove_all(dir_ / "out");
+    fs::create_directories(dir_ / "out");
+    for (const std::string& f : outputs) std::ofstream(dir_ / "out" / f) << "old";
+    ::setenv("PCIPLAN_CRASH_POINT", point, 1);
+    RunResult killed = Run({"plan", "--batch", "-O", "out", "-j", "2", "in"});
+    ::unsetenv("PCIPLAN_CRASH_POINT");
+    EXPECT_EQ(killed.status, 128 + SIGKILL);
+    int renewed = 0;
+    for (const std::string& f : outputs) {
+      std::string text = Slurp(dir_ / "out" / f);
+      if (text == "old") continue;
+      EXPECT_EQ(text, Slurp(dir_ / "new" / f)) << f;
+      ++renewed;
+    }
+    EXPECT_EQ(renewed > 0, std::string(point) == "after-rename");
+    RunResult again = Run({"plan", "--batch", "-O", "out", "-j", "2", "in"});
+    EXPECT_EQ(again.status, 1);
+    EXPECT_EQ(Files("out"), outputs) << "every output, and no temporary";
+    for (const std::string& f : outputs) {
+      EXPECT_EQ(Slurp(dir_ / "out" / f), Slurp(dir_ / "new" / f)) << f;
+    }
+  }
 }
 
 TEST_F(BatchTest, CheckOverTheCorpusReportsWhatSingleRunsPrint) {

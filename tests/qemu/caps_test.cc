@@ -88,8 +88,8 @@ TEST(Caps, EveryDeviceAndPropertyOfTheCorpusCommandLinesIsInTheBinary) {
     if (!domain) continue;
     Result<Plan> plan = MakePlan(*domain, BuiltinCatalog(), PolicyName::kLibvirt);
     if (!plan) continue;  // the cases QEMU refuses, recorded as deviations
-    auto binary = BuiltinCatalog().qemu.binaries.find(domain->arch);
-    ASSERT_NE(binary, BuiltinCatalog().qemu.binaries.end());
+    auto binary = BuiltinCatalog().qemu().binaries.find(domain->arch);
+    ASSERT_NE(binary, BuiltinCatalog().qemu().binaries.end());
     if (!by_binary.count(binary->second)) {
       by_binary[binary->second] = CapsOf(binary->second, cache.path);
     }

@@ -307,7 +307,8 @@ TEST(VerifyGuest, MissingKernelOrDynamicBusyboxIsAOneLineError) {
             std::string::npos)
       << r.errors().front().message;
   Catalog nowhere = BuiltinCatalog();
-  nowhere.qemu.guest.systems["qemu-system-x86_64"].kernels = {"/nonexistent/vmlinuz-*"};
+  nowhere.qemu_part.mutable_get().guest.systems["qemu-system-x86_64"].kernels = {
+      "/nonexistent/vmlinuz-*"};
   r = VerifyGuest(*d, PlanOf(*d), nowhere, GuestOptions{});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.errors().front().message.find(

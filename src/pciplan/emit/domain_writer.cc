@@ -72,6 +72,54 @@ StartTag ScanStartTag(const std::string& t, size_t name_offset) {
   return tag;
 }
 
+/// Where the start tag at `name_offset` ends (StartTag::after) and whether it closes itself:
+/// ScanStartTag's walk without collecting the attributes.
+std::pair<size_t, bool> SkipStartTag(const std::string& t, size_t name_offset) {
+  size_t i = name_offset;
+  while (i < t.size() && !IsSpace(t[i]) && t[i] != '>' && t[i] != '/') ++i;
+  while (i < t.size()) {
+    char c = t[i];
+    if (c == '>') return {i + 1, false};
+    if (c == '/' && i + 1 < t.size() && t[i + 1] == '>') return {i + 2, true};
+    if (IsSpace(c)) {
+      ++i;
+      continue;
+    }
+    while (i < t.size() && !IsSpace(t[i]) && t[i] != '=') ++i;
+    while (i < t.size() && t[i] != '\'' && t[i] != '"') ++i;
+    if (i >= t.size()) break;
+    char quote = t[i++];
+    while (i < t.size() && t[i] != quote) ++i;
+    ++i;
+  }
+  return {t.size(), false};
+}
+
+/// The name offset of the first child element of an element whose content starts at `from`,
+/// or nullopt when it has none (ScanElement's children.front(), without scanning them all).
+std::optional<size_t> FirstChild(const std::string& t, size_t from) {
+  size_t i = from;
+  while (i < t.size()) {
+    size_t lt = t.find('<', i);
+    if (lt == std::string::npos) return std::nullopt;
+    if (t.compare(lt, 4, "<!--") == 0) {
+      size_t x = t.find("-->", lt + 4);
+      i = x == std::string::npos ? t.size() : x + 3;
+    } else if (t.compare(lt, 9, "<![CDATA[") == 0) {
+      size_t x = t.find("]]>", lt + 9);
+      i = x == std::string::npos ? t.size() : x + 3;
+    } else if (t.compare(lt, 2, "<?") == 0) {
+      size_t x = t.find("?>", lt + 2);
+      i = x == std::string::npos ? t.size() : x + 2;
+    } else if (t.compare(lt, 2, "</") == 0) {
+      return std::nullopt;
+    } else {
+      return lt + 1;
+    }
+  }
+  return std::nullopt;
+}
+
 struct Element {
   StartTag start;
   size_t end_tag = 0;  // the '<' of the end tag (== start.after for self-closing)
@@ -110,10 +158,10 @@ Element ScanElement(const std::string& t, size_t name_offset) {
       --depth;
       i = gt == std::string::npos ? t.size() : gt + 1;
     } else {
-      StartTag child = ScanStartTag(t, lt + 1);
+      auto [after, self_closing] = SkipStartTag(t, lt + 1);
       if (depth == 0) e.children.push_back(lt + 1);
-      if (!child.self_closing) ++depth;
-      i = child.after;
+      if (!self_closing) ++depth;
+      i = after;
     }
   }
   e.end_tag = e.end = t.size();
@@ -321,6 +369,8 @@ class Writer {
   std::string DeviceXml(const Device& dev, const std::string& indent, bool inline_style);
   char QuoteOf(size_t name_offset) const;
   int OutputRank(const std::string& tag) const;
+  /// OutputRank of every input device, computed once for all devices the plan adds.
+  const std::vector<int>& InputRanks();
 
   const Domain& in_;
   const Plan& plan_;
@@ -329,6 +379,7 @@ class Writer {
   Editor ed_;
   std::string unit_ = "  ";
   char quote_ = '\'';
+  std::vector<int> input_ranks_;
 };
 
 char Writer::QuoteOf(size_t name_offset) const {
@@ -340,6 +391,15 @@ int Writer::OutputRank(const std::string& tag) const {
   auto it = std::find(cat_.output_order.begin(), cat_.output_order.end(), tag);
   return it == cat_.output_order.end() ? static_cast<int>(cat_.output_order.size())
                                        : static_cast<int>(it - cat_.output_order.begin());
+}
+
+const std::vector<int>& Writer::InputRanks() {
+  if (input_ranks_.size() != in_.devices.size()) {
+    input_ranks_.clear();
+    input_ranks_.reserve(in_.devices.size());
+    for (const Device& d : in_.devices) input_ranks_.push_back(OutputRank(d.tag));
+  }
+  return input_ranks_;
 }
 
 void Writer::SetAttr(size_t name_offset, const std::string& attr, const std::string& value) {
@@ -398,7 +458,12 @@ void Writer::AddChildren(size_t name_offset,
 }
 
 void Writer::EditDevice(const Device& before, const Device& after) {
-  char q = QuoteOf(before.offset);
+  // An unchanged device (most of a planned domain's) costs no scan of its text.
+  std::optional<char> quote;
+  auto q = [&] {
+    if (!quote) quote = QuoteOf(before.offset);
+    return *quote;
+  };
   // Attributes the plan set or changed, grouped by the child element they live on.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> new_children;
   for (const auto& [path, value] : after.props) {
@@ -431,15 +496,14 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     Node n{child, {}, {}, {}};
     for (const auto& [rest, value] : paths) AddPath(n, rest, value);
     SortNode(n);
-    kids.emplace_back(child, Render(n, "", "", true, q));
+    kids.emplace_back(child, Render(n, "", "", true, q()));
   }
   std::stable_sort(kids.begin(), kids.end(), [](const auto& a, const auto& b) {
     return ChildRank(a.first) < ChildRank(b.first);
   });
-  Element e = ScanElement(t_, before.offset);
   if (after.address.type == AddressType::kNone && before.address.type != AddressType::kNone) {
     // An address libvirt drops: the element goes, with the indentation of its line.
-    for (size_t c : e.children) {
+    for (size_t c : ScanElement(t_, before.offset).children) {
       if (NameAt(t_, c) != "address") continue;
       Element a = ScanElement(t_, c);
       size_t from = a.start.lt;
@@ -457,7 +521,7 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     AddChildren(before.offset, kids);
     return;
   }
-  for (size_t c : e.children) {
+  for (size_t c : ScanElement(t_, before.offset).children) {
     if (NameAt(t_, c) != "address") continue;
     if (before.address.type == AddressType::kPci && after.address.type == AddressType::kPci &&
         before.address.pci == after.address.pci) {
@@ -470,7 +534,7 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     AddChildren(before.offset, kids);
     return;
   }
-  kids.emplace_back("address", AddressXml(after.address, q));
+  kids.emplace_back("address", AddressXml(after.address, q()));
   AddChildren(before.offset, kids);
 }
 
@@ -495,8 +559,10 @@ void Writer::InsertNewDevice(const Device& dev, size_t plan_index) {
   uint32_t index = ParseDecimal(dev.GetOr("@index", "0")).value_or(0);
   const Device* after = nullptr;
   bool same_type_seen = false;
-  for (const Device& d : in_.devices) {
-    int r = OutputRank(d.tag);
+  const std::vector<int>& ranks = InputRanks();
+  for (size_t i = 0; i < in_.devices.size(); ++i) {
+    const Device& d = in_.devices[i];
+    int r = ranks[i];
     if (r < rank) {
       if (!same_type_seen) after = &d;
       continue;
@@ -538,10 +604,12 @@ void Writer::InsertNewDevice(const Device& dev, size_t plan_index) {
 Result<std::string> Writer::Run() {
   // Indentation unit: the <devices> element's children relative to it.
   if (in_.devices_offset != std::string::npos) {
-    Element devices = ScanElement(t_, in_.devices_offset);
-    std::optional<std::string> di = IndentOf(t_, devices.start.lt);
-    if (di && !devices.children.empty()) {
-      std::optional<std::string> ci = IndentOf(t_, devices.children.front() - 1);
+    StartTag devices = ScanStartTag(t_, in_.devices_offset);
+    std::optional<std::string> di = IndentOf(t_, devices.lt);
+    std::optional<size_t> first =
+        devices.self_closing ? std::nullopt : FirstChild(t_, devices.after);
+    if (di && first) {
+      std::optional<std::string> ci = IndentOf(t_, *first - 1);
       if (ci && ci->size() > di->size() && ci->compare(0, di->size(), *di) == 0) {
         unit_ = ci->substr(di->size());
       }
@@ -574,7 +642,7 @@ Result<std::string> Writer::Run() {
     return false;
   });
   bool empty = in_.devices_offset == std::string::npos ||
-               ScanElement(t_, in_.devices_offset).start.self_closing;
+               ScanStartTag(t_, in_.devices_offset).self_closing;
   if (empty && !added.empty()) {
     FillEmptyDevices(added);
   } else {
@@ -611,33 +679,71 @@ void Writer::FillEmptyDevices(const std::vector<const Device*>& added) {
 
 }  // namespace
 
+namespace {
+
+/// Appends ` key=QvalueQ`, the value escaped.
+void AppendAttr(std::string& out, std::string_view key, const std::string& value, char q) {
+  out += ' ';
+  out += key;
+  out += '=';
+  out += q;
+  if (value.find_first_of("&<>'\"") == std::string::npos) {
+    out += value;
+  } else {
+    out += EscapeAttr(value, q);
+  }
+  out += q;
+}
+
+/// Appends ` key=Q0x..Q`: `value` in lower-case hex, at least `digits` digits.
+void AppendHexAttr(std::string& out, std::string_view key, uint32_t value, int digits, char q) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[8];
+  int n = 0;
+  do {
+    buf[n++] = kHex[value & 0xf];
+    value >>= 4;
+  } while (value != 0 && n < 8);
+  while (n < digits) buf[n++] = '0';
+  out += ' ';
+  out += key;
+  out += '=';
+  out += q;
+  out += "0x";
+  while (n > 0) out += buf[--n];
+  out += q;
+}
+
+}  // namespace
+
 std::string AddressXml(const Address& a, char q) {
-  auto attr = [&](const std::string& k, const std::string& v) {
-    return " " + k + "=" + q + EscapeAttr(v, q) + q;
-  };
-  std::string out = "<address" + attr("type", a.type_name);
+  std::string out;
+  out.reserve(96);
+  out += "<address";
+  AppendAttr(out, "type", a.type_name, q);
   if (a.type == AddressType::kPci) {
-    out += attr("domain", fmt::format("0x{:04x}", a.pci.domain));
-    out += attr("bus", fmt::format("0x{:02x}", a.pci.bus));
-    out += attr("slot", fmt::format("0x{:02x}", a.pci.slot));
-    out += attr("function", fmt::format("0x{:x}", a.pci.function));
-    if (!a.multifunction.empty()) out += attr("multifunction", a.multifunction);
+    AppendHexAttr(out, "domain", a.pci.domain, 4, q);
+    AppendHexAttr(out, "bus", a.pci.bus, 2, q);
+    AppendHexAttr(out, "slot", a.pci.slot, 2, q);
+    AppendHexAttr(out, "function", a.pci.function, 1, q);
+    if (!a.multifunction.empty()) AppendAttr(out, "multifunction", a.multifunction, q);
   } else {
     static const char* kOrder[] = {"controller", "bus", "target", "unit", "port", "slot"};
     for (const char* k : kOrder) {
       auto it = a.attrs.find(k);
-      if (it != a.attrs.end()) out += attr(k, it->second);
+      if (it != a.attrs.end()) AppendAttr(out, k, it->second, q);
     }
     for (const auto& [name, value] : a.attrs) {
       // A plain reference for the lambda: clang 14 cannot capture a structured binding.
       const std::string& k = name;
       if (std::find_if(std::begin(kOrder), std::end(kOrder),
                        [&](const char* o) { return k == o; }) == std::end(kOrder)) {
-        out += attr(k, value);
+        AppendAttr(out, k, value, q);
       }
     }
   }
-  return out + "/>";
+  out += "/>";
+  return out;
 }
 
 Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Catalog& catalog) {

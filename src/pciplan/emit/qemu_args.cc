@@ -153,7 +153,7 @@ std::string Builder::BusName(uint32_t bus) const {
 
 const QemuDevice* Builder::Find(int i) const {
   const Device& d = plan_.devices[i];
-  for (const QemuDevice& q : cat_.qemu.devices) {
+  for (const QemuDevice& q : cat_.qemu().devices) {
     if (!q.match.Matches(d.tag, d.props)) continue;
     if (q.match.role == "primary-video" && i != primary_video_) continue;
     if (!q.machines.empty() &&
@@ -203,7 +203,7 @@ Json Builder::PciControllerObject(int i) const {
   Json obj;
   obj["driver"] = d.GetOr("model/@name", m >= 0 ? cat_.controller(m).qemu : "");
   // Target attributes become QEMU properties as integers, as libvirt writes them.
-  for (const auto& [attr, prop] : cat_.qemu.controller_properties) {
+  for (const auto& [attr, prop] : cat_.qemu().controller_properties) {
     const std::string* v = d.Get("target/@" + attr);
     if (!v) v = d.Get("target/" + attr);
     if (!v) continue;
@@ -211,7 +211,7 @@ Json Builder::PciControllerObject(int i) const {
   }
   obj["id"] = m >= 0 ? cat_.controller(m).BusName(Index(d)) : fmt::format("pci.{}", Index(d));
   // On/off target attributes become booleans ("hotplug":false for hotplug='off').
-  for (const auto& [attr, prop] : cat_.qemu.controller_switches) {
+  for (const auto& [attr, prop] : cat_.qemu().controller_switches) {
     const std::string v = d.GetOr("target/@" + attr, "");
     if (v == "on" || v == "off") obj[prop] = v == "on";
   }
@@ -283,7 +283,7 @@ Result<bool> Builder::AddDevice(int i) {
   bool mmio = a.type == AddressType::kVirtioMmio;
   if (!pci && !mmio) return true;
   if (IsController(d, "pci")) return true;  // emitted first, by PciControllers
-  for (const Match& m : cat_.qemu.copies) {
+  for (const Match& m : cat_.qemu().copies) {
     if (m.Matches(d.tag, d.props)) return true;  // the device it shows has the -device
   }
   for (const Match& m : machine_->builtin) {
@@ -364,13 +364,13 @@ void Builder::AddNuma() {
 }
 
 Result<QemuCommand> Builder::Run() {
-  machine_ = cat_.qemu.FindMachine(plan_.family->name);
+  machine_ = cat_.qemu().FindMachine(plan_.family->name);
   if (!machine_) {
     return Error(Rule::kUnknownMachine,
                  fmt::format("no QEMU facts for machine family '{}'", plan_.family->name));
   }
-  auto bin = cat_.qemu.binaries.find(domain_.arch);
-  if (bin == cat_.qemu.binaries.end()) {
+  auto bin = cat_.qemu().binaries.find(domain_.arch);
+  if (bin == cat_.qemu().binaries.end()) {
     return Error(Rule::kUnknownMachine,
                  fmt::format("no QEMU binary is known for architecture '{}'", domain_.arch));
   }

@@ -229,7 +229,7 @@ std::string PlanResultJson(const ResultParts& parts, const Catalog& catalog) {
 
 std::string VersionText(const Catalog& catalog) {
   return fmt::format("pciplan {} (libvirt 9.0 behaviour, QEMU {} data)", PCIPLAN_VERSION,
-                     catalog.qemu.version);
+                     catalog.qemu().version);
 }
 
 }  // namespace pciplan

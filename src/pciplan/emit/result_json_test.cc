@@ -131,8 +131,8 @@ TEST(ResultJson, VersionNamesLibvirtAndTheDataRelease) {
   std::string v = VersionText(BuiltinCatalog());
   EXPECT_EQ(v.rfind("pciplan ", 0), 0u) << v;
   EXPECT_NE(v.find("libvirt 9.0 behaviour"), std::string::npos) << v;
-  EXPECT_NE(v.find("QEMU " + BuiltinCatalog().qemu.version + " data"), std::string::npos) << v;
-  EXPECT_EQ(BuiltinCatalog().qemu.version, "7.2");
+  EXPECT_NE(v.find("QEMU " + BuiltinCatalog().qemu().version + " data"), std::string::npos) << v;
+  EXPECT_EQ(BuiltinCatalog().qemu().version, "7.2");
 }
 
 }  // namespace

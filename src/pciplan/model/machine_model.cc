@@ -67,6 +67,14 @@ std::string ControllerModel::BusName(uint32_t index) const {
   return root ? bus_alias : "pci." + std::to_string(index);
 }
 
+QemuFacts& QemuPart::mutable_get() {
+  if (source_) {
+    facts_ = source_();
+    source_ = nullptr;
+  }
+  return facts_;
+}
+
 const QemuMachine* QemuFacts::FindMachine(const std::string& family) const {
   for (const QemuMachine& m : machines) {
     if (m.family == family) return &m;

@@ -26,6 +26,8 @@ struct Match {
   /// True when the element is `tag` and every listed property has one of the values.
   /// Roles are not checked here (the caller knows which device plays a role).
   bool Matches(const std::string& tag, const Props& props) const;
+
+  bool operator==(const Match&) const = default;
 };
 
 struct ControllerModel {
@@ -54,6 +56,8 @@ struct ControllerModel {
   /// The QEMU name of the bus a controller of this model with `index` provides: the root's
   /// alias ("pcie.0"), else libvirt's "pci.N" (also the controller's QEMU id).
   std::string BusName(uint32_t index) const;
+
+  bool operator==(const ControllerModel&) const = default;
 };
 
 enum class ConnectNeed { kNone, kPci, kPcie };
@@ -79,12 +83,16 @@ struct DeviceClass {
   uint32_t spapr_vio_reg = 0;  // first spapr-vio reg libvirt gives it; 0 = not spapr-vio
   bool dimm_slot = false;      // takes a memory slot (<address type='dimm' slot>)
   bool address_ignored = false;  // libvirt drops its <address>: never reserved, not written
+
+  bool operator==(const DeviceClass&) const = default;
 };
 
 /// A device the machine family cannot have, with libvirt's message.
 struct UnsupportedDevice {
   Match match;
   std::string message;
+
+  bool operator==(const UnsupportedDevice&) const = default;
 };
 
 /// A disk bus whose disks get drive addresses from their target names.
@@ -96,6 +104,8 @@ struct DriveBus {
   uint32_t max_controllers = 0;  // controllers QEMU supports for this bus; 0 = no limit
   uint32_t hostdev_units = 0;    // units per controller for host devices on it; 0 = none
   std::map<std::string, uint32_t> unit_limits;  // controller model -> highest unit it has
+
+  bool operator==(const DriveBus&) const = default;
 };
 
 /// How a disk without a bus attribute gets one.
@@ -103,6 +113,8 @@ struct DiskBuses {
   std::string floppy;                           // the bus of floppy disks
   std::map<std::string, std::string> prefixes;  // target name prefix -> bus
   std::string fallback;                         // when no prefix matches
+
+  bool operator==(const DiskBuses&) const = default;
 };
 
 /// What makes two host devices of one type the same host device: the first key set whose
@@ -110,6 +122,8 @@ struct DiskBuses {
 struct HostdevIdentity {
   std::string type;
   std::vector<std::vector<std::string>> keys;
+
+  bool operator==(const HostdevIdentity&) const = default;
 };
 
 enum class PlacementMode { kForced, kPreferred, kPrimaryVideo };
@@ -125,17 +139,23 @@ struct Placement {
   // wanted" for these, "no address at all" for the others).
   bool empty_address = false;
   std::string message;  // kForced: libvirt's text when the user gave another address
+
+  bool operator==(const Placement&) const = default;
 };
 
 struct ReservedFunction {
   uint32_t slot = 0;
   uint32_t function = 0;
   std::string what;
+
+  bool operator==(const ReservedFunction&) const = default;
 };
 
 struct DefaultDevice {
   Props props;  // "element" gives the tag; the rest become attributes
   Match unless;
+
+  bool operator==(const DefaultDevice&) const = default;
 };
 
 struct MachineFamily {
@@ -168,6 +188,8 @@ struct MachineFamily {
 
   /// Whether `machine` is one of machine_names.
   bool HasName(const std::string& machine) const;
+
+  bool operator==(const MachineFamily&) const = default;
 };
 
 /// How libvirt numbers a device's id (alias): "net0", "pci.3", "usb", "virtio-disk2".
@@ -195,6 +217,8 @@ struct QemuDevice {
   QemuBackend backend = QemuBackend::kNone;
   std::string standin;                // driver verify starts instead (device needs host hardware)
   std::vector<std::string> machines;  // machine families it applies to; empty = all
+
+  bool operator==(const QemuDevice&) const = default;
 };
 
 /// QEMU facts of one machine family (data/qemu.json "machines").
@@ -203,6 +227,8 @@ struct QemuMachine {
   std::string options;         // appended to -machine NAME,
   std::string cpu;             // -cpu, or empty for QEMU's default
   std::vector<Match> builtin;  // devices QEMU's machine creates itself (no -device)
+
+  bool operator==(const QemuMachine&) const = default;
 };
 
 /// Which of a booted guest's accounts of a device's NUMA node verify --guest judges: the
@@ -221,12 +247,16 @@ struct GuestSystem {
   std::vector<std::string> root_bus_args;
   std::string machine_options;  // appended to -machine: "acpi=on" (the guest needs _PXM)
   NumaWitness numa_witness = NumaWitness::kKernel;
+
+  bool operator==(const GuestSystem&) const = default;
 };
 
 struct GuestFacts {
   std::string append;        // kernel command line after console=
   uint32_t memory_mib = 0;   // -m, unless the plan's command line sets it (NUMA cells)
   std::map<std::string, GuestSystem> systems;  // by QEMU binary
+
+  bool operator==(const GuestFacts&) const = default;
 };
 
 struct QemuFacts {
@@ -245,6 +275,28 @@ struct QemuFacts {
 
   /// The QEMU facts of a machine family, or nullptr.
   const QemuMachine* FindMachine(const std::string& family) const;
+
+  bool operator==(const QemuFacts&) const = default;
+};
+
+/// The QEMU facts of a catalogue: held by value (LoadCatalog, tests), or read on first use from
+/// a source (the built-in catalogue: commands that only plan never read data/qemu.json's part).
+class QemuPart {
+ public:
+  using Source = const QemuFacts& (*)();
+
+  QemuPart() = default;
+  explicit QemuPart(Source source) : source_(source) {}
+
+  const QemuFacts& get() const { return source_ ? source_() : facts_; }
+  /// The facts to change: a copy of the source's, held from then on.
+  QemuFacts& mutable_get();
+
+  bool operator==(const QemuPart& other) const { return get() == other.get(); }
+
+ private:
+  QemuFacts facts_;
+  Source source_ = nullptr;
 };
 
 struct Catalog {
@@ -263,7 +315,10 @@ struct Catalog {
   uint32_t virtio_serial_ports = 31;
   DiskBuses disk_buses;
   std::vector<HostdevIdentity> hostdev_identities;
-  QemuFacts qemu;
+  QemuPart qemu_part;
+
+  /// The QEMU facts (data/qemu.json).
+  const QemuFacts& qemu() const { return qemu_part.get(); }
 
   /// Id of a PCI controller model by its libvirt name, or -1.
   ControllerModelId FindController(const std::string& name) const;
@@ -273,6 +328,8 @@ struct Catalog {
   /// The first class matching a device element, or nullptr.
   const DeviceClass* Classify(const std::string& tag, const Props& props) const;
   const ControllerModel& controller(ControllerModelId id) const { return controllers[id]; }
+
+  bool operator==(const Catalog&) const = default;
 };
 
 }  // namespace pciplan

@@ -3,8 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <set>
 
 namespace pciplan {
@@ -391,7 +389,7 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
   Obj top(j, nullptr, file, "", errs);
   top.OptStr("source");
   top.OptStr("comment");
-  QemuFacts& q = cat.qemu;
+  QemuFacts& q = cat.qemu_part.mutable_get();
   q.version = top.Str("version");
   top.Str("version_source");
   q.binaries = top.StrMap("binaries");
@@ -666,7 +664,7 @@ Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
     if (auto j = Parse(f, errs)) LoadQemu(*j, f.name, cat, errs);
   }
   for (const MachineFamily& m : cat.machines) {
-    if (!cat.qemu.devices.empty() && !cat.qemu.FindMachine(m.name)) {
+    if (!cat.qemu().devices.empty() && !cat.qemu().FindMachine(m.name)) {
       errs.push_back(
           Error(Rule::kBadValue, "qemu.json: /machines: no record for family '" + m.name + "'"));
     }
@@ -685,18 +683,6 @@ Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
   }
   if (!errs.empty()) return errs;
   return cat;
-}
-
-const Catalog& BuiltinCatalog() {
-  static const Catalog* catalog = [] {
-    Result<Catalog> loaded = LoadCatalog(BuiltinDataFiles());
-    if (!loaded) {
-      for (const Diagnostic& d : loaded.errors()) std::fprintf(stderr, "%s\n", d.Render("data").c_str());
-      std::abort();
-    }
-    return new Catalog(std::move(loaded.value()));
-  }();
-  return *catalog;
 }
 
 }  // namespace pciplan

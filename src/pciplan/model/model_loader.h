@@ -20,11 +20,13 @@ struct DataFile {
 /// "machines/..." file is a machine family).
 Result<Catalog> LoadCatalog(const std::vector<DataFile>& files);
 
-/// The data files compiled into the binary (the project's data/ folder at build time).
+/// The data files as text (the project's data/ folder at build time): linked into the tests and
+/// the catalogue image generator only (target pciplan_data_json), not into the CLI.
 const std::vector<DataFile>& BuiltinDataFiles();
 
-/// The catalogue from BuiltinDataFiles(), loaded once. Aborts if the built-in data is invalid
-/// (a build defect, caught by the data tests).
+/// The catalogue the build's loader read from data/, decoded once from the image compiled into
+/// the binary (catalog_image.h); its QEMU facts are decoded on first use. Aborts if the image
+/// is damaged (a build defect, caught by the image tests).
 const Catalog& BuiltinCatalog();
 
 }  // namespace pciplan

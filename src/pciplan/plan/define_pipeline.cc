@@ -94,6 +94,11 @@ void DefinePipeline::BuildListOrders() {
   // groups by bus in order of first appearance, each stably sorted by name index.
   std::vector<std::string> bus_order;
   std::map<std::string, std::vector<std::pair<int, int>>> by_bus;  // bus -> (name index, dev)
+  // Of each controller placed so far (by device): its type, and whether it has an index. Read
+  // once, not again by every later controller's scan.
+  static const std::string kNone;
+  std::vector<const std::string*> ctrl_type(devs_.size(), &kNone);
+  std::vector<char> ctrl_has_index(devs_.size(), 0);
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
     const Device& d = devs_[i];
     if (d.tag == "disk") {
@@ -103,20 +108,23 @@ void DefinePipeline::BuildListOrders() {
       it->second.emplace_back(DiskNameIndex(d.GetOr("target/@dev", "")), i);
     } else if (d.tag == "controller") {
       // Section 6.1: same-type controllers only; explicit indexes ascend.
-      std::string type = d.GetOr("@type", "");
+      const std::string* type_attr = d.Get("@type");
+      ctrl_type[i] = type_attr ? type_attr : &kNone;
+      const std::string& type = *ctrl_type[i];
       int index = ControllerIndex(i);
       bool has_index = d.Has("@index");
+      ctrl_has_index[i] = has_index;
       int pos = -1;
       bool any_same = false;
       for (int k = static_cast<int>(ctrl_order_.size()) - 1; k >= 0; --k) {
         int o = ctrl_order_[k];
-        if (devs_[o].GetOr("@type", "") != type) continue;
+        if (*ctrl_type[o] != type) continue;
         any_same = true;
         if (!has_index) {
           pos = k + 1;
           break;
         }
-        if (devs_[o].Has("@index") && ControllerIndex(o) > index) {
+        if (ctrl_has_index[o] && ControllerIndex(o) > index) {
           pos = k;
         } else if (pos == -1) {
           pos = k + 1;

@@ -62,7 +62,7 @@ std::string CacheFile(const std::string& dir, const std::string& binary) {
 /// The architecture whose binary this is (data/qemu.json "binaries"), or empty.
 std::string ArchOf(const std::string& binary, const Catalog& catalog) {
   std::string base = fs::path(binary).filename().string();
-  for (const auto& [arch, name] : catalog.qemu.binaries) {
+  for (const auto& [arch, name] : catalog.qemu().binaries) {
     if (name == base) return arch;
   }
   return {};
@@ -74,8 +74,8 @@ std::vector<const MachineFamily*> FamiliesOf(const std::string& binary, const Ca
   std::vector<const MachineFamily*> out;
   for (const MachineFamily& f : catalog.machines) {
     for (const std::string& arch : f.arches) {
-      auto b = catalog.qemu.binaries.find(arch);
-      if (b != catalog.qemu.binaries.end() && b->second == base) {
+      auto b = catalog.qemu().binaries.find(arch);
+      if (b != catalog.qemu().binaries.end() && b->second == base) {
         out.push_back(&f);
         break;
       }
@@ -94,12 +94,12 @@ std::set<std::string> KnownDrivers(const Catalog& catalog) {
   for (const ControllerModel& c : catalog.controllers) {
     if (!c.qemu.empty()) out.insert(c.qemu);
   }
-  for (const QemuDevice& d : catalog.qemu.devices) {
+  for (const QemuDevice& d : catalog.qemu().devices) {
     for (const std::string* s : {&d.driver, &d.mmio_driver, &d.standin}) {
       if (!s->empty()) out.insert(*s);
     }
   }
-  if (!catalog.qemu.probe_driver.empty()) out.insert(catalog.qemu.probe_driver);
+  if (!catalog.qemu().probe_driver.empty()) out.insert(catalog.qemu().probe_driver);
   return out;
 }
 
@@ -144,7 +144,7 @@ QemuLaunch Launch(const std::string& binary, std::vector<std::string> args, int 
 /// a hot-plug.
 Result<bool> ProbeMachine(const std::string& binary, CapsMachine& m, const MachineFamily* family,
                           const Catalog& catalog, int timeout_ms) {
-  const QemuMachine* qm = family ? catalog.qemu.FindMachine(family->name) : nullptr;
+  const QemuMachine* qm = family ? catalog.qemu().FindMachine(family->name) : nullptr;
   std::string machine = m.name;
   if (qm && !qm->options.empty()) machine += "," + qm->options;
   std::vector<std::string> args = {"-machine", machine};
@@ -177,13 +177,13 @@ Result<bool> ProbeMachine(const std::string& binary, CapsMachine& m, const Machi
   std::sort(m.builtins.begin(), m.builtins.end(), [](const CapsFunction& a, const CapsFunction& b) {
     return a.slot != b.slot ? a.slot < b.slot : a.function < b.function;
   });
-  if (!family || family->root < 0 || catalog.qemu.probe_driver.empty()) return true;
+  if (!family || family->root < 0 || catalog.qemu().probe_driver.empty()) return true;
   const ControllerModel& root = catalog.controller(family->root);
   m.root_bus = root.bus_alias;
   uint32_t slot = root.min_slot;
   while (slot <= root.max_slot && used.count(slot)) ++slot;
   if (slot > root.max_slot) return true;
-  Result<Json> added = qmp.Execute("device_add", Json{{"driver", catalog.qemu.probe_driver},
+  Result<Json> added = qmp.Execute("device_add", Json{{"driver", catalog.qemu().probe_driver},
                                                       {"id", kProbeId},
                                                       {"bus", m.root_bus},
                                                       {"addr", fmt::format("{:#x}", slot)}});
@@ -520,7 +520,7 @@ std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& c
     std::set<std::string> data_fns, qemu_fns;
     for (uint32_t s = 0; s < root.min_slot; ++s) data_fns.insert(SlotFunction(s, 0));
     for (const ReservedFunction& r : f->reserved) data_fns.insert(SlotFunction(r.slot, r.function));
-    if (const QemuMachine* qm = catalog.qemu.FindMachine(f->name)) {
+    if (const QemuMachine* qm = catalog.qemu().FindMachine(f->name)) {
       for (const Placement& p : f->placements) {
         if (p.mode != PlacementMode::kForced || p.slots.empty()) continue;
         for (const Match& b : qm->builtin) {

@@ -145,7 +145,7 @@ ProbeCheck Verifier::ProbeSlot(const PlanBus& bus, uint32_t slot, ProbeExpect ex
   p.expect = expect;
   std::string id = fmt::format("{}{}", kProbePrefix, probes_++);
   Result<Json> added = qemu_->qmp().Execute("device_add",
-                                            Json{{"driver", cat_.qemu.probe_driver},
+                                            Json{{"driver", cat_.qemu().probe_driver},
                                                  {"id", id},
                                                  {"bus", bus.name},
                                                  {"addr", QemuAddr(PciAddress{0, 0, slot, 0})}},

@@ -237,7 +237,7 @@ Result<GuestReport> VerifyGuest(const Domain& domain, const Plan& plan, const Ca
   Result<QemuCommand> cmd =
       BuildQemuCommand(domain, plan, catalog, QemuArgsOptions::ForVerify(scratch.path()));
   if (!cmd) return cmd.errors();
-  const GuestFacts& facts = catalog.qemu.guest;
+  const GuestFacts& facts = catalog.qemu().guest;
   auto sys = facts.systems.find(cmd->binary);
   if (sys == facts.systems.end()) {
     return Error(Rule::kQemu, fmt::format("verify --guest has no guest for {} (data/qemu.json "
