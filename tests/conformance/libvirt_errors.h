@@ -27,6 +27,7 @@ inline const LibvirtError kLibvirtErrors[] = {
     {"for this machine type, but model=", Rule::kRootModel},
     {"controllers with index", Rule::kDuplicateIndex},
     {"IDE controllers are unsupported", Rule::kDeviceUnsupported},
+    {"memory hotplug isn't supported by this QEMU binary", Rule::kDeviceUnsupported},
     {"Only 1 IDE controller", Rule::kControllerCount},
     {"Hostdev already exists", Rule::kDuplicateHostdev},
     {"duplicated for disk sources", Rule::kDuplicateDiskTarget},

@@ -628,6 +628,7 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
       std::string ptr = "/default_devices/" + std::to_string(i);
       Obj d((*defs)[i], nullptr, file, ptr, errs);
       DefaultDevice dd;
+      d.OptStr("source");
       dd.props = d.StrMap("props");
       if (!dd.props.count("element")) d.Fail("props", "missing \"element\"");
       if (const Json* unless = d.Need("unless")) dd.unless = ReadMatch(*unless, file, ptr + "/unless", errs);
