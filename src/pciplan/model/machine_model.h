@@ -176,6 +176,9 @@ struct MachineFamily {
 
   /// Whether `machine` is one of machine_names.
   bool HasName(const std::string& machine) const;
+  /// The machine type a user names the family by: its first machine_names entry that is no
+  /// pattern ("q35", "virt"; the family's own name may differ: "riscv-virt"), or empty.
+  std::string MachineType() const;
 };
 
 /// How libvirt numbers a device's id (alias): "net0", "pci.3", "usb", "virtio-disk2".
