@@ -50,7 +50,8 @@ QemuCaps CapsOf(const std::string& binary, const fs::path& cache) {
 
 TEST(Caps, TheBundledDataIsWhatTheInstalledQemuSays) {
   TempDir cache;
-  for (const char* binary : {"qemu-system-x86_64", "qemu-system-aarch64"}) {
+  for (const char* binary :
+       {"qemu-system-x86_64", "qemu-system-aarch64", "qemu-system-riscv64"}) {
     SCOPED_TRACE(binary);
     QemuCaps caps = CapsOf(binary, cache.path);
     EXPECT_EQ(caps.version.substr(0, 4), "7.2.");
@@ -114,6 +115,23 @@ TEST(Caps, EveryDeviceAndPropertyOfTheCorpusCommandLinesIsInTheBinary) {
   std::printf("caps: %d corpus domains (%d devices) use only devices and properties their QEMU "
               "has, but for the %zu recorded in caps_findings.tsv\n",
               domains, devices, found.size());
+}
+
+TEST(Caps, DataThatMiscountsTheVirtioMmioTransportsDisagrees) {
+  TempDir cache;
+  Catalog wrong = BuiltinCatalog();
+  for (MachineFamily& f : wrong.machines) {
+    if (f.name == "riscv-virt") f.virtio_mmio_transports = 32;  // aarch64 virt's count
+  }
+  QemuCaps caps = CapsOf("qemu-system-riscv64", cache.path);
+  int disagree = 0;
+  for (const CapsFact& f : CompareCapsWithData(caps, wrong)) {
+    if (f.agrees) continue;
+    ++disagree;
+    EXPECT_EQ(f.what, "riscv-virt: virt has 32 virtio-mmio transports");
+    EXPECT_EQ(f.binary, "8");
+  }
+  EXPECT_EQ(disagree, 1);
 }
 
 TEST(Caps, ASecondCallIsServedFromTheCacheWithoutStartingQemu) {

@@ -135,6 +135,7 @@ TEST(VerifyGuest, ConformanceSampleIsSeenByTheGuestAsPlanned) {
   }
   std::sort(dirs.begin(), dirs.end());
   std::map<std::string, std::vector<Job>> by_family;
+  std::set<std::string> no_guest;
   for (const fs::path& dir : dirs) {
     std::string name = dir.filename().string();
     if (!fs::exists(dir / "expected.xml") && !deviations.count(name)) continue;
@@ -146,8 +147,20 @@ TEST(VerifyGuest, ConformanceSampleIsSeenByTheGuestAsPlanned) {
       continue;
     }
     std::string family = plan->family->name;
+    // A family whose binary has no guest in data/qemu.json (riscv-virt: no riscv64 kernel in
+    // Debian 12) is proven by Verify.Every*PlanRunsInQemuAsPlanned only.
+    auto binary = BuiltinCatalog().qemu().binaries.find(domain->arch);
+    if (binary == BuiltinCatalog().qemu().binaries.end() ||
+        !BuiltinCatalog().qemu().guest.systems.count(binary->second)) {
+      no_guest.insert(family);
+      continue;
+    }
     by_family[family].push_back(Job{name, family, *domain, *plan, std::nullopt, 0});
   }
+  for (const std::string& family : no_guest) {
+    std::printf("verify --guest: no guest system for family %s\n", family.c_str());
+  }
+  EXPECT_EQ(no_guest, std::set<std::string>{"riscv-virt"});
   // case -> device -> problem: what the guest is known to see otherwise (guest_findings.tsv).
   std::map<std::string, std::map<std::string, std::string>> findings;
   std::istringstream known(Slurp(fs::path(PCIPLAN_TESTS_DIR) / "qemu" / "guest_findings.tsv"));

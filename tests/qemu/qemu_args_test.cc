@@ -180,7 +180,7 @@ TEST(QemuArgs, DevicesAgreeWithLibvirtsCommandLine) {
       "devices, %d properties compared)\n",
       agree, domains, devices, properties);
   EXPECT_EQ(agree, domains);
-  EXPECT_GE(domains, 218);
+  EXPECT_GE(domains, 298);
 }
 
 TEST(QemuArgs, AddrIsSlotAndFunctionInHex) {

@@ -1,6 +1,6 @@
 // The real QEMU proves the plans: every valid conformance case (and every deviation case, which
-// pciplan plans where libvirt refuses) is planned, started paused in qemu-system-x86_64 or
-// qemu-system-aarch64, every device must sit at its planned address, every free slot the plan
+// pciplan plans where libvirt refuses) is planned, started paused in the family's
+// qemu-system-* (x86_64, aarch64, riscv64), every device must sit at its planned address, every free slot the plan
 // calls hot-pluggable must accept a hot-plug, and QEMU must refuse one where the plan says so.
 // One test per machine family, so CTest runs them side by side.
 #include "pciplan/qmp/verify.h"
@@ -75,6 +75,7 @@ void VerifyFamily(const std::string& family) {
       family.c_str(), verified, domains, devices, accepted, refused, warnings);
   EXPECT_EQ(verified, domains);
   EXPECT_GT(domains, 50);
+  EXPECT_GT(accepted, 0) << "no slot promised hot-pluggable was probed";
 }
 
 TEST(Verify, APromiseQemuDoesNotKeepIsAMismatch) {
@@ -102,6 +103,7 @@ TEST(Verify, APromiseQemuDoesNotKeepIsAMismatch) {
 TEST(Verify, EveryPcPlanRunsInQemuAsPlanned) { VerifyFamily("pc"); }
 TEST(Verify, EveryQ35PlanRunsInQemuAsPlanned) { VerifyFamily("q35"); }
 TEST(Verify, EveryVirtPlanRunsInQemuAsPlanned) { VerifyFamily("virt"); }
+TEST(Verify, EveryRiscvVirtPlanRunsInQemuAsPlanned) { VerifyFamily("riscv-virt"); }
 
 }  // namespace
 }  // namespace pciplan

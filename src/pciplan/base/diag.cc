@@ -70,6 +70,7 @@ constexpr std::array kRuleIds = {
     "chassis-clash",
     "controller-cycle",
     "busnr-clash",
+    "mmio-transports",
     "qemu",
     "qmp",
     "unsupported",

@@ -47,6 +47,13 @@ bool MachineFamily::HasName(const std::string& machine) const {
                      [&](const std::string& pattern) { return NameMatches(pattern, machine); });
 }
 
+std::string MachineFamily::MachineType() const {
+  for (const std::string& n : machine_names) {
+    if (n.find('*') == std::string::npos) return n;
+  }
+  return {};
+}
+
 const MachineFamily* Catalog::FindMachine(const std::string& arch,
                                           const std::string& machine) const {
   for (const MachineFamily& m : machines) {

@@ -40,7 +40,9 @@ struct ControllerModel {
   bool autoassign = true;      // endpoints may be placed on it automatically
   bool hotplug = true;         // libvirt treats its slots as hot-pluggable (placement)
   bool qemu_hotplug = true;    // QEMU accepts a hot-plug into its slots (the plan's promise)
-  bool qemu_hotplug_acpi = false;  // QEMU's hot-plug into it is ACPI's: only under the main root
+  // QEMU's hot-plug into it is ACPI's: only under the main root, and only on a machine with ACPI
+  // PCI hot-plug (MachineFamily::acpi_pci_hotplug)
+  bool qemu_hotplug_acpi = false;
   bool qemu_root_bus = false;      // QEMU makes its bus a root bus of its own (expander buses)
   // QEMU puts a pci-bridge of its own at 00.0 of that root bus and the controller's bus behind
   // it (pxb): the guest sees one more bridge on the way to its devices.
@@ -180,6 +182,12 @@ struct MachineFamily {
   ControllerModelId switch_upstream = -1;
   ControllerModelId switch_downstream = -1;
   bool virtio_mmio = false;
+  // How many virtio-mmio transports QEMU's board has: each virtio-mmio device takes one (QEMU
+  // 7.2: 32 on aarch64 virt, 8 on riscv64 virt); 0 when there is no virtio-mmio.
+  uint32_t virtio_mmio_transports = 0;
+  // The machine has ACPI PCI hot-plug, the only kind a qemu_hotplug_acpi controller
+  // (dmi-to-pci-bridge) takes: x86's pc and q35; not QEMU 7.2's virt boards.
+  bool acpi_pci_hotplug = false;
   std::vector<ReservedFunction> reserved;
   std::vector<Placement> placements;
   std::map<std::string, std::string> model_defaults;
@@ -188,6 +196,9 @@ struct MachineFamily {
 
   /// Whether `machine` is one of machine_names.
   bool HasName(const std::string& machine) const;
+  /// The machine type a user names the family by: its first machine_names entry that is no
+  /// pattern ("q35", "virt"; the family's own name may differ: "riscv-virt"), or empty.
+  std::string MachineType() const;
 
   bool operator==(const MachineFamily&) const = default;
 };

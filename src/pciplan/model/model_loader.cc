@@ -566,6 +566,8 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   ModelPair(o, cat, "numa_expander", {"expander", "port"}, m.numa_expander, m.numa_port);
   ModelPair(o, cat, "switch", {"upstream", "downstream"}, m.switch_upstream, m.switch_downstream);
   m.virtio_mmio = o.Bool("virtio_mmio");
+  m.virtio_mmio_transports = static_cast<uint32_t>(o.Int("virtio_mmio_transports", 0, 1024));
+  m.acpi_pci_hotplug = o.Bool("acpi_pci_hotplug");
   if (const Json* bad = o.Need("unsupported_devices"); bad && bad->is_array()) {
     for (size_t i = 0; i < bad->size(); ++i) {
       std::string ptr = "/unsupported_devices/" + std::to_string(i);
@@ -628,6 +630,7 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
       std::string ptr = "/default_devices/" + std::to_string(i);
       Obj d((*defs)[i], nullptr, file, ptr, errs);
       DefaultDevice dd;
+      d.OptStr("source");
       dd.props = d.StrMap("props");
       if (!dd.props.count("element")) d.Fail("props", "missing \"element\"");
       if (const Json* unless = d.Need("unless")) dd.unless = ReadMatch(*unless, file, ptr + "/unless", errs);

@@ -16,7 +16,7 @@ std::vector<DataFile> WithFile(const std::string& name, const std::string& text)
 TEST(ModelLoader, BuiltinCatalogLoads) {
   Result<Catalog> cat = LoadCatalog(BuiltinDataFiles());
   ASSERT_TRUE(cat.ok()) << cat.errors().front().message;
-  EXPECT_EQ(cat->machines.size(), 3u);
+  EXPECT_EQ(cat->machines.size(), 4u);
 }
 
 TEST(ModelLoader, CatalogInvariantsHold) {
@@ -49,7 +49,8 @@ TEST(ModelLoader, MachineNamesMatchFamilies) {
     const char* family;
   } cases[] = {{"x86_64", "pc", "pc"},           {"x86_64", "pc-i440fx-7.2", "pc"},
                {"x86_64", "q35", "q35"},         {"x86_64", "pc-q35-5.1", "q35"},
-               {"aarch64", "virt", "virt"},      {"aarch64", "virt-7.2", "virt"}};
+               {"aarch64", "virt", "virt"},      {"aarch64", "virt-7.2", "virt"},
+               {"riscv64", "virt", "riscv-virt"}, {"riscv64", "", "riscv-virt"}};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.machine);
     const MachineFamily* f = cat.FindMachine(c.arch, c.machine);
@@ -58,6 +59,18 @@ TEST(ModelLoader, MachineNamesMatchFamilies) {
   }
   EXPECT_EQ(cat.FindMachine("aarch64", "q35"), nullptr);
   EXPECT_EQ(cat.FindMachine("x86_64", "isapc"), nullptr);
+  // QEMU 7.2's riscv64 virt has no versioned names (corpus 595).
+  EXPECT_EQ(cat.FindMachine("riscv64", "virt-7.2"), nullptr);
+}
+
+TEST(ModelLoader, AFamilysMachineTypeIsItsFirstNameThatIsNoPattern) {
+  const Catalog& cat = BuiltinCatalog();
+  EXPECT_EQ(cat.FindMachine("x86_64", "pc-i440fx-7.2")->MachineType(), "pc");
+  EXPECT_EQ(cat.FindMachine("x86_64", "pc-q35-7.2")->MachineType(), "q35");
+  EXPECT_EQ(cat.FindMachine("riscv64", "virt")->MachineType(), "virt");
+  MachineFamily patterns_only;
+  patterns_only.machine_names = {"virt-*"};
+  EXPECT_EQ(patterns_only.MachineType(), "");
 }
 
 TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {

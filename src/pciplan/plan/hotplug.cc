@@ -37,8 +37,10 @@ std::vector<PlanBus> PlanBuses(const Plan& plan, const Catalog& catalog) {
       at = parent[at];
     }
     // ACPI hot-plug (a dmi-to-pci-bridge's only kind) serves the buses under the machine's own
-    // root bus; behind an expander bus, which QEMU makes a root bus of its own, there is none.
-    if (b.model->qemu_hotplug_acpi && b.expander) b.hotplug = false;
+    // root bus; behind an expander bus, which QEMU makes a root bus of its own, there is none,
+    // and a machine without ACPI PCI hot-plug (virt) has none anywhere.
+    bool acpi = plan.family && plan.family->acpi_pci_hotplug;
+    if (b.model->qemu_hotplug_acpi && (b.expander || !acpi)) b.hotplug = false;
   }
   for (const Device& d : plan.devices) {
     if (d.address.type != AddressType::kPci || d.address.pci.IsUnassigned()) continue;

@@ -107,13 +107,39 @@ void CheckCycles(const std::vector<Device>& devices, const std::vector<PciContro
   }
 }
 
+// QEMU 7.2 creates a fixed number of virtio-mmio transports with the board (hw/arm/virt.c
+// NUM_VIRTIO_TRANSPORTS, hw/riscv/virt.c VIRTIO_COUNT) and puts each virtio-mmio device on a free
+// one. A device whose class has no virtio-mmio transport (lsi) goes on PCI and takes none.
+void CheckMmioTransports(const std::vector<Device>& devices, const Catalog& catalog,
+                         const MachineFamily& family, Diagnostics& out) {
+  if (!family.virtio_mmio) return;
+  uint32_t taken = 0;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const Device& d = devices[i];
+    if (d.address.type != AddressType::kVirtioMmio) continue;
+    const DeviceClass* cls = catalog.Classify(d.tag, d.props);
+    if (!cls || !cls->mmio_transport) continue;
+    if (++taken <= family.virtio_mmio_transports) continue;
+    out.push_back(At(Rule::kMmioTransports,
+                     fmt::format("it is virtio-mmio device {} of the domain, and the {} machine "
+                                 "has {} virtio-mmio transports; QEMU puts each such device on a "
+                                 "transport of its own",
+                                 taken, family.name, family.virtio_mmio_transports),
+                     devices, i,
+                     "give some virtio devices a PCI address (<address type='pci'/>) instead"));
+    return;
+  }
+}
+
 }  // namespace
 
-Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog) {
+Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog,
+                           const MachineFamily& family) {
   std::vector<PciController> ctrls = PciControllers(devices, catalog);
   Diagnostics out;
   CheckCycles(devices, ctrls, out);
   for (const UniqueTarget& u : kUniqueTargets) CheckUnique(devices, ctrls, u, out);
+  CheckMmioTransports(devices, catalog, family, out);
   return out;
 }
 

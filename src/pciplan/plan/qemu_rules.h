@@ -19,7 +19,11 @@ namespace pciplan {
 ///   already in use").
 /// - `controller-cycle`: a controller sits, through the buses it plugs into, behind itself;
 ///   QEMU creates a controller only on a bus that already exists, so it can create none of them.
+/// - `mmio-transports`: more virtio-mmio devices than `family` has virtio-mmio transports; QEMU
+///   puts each on a transport of its own and refuses the first with none left ("No
+///   'virtio-bus' bus found").
 /// Returns one error per problem, naming the device, its address and the other controller.
-Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog);
+Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog,
+                           const MachineFamily& family);
 
 }  // namespace pciplan

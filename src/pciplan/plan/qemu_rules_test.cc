@@ -9,12 +9,26 @@
 namespace pciplan {
 namespace {
 
-Result<Plan> PlanQ35(const std::string& devices) {
-  Result<Domain> dom = ReadDomain(
-      "<domain type='qemu'><name>t</name><os><type arch='x86_64' machine='q35'>hvm</type></os>"
-      "<devices>\n" + devices + "</devices></domain>");
+Result<Plan> PlanFor(const std::string& arch, const std::string& devices) {
+  std::string machine = arch == "x86_64" ? "q35" : "virt";
+  Result<Domain> dom = ReadDomain("<domain type='qemu'><name>t</name><os><type arch='" + arch +
+                                  "' machine='" + machine + "'>hvm</type></os><devices>\n" +
+                                  devices + "</devices></domain>");
   if (!dom) return dom.errors();
   return MakePlan(*dom, BuiltinCatalog(), PolicyName::kLibvirt);
+}
+
+Result<Plan> PlanQ35(const std::string& devices) { return PlanFor("x86_64", devices); }
+
+/// `n` virtio disks (vda, vdb, ...), the first on virtio-mmio, one per line after the first.
+std::string MmioDisks(int n) {
+  std::string out = "<memballoon model='none'/>\n";
+  for (int i = 0; i < n; ++i) {
+    out += std::string("<disk type='file' device='disk'><target dev='vd") +
+           static_cast<char>('a' + i) + "' bus='virtio'/>" +
+           (i == 0 ? "<address type='virtio-mmio'/>" : "") + "</disk>\n";
+  }
+  return out;
 }
 
 TEST(QemuRules, RootPortsWithTheSameChassisAreRefusedNamingTheSecond) {
@@ -84,6 +98,28 @@ TEST(QemuRules, AControllerOnAHigherIndexedControllerIsNoCycle) {
       "<controller type='pci' index='5' model='pcie-expander-bus'><target busNr='100'/>"
       "</controller>");
   ASSERT_TRUE(p.ok()) << p.errors().front().Render("t");
+}
+
+TEST(QemuRules, RiscvVirtHasEightVirtioMmioTransports) {
+  // libvirt 9.0 makes every virtio device virtio-mmio once one is (corpus 519, 550); QEMU 7.2's
+  // riscv64 virt has 8 transports (data: virtio_mmio_transports) and refuses the ninth device.
+  ASSERT_TRUE(PlanFor("riscv64", MmioDisks(8)).ok());
+  Result<Plan> p = PlanFor("riscv64", MmioDisks(9));
+  ASSERT_FALSE(p.ok());
+  const Diagnostic& d = p.errors().front();
+  EXPECT_EQ(d.rule, Rule::kMmioTransports);
+  EXPECT_EQ(d.line, 11);  // vdi, the ninth disk
+  EXPECT_NE(d.message.find("8 virtio-mmio transports"), std::string::npos) << d.message;
+  // aarch64 virt has 32.
+  EXPECT_TRUE(PlanFor("aarch64", MmioDisks(9)).ok());
+}
+
+TEST(QemuRules, ADeviceWithoutAVirtioMmioTransportTakesNone) {
+  // lsilogic gets libvirt's virtio-mmio address but QEMU puts it on PCI (qemu-misplaces).
+  Result<Plan> p = PlanFor("riscv64", MmioDisks(8) +
+                                          "<controller type='scsi' index='0' model='lsilogic'>"
+                                          "<address type='virtio-mmio'/></controller>\n");
+  EXPECT_TRUE(p.ok()) << p.errors().front().Render("t");
 }
 
 }  // namespace

@@ -159,6 +159,13 @@ Result<bool> ProbeMachine(const std::string& binary, CapsMachine& m, const Machi
   if (!pci) return pci.errors();
   m.probed = true;
   m.family = family ? family->name : "";
+  // The board's virtio-mmio transports: QEMU creates them unparented, as children of
+  // /machine/unattached of type virtio-mmio.
+  if (Result<Json> kids = qmp.Execute("qom-list", Json{{"path", "/machine/unattached"}})) {
+    for (const Json& k : *kids) {
+      if (k.value("type", "") == "child<virtio-mmio>") ++m.virtio_mmio_transports;
+    }
+  }
   std::set<uint32_t> used;
   for (const Json& bus : *pci) {
     if (bus.value("bus", -1) != 0) continue;
@@ -242,7 +249,7 @@ Result<QemuCaps> Probe(const std::string& binary, const CapsOptions& options,
   std::vector<std::string> wanted = options.machines;
   std::string arch = ArchOf(binary, catalog);
   if (wanted.empty()) {
-    for (const MachineFamily* f : FamiliesOf(binary, catalog)) wanted.push_back(f->name);
+    for (const MachineFamily* f : FamiliesOf(binary, catalog)) wanted.push_back(f->MachineType());
   }
   for (const std::string& name : wanted) {
     auto m = std::find_if(caps.machines.begin(), caps.machines.end(), [&](const CapsMachine& c) {
@@ -300,6 +307,7 @@ std::string CapsJson(const QemuCaps& caps) {
       mj["family"] = m.family;
       mj["root_bus"] = m.root_bus;
       mj["root_hotplug"] = m.root_hotplug ? Json(*m.root_hotplug) : Json(nullptr);
+      mj["virtio_mmio_transports"] = m.virtio_mmio_transports;
       if (!m.root_hotplug_error.empty()) mj["root_hotplug_error"] = m.root_hotplug_error;
       mj["builtins"] = Json::array();
       for (const CapsFunction& f : m.builtins) {
@@ -343,6 +351,7 @@ Result<QemuCaps> CapsFromJson(const std::string& text) {
         m.root_bus = mj.at("root_bus").get<std::string>();
         if (mj.at("root_hotplug").is_boolean()) m.root_hotplug = mj.at("root_hotplug").get<bool>();
         m.root_hotplug_error = mj.value("root_hotplug_error", "");
+        m.virtio_mmio_transports = mj.at("virtio_mmio_transports").get<uint32_t>();
         for (const Json& f : mj.at("builtins")) {
           m.builtins.push_back({f.at("slot").get<uint32_t>(), f.at("function").get<uint32_t>(),
                                 f.at("class").get<uint32_t>(), f.at("vendor").get<uint32_t>(),
@@ -430,11 +439,12 @@ std::string RenderCapsText(const QemuCaps& caps) {
     for (const CapsFunction& f : m.builtins) {
       fns += fmt::format(" {}={:04x}", SlotFunction(f.slot, f.function), f.class_code);
     }
-    out += fmt::format("{}{} ({}): root bus {} built in:{}; hot-plug into it: {}\n", m.name,
-                       m.alias.empty() ? "" : " alias " + m.alias,
-                       m.family.empty() ? "no pciplan family" : "family " + m.family,
-                       m.root_bus.empty() ? "?" : m.root_bus, fns.empty() ? " none" : fns,
-                       !m.root_hotplug ? "unknown" : *m.root_hotplug ? "yes" : "no");
+    out += fmt::format(
+        "{}{} ({}): root bus {} built in:{}; hot-plug into it: {}; virtio-mmio transports: {}\n",
+        m.name, m.alias.empty() ? "" : " alias " + m.alias,
+        m.family.empty() ? "no pciplan family" : "family " + m.family,
+        m.root_bus.empty() ? "?" : m.root_bus, fns.empty() ? " none" : fns,
+        !m.root_hotplug ? "unknown" : *m.root_hotplug ? "yes" : "no", m.virtio_mmio_transports);
   }
   return out;
 }
@@ -511,8 +521,13 @@ std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& c
       fact(fmt::format("{}: controller {} is QEMU device '{}'", f->name, c.name, c.qemu),
            !caps.DeviceType(c.qemu).empty(), "no such device");
     }
-    const CapsMachine* m = caps.FindMachine(f->name);
-    if (!m || !m->probed || f->root < 0) continue;
+    const CapsMachine* m = caps.FindMachine(f->MachineType());
+    if (!m || !m->probed) continue;
+    fact(fmt::format("{}: {} has {} virtio-mmio transports", f->name, m->name,
+                     f->virtio_mmio_transports),
+         m->virtio_mmio_transports == f->virtio_mmio_transports,
+         std::to_string(m->virtio_mmio_transports));
+    if (f->root < 0) continue;
     const ControllerModel& root = catalog.controller(f->root);
     // What the data says the machine builds in on its root bus: the host bridge below the
     // first slot the root offers, the reserved functions, and the forced places of the devices

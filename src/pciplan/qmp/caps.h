@@ -43,10 +43,11 @@ struct CapsMachine {
   std::vector<CapsFunction> builtins;  // on the root bus, in slot.function order
   std::optional<bool> root_hotplug;    // whether the root bus takes a hot-plug
   std::string root_hotplug_error;      // QEMU's refusal, when it does not
+  uint32_t virtio_mmio_transports = 0;  // virtio-mmio transports the board creates
 };
 
 struct QemuCaps {
-  static constexpr int kFormat = 1;  // of the cache file and --json
+  static constexpr int kFormat = 2;  // of the cache file and --json
   std::string binary;                // as found (an absolute path)
   uint64_t size = 0;
   int64_t mtime_ns = 0;
