@@ -247,6 +247,22 @@ pciplan_status RunEdit(const char* domain, pciplan::EditRequest request,
   return Succeed(error);
 }
 
+/// attach and detach of a device given as XML: the NULL checks, then RunEdit.
+pciplan_status RunEditOfDevice(pciplan::EditKind kind, const char* domain, const char* device,
+                               const pciplan_options* options, pciplan_result** result,
+                               pciplan_error* error) {
+  if (result) *result = nullptr;
+  return Guarded(error, [&] {
+    if (!domain || !device || !result) {
+      return FailPlain(error, PCIPLAN_USAGE, "the domain, device and result must not be NULL");
+    }
+    pciplan::EditRequest request;
+    request.kind = kind;
+    request.device_xml = device;
+    return RunEdit(domain, std::move(request), options, result, error);
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -409,31 +425,13 @@ pciplan_status pciplan_tree(const char* domain, const pciplan_options* options,
 pciplan_status pciplan_attach(const char* domain, const char* device,
                               const pciplan_options* options, pciplan_result** result,
                               pciplan_error* error) {
-  if (result) *result = nullptr;
-  return Guarded(error, [&] {
-    if (!domain || !device || !result) {
-      return FailPlain(error, PCIPLAN_USAGE, "the domain, device and result must not be NULL");
-    }
-    pciplan::EditRequest request;
-    request.kind = pciplan::EditKind::kAttach;
-    request.device_xml = device;
-    return RunEdit(domain, std::move(request), options, result, error);
-  });
+  return RunEditOfDevice(pciplan::EditKind::kAttach, domain, device, options, result, error);
 }
 
 pciplan_status pciplan_detach(const char* domain, const char* device,
                               const pciplan_options* options, pciplan_result** result,
                               pciplan_error* error) {
-  if (result) *result = nullptr;
-  return Guarded(error, [&] {
-    if (!domain || !device || !result) {
-      return FailPlain(error, PCIPLAN_USAGE, "the domain, device and result must not be NULL");
-    }
-    pciplan::EditRequest request;
-    request.kind = pciplan::EditKind::kDetach;
-    request.device_xml = device;
-    return RunEdit(domain, std::move(request), options, result, error);
-  });
+  return RunEditOfDevice(pciplan::EditKind::kDetach, domain, device, options, result, error);
 }
 
 pciplan_status pciplan_detach_alias(const char* domain, const char* alias,

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <string_view>
+#include <utility>
 
 #include "pciplan/base/numbers.h"
 #include "pciplan/plan/nonpci.h"
@@ -97,20 +99,26 @@ std::pair<size_t, bool> SkipStartTag(const std::string& t, size_t name_offset) {
 
 /// The name offset of the first child element of an element whose content starts at `from`,
 /// or nullopt when it has none (ScanElement's children.front(), without scanning them all).
+/// When a comment, a CDATA section or a processing instruction starts at `lt` (a '<'), the
+/// offset after it (the end of the text when it is not closed); else nullopt.
+std::optional<size_t> SkipMarkup(const std::string& t, size_t lt) {
+  for (const auto& [open, close] : {std::pair<std::string_view, std::string_view>{"<!--", "-->"},
+                                    {"<![CDATA[", "]]>"},
+                                    {"<?", "?>"}}) {
+    if (t.compare(lt, open.size(), open) != 0) continue;
+    size_t x = t.find(close, lt + open.size());
+    return x == std::string::npos ? t.size() : x + close.size();
+  }
+  return std::nullopt;
+}
+
 std::optional<size_t> FirstChild(const std::string& t, size_t from) {
   size_t i = from;
   while (i < t.size()) {
     size_t lt = t.find('<', i);
     if (lt == std::string::npos) return std::nullopt;
-    if (t.compare(lt, 4, "<!--") == 0) {
-      size_t x = t.find("-->", lt + 4);
-      i = x == std::string::npos ? t.size() : x + 3;
-    } else if (t.compare(lt, 9, "<![CDATA[") == 0) {
-      size_t x = t.find("]]>", lt + 9);
-      i = x == std::string::npos ? t.size() : x + 3;
-    } else if (t.compare(lt, 2, "<?") == 0) {
-      size_t x = t.find("?>", lt + 2);
-      i = x == std::string::npos ? t.size() : x + 2;
+    if (std::optional<size_t> skipped = SkipMarkup(t, lt)) {
+      i = *skipped;
     } else if (t.compare(lt, 2, "</") == 0) {
       return std::nullopt;
     } else {
@@ -139,15 +147,8 @@ Element ScanElement(const std::string& t, size_t name_offset) {
   while (i < t.size()) {
     size_t lt = t.find('<', i);
     if (lt == std::string::npos) break;
-    if (t.compare(lt, 4, "<!--") == 0) {
-      size_t x = t.find("-->", lt + 4);
-      i = x == std::string::npos ? t.size() : x + 3;
-    } else if (t.compare(lt, 9, "<![CDATA[") == 0) {
-      size_t x = t.find("]]>", lt + 9);
-      i = x == std::string::npos ? t.size() : x + 3;
-    } else if (t.compare(lt, 2, "<?") == 0) {
-      size_t x = t.find("?>", lt + 2);
-      i = x == std::string::npos ? t.size() : x + 2;
+    if (std::optional<size_t> skipped = SkipMarkup(t, lt)) {
+      i = *skipped;
     } else if (t.compare(lt, 2, "</") == 0) {
       size_t gt = t.find('>', lt);
       if (depth == 0) {
