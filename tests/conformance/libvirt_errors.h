@@ -38,6 +38,7 @@ inline const LibvirtError kLibvirtErrors[] = {
     {"controllers are not supported with this machine type", Rule::kExpanderMachine},
     {"only supported on 440fx", Rule::kExpanderMachine},
     {"busNr '", Rule::kBusNrRange},
+    {"target index", Rule::kTargetIndex},
     {"NUMA node", Rule::kNumaNode},
     {"too high, maximum is", Rule::kIndexTooHigh},
     {"index must be larger than bus", Rule::kIndexNotAboveBus},

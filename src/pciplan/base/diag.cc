@@ -39,6 +39,7 @@ constexpr std::array kRuleIds = {
     "port-range",
     "chassisnr-range",
     "busnr-range",
+    "target-index",
     "no-free-busnr",
     "expander-machine",
     "numa-node",

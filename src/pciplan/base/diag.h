@@ -43,6 +43,7 @@ enum class Rule {
   kPortRange,
   kChassisNrRange,
   kBusNrRange,
+  kTargetIndex,  // a PHB's target index out of range, or 0 on another than controller 0
   kNoFreeBusNr,
   kExpanderMachine,
   kNumaNode,

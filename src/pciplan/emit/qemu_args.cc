@@ -209,7 +209,7 @@ Json Builder::PciControllerObject(int i) const {
     if (!v) continue;
     if (std::optional<uint32_t> n = ParseUnsigned(*v)) obj[prop] = *n;
   }
-  obj["id"] = m >= 0 ? cat_.controller(m).BusName(Index(d)) : fmt::format("pci.{}", Index(d));
+  obj["id"] = m >= 0 ? cat_.controller(m).QemuId(Index(d)) : fmt::format("pci.{}", Index(d));
   // On/off target attributes become booleans ("hotplug":false for hotplug='off').
   for (const auto& [attr, prop] : cat_.qemu().controller_switches) {
     const std::string v = d.GetOr("target/@" + attr, "");
@@ -386,7 +386,7 @@ Result<QemuCommand> Builder::Run() {
   for (const auto& [index, i] : pci_by_index_) {
     const Device& d = plan_.devices[i];
     ControllerModelId m = cat_.FindController(d.GetOr("@model", ""));
-    if (m >= 0 && cat_.controller(m).root) {
+    if (m >= 0 && cat_.controller(m).root && index == 0) {
       ready.insert(index);
     } else {
       pending.push_back(i);

@@ -41,7 +41,7 @@ auto Fields(T& m) {
 }
 template <Is<ControllerModel> T>
 auto Fields(T& m) {
-  return std::tie(m.name, m.qemu, m.root, m.plugs_as, m.aggregate, m.offers, m.autoassign,
+  return std::tie(m.name, m.qemu, m.root, m.extra_roots, m.plugs_as, m.aggregate, m.offers, m.autoassign,
                   m.hotplug, m.qemu_hotplug, m.qemu_hotplug_acpi, m.qemu_root_bus,
                   m.qemu_inner_bridge, m.min_slot, m.max_slot, m.bus_alias, m.target, m.machines,
                   m.machine_error, m.index_above_bus);
@@ -81,7 +81,7 @@ auto Fields(T& r) {
 }
 template <Is<DefaultDevice> T>
 auto Fields(T& d) {
-  return std::tie(d.props, d.unless);
+  return std::tie(d.props, d.unless, d.with_graphics);
 }
 template <Is<MachineFamily> T>
 auto Fields(T& m) {

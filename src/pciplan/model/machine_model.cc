@@ -42,6 +42,17 @@ ControllerModelId Catalog::FindController(const std::string& name) const {
   return -1;
 }
 
+ControllerModelId Catalog::FindController(const std::string& name,
+                                          const std::string& family) const {
+  for (size_t i = 0; i < controllers.size(); ++i) {
+    const ControllerModel& m = controllers[i];
+    if (m.name == name && std::find(m.machines.begin(), m.machines.end(), family) != m.machines.end()) {
+      return static_cast<ControllerModelId>(i);
+    }
+  }
+  return FindController(name);
+}
+
 bool MachineFamily::HasName(const std::string& machine) const {
   return std::any_of(machine_names.begin(), machine_names.end(),
                      [&](const std::string& pattern) { return NameMatches(pattern, machine); });
@@ -71,7 +82,12 @@ const DeviceClass* Catalog::Classify(const std::string& tag, const Props& props)
 }
 
 std::string ControllerModel::BusName(uint32_t index) const {
-  return root ? bus_alias : "pci." + std::to_string(index);
+  if (root && index > 0) return QemuId(index) + ".0";
+  return QemuId(index);
+}
+
+std::string ControllerModel::QemuId(uint32_t index) const {
+  return root && index == 0 ? bus_alias : "pci." + std::to_string(index);
 }
 
 QemuFacts& QemuPart::mutable_get() {

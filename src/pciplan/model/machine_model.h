@@ -34,6 +34,9 @@ struct ControllerModel {
   std::string name;            // libvirt model attribute: "pcie-root-port"
   std::string qemu;            // QEMU device and libvirt <model name>: "pcie-root-port"
   bool root = false;           // pci-root / pcie-root: index 0, never has an address
+  // More controllers of this root model are further root buses (index > 0), each a QEMU device
+  // of its own (`qemu`, id pci.N) whose bus is pci.N.0: pseries' spapr PHBs.
+  bool extra_roots = false;
   std::optional<Connect> plugs_as;  // how it connects upstream
   bool aggregate = false;      // may share a slot with others of its model, as functions
   ConnectKinds offers;         // what its slots accept
@@ -56,8 +59,12 @@ struct ControllerModel {
   bool index_above_bus = false;  // its index must exceed the bus it sits on (pci-bridge)
 
   /// The QEMU name of the bus a controller of this model with `index` provides: the root's
-  /// alias ("pcie.0"), else libvirt's "pci.N" (also the controller's QEMU id).
+  /// alias ("pcie.0"), an extra root's "pci.N.0" (QEMU names a host bridge's root bus after the
+  /// bridge's id), else libvirt's "pci.N" (also the controller's QEMU id).
   std::string BusName(uint32_t index) const;
+  /// The QEMU id of a controller of this model with `index`: libvirt's "pci.N", the main root's
+  /// bus alias.
+  std::string QemuId(uint32_t index) const;
 
   bool operator==(const ControllerModel&) const = default;
 };
@@ -156,6 +163,7 @@ struct ReservedFunction {
 struct DefaultDevice {
   Props props;  // "element" gives the tag; the rest become attributes
   Match unless;
+  bool with_graphics = false;  // only when the domain has a <graphics>
 
   bool operator==(const DefaultDevice&) const = default;
 };
@@ -333,6 +341,9 @@ struct Catalog {
 
   /// Id of a PCI controller model by its libvirt name, or -1.
   ControllerModelId FindController(const std::string& name) const;
+  /// The same on machine family `family`: the first model of that name whose `machines` name
+  /// the family (a family's own variant, as pseries' pci-root), else the first of that name.
+  ControllerModelId FindController(const std::string& name, const std::string& family) const;
   /// The machine family whose names and arches match, or nullptr; an empty machine name is the
   /// family that is the arch's default (MachineFamily::default_for).
   const MachineFamily* FindMachine(const std::string& arch, const std::string& machine) const;

@@ -185,6 +185,8 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
     o.Str("source");
     m.qemu = o.Str("qemu");
     m.root = o.Bool("root");
+    m.extra_roots = o.Bool("extra_roots");
+    if (m.extra_roots && !m.root) o.Fail("extra_roots", "only a root model has extra roots");
     std::string plugs = o.Str("plugs_as");
     if (!plugs.empty()) {
       m.plugs_as = ConnectFromName(plugs);
@@ -219,8 +221,10 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
     m.bus_alias = o.OptStr("bus_alias");
     m.target = o.StrMap("target");
     for (const auto& [k, v] : m.target) {
-      static const std::set<std::string> kKeys = {"chassis", "port", "chassisNr", "busNr"};
-      static const std::set<std::string> kRules = {"index", "slot-function", "slot", "auto"};
+      static const std::set<std::string> kKeys = {"chassis", "port", "chassisNr", "busNr",
+                                                  "index"};
+      static const std::set<std::string> kRules = {"index", "slot-function", "slot", "auto",
+                                                   "free"};
       if (!kKeys.count(k) || !kRules.count(v)) o.Fail("target/" + k, "unknown default '" + v + "'");
     }
     m.machines = o.Strs("machines");
@@ -506,17 +510,18 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
   }
 }
 
+/// The controller model `name` as machine family `family` has it (its own variant if any).
 ControllerModelId NeedController(Obj& o, const Catalog& cat, const std::string& key,
-                                 const std::string& name) {
-  ControllerModelId id = cat.FindController(name);
+                                 const std::string& name, const std::string& family) {
+  ControllerModelId id = cat.FindController(name, family);
   if (id < 0) o.Fail(key, "unknown controller model '" + name + "'");
   return id;
 }
 
 /// An optional pair of controller models, `{}` or {"A": MODEL, "B": MODEL} (`names` A, B).
 void ModelPair(Obj& o, const Catalog& cat, const std::string& key,
-               const std::pair<std::string, std::string>& names, ControllerModelId& first,
-               ControllerModelId& second) {
+               const std::pair<std::string, std::string>& names, const std::string& family,
+               ControllerModelId& first, ControllerModelId& second) {
   std::map<std::string, std::string> pair = o.StrMap(key);
   if (pair.empty()) return;
   if (pair.size() != 2 || !pair.count(names.first) || !pair.count(names.second)) {
@@ -524,8 +529,8 @@ void ModelPair(Obj& o, const Catalog& cat, const std::string& key,
                     "\": MODEL}");
     return;
   }
-  first = NeedController(o, cat, key + "/" + names.first, pair[names.first]);
-  second = NeedController(o, cat, key + "/" + names.second, pair[names.second]);
+  first = NeedController(o, cat, key + "/" + names.first, pair[names.first], family);
+  second = NeedController(o, cat, key + "/" + names.second, pair[names.second], family);
 }
 
 void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnostics& errs) {
@@ -550,12 +555,13 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
       }
     }
   }
-  m.root = NeedController(o, cat, "root", o.Str("root"));
-  m.gap_filler = NeedController(o, cat, "gap_filler", o.Str("gap_filler"));
-  m.bridge = NeedController(o, cat, "bridge", o.Str("bridge"));
+  m.root = NeedController(o, cat, "root", o.Str("root"), m.name);
+  m.gap_filler = NeedController(o, cat, "gap_filler", o.Str("gap_filler"), m.name);
+  m.bridge = NeedController(o, cat, "bridge", o.Str("bridge"), m.name);
   m.pcie = o.Bool("pcie");
   for (const std::string& name : o.Strs("conventional_growth")) {
-    m.conventional_growth.push_back(NeedController(o, cat, "conventional_growth", name));
+    m.conventional_growth.push_back(
+        NeedController(o, cat, "conventional_growth", name, m.name));
   }
   std::string reserve = o.Str("dry_run_reserve");
   if (!reserve.empty()) {
@@ -563,8 +569,9 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
     if (!m.dry_run_reserve) o.Fail("dry_run_reserve", "unknown connection kind '" + reserve + "'");
   }
   m.spare_port = o.Bool("spare_port");
-  ModelPair(o, cat, "numa_expander", {"expander", "port"}, m.numa_expander, m.numa_port);
-  ModelPair(o, cat, "switch", {"upstream", "downstream"}, m.switch_upstream, m.switch_downstream);
+  ModelPair(o, cat, "numa_expander", {"expander", "port"}, m.name, m.numa_expander, m.numa_port);
+  ModelPair(o, cat, "switch", {"upstream", "downstream"}, m.name, m.switch_upstream,
+            m.switch_downstream);
   m.virtio_mmio = o.Bool("virtio_mmio");
   m.virtio_mmio_transports = static_cast<uint32_t>(o.Int("virtio_mmio_transports", 0, 1024));
   m.acpi_pci_hotplug = o.Bool("acpi_pci_hotplug");
@@ -634,6 +641,7 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
       dd.props = d.StrMap("props");
       if (!dd.props.count("element")) d.Fail("props", "missing \"element\"");
       if (const Json* unless = d.Need("unless")) dd.unless = ReadMatch(*unless, file, ptr + "/unless", errs);
+      dd.with_graphics = d.OptBool("with_graphics");
       d.Finish();
       m.default_devices.push_back(std::move(dd));
     }

@@ -41,7 +41,7 @@ int DefinePipeline::ControllerIndex(int dev) const {
 }
 
 const ControllerModel* DefinePipeline::PciModel(int dev) const {
-  ControllerModelId id = cat_.FindController(devs_[dev].GetOr("@model", ""));
+  ControllerModelId id = cat_.FindController(devs_[dev].GetOr("@model", ""), fam_->name);
   return id < 0 ? nullptr : &cat_.controller(id);
 }
 
@@ -223,7 +223,31 @@ void DefinePipeline::AddMachineDefaults() {
     if (devs_[i].tag == "controller") ctrl_order_.push_back(i);
     return i;
   };
+  // virDomainDefAddConsoleCompat: a first console without a target type is a serial console,
+  // and with no serial port libvirt makes serial port 0 from it (the console then mirrors it).
+  // With serial ports and no console, the console is a copy of serial port 0.
+  int console = -1, serial = -1;
+  for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
+    if (console < 0 && devs_[i].tag == "console") console = i;
+    if (serial < 0 && devs_[i].tag == "serial") serial = i;
+  }
+  bool serials = serial >= 0;
+  if (console < 0 && serials) {
+    Props props;
+    props["element"] = "console";
+    if (const std::string* type = devs_[serial].Get("@type")) props["@type"] = *type;
+    props["target/@type"] = "serial";
+    console = AddDevice(std::move(props));
+  }
+  if (console >= 0 && !devs_[console].Has("target/@type")) devs_[console].Set("target/@type", "serial");
+  if (console >= 0 && !serials && devs_[console].Is("target/@type", "serial")) {
+    Props props = devs_[console].props;
+    props.erase("target/@type");
+    props["element"] = "serial";
+    AddDevice(std::move(props));
+  }
   for (const DefaultDevice& dd : fam_->default_devices) {
+    if (dd.with_graphics && !in_.has_graphics) continue;
     bool present = false;
     for (size_t i = 0; i < devs_.size(); ++i) {
       if (dd.unless.Matches(devs_[i].tag, devs_[i].props)) present = true;
@@ -267,6 +291,9 @@ void DefinePipeline::ApplyModelDefaults() {
       if (const std::string* m = def("video")) d.Set("model/@type", *m);
     } else if (d.tag == "controller" && !d.Has("@model")) {
       if (const std::string* m = def("controller-" + d.GetOr("@type", ""))) d.Set("@model", *m);
+    } else if (d.tag == "serial" && !d.Has("target/@type")) {
+      // The machine's serial port kind (pseries: spapr-vio-serial, which takes a spapr-vio reg).
+      if (const std::string* t = def("serial-target")) d.Set("target/@type", *t);
     }
   }
 }
@@ -283,7 +310,7 @@ bool DefinePipeline::CheckControllers() {
       return Fail(Rule::kUnknownModel,
                   "unknown PCI controller model '" + devs_[i].GetOr("@model", "") + "'", i);
     }
-    if (m->root && ControllerIndex(i) != 0) {
+    if (m->root && ControllerIndex(i) != 0 && !m->extra_roots) {
       return Fail(Rule::kRootIndex, "pci-root and pcie-root controllers should have index 0", i);
     }
   }
@@ -599,6 +626,8 @@ bool DefinePipeline::AssignPci() {
                        {"@model", cat_.controller(tree.bus(b).model).name}});
     ctrl_order_.push_back(c);
     cls_[c] = cat_.Classify(devs_[c].tag, devs_[c].props);
+    // An extra root bus (a pseries PHB) plugs into no slot.
+    if (cat_.controller(tree.bus(b).model).root) continue;
     if (!ReserveNext(tree, NeedOf(c), -1, Pass::kDryRun, c)) return false;
   }
 
@@ -643,6 +672,23 @@ bool DefinePipeline::FillControllerDefaults() {
                                   "auto-assign to bus {}; it must be set by hand", a.bus), i);
         }
         d.Set(path, std::to_string(lowest - 2));
+      } else if (rule == "free") {
+        // qemuDomainAddressFindNewTargetIndex: controller 0 has 0; another takes the lowest
+        // number from 1 no controller of the model that has its QEMU model name yet uses (in
+        // list order, so a later one's given number counts only when its model name was given).
+        uint32_t n = 0;
+        if (ControllerIndex(i) != 0) {
+          std::set<uint32_t> used;
+          for (int o : ctrl_order_) {
+            if (o == i || !IsPciController(o) || PciModel(o) != m || !devs_[o].Has("model/@name")) {
+              continue;
+            }
+            if (auto v = ParseUnsigned(devs_[o].GetOr(path, ""))) used.insert(*v);
+          }
+          for (n = 1; used.count(n); ++n) {
+          }
+        }
+        d.Set(path, std::to_string(n));
       }
     }
     // Same loop in libvirt (qemuDomainAssignPCIAddresses), so still part of addressing and
@@ -695,20 +741,32 @@ bool DefinePipeline::ValidateControllers() {
     }
     struct RangeCheck {
       const char* attr;
+      const char* what;
       uint32_t lo, hi;
       Rule rule;
     };
-    static const RangeCheck kChecks[] = {{"chassis", 0, 255, Rule::kChassisRange},
-                                         {"port", 0, 255, Rule::kPortRange},
-                                         {"chassisNr", 1, 255, Rule::kChassisNrRange},
-                                         {"busNr", 1, 254, Rule::kBusNrRange}};
+    // A PHB's target index: QEMU's spapr-pci-host-bridge index, below libvirt's 31 PHBs.
+    static const RangeCheck kChecks[] = {{"chassis", "chassis", 0, 255, Rule::kChassisRange},
+                                         {"port", "port", 0, 255, Rule::kPortRange},
+                                         {"chassisNr", "chassisNr", 1, 255, Rule::kChassisNrRange},
+                                         {"busNr", "busNr", 1, 254, Rule::kBusNrRange},
+                                         {"index", "target index", 0, 30, Rule::kTargetIndex}};
     for (const RangeCheck& c : kChecks) {
       const std::string* v = d.Get(std::string("target/@") + c.attr);
       if (!v) continue;
       std::optional<uint32_t> n = ParseUnsigned(*v);
       if (!n || *n < c.lo || *n > c.hi) {
         return Fail(c.rule, fmt::format("PCI controller {} '{}' out of range - must be {}-{}",
-                                        c.attr, *v, c.lo, c.hi), i);
+                                        c.what, *v, c.lo, c.hi), i);
+      }
+    }
+    if (pm && pm->extra_roots) {
+      // qemuValidateDomainDeviceDefControllerPCI: target index 0 is the main root's alone.
+      bool zero = ParseUnsigned(d.GetOr("target/@index", "")) == 0u;
+      if (zero != (ControllerIndex(i) == 0)) {
+        return Fail(Rule::kTargetIndex,
+                    "only the PCI controller with index 0 can have target index 0, and vice versa",
+                    i);
       }
     }
   }

@@ -259,6 +259,13 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
   return true;
 }
 
+/// The model of a controller libvirt adds for a drive bus: the machine's default model of that
+/// controller type (pseries: ibmvscsi), else the bus's.
+std::string ImplicitModel(const NonPciContext& ctx, const DriveBus& bus) {
+  auto it = ctx.family.model_defaults.find("controller-" + bus.bus);
+  return it != ctx.family.model_defaults.end() ? it->second : bus.implicit_model;
+}
+
 bool AddScsiHostdevControllers(const NonPciContext& ctx, Unaddressed unaddressed) {
   // SCSI controllers up to the highest one SCSI host devices use
   // (virDomainDefMaybeAddHostdevSCSIcontroller), of the model of the controller the device that
@@ -268,7 +275,7 @@ bool AddScsiHostdevControllers(const NonPciContext& ctx, Unaddressed unaddressed
   const DriveBus* scsi = HostdevDriveBus(ctx.catalog);
   if (!scsi) return true;
   int max = -1;
-  std::string model = scsi->implicit_model;
+  std::string model = ImplicitModel(ctx, *scsi);
   for (const Device& d : ctx.devices) {
     if (!IsScsiHostdev(d)) continue;
     bool none = d.address.type == AddressType::kNone && unaddressed == Unaddressed::kController0;
@@ -299,7 +306,7 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
     }
     for (int c = 0; c <= max; ++c) {
       if (!HasController(ctx, bus.bus, static_cast<uint32_t>(c))) {
-        AppendController(ctx, bus.bus, static_cast<uint32_t>(c), bus.implicit_model);
+        AppendController(ctx, bus.bus, static_cast<uint32_t>(c), ImplicitModel(ctx, bus));
       }
     }
   }

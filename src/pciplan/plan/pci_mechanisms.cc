@@ -249,7 +249,7 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
   tree.Grow(max_idx + 1);
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;
-    ControllerModelId id = cat_.FindController(devs_[i].GetOr("@model", ""));
+    ControllerModelId id = cat_.FindController(devs_[i].GetOr("@model", ""), fam_->name);
     BusSetup setup = devs_[i].GetOr("target/@hotplug", "") == "off" ? BusSetup::kNoHotplug
                                                                      : BusSetup::kNormal;
     tree.SetModel(ControllerIndex(i), id, cat_.controller(id), setup);
