@@ -17,6 +17,7 @@ struct LibvirtError {
 };
 inline const LibvirtError kLibvirtErrors[] = {
     {"Attempted double use of PCI Address", Rule::kDoubleUse},
+    {"spapr-vio address", Rule::kDoubleUse},
     {"Invalid PCI address slot=", Rule::kSlotRange},
     {"Invalid PCI address function=", Rule::kFunctionRange},
     {"Invalid PCI address bus=", Rule::kBusRange},

@@ -687,6 +687,10 @@ bool DefinePipeline::FillControllerDefaults() {
           }
           for (n = 1; used.count(n); ++n) {
           }
+          if (n > kMaxTargetIndex) {
+            return Fail(Rule::kTargetIndex,
+                        fmt::format("no usable target index found for {}", a.bus), i);
+          }
         }
         d.Set(path, std::to_string(n));
       }

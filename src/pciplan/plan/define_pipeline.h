@@ -94,6 +94,8 @@ inline constexpr uint32_t kMaxControllerIndex = 255;  // libvirt's limit, checke
 // Indexes above this are refused before planning: libvirt would try (and fail) to create that
 // many buses; pciplan refuses to allocate them.
 inline constexpr uint32_t kMaxPlannableIndex = 1024;
+/// libvirt looks for a free PHB target index up to 31 (qemuDomainAddressFindNewTargetIndex).
+inline constexpr uint32_t kMaxTargetIndex = 31;
 
 enum class Pass { kDryRun, kReal };
 enum class From { kConfig, kAuto };

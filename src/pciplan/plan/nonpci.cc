@@ -336,9 +336,17 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
 }
 
 bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
-  (void)errs;
   std::set<uint32_t> used;
   std::vector<int> wanting;
+  // The first console, when it is serial port 0's copy, is not a device of its own
+  // (virDomainDeviceInfoIterate skips it): its address is the serial port's.
+  int copy = -1;
+  bool serials = false;
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    if (copy < 0 && ctx.devices[i].tag == "console") copy = static_cast<int>(i);
+    serials = serials || ctx.devices[i].tag == "serial";
+  }
+  if (copy >= 0 && (!serials || !ctx.devices[copy].Is("target/@type", "serial"))) copy = -1;
   for (const std::string& tag : ctx.catalog.collect_order) {
     std::vector<int> list;
     if (tag == "controller") {
@@ -350,8 +358,14 @@ bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
     }
     for (int i : list) {
       const Device& d = ctx.devices[i];
+      if (i == copy) continue;
       if (d.address.type_name == "spapr-vio" && d.address.attrs.count("reg")) {
-        used.insert(d.address.Number("reg"));
+        // virDomainSpaprVIOAddressInUse, while the address is read (oracle).
+        if (!used.insert(d.address.Number("reg")).second) {
+          return Fail(ctx, errs, Rule::kDoubleUse,
+                      fmt::format("spapr-vio address {:#x} already in use", d.address.Number("reg")),
+                      i);
+        }
         continue;
       }
       const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
