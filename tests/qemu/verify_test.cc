@@ -1,6 +1,6 @@
 // The real QEMU proves the plans: every valid conformance case (and every deviation case, which
 // pciplan plans where libvirt refuses) is planned, started paused in the family's
-// qemu-system-* (x86_64, aarch64, riscv64), every device must sit at its planned address, every free slot the plan
+// qemu-system-* (x86_64, aarch64, riscv64, ppc64), every device must sit at its planned address, every free slot the plan
 // calls hot-pluggable must accept a hot-plug, and QEMU must refuse one where the plan says so.
 // One test per machine family, so CTest runs them side by side.
 #include "pciplan/qmp/verify.h"
@@ -104,6 +104,7 @@ TEST(Verify, EveryPcPlanRunsInQemuAsPlanned) { VerifyFamily("pc"); }
 TEST(Verify, EveryQ35PlanRunsInQemuAsPlanned) { VerifyFamily("q35"); }
 TEST(Verify, EveryVirtPlanRunsInQemuAsPlanned) { VerifyFamily("virt"); }
 TEST(Verify, EveryRiscvVirtPlanRunsInQemuAsPlanned) { VerifyFamily("riscv-virt"); }
+TEST(Verify, EveryPseriesPlanRunsInQemuAsPlanned) { VerifyFamily("pseries"); }
 
 }  // namespace
 }  // namespace pciplan

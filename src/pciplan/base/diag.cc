@@ -71,6 +71,7 @@ constexpr std::array kRuleIds = {
     "chassis-clash",
     "controller-cycle",
     "busnr-clash",
+    "target-index-clash",
     "mmio-transports",
     "qemu",
     "qmp",

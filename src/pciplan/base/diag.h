@@ -75,6 +75,7 @@ enum class Rule {
   kChassisClash,    // two ports share a chassis: QEMU refuses the second
   kControllerCycle,  // a controller plugged in behind itself: QEMU cannot create it
   kBusNrClash,       // two expander buses share a busNr: QEMU refuses the second
+  kTargetIndexClash,  // two PHBs share a target index: QEMU refuses the second
   kMmioTransports,   // more virtio-mmio devices than the machine has transports
   kQemu,  // QEMU refused a command or its start; the message carries QEMU's own text
   kQmp,   // the QMP conversation failed: socket error, timeout, EOF, malformed message

@@ -17,12 +17,12 @@ struct PciController {
 };
 
 std::vector<PciController> PciControllers(const std::vector<Device>& devices,
-                                          const Catalog& catalog) {
+                                          const Catalog& catalog, const MachineFamily& family) {
   std::vector<PciController> out;
   for (size_t i = 0; i < devices.size(); ++i) {
     const Device& d = devices[i];
     if (d.tag != "controller" || !d.Is("@type", "pci")) continue;
-    ControllerModelId m = catalog.FindController(d.GetOr("@model", ""));
+    ControllerModelId m = catalog.FindController(d.GetOr("@model", ""), family.name);
     std::optional<uint32_t> index = ParseDecimal(d.GetOr("@index", ""));
     if (m < 0 || !index) continue;
     out.push_back({i, *index, &catalog.controller(m)});
@@ -51,12 +51,16 @@ struct UniqueTarget {
 // QEMU 7.2 hw/pci/pcie_port.c pcie_chassis_add_slot(): a (chassis, slot) pair is taken once.
 // The slot is QEMU's `slot` property, which libvirt never sets, so the chassis alone decides.
 // hw/pci-bridge/pci_expander_bridge.c pxb_register_bus(): "Bus N is already in use".
+// hw/ppc/spapr_pci.c spapr_phb_realize(): "PHB N already attached".
 constexpr UniqueTarget kUniqueTargets[] = {
     {"chassis", Rule::kChassisClash,
      "QEMU gives every root port and switch downstream port a chassis of its own",
      "give it a chassis no other port uses, or none"},
     {"busNr", Rule::kBusNrClash, "QEMU gives every expander bus a bus number of its own",
      "give it a busNr no other expander bus uses, or none"},
+    {"index", Rule::kTargetIndexClash,
+     "QEMU attaches every spapr PHB under a target index of its own ('PHB N already attached')",
+     "give it a target index no other PHB uses, or none"},
 };
 
 void CheckUnique(const std::vector<Device>& devices, const std::vector<PciController>& ctrls,
@@ -70,7 +74,8 @@ void CheckUnique(const std::vector<Device>& devices, const std::vector<PciContro
     auto [it, fresh] = taken.emplace(*v, c.device);
     if (fresh) continue;
     out.push_back(At(u.rule,
-                     fmt::format("{} {} is already taken by {}; {}", u.attr, *v,
+                     fmt::format("{} {} is already taken by {}; {}",
+                                 u.attr == std::string_view("index") ? "target index" : u.attr, *v,
                                  DeviceRef::DescribeAt(devices, it->second), u.why),
                      devices, c.device, u.hint));
   }
@@ -135,7 +140,7 @@ void CheckMmioTransports(const std::vector<Device>& devices, const Catalog& cata
 
 Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog,
                            const MachineFamily& family) {
-  std::vector<PciController> ctrls = PciControllers(devices, catalog);
+  std::vector<PciController> ctrls = PciControllers(devices, catalog, family);
   Diagnostics out;
   CheckCycles(devices, ctrls, out);
   for (const UniqueTarget& u : kUniqueTargets) CheckUnique(devices, ctrls, u, out);

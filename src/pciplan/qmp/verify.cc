@@ -20,6 +20,8 @@ using Json = nlohmann::json;
 
 constexpr const char* kProbePrefix = "pciplan-probe-";
 constexpr const char* kMmioBus = "virtio-mmio-bus";
+// QEMU's main system bus, where an extra root bus's host bridge (a pseries PHB) sits.
+constexpr const char* kSysBus = "sysbus";
 
 /// The last component of a QOM path: "/machine/peripheral/pci.1/pci.1" -> "pci.1".
 std::string LastComponent(const std::string& path) {
@@ -76,11 +78,12 @@ Result<bool> Verifier::CheckDevices(const QemuCommand& cmd) {
     c.id = d.object.value("id", "");
     c.driver = d.object.value("driver", "");
     c.mmio = !d.pci;
-    c.planned_bus = c.mmio ? kMmioBus : d.bus;
+    // A PCI controller with no PCI address is an extra root bus: its host bridge is on sysbus.
+    c.planned_bus = !c.mmio ? d.bus : d.controller ? kSysBus : kMmioBus;
     c.planned = d.address;
     ReadPlace(c);
     // A virtio-mmio device only has to be on a virtio-mmio bus; a PCI one at its slot.
-    bool same = c.mmio ? c.actual_bus == kMmioBus
+    bool same = c.mmio ? c.actual_bus == c.planned_bus
                        : c.actual && c.actual_bus == c.planned_bus &&
                              c.actual->slot == c.planned.slot &&
                              c.actual->function == c.planned.function;
@@ -96,12 +99,15 @@ Result<bool> Verifier::CheckBuiltins(const QemuCommand& cmd) {
   Result<Json> pci = qemu_->qmp().Execute("query-pci", Json::object(), opt_.timeout_ms);
   if (!pci) return pci.errors();
   std::map<std::pair<uint32_t, uint32_t>, Json> root;
-  // query-pci lists every root bus (expander buses are roots to QEMU); bus 0 is the machine's.
+  // query-pci lists every root bus (expander buses are roots to QEMU), the host bridge created
+  // last first: the last bus 0 is the machine's (extra host bridges, as pseries' PHBs, number
+  // their root buses 0 too).
+  Json devices = Json::array();
   for (const Json& bus : pci->is_array() ? *pci : Json::array()) {
-    if (bus.value("bus", -1) != 0) continue;
-    for (const Json& dev : bus.value("devices", Json::array())) {
-      root[{dev.value("slot", 0u), dev.value("function", 0u)}] = dev;
-    }
+    if (bus.value("bus", -1) == 0) devices = bus.value("devices", Json::array());
+  }
+  for (const Json& dev : devices) {
+    root[{dev.value("slot", 0u), dev.value("function", 0u)}] = dev;
   }
   std::vector<PlanBus> buses = PlanBuses(plan_, cat_);
   std::string root_name = !buses.empty() && buses[0].index == 0 ? buses[0].name : "";
