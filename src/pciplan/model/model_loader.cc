@@ -185,7 +185,7 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
     o.Str("source");
     m.qemu = o.Str("qemu");
     m.root = o.Bool("root");
-    m.extra_roots = o.Bool("extra_roots");
+    m.extra_roots = o.OptBool("extra_roots");
     if (m.extra_roots && !m.root) o.Fail("extra_roots", "only a root model has extra roots");
     std::string plugs = o.Str("plugs_as");
     if (!plugs.empty()) {

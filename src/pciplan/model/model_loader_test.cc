@@ -16,7 +16,7 @@ std::vector<DataFile> WithFile(const std::string& name, const std::string& text)
 TEST(ModelLoader, BuiltinCatalogLoads) {
   Result<Catalog> cat = LoadCatalog(BuiltinDataFiles());
   ASSERT_TRUE(cat.ok()) << cat.errors().front().message;
-  EXPECT_EQ(cat->machines.size(), 4u);
+  EXPECT_EQ(cat->machines.size(), 5u);
 }
 
 TEST(ModelLoader, CatalogInvariantsHold) {
@@ -71,6 +71,50 @@ TEST(ModelLoader, AFamilysMachineTypeIsItsFirstNameThatIsNoPattern) {
   MachineFamily patterns_only;
   patterns_only.machine_names = {"virt-*"};
   EXPECT_EQ(patterns_only.MachineType(), "");
+}
+
+TEST(ModelLoader, AFamilyHasItsOwnVariantOfAControllerModel) {
+  // pseries' pci-root is a PHB (spapr-pci-host-bridge, extra roots with a target index); every
+  // other family keeps the plain pci-root, also when it is looked up by name alone.
+  const Catalog& cat = BuiltinCatalog();
+  const MachineFamily* pseries = cat.FindMachine("ppc64", "pseries-7.2");
+  const MachineFamily* pc = cat.FindMachine("x86_64", "pc");
+  ASSERT_NE(pseries, nullptr);
+  ASSERT_NE(pc, nullptr);
+  const ControllerModel& phb = cat.controller(pseries->root);
+  EXPECT_EQ(phb.name, "pci-root");
+  EXPECT_TRUE(phb.extra_roots);
+  EXPECT_EQ(phb.qemu, "spapr-pci-host-bridge");
+  EXPECT_EQ(phb.target.at("index"), "free");
+  EXPECT_EQ(pseries->gap_filler, pseries->root);  // a full PHB makes another PHB
+  EXPECT_EQ(cat.FindController("pci-root", "pseries"), pseries->root);
+  EXPECT_EQ(cat.FindController("pci-root", "pc"), pc->root);
+  EXPECT_EQ(cat.FindController("pci-root"), pc->root);
+  EXPECT_NE(pc->root, pseries->root);
+  EXPECT_FALSE(cat.controller(pc->root).extra_roots);
+  EXPECT_EQ(cat.controller(pc->root).qemu, "");
+  // A model no family has a variant of is found by name on every family.
+  EXPECT_EQ(cat.FindController("pci-bridge", "pseries"), cat.FindController("pci-bridge"));
+  // The bus of an extra root is named after its host bridge's id.
+  EXPECT_EQ(phb.QemuId(0), "pci.0");
+  EXPECT_EQ(phb.BusName(0), "pci.0");
+  EXPECT_EQ(phb.QemuId(2), "pci.2");
+  EXPECT_EQ(phb.BusName(2), "pci.2.0");
+  EXPECT_EQ(cat.controller(cat.FindController("pci-bridge")).BusName(3), "pci.3");
+}
+
+TEST(ModelLoader, ExtraRootsOnlyOnARootModel) {
+  Result<Catalog> cat = LoadCatalog(
+      WithFile("controllers.json",
+               R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "x",
+          "root": false, "extra_roots": true, "plugs_as": "pci", "aggregate": false,
+          "offers": ["pci"], "autoassign": true, "hotplug": true, "qemu_hotplug": true,
+          "qemu_hotplug_acpi": false, "qemu_root_bus": false, "slots": [1, 31], "target": {},
+          "machines": [], "machine_error": "", "index_above_bus": false}]})"));
+  ASSERT_FALSE(cat.ok());
+  EXPECT_NE(cat.errors().front().message.find("/models/0/extra_roots: only a root model"),
+            std::string::npos)
+      << cat.errors().front().message;
 }
 
 TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {
