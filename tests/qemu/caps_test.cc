@@ -51,7 +51,8 @@ QemuCaps CapsOf(const std::string& binary, const fs::path& cache) {
 TEST(Caps, TheBundledDataIsWhatTheInstalledQemuSays) {
   TempDir cache;
   for (const char* binary :
-       {"qemu-system-x86_64", "qemu-system-aarch64", "qemu-system-riscv64"}) {
+       {"qemu-system-x86_64", "qemu-system-aarch64", "qemu-system-riscv64",
+        "qemu-system-ppc64"}) {
     SCOPED_TRACE(binary);
     QemuCaps caps = CapsOf(binary, cache.path);
     EXPECT_EQ(caps.version.substr(0, 4), "7.2.");
@@ -130,6 +131,24 @@ TEST(Caps, DataThatMiscountsTheVirtioMmioTransportsDisagrees) {
     ++disagree;
     EXPECT_EQ(f.what, "riscv-virt: virt has 32 virtio-mmio transports");
     EXPECT_EQ(f.binary, "8");
+  }
+  EXPECT_EQ(disagree, 1);
+}
+
+TEST(Caps, DataThatTakesPhbSlot0ForAHostBridgeDisagrees) {
+  // QEMU's spapr PHB has nothing in slot 0: that libvirt never uses it is libvirt's choice.
+  TempDir cache;
+  Catalog wrong = BuiltinCatalog();
+  const MachineFamily* pseries = wrong.FindMachine("ppc64", "pseries");
+  ASSERT_NE(pseries, nullptr);
+  wrong.controllers[pseries->root].min_slot_is_policy = false;
+  QemuCaps caps = CapsOf("qemu-system-ppc64", cache.path);
+  int disagree = 0;
+  for (const CapsFact& f : CompareCapsWithData(caps, wrong)) {
+    if (f.agrees) continue;
+    ++disagree;
+    EXPECT_EQ(f.what, "pseries: pseries-7.2 builds in 00.0 on its root bus");
+    EXPECT_EQ(f.binary, "");
   }
   EXPECT_EQ(disagree, 1);
 }

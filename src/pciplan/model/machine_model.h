@@ -52,6 +52,9 @@ struct ControllerModel {
   bool qemu_inner_bridge = false;
   uint32_t min_slot = 0;
   uint32_t max_slot = 31;
+  // The slots below min_slot are empty in QEMU and kept free by libvirt's choice (pseries' PHB
+  // slot 0), not taken by a host bridge function (caps does not expect one there).
+  bool min_slot_is_policy = false;
   std::string bus_alias;       // QEMU bus name for root buses ("pcie.0"); others are "pci.N"
   std::map<std::string, std::string> target;  // defaults: chassis=index, port=slot-function...
   std::vector<std::string> machines;          // machine families allowed; empty = all

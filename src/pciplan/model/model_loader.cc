@@ -218,6 +218,7 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
         }
       }
     }
+    m.min_slot_is_policy = o.OptBool("min_slot_is_policy");
     m.bus_alias = o.OptStr("bus_alias");
     m.target = o.StrMap("target");
     for (const auto& [k, v] : m.target) {

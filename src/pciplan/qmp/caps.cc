@@ -533,7 +533,9 @@ std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& c
     // first slot the root offers, the reserved functions, and the forced places of the devices
     // QEMU's machine creates itself.
     std::set<std::string> data_fns, qemu_fns;
-    for (uint32_t s = 0; s < root.min_slot; ++s) data_fns.insert(SlotFunction(s, 0));
+    for (uint32_t s = 0; s < root.min_slot && !root.min_slot_is_policy; ++s) {
+      data_fns.insert(SlotFunction(s, 0));
+    }
     for (const ReservedFunction& r : f->reserved) data_fns.insert(SlotFunction(r.slot, r.function));
     if (const QemuMachine* qm = catalog.qemu().FindMachine(f->name)) {
       for (const Placement& p : f->placements) {
