@@ -102,6 +102,68 @@ TEST(NonPci, IbmvscsiGetsSpaprVioRegsOnAnyMachine) {
   EXPECT_EQ(AddressOf(*p, "controller", 1), "spapr-vio reg=0x00003000");
 }
 
+TEST(NonPci, PseriesSpaprVioDevicesGetRegsPastTheTakenOnes) {
+  // spapr-vlan from 0x1000, nvram 0x3000, serial ports from 0x30000000: the next free reg past
+  // every given one, whatever the order; a serial port without target is pseries' spapr-vio one.
+  Result<Plan> p = PlanXml(DomainXml(
+      "pseries",
+      "<interface type='user'><model type='spapr-vlan'/></interface>"
+      "<interface type='user'><model type='spapr-vlan'/>"
+      "<address type='spapr-vio' reg='0x1000'/></interface>"
+      "<serial type='pty'/><serial type='pty'/><nvram/>",
+      "ppc64"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "interface", 0), "spapr-vio reg=0x00002000");
+  EXPECT_EQ(AddressOf(*p, "interface", 1), "spapr-vio reg=0x1000");
+  EXPECT_EQ(AddressOf(*p, "serial", 0), "spapr-vio reg=0x30000000");
+  EXPECT_EQ(AddressOf(*p, "serial", 1), "spapr-vio reg=0x30001000");
+  EXPECT_EQ(AddressOf(*p, "nvram", 0), "spapr-vio reg=0x00003000");
+  // The console libvirt adds is serial port 0's copy, at its address.
+  EXPECT_EQ(AddressOf(*p, "console", 0), "spapr-vio reg=0x30000000");
+}
+
+TEST(NonPci, ALoneConsoleBecomesSerialPortZero) {
+  Result<Plan> p = PlanXml(DomainXml("pseries", "<console type='pty'/>", "ppc64"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "serial", 0), "spapr-vio reg=0x30000000");
+  EXPECT_EQ(AddressOf(*p, "console", 0), "spapr-vio reg=0x30000000");
+  EXPECT_EQ(AddressOf(*p, "serial", 1), "missing");
+}
+
+TEST(NonPci, ASpaprVioRegGivenTwiceIsRefused) {
+  Result<Plan> p = PlanXml(DomainXml("pseries",
+                                     "<controller type='scsi' model='ibmvscsi'>"
+                                     "<address type='spapr-vio' reg='0x2000'/></controller>"
+                                     "<nvram><address type='spapr-vio' reg='0x2000'/></nvram>",
+                                     "ppc64"));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kDoubleUse);
+  EXPECT_EQ(p.errors().front().message, "spapr-vio address 0x2000 already in use");
+}
+
+TEST(NonPci, NvramIsPseriesOnly) {
+  Result<Plan> p = PlanXml(DomainXml("pc", "<nvram/>"));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kDeviceMachine);
+}
+
+TEST(NonPci, ImplicitScsiControllersTakeTheMachinesScsiModel) {
+  const char disk[] = "<disk type='file' device='disk'><source file='/a'/>"
+                      "<target dev='sda' bus='scsi'/></disk>";
+  Result<Plan> pseries = PlanXml(DomainXml("pseries", disk, "ppc64"));
+  ASSERT_TRUE(pseries.ok()) << pseries.errors().front().message;
+  Result<Plan> pc = PlanXml(DomainXml("pc", disk));
+  ASSERT_TRUE(pc.ok()) << pc.errors().front().message;
+  auto scsi_model = [](const Plan& p) {
+    for (const Device& d : p.devices) {
+      if (d.tag == "controller" && d.Is("@type", "scsi")) return d.GetOr("@model", "");
+    }
+    return std::string("missing");
+  };
+  EXPECT_EQ(scsi_model(*pseries), "ibmvscsi");
+  EXPECT_EQ(scsi_model(*pc), "lsilogic");
+}
+
 TEST(NonPci, UsbAddressWithoutPortGetsAPortOnItsBusAfterTheHubs) {
   Result<Plan> p =
       PlanXml(DomainXml("pc",

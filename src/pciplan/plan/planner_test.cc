@@ -195,6 +195,55 @@ struct RuleCase {
   Rule rule;
 };
 
+// --- pseries: spapr PHBs ---------------------------------------------------------------------
+
+TEST(Planner, PseriesRootIsAPhbWithTargetIndexZero) {
+  Result<Plan> p = PlanXml(DomainXml("pseries", kVirtioDisk("vda"), "ppc64"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(p->machine, "pseries-7.2");
+  const Device* root = Find(*p, "controller", "@model", "pci-root");
+  ASSERT_NE(root, nullptr);
+  EXPECT_EQ(root->GetOr("model/@name", ""), "spapr-pci-host-bridge");
+  EXPECT_EQ(root->GetOr("target/@index", ""), "0");
+  EXPECT_EQ(root->address.type, AddressType::kNone);
+  // USB first (controllers before disks), then the disk, then the balloon; slot 0 stays free.
+  EXPECT_EQ(PciOf(*p, "controller", "@type", "usb"), "0000:00:01.0");
+  EXPECT_EQ(PciOf(*p, "disk", "target/@dev", "vda"), "0000:00:02.0");
+  EXPECT_EQ(PciOf(*p, "memballoon", "@model", "virtio"), "0000:00:03.0");
+}
+
+TEST(Planner, PhbTargetIndexesAreTheLowestFreeInListOrder) {
+  // Index 1 names target 2; index 3 has none and takes 1; the gap at index 2 is filled with a
+  // PHB after the given ones, which takes the next free number, 3.
+  Result<Plan> p = PlanXml(DomainXml(
+      "pseries",
+      "<controller type='pci' index='1' model='pci-root'><target index='2'/></controller>"
+      "<controller type='pci' index='3' model='pci-root'/>",
+      "ppc64"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(Find(*p, "controller", "@index", "1")->GetOr("target/@index", ""), "2");
+  EXPECT_EQ(Find(*p, "controller", "@index", "3")->GetOr("target/@index", ""), "1");
+  const Device* gap = Find(*p, "controller", "@index", "2");
+  ASSERT_NE(gap, nullptr);
+  EXPECT_EQ(gap->GetOr("@model", ""), "pci-root");
+  EXPECT_EQ(gap->GetOr("target/@index", ""), "3");
+}
+
+TEST(Planner, AFullPhbMakesLibvirtAddAnotherPhbNotABridge) {
+  std::string nics;
+  for (int i = 0; i < 31; ++i) nics += "<interface type='user'><model type='virtio'/></interface>";
+  Result<Plan> p = PlanXml(DomainXml("pseries", nics, "ppc64"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  const Device* phb = Find(*p, "controller", "@index", "1");
+  ASSERT_NE(phb, nullptr);
+  EXPECT_EQ(phb->GetOr("@model", ""), "pci-root");
+  EXPECT_EQ(phb->GetOr("target/@index", ""), "1");
+  EXPECT_EQ(phb->address.type, AddressType::kNone);
+  EXPECT_EQ(Find(*p, "controller", "@model", "pci-bridge"), nullptr);
+  EXPECT_EQ(PciOf(*p, "controller", "@type", "usb"), "0000:01:01.0");
+  EXPECT_EQ(PciOf(*p, "memballoon", "@model", "virtio"), "0000:01:02.0");
+}
+
 TEST(Planner, EachValidationRuleIsReported) {
   const RuleCase cases[] = {
       {"double use",
@@ -287,6 +336,21 @@ TEST(Planner, EachValidationRuleIsReported) {
       {"vga as secondary video",
        DomainXml("q35", "<video><model type='virtio'/></video><video><model type='vga'/></video>"),
        Rule::kVideoPrimaryOnly},
+      {"PHB target index 0 on another PHB",
+       DomainXml("pseries", "<controller type='pci' index='1' model='pci-root'><target "
+                            "index='0'/></controller>", "ppc64"),
+       Rule::kTargetIndex},
+      {"PHB target index out of range",
+       DomainXml("pseries", "<controller type='pci' index='1' model='pci-root'><target "
+                            "index='31'/></controller>", "ppc64"),
+       Rule::kTargetIndex},
+      {"two PHBs with one target index (QEMU refuses)",
+       DomainXml("pseries", "<controller type='pci' index='1' model='pci-root'><target "
+                            "index='4'/></controller><controller type='pci' index='2' "
+                            "model='pci-root'><target index='4'/></controller>", "ppc64"),
+       Rule::kTargetIndexClash},
+      {"extra pci-root on pc",
+       DomainXml("pc", "<controller type='pci' index='1' model='pci-root'/>"), Rule::kRootIndex},
       {"unknown machine", DomainXml("isapc", ""), Rule::kUnknownMachine},
       {"malformed XML", "<domain><devices>", Rule::kXmlMalformed},
       {"doctype",
@@ -326,6 +390,11 @@ TEST(Planner, NoMachineAttributeMeansTheArchsDefaultMachine) {
   ASSERT_TRUE(rv.ok()) << rv.errors().front().message;
   EXPECT_EQ(rv->family->name, "riscv-virt");
   EXPECT_EQ(rv->machine, "virt");
+  // QEMU 7.2's default ppc64 machine, pseries-7.2 (corpus 693).
+  Result<Plan> ppc = PlanXml(no_machine("ppc64"));
+  ASSERT_TRUE(ppc.ok()) << ppc.errors().front().message;
+  EXPECT_EQ(ppc->family->name, "pseries");
+  EXPECT_EQ(ppc->machine, "pseries-7.2");
   Result<Plan> s390 = PlanXml(no_machine("s390x"));
   ASSERT_FALSE(s390.ok());
   EXPECT_EQ(FirstRule(s390), Rule::kUnknownMachine);
