@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libpugixml-dev nlohmann-json3-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev qemu-system-x86 qemu-system-arm python3
       qemu-system-misc  # qemu-system-riscv64, for the riscv64 virt family
+      qemu-system-ppc  # qemu-system-ppc64, for the ppc64 pseries family
       clang libclang-rt-14-dev  # clang 14 and its libFuzzer runtime (libclang_rt.fuzzer)
       graphviz  # dot, for pciplan tree --svg
       python3-pytest golang-go  # the tests of the Python and Go bindings
