@@ -1,7 +1,8 @@
 // The real QEMU proves the plans: every valid conformance case (and every deviation case, which
 // pciplan plans where libvirt refuses) is planned, started paused in the family's
-// qemu-system-* (x86_64, aarch64, riscv64, ppc64), every device must sit at its planned address, every free slot the plan
-// calls hot-pluggable must accept a hot-plug, and QEMU must refuse one where the plan says so.
+// qemu-system-* (x86_64, aarch64, riscv64, ppc64), every device must sit at its planned address,
+// every free slot the plan calls hot-pluggable must accept a hot-plug, and QEMU must refuse one
+// where the plan says so.
 // One test per machine family, so CTest runs them side by side.
 #include "pciplan/qmp/verify.h"
 

@@ -46,7 +46,8 @@ ControllerModelId Catalog::FindController(const std::string& name,
                                           const std::string& family) const {
   for (size_t i = 0; i < controllers.size(); ++i) {
     const ControllerModel& m = controllers[i];
-    if (m.name == name && std::find(m.machines.begin(), m.machines.end(), family) != m.machines.end()) {
+    if (m.name == name &&
+        std::find(m.machines.begin(), m.machines.end(), family) != m.machines.end()) {
       return static_cast<ControllerModelId>(i);
     }
   }

@@ -239,7 +239,9 @@ void DefinePipeline::AddMachineDefaults() {
     props["target/@type"] = "serial";
     console = AddDevice(std::move(props));
   }
-  if (console >= 0 && !devs_[console].Has("target/@type")) devs_[console].Set("target/@type", "serial");
+  if (console >= 0 && !devs_[console].Has("target/@type")) {
+    devs_[console].Set("target/@type", "serial");
+  }
   if (console >= 0 && !serials && devs_[console].Is("target/@type", "serial")) {
     Props props = devs_[console].props;
     props.erase("target/@type");

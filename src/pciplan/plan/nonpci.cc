@@ -363,7 +363,8 @@ bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
         // virDomainSpaprVIOAddressInUse, while the address is read (oracle).
         if (!used.insert(d.address.Number("reg")).second) {
           return Fail(ctx, errs, Rule::kDoubleUse,
-                      fmt::format("spapr-vio address {:#x} already in use", d.address.Number("reg")),
+                      fmt::format("spapr-vio address {:#x} already in use",
+                                  d.address.Number("reg")),
                       i);
         }
         continue;

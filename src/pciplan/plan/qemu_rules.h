@@ -17,6 +17,8 @@ namespace pciplan {
 ///   in its chassis and refuses the second ("Can't add chassis slot, error -16").
 /// - `busnr-clash`: two expander buses share a `busNr`; QEMU refuses the second ("Bus N is
 ///   already in use").
+/// - `target-index-clash`: two spapr PHBs share a target index; QEMU refuses the second ("PHB N
+///   already attached").
 /// - `controller-cycle`: a controller sits, through the buses it plugs into, behind itself;
 ///   QEMU creates a controller only on a bus that already exists, so it can create none of them.
 /// - `mmio-transports`: more virtio-mmio devices than `family` has virtio-mmio transports; QEMU
