@@ -14,6 +14,7 @@
 
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/emit/qemu_args.h"
+#include "pciplan/qmp/caps_probe.h"
 #include "pciplan/qmp/qemu_process.h"
 
 namespace pciplan {
@@ -88,6 +89,27 @@ std::string SlotFunction(uint32_t slot, uint32_t function) {
   return fmt::format("{:02x}.{}", slot, function);
 }
 
+/// "0-31", "1-31", "0 2-5", "none".
+std::string SlotRanges(const std::set<uint32_t>& slots) {
+  std::string out;
+  for (auto it = slots.begin(); it != slots.end();) {
+    uint32_t first = *it, last = *it;
+    for (++it; it != slots.end() && *it == last + 1; ++it) last = *it;
+    out += (out.empty() ? "" : " ") +
+           (first == last ? std::to_string(first) : fmt::format("{}-{}", first, last));
+  }
+  return out.empty() ? "none" : out;
+}
+
+/// The slots of a controller's bus a probe was taken in.
+std::set<uint32_t> Taken(const CapsController& c, bool CapsSlot::*probe) {
+  std::set<uint32_t> out;
+  for (const CapsSlot& s : c.slots) {
+    if (s.*probe) out.insert(s.slot);
+  }
+  return out;
+}
+
 /// Every QEMU device type pciplan may put on a command line.
 std::set<std::string> KnownDrivers(const Catalog& catalog) {
   std::set<std::string> out;
@@ -140,17 +162,26 @@ QemuLaunch Launch(const std::string& binary, std::vector<std::string> args, int 
   return l;
 }
 
+/// The -machine value a family's machine type is started with (libvirt's options).
+std::string MachineOption(const CapsMachine& m, const MachineFamily* family,
+                          const Catalog& catalog) {
+  const QemuMachine* qm = family ? catalog.qemu().FindMachine(family->name) : nullptr;
+  return qm && !qm->options.empty() ? m.name + "," + qm->options : m.name;
+}
+
+std::string CpuOption(const MachineFamily* family, const Catalog& catalog) {
+  const QemuMachine* qm = family ? catalog.qemu().FindMachine(family->name) : nullptr;
+  return qm ? qm->cpu : "";
+}
+
 /// Starts the machine type and reads what it builds on its root bus, and whether that bus takes
 /// a hot-plug.
 Result<bool> ProbeMachine(const std::string& binary, CapsMachine& m, const MachineFamily* family,
                           const Catalog& catalog, int timeout_ms) {
-  const QemuMachine* qm = family ? catalog.qemu().FindMachine(family->name) : nullptr;
-  std::string machine = m.name;
-  if (qm && !qm->options.empty()) machine += "," + qm->options;
-  std::vector<std::string> args = {"-machine", machine};
-  if (qm && !qm->cpu.empty()) {
+  std::vector<std::string> args = {"-machine", MachineOption(m, family, catalog)};
+  if (std::string cpu = CpuOption(family, catalog); !cpu.empty()) {
     args.push_back("-cpu");
-    args.push_back(qm->cpu);
+    args.push_back(cpu);
   }
   Result<std::unique_ptr<QemuProcess>> qemu = QemuProcess::Start(Launch(binary, args, timeout_ms));
   if (!qemu) return qemu.errors();
@@ -262,11 +293,36 @@ Result<QemuCaps> Probe(const std::string& binary, const CapsOptions& options,
     const MachineFamily* family = catalog.FindMachine(arch, m->name);
     Result<bool> probed = ProbeMachine(binary, *m, family, catalog, options.timeout_ms);
     if (!probed) return probed.errors();
+    ControllerProbeRequest request;
+    request.binary = binary;
+    request.machine = MachineOption(*m, family, catalog);
+    request.cpu = CpuOption(family, catalog);
+    request.family = family;
+    for (const CapsFunction& f : m->builtins) request.root_used.insert(f.slot);
+    request.timeout_ms = options.timeout_ms;
+    Result<std::vector<CapsController>> controllers = ProbeControllers(request, catalog, caps);
+    if (!controllers) return controllers.errors();
+    m->controllers = std::move(controllers.value());
   }
   return caps;
 }
 
 }  // namespace
+
+std::set<uint32_t> CapsController::ColdSlots() const {
+  std::set<uint32_t> out;
+  for (const CapsSlot& s : slots) {
+    if (s.cold_pci || s.cold_pcie) out.insert(s.slot);
+  }
+  return out;
+}
+
+const CapsController* CapsMachine::FindController(const std::string& model) const {
+  for (const CapsController& c : controllers) {
+    if (c.model == model) return &c;
+  }
+  return nullptr;
+}
 
 const CapsMachine* QemuCaps::FindMachine(const std::string& name) const {
   for (const CapsMachine& m : machines) {
@@ -317,6 +373,26 @@ std::string CapsJson(const QemuCaps& caps) {
                                   {"vendor", f.vendor},
                                   {"device", f.device}});
       }
+      mj["controllers"] = Json::array();
+      for (const CapsController& c : m.controllers) {
+        Json cj{{"model", c.model}, {"bus", c.bus}};
+        if (!c.error.empty()) cj["error"] = c.error;
+        if (!c.cold_error.empty()) cj["cold_error"] = c.cold_error;
+        if (!c.hot_error.empty()) cj["hot_error"] = c.hot_error;
+        // One string per probe: slot s takes a conventional probe cold when cold_pci[s] is 'y'.
+        std::string cold_pci, cold_pcie, hot_pci, hot_pcie;
+        for (const CapsSlot& sl : c.slots) {
+          cold_pci += sl.cold_pci ? 'y' : '-';
+          cold_pcie += sl.cold_pcie ? 'y' : '-';
+          hot_pci += sl.hot_pci ? 'y' : '-';
+          hot_pcie += sl.hot_pcie ? 'y' : '-';
+        }
+        cj["cold_pci"] = cold_pci;
+        cj["cold_pcie"] = cold_pcie;
+        cj["hot_pci"] = hot_pci;
+        cj["hot_pcie"] = hot_pcie;
+        mj["controllers"].push_back(std::move(cj));
+      }
     }
     j["machines"].push_back(std::move(mj));
   }
@@ -356,6 +432,29 @@ Result<QemuCaps> CapsFromJson(const std::string& text) {
           m.builtins.push_back({f.at("slot").get<uint32_t>(), f.at("function").get<uint32_t>(),
                                 f.at("class").get<uint32_t>(), f.at("vendor").get<uint32_t>(),
                                 f.at("device").get<uint32_t>()});
+        }
+        for (const Json& cj : mj.at("controllers")) {
+          CapsController c;
+          c.model = cj.at("model").get<std::string>();
+          c.bus = cj.at("bus").get<std::string>();
+          c.error = cj.value("error", "");
+          c.cold_error = cj.value("cold_error", "");
+          c.hot_error = cj.value("hot_error", "");
+          const std::string cold_pci = cj.at("cold_pci").get<std::string>();
+          const std::string cold_pcie = cj.at("cold_pcie").get<std::string>();
+          const std::string hot_pci = cj.at("hot_pci").get<std::string>();
+          const std::string hot_pcie = cj.at("hot_pcie").get<std::string>();
+          const size_t n = cold_pci.size();
+          if (cold_pcie.size() != n || hot_pci.size() != n || hot_pcie.size() != n || n > 32) {
+            return Error(Rule::kBadValue, "a malformed capabilities document: controller " +
+                                              c.model + ": probe strings differ in length");
+          }
+          for (size_t s = 0; s < n; ++s) {
+            c.slots.push_back(CapsSlot{static_cast<uint32_t>(s), cold_pci[s] == 'y',
+                                       cold_pcie[s] == 'y', hot_pci[s] == 'y',
+                                       hot_pcie[s] == 'y'});
+          }
+          m.controllers.push_back(std::move(c));
         }
       }
       caps.machines.push_back(std::move(m));
@@ -445,6 +544,17 @@ std::string RenderCapsText(const QemuCaps& caps) {
         m.family.empty() ? "no pciplan family" : "family " + m.family,
         m.root_bus.empty() ? "?" : m.root_bus, fns.empty() ? " none" : fns,
         !m.root_hotplug ? "unknown" : *m.root_hotplug ? "yes" : "no", m.virtio_mmio_transports);
+    for (const CapsController& c : m.controllers) {
+      if (!c.error.empty()) {
+        out += fmt::format("  {}: not started: {}\n", c.model, c.error);
+        continue;
+      }
+      out += fmt::format(
+          "  {} ({}): slots taking PCI {}, PCIe {}; hot-plug of PCI {}, PCIe {}\n", c.model,
+          c.bus, SlotRanges(Taken(c, &CapsSlot::cold_pci)),
+          SlotRanges(Taken(c, &CapsSlot::cold_pcie)), SlotRanges(Taken(c, &CapsSlot::hot_pci)),
+          SlotRanges(Taken(c, &CapsSlot::hot_pcie)));
+    }
   }
   return out;
 }
@@ -490,6 +600,72 @@ Diagnostics CheckPlanForQemu(const Domain& domain, Plan& plan, const Catalog& ca
   }
   return out;
 }
+
+namespace {
+
+/// Whether the data says QEMU takes a hot-plug into a controller's slots on a family's machine
+/// (under the main root bus, where caps probes it): ACPI's hot-plug only where the machine has it.
+bool DataHotplug(const ControllerModel& c, const MachineFamily& f) {
+  return c.qemu_hotplug && (!c.qemu_hotplug_acpi || f.acpi_pci_hotplug);
+}
+
+/// The facts of each probed controller: its slot range, the kinds of device the data says its
+/// slots take, and (where endpoints go) whether they take a hot-plug.
+template <class Fact>
+void CompareControllers(const MachineFamily& f, const CapsMachine& m, const Catalog& catalog,
+                        Fact&& fact) {
+  for (const CapsController& c : m.controllers) {
+    ControllerModelId id = catalog.FindController(c.model);
+    if (id < 0) continue;
+    const ControllerModel& model = catalog.controller(id);
+    if (!c.error.empty()) {
+      fact(fmt::format("{}: a {} starts on {}", f.name, c.model, m.name), false, c.error);
+      continue;
+    }
+    // The probes are endpoints: what a bus that takes only controllers takes is not probed.
+    if (!model.offers.HasEndpoint()) continue;
+    std::set<uint32_t> range;
+    for (uint32_t s = model.min_slot; s <= model.max_slot; ++s) range.insert(s);
+    const std::set<uint32_t> cold = c.ColdSlots();
+    const std::string slots = SlotRanges(range);
+    if (model.slots_are_policy) {
+      // pciplan's slots are a choice within what QEMU takes.
+      fact(fmt::format("{}: QEMU takes a device in {}'s slots {} (of {})", f.name, c.model, slots,
+                       SlotRanges(cold)),
+           std::includes(cold.begin(), cold.end(), range.begin(), range.end()),
+           SlotRanges(cold));
+    } else {
+      fact(fmt::format("{}: {}'s bus has slots {}", f.name, c.model, slots), cold == range,
+           SlotRanges(cold));
+    }
+    struct Kind {
+      Connect connect;
+      bool CapsSlot::*cold;
+      bool CapsSlot::*hot;
+      const char* name;
+    };
+    const Kind kinds[] = {{Connect::kPci, &CapsSlot::cold_pci, &CapsSlot::hot_pci, "PCI"},
+                          {Connect::kPcie, &CapsSlot::cold_pcie, &CapsSlot::hot_pcie, "PCIe"}};
+    const bool hotplug = DataHotplug(model, f);
+    for (const Kind& k : kinds) {
+      if (!model.offers.Has(k.connect)) continue;
+      const std::set<uint32_t> taken = Taken(c, k.cold);
+      fact(fmt::format("{}: {}'s slots {} take a {} device", f.name, c.model, slots, k.name),
+           std::includes(taken.begin(), taken.end(), range.begin(), range.end()),
+           "only " + SlotRanges(taken));
+      std::set<uint32_t> hot = Taken(c, k.hot), in_range;
+      for (uint32_t s : hot) {
+        if (range.count(s)) in_range.insert(s);
+      }
+      fact(fmt::format("{}: {}'s slots {} {} a hot-plug of a {} device", f.name, c.model, slots,
+                       hotplug ? "take" : "refuse", k.name),
+           hotplug ? in_range == range : in_range.empty(),
+           "hot-plug into " + SlotRanges(in_range) + (c.hot_error.empty() ? "" : "; " + c.hot_error));
+    }
+  }
+}
+
+}  // namespace
 
 std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& catalog) {
   std::vector<CapsFact> out;
@@ -563,6 +739,7 @@ std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& c
          m->root_hotplug && *m->root_hotplug == root.qemu_hotplug,
          m->root_hotplug ? (*m->root_hotplug ? "takes it" : "refuses it")
                          : "unknown: " + m->root_hotplug_error);
+    CompareControllers(*f, *m, catalog, fact);
   }
   return out;
 }
