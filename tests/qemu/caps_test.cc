@@ -134,6 +134,67 @@ TEST(Caps, DataThatMiscountsTheVirtioMmioTransportsDisagrees) {
   EXPECT_EQ(disagree, 1);
 }
 
+TEST(Caps, DataThatSaysARootPortRefusesAHotplugDisagrees) {
+  TempDir cache;
+  Catalog wrong = BuiltinCatalog();
+  wrong.controllers[wrong.FindController("pcie-root-port")].qemu_hotplug = false;
+  QemuCaps caps = CapsOf("qemu-system-x86_64", cache.path);
+  std::vector<std::string> disagree;
+  for (const CapsFact& f : CompareCapsWithData(caps, wrong)) {
+    if (!f.agrees) disagree.push_back(f.what + "; QEMU: " + f.binary);
+  }
+  EXPECT_EQ(disagree, std::vector<std::string>{
+                          "q35: pcie-root-port's slots 0 refuse a hot-plug of a PCIe device; "
+                          "QEMU: hot-plug into 0"});
+}
+
+TEST(Caps, ASlotRangeThatIsNoPolicyMustBeAllQemuTakes) {
+  TempDir cache;
+  Catalog wrong = BuiltinCatalog();
+  wrong.controllers[wrong.FindController("pci-bridge")].slots_are_policy = false;
+  QemuCaps caps = CapsOf("qemu-system-x86_64", cache.path);
+  std::vector<std::string> disagree;
+  for (const CapsFact& f : CompareCapsWithData(caps, wrong)) {
+    if (!f.agrees) disagree.push_back(f.what + "; QEMU: " + f.binary);
+  }
+  // Under ACPI hot-plug QEMU takes slot 0 of a pci-bridge; libvirt keeps it for the SHPC.
+  EXPECT_EQ(disagree, (std::vector<std::string>{"pc: pci-bridge's bus has slots 1-31; QEMU: 0-31",
+                                                "q35: pci-bridge's bus has slots 1-31; QEMU: 0-31"}));
+}
+
+TEST(Caps, EveryControllerIsProbedInEverySlotAndKeptInTheCacheDocument) {
+  TempDir cache;
+  QemuCaps caps = CapsOf("qemu-system-aarch64", cache.path);
+  const CapsMachine* virt = caps.FindMachine("virt");
+  ASSERT_NE(virt, nullptr);
+  std::vector<std::string> models;
+  for (const CapsController& c : virt->controllers) {
+    models.push_back(c.model);
+    EXPECT_EQ(c.error, "") << c.model;
+    EXPECT_EQ(c.slots.size(), 32u) << c.model;
+  }
+  // Each model virt may have, whose QEMU device the binary has (pci-expander-bus is pc's).
+  EXPECT_EQ(models, (std::vector<std::string>{"pci-bridge", "dmi-to-pci-bridge",
+                                              "pcie-to-pci-bridge", "pcie-root-port",
+                                              "pcie-switch-upstream-port",
+                                              "pcie-switch-downstream-port",
+                                              "pcie-expander-bus"}));
+  // virt has no ACPI hot-plug: a pci-bridge's SHPC refuses slot 0 even on the command line,
+  // and a dmi-to-pci-bridge takes no hot-plug at all.
+  const CapsController* bridge = virt->FindController("pci-bridge");
+  EXPECT_EQ(bridge->ColdSlots().count(0), 0u);
+  EXPECT_EQ(bridge->ColdSlots().size(), 31u);
+  const CapsController* dmi = virt->FindController("dmi-to-pci-bridge");
+  EXPECT_FALSE(dmi->slots[5].hot_pci);
+  EXPECT_TRUE(dmi->slots[5].cold_pci);
+  EXPECT_NE(dmi->hot_error.find("does not support hotplugging"), std::string::npos);
+  const CapsController* port = virt->FindController("pcie-root-port");
+  EXPECT_TRUE(port->slots[0].hot_pcie);
+  Result<QemuCaps> back = CapsFromJson(CapsJson(caps));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->FindMachine("virt")->controllers, virt->controllers);
+}
+
 TEST(Caps, ASecondCallIsServedFromTheCacheWithoutStartingQemu) {
   TempDir dir;
   // A stand-in binary that logs each start and runs the real QEMU.
@@ -223,6 +284,70 @@ TEST(Caps, CheckQemuRefusesAMachineTypeAndADeviceTheBinaryLacks) {
   r = RunPciplan(dir.path, {"check", "--qemu", "/nonexistent/qemu", domain("q35", "e1000e")}, {});
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err, "pciplan: no QEMU binary '/nonexistent/qemu'\n");
+}
+
+/// The cache file caps wrote for `binary` in `xdg`/pciplan, with `drop` removed from the
+/// properties of device type `type`: a document of a binary that lacks them.
+void DropFromCachedCaps(const fs::path& xdg, const std::string& type,
+                        const std::set<std::string>& drop) {
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(xdg / "pciplan")) {
+    ++files;
+    Result<QemuCaps> caps = CapsFromJson(Slurp(e.path()));
+    ASSERT_TRUE(caps.ok());
+    ASSERT_TRUE(caps->properties.count(type));
+    for (const std::string& p : drop) caps->properties[type].erase(p);
+    std::ofstream(e.path(), std::ios::trunc) << CapsJson(*caps);
+  }
+  ASSERT_EQ(files, 1);
+}
+
+TEST(Caps, QemuArgsLeavesOutAHintTheBinaryLacksAndCheckRefusesAPropertyThePlanNeeds) {
+  TempDir dir;
+  ASSERT_EQ(::setenv("XDG_CACHE_HOME", (dir.path / "xdg").c_str(), 1), 0);
+  const std::string bin = "/usr/bin/qemu-system-x86_64";
+  auto domain = [&](const std::string& name, const std::string& hotplug) {
+    std::ofstream(dir.path / name)
+        << "<domain type='qemu'>\n  <name>d</name>\n  <memory>262144</memory>\n"
+           "  <os><type arch='x86_64' machine='q35'>hvm</type></os>\n  <devices>\n"
+           "    <controller type='pci' model='pcie-root-port'><target hotplug='"
+        << hotplug << "'/></controller>\n  </devices>\n</domain>\n";
+    return name;
+  };
+  testing::RunResult r = RunPciplan(dir.path, {"caps", "--qemu", bin}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // With the binary as it is, the port number and the hotplug switch are set.
+  r = RunPciplan(dir.path, {"qemu-args", "--qemu", bin, domain("on.xml", "on")}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("driver":"pcie-root-port","chassis":1,"port":8,"id":"pci.1","hotplug":true)"),
+            std::string::npos)
+      << r.out;
+  // A binary whose root port has neither: the port number and hotplug=on are hints, left out.
+  DropFromCachedCaps(dir.path / "xdg", "pcie-root-port", {"port", "hotplug"});
+  r = RunPciplan(dir.path, {"qemu-args", "--qemu", bin, "on.xml"}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("driver":"pcie-root-port","chassis":1,"id":"pci.1","bus":"pcie.0")"),
+            std::string::npos)
+      << r.out;
+  // Without --qemu, the bundled data's command line is unchanged.
+  r = RunPciplan(dir.path, {"qemu-args", "on.xml"}, {});
+  EXPECT_NE(r.out.find(R"("port":8)"), std::string::npos) << r.out;
+  // A port that must not take a hot-plug needs hotplug=false: refused, on one line naming the
+  // device and the binary.
+  r = RunPciplan(dir.path, {"check", "--qemu", bin, domain("off.xml", "off")}, {});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("off.xml:6: error: controller pci index 1 (pcie-root-port) at "
+                       "0000:00:01.0: /usr/bin/qemu-system-x86_64 (QEMU 7.2."),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(")'s device 'pcie-root-port' has no property 'hotplug' "
+                       "[device-unsupported]\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+  r = RunPciplan(dir.path, {"qemu-args", "--qemu", bin, "off.xml"}, {});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
 }
 
 }  // namespace

@@ -574,7 +574,9 @@ Diagnostics CheckPlanForQemu(const Domain& domain, Plan& plan, const Catalog& ca
     return out;
   }
   plan.machine = m->name;  // an alias resolved as this binary resolves it
-  Result<QemuCommand> cmd = BuildQemuCommand(domain, plan, catalog);
+  QemuArgsOptions options;
+  options.binary_properties = &caps.properties;
+  Result<QemuCommand> cmd = BuildQemuCommand(domain, plan, catalog, options);
   if (!cmd) return cmd.errors();
   for (const QemuDeviceArg& a : cmd->devices) {
     const std::string driver = a.object.value("driver", "");
