@@ -11,12 +11,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
+#include "pciplan/qmp/caps_data.h"
 #include "test_support.h"
 
 namespace pciplan {
@@ -348,6 +350,102 @@ TEST(Caps, QemuArgsLeavesOutAHintTheBinaryLacksAndCheckRefusesAPropertyThePlanNe
   r = RunPciplan(dir.path, {"qemu-args", "--qemu", bin, "off.xml"}, {});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out, "");
+}
+
+const char* const kBinaries[] = {"qemu-system-x86_64", "qemu-system-aarch64",
+                                 "qemu-system-riscv64"};
+
+TEST(Caps, WrittenDataOfTheInstalledQemuLoadsAsTheBundledData) {
+  TempDir cache;
+  std::vector<DataFile> files = BuiltinDataFiles();
+  for (const char* binary : kBinaries) {
+    SCOPED_TRACE(binary);
+    Result<std::vector<DataFile>> written =
+        CapsDataFiles(CapsOf(binary, cache.path), BuiltinCatalog(), files);
+    ASSERT_TRUE(written.ok());
+    files = std::move(written.value());
+  }
+  Result<Catalog> loaded = LoadCatalog(files);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors().front().message;
+  EXPECT_TRUE(*loaded == BuiltinCatalog());
+  // Every file the binaries tell something of is marked; devices.json is theirs alone.
+  std::set<std::string> marked;
+  for (size_t i = 0; i < files.size(); ++i) {
+    EXPECT_EQ(files[i].name, BuiltinDataFiles()[i].name);
+    if (files[i].text.find("; caps (/usr/bin/qemu-system-") != std::string::npos) {
+      marked.insert(files[i].name);
+    } else {
+      EXPECT_EQ(files[i].text, BuiltinDataFiles()[i].text) << files[i].name;
+    }
+  }
+  EXPECT_EQ(marked, (std::set<std::string>{"controllers.json", "machines/pc.json",
+                                           "machines/q35.json", "machines/riscv-virt.json",
+                                           "machines/virt.json", "qemu.json"}));
+}
+
+TEST(Caps, WrittenDataPutsWhatQemuSaysInPlaceOfWrongData) {
+  TempDir cache;
+  std::vector<DataFile> wrong = BuiltinDataFiles();
+  for (DataFile& f : wrong) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(f.text);
+    if (f.name == "machines/riscv-virt.json") j["virtio_mmio_transports"] = 32;
+    if (f.name == "machines/q35.json") j["reserved"].erase(1);  // 1f.3, the SMBus
+    if (f.name == "controllers.json") {
+      for (auto& m : j["models"]) {
+        if (m["name"] == "pcie-root") m["qemu_hotplug"] = true;
+        if (m["name"] == "pcie-root-port") m["qemu_hotplug"] = false;
+        if (m["name"] == "dmi-to-pci-bridge") m["slots"] = {1, 31};
+      }
+    }
+    f.text = j.dump();
+  }
+  Result<Catalog> wrong_catalog = LoadCatalog(wrong);
+  ASSERT_TRUE(wrong_catalog.ok());
+  ASSERT_FALSE(*wrong_catalog == BuiltinCatalog());
+  std::vector<DataFile> files = wrong;
+  for (const char* binary : {"qemu-system-x86_64", "qemu-system-riscv64"}) {
+    Result<std::vector<DataFile>> written =
+        CapsDataFiles(CapsOf(binary, cache.path), *wrong_catalog, files);
+    ASSERT_TRUE(written.ok());
+    files = std::move(written.value());
+  }
+  Result<Catalog> loaded = LoadCatalog(files);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors().front().message;
+  // The SMBus comes back under QEMU's class rather than the file's words.
+  const MachineFamily& q35 = loaded->machines[1];
+  ASSERT_EQ(q35.name, "q35");
+  ASSERT_EQ(q35.reserved.size(), 2u);
+  EXPECT_EQ(q35.reserved[1].what, "class 0c05 (8086:2930)");
+  Catalog expected = BuiltinCatalog();
+  expected.machines[1].reserved[1].what = q35.reserved[1].what;
+  EXPECT_TRUE(*loaded == expected);
+}
+
+TEST(Caps, WriteDataWritesALoadableDataFolderAndAddsToOne) {
+  TempDir dir;
+  ASSERT_EQ(::setenv("XDG_CACHE_HOME", (dir.path / "xdg").c_str(), 1), 0);
+  testing::RunResult r =
+      RunPciplan(dir.path, {"caps", "--qemu", "qemu-system-x86_64", "--write-data", "out"}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("out: 7 data files (from the bundled data), 4 with facts of "
+                       "/usr/bin/qemu-system-x86_64"),
+            std::string::npos)
+      << r.out;
+  r = RunPciplan(dir.path, {"caps", "--qemu", "qemu-system-aarch64", "--write-data", "out"}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("out: 7 data files (from the folder), 3 with facts of "
+                       "/usr/bin/qemu-system-aarch64"),
+            std::string::npos)
+      << r.out;
+  std::vector<DataFile> files;
+  for (const DataFile& f : BuiltinDataFiles()) {
+    files.push_back({f.name, Slurp(dir.path / "out" / f.name)});
+  }
+  EXPECT_NE(files[0].text.find("caps (/usr/bin/qemu-system-x86_64"), std::string::npos);
+  EXPECT_NE(files[0].text.find("caps (/usr/bin/qemu-system-aarch64"), std::string::npos);
+  Result<Catalog> loaded = LoadCatalog(files);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors().front().message;
+  EXPECT_TRUE(*loaded == BuiltinCatalog());
 }
 
 }  // namespace

@@ -60,31 +60,6 @@ std::string CacheFile(const std::string& dir, const std::string& binary) {
   return fmt::format("{}/caps-{:016x}.json", dir, h);
 }
 
-/// The architecture whose binary this is (data/qemu.json "binaries"), or empty.
-std::string ArchOf(const std::string& binary, const Catalog& catalog) {
-  std::string base = fs::path(binary).filename().string();
-  for (const auto& [arch, name] : catalog.qemu().binaries) {
-    if (name == base) return arch;
-  }
-  return {};
-}
-
-/// The machine families this binary runs: those with an arch whose binary it is.
-std::vector<const MachineFamily*> FamiliesOf(const std::string& binary, const Catalog& catalog) {
-  std::string base = fs::path(binary).filename().string();
-  std::vector<const MachineFamily*> out;
-  for (const MachineFamily& f : catalog.machines) {
-    for (const std::string& arch : f.arches) {
-      auto b = catalog.qemu().binaries.find(arch);
-      if (b != catalog.qemu().binaries.end() && b->second == base) {
-        out.push_back(&f);
-        break;
-      }
-    }
-  }
-  return out;
-}
-
 std::string SlotFunction(uint32_t slot, uint32_t function) {
   return fmt::format("{:02x}.{}", slot, function);
 }
@@ -278,9 +253,9 @@ Result<QemuCaps> Probe(const std::string& binary, const CapsOptions& options,
     }
   }
   std::vector<std::string> wanted = options.machines;
-  std::string arch = ArchOf(binary, catalog);
+  std::string arch = ArchOfBinary(binary, catalog);
   if (wanted.empty()) {
-    for (const MachineFamily* f : FamiliesOf(binary, catalog)) wanted.push_back(f->MachineType());
+    for (const MachineFamily* f : FamiliesOfBinary(binary, catalog)) wanted.push_back(f->MachineType());
   }
   for (const std::string& name : wanted) {
     auto m = std::find_if(caps.machines.begin(), caps.machines.end(), [&](const CapsMachine& c) {
@@ -308,6 +283,29 @@ Result<QemuCaps> Probe(const std::string& binary, const CapsOptions& options,
 }
 
 }  // namespace
+
+std::string ArchOfBinary(const std::string& binary, const Catalog& catalog) {
+  std::string base = fs::path(binary).filename().string();
+  for (const auto& [arch, name] : catalog.qemu().binaries) {
+    if (name == base) return arch;
+  }
+  return {};
+}
+
+std::vector<const MachineFamily*> FamiliesOfBinary(const std::string& binary, const Catalog& catalog) {
+  std::string base = fs::path(binary).filename().string();
+  std::vector<const MachineFamily*> out;
+  for (const MachineFamily& f : catalog.machines) {
+    for (const std::string& arch : f.arches) {
+      auto b = catalog.qemu().binaries.find(arch);
+      if (b != catalog.qemu().binaries.end() && b->second == base) {
+        out.push_back(&f);
+        break;
+      }
+    }
+  }
+  return out;
+}
 
 std::set<uint32_t> CapsController::ColdSlots() const {
   std::set<uint32_t> out;
@@ -678,13 +676,13 @@ std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& c
   for (const CapsMachine& m : caps.machines) {
     if (m.is_default) qemu_default = &m;
   }
-  for (const MachineFamily* f : FamiliesOf(caps.binary, catalog)) {
+  for (const MachineFamily* f : FamiliesOfBinary(caps.binary, catalog)) {
     for (const auto& [alias, name] : f->canonical_names) {
       const CapsMachine* m = caps.FindMachine(alias);
       fact(fmt::format("{}: machine '{}' is '{}'", f->name, alias, name), m && m->name == name,
            m ? m->name : "no such machine");
     }
-    std::string arch = ArchOf(caps.binary, catalog);
+    std::string arch = ArchOfBinary(caps.binary, catalog);
     auto def = f->default_for.find(arch);
     if (def != f->default_for.end() && !f->default_for_is_policy) {
       bool same = qemu_default && (qemu_default->name == def->second ||

@@ -114,6 +114,12 @@ struct CapsOptions {
 Result<QemuCaps> LoadQemuCaps(const CapsOptions& options, const Catalog& catalog,
                               bool* started = nullptr);
 
+/// The architecture a binary is the qemu-system-* of (data/qemu.json "binaries"), or empty.
+std::string ArchOfBinary(const std::string& binary, const Catalog& catalog);
+/// The machine families a binary runs: those with an arch whose binary it is.
+std::vector<const MachineFamily*> FamiliesOfBinary(const std::string& binary,
+                                                   const Catalog& catalog);
+
 /// As JSON (the cache file and `caps --json`), and back.
 std::string CapsJson(const QemuCaps& caps);
 Result<QemuCaps> CapsFromJson(const std::string& text);
