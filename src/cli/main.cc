@@ -486,8 +486,9 @@ int WriteCapsData(const CapsOptions& options, const std::string& dir) {
   if (!own) base = BuiltinDataFiles();
   Result<Catalog> catalog = LoadCatalog(*base);
   if (!catalog) {
-    for (const Diagnostic& d : catalog.errors()) std::fprintf(stderr, "%s: %s\n", dir.c_str(),
-                                                              d.message.c_str());
+    for (const Diagnostic& d : catalog.errors()) {
+      std::fprintf(stderr, "%s: %s\n", dir.c_str(), d.message.c_str());
+    }
     return kExitInvalid;
   }
   Result<QemuCaps> caps = LoadQemuCaps(options, *catalog);
@@ -503,9 +504,8 @@ int WriteCapsData(const CapsOptions& options, const std::string& dir) {
     Result<bool> written = WriteOutput((fs::path(dir) / f.name).string(), f.text);
     if (!written) return ReportCapsError(written.errors());
   }
-  std::printf("%s: %zu data files (from %s), %zu with facts of %s\n", dir.c_str(),
-              files->size(), own ? "the folder" : "the bundled data", changed,
-              caps->Describe().c_str());
+  std::printf("%s: %zu data files (from %s), %zu with facts of %s\n", dir.c_str(), files->size(),
+              own ? "the folder" : "the bundled data", changed, caps->Describe().c_str());
   return kExitOk;
 }
 

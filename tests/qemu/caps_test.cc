@@ -160,8 +160,9 @@ TEST(Caps, ASlotRangeThatIsNoPolicyMustBeAllQemuTakes) {
     if (!f.agrees) disagree.push_back(f.what + "; QEMU: " + f.binary);
   }
   // Under ACPI hot-plug QEMU takes slot 0 of a pci-bridge; libvirt keeps it for the SHPC.
-  EXPECT_EQ(disagree, (std::vector<std::string>{"pc: pci-bridge's bus has slots 1-31; QEMU: 0-31",
-                                                "q35: pci-bridge's bus has slots 1-31; QEMU: 0-31"}));
+  EXPECT_EQ(disagree,
+            (std::vector<std::string>{"pc: pci-bridge's bus has slots 1-31; QEMU: 0-31",
+                                      "q35: pci-bridge's bus has slots 1-31; QEMU: 0-31"}));
 }
 
 TEST(Caps, EveryControllerIsProbedInEverySlotAndKeptInTheCacheDocument) {
@@ -176,11 +177,10 @@ TEST(Caps, EveryControllerIsProbedInEverySlotAndKeptInTheCacheDocument) {
     EXPECT_EQ(c.slots.size(), 32u) << c.model;
   }
   // Each model virt may have, whose QEMU device the binary has (pci-expander-bus is pc's).
-  EXPECT_EQ(models, (std::vector<std::string>{"pci-bridge", "dmi-to-pci-bridge",
-                                              "pcie-to-pci-bridge", "pcie-root-port",
-                                              "pcie-switch-upstream-port",
-                                              "pcie-switch-downstream-port",
-                                              "pcie-expander-bus"}));
+  EXPECT_EQ(models,
+            (std::vector<std::string>{"pci-bridge", "dmi-to-pci-bridge", "pcie-to-pci-bridge",
+                                      "pcie-root-port", "pcie-switch-upstream-port",
+                                      "pcie-switch-downstream-port", "pcie-expander-bus"}));
   // virt has no ACPI hot-plug: a pci-bridge's SHPC refuses slot 0 even on the command line,
   // and a dmi-to-pci-bridge takes no hot-plug at all.
   const CapsController* bridge = virt->FindController("pci-bridge");
@@ -321,8 +321,9 @@ TEST(Caps, QemuArgsLeavesOutAHintTheBinaryLacksAndCheckRefusesAPropertyThePlanNe
   // With the binary as it is, the port number and the hotplug switch are set.
   r = RunPciplan(dir.path, {"qemu-args", "--qemu", bin, domain("on.xml", "on")}, {});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find(R"("driver":"pcie-root-port","chassis":1,"port":8,"id":"pci.1","hotplug":true)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find(R"("driver":"pcie-root-port","chassis":1,"port":8,"id":"pci.1","hotplug":true)"),
+      std::string::npos)
       << r.out;
   // A binary whose root port has neither: the port number and hotplug=on are hints, left out.
   DropFromCachedCaps(dir.path / "xdg", "pcie-root-port", {"port", "hotplug"});
@@ -378,9 +379,9 @@ TEST(Caps, WrittenDataOfTheInstalledQemuLoadsAsTheBundledData) {
       EXPECT_EQ(files[i].text, BuiltinDataFiles()[i].text) << files[i].name;
     }
   }
-  EXPECT_EQ(marked, (std::set<std::string>{"controllers.json", "machines/pc.json",
-                                           "machines/q35.json", "machines/riscv-virt.json",
-                                           "machines/virt.json", "qemu.json"}));
+  EXPECT_EQ(marked,
+            (std::set<std::string>{"controllers.json", "machines/pc.json", "machines/q35.json",
+                                   "machines/riscv-virt.json", "machines/virt.json", "qemu.json"}));
 }
 
 TEST(Caps, WrittenDataPutsWhatQemuSaysInPlaceOfWrongData) {

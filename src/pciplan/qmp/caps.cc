@@ -255,7 +255,9 @@ Result<QemuCaps> Probe(const std::string& binary, const CapsOptions& options,
   std::vector<std::string> wanted = options.machines;
   std::string arch = ArchOfBinary(binary, catalog);
   if (wanted.empty()) {
-    for (const MachineFamily* f : FamiliesOfBinary(binary, catalog)) wanted.push_back(f->MachineType());
+    for (const MachineFamily* f : FamiliesOfBinary(binary, catalog)) {
+      wanted.push_back(f->MachineType());
+    }
   }
   for (const std::string& name : wanted) {
     auto m = std::find_if(caps.machines.begin(), caps.machines.end(), [&](const CapsMachine& c) {
@@ -292,7 +294,8 @@ std::string ArchOfBinary(const std::string& binary, const Catalog& catalog) {
   return {};
 }
 
-std::vector<const MachineFamily*> FamiliesOfBinary(const std::string& binary, const Catalog& catalog) {
+std::vector<const MachineFamily*> FamiliesOfBinary(const std::string& binary,
+                                                   const Catalog& catalog) {
   std::string base = fs::path(binary).filename().string();
   std::vector<const MachineFamily*> out;
   for (const MachineFamily& f : catalog.machines) {
@@ -449,8 +452,7 @@ Result<QemuCaps> CapsFromJson(const std::string& text) {
           }
           for (size_t s = 0; s < n; ++s) {
             c.slots.push_back(CapsSlot{static_cast<uint32_t>(s), cold_pci[s] == 'y',
-                                       cold_pcie[s] == 'y', hot_pci[s] == 'y',
-                                       hot_pcie[s] == 'y'});
+                                       cold_pcie[s] == 'y', hot_pci[s] == 'y', hot_pcie[s] == 'y'});
           }
           m.controllers.push_back(std::move(c));
         }
@@ -548,10 +550,9 @@ std::string RenderCapsText(const QemuCaps& caps) {
         continue;
       }
       out += fmt::format(
-          "  {} ({}): slots taking PCI {}, PCIe {}; hot-plug of PCI {}, PCIe {}\n", c.model,
-          c.bus, SlotRanges(Taken(c, &CapsSlot::cold_pci)),
-          SlotRanges(Taken(c, &CapsSlot::cold_pcie)), SlotRanges(Taken(c, &CapsSlot::hot_pci)),
-          SlotRanges(Taken(c, &CapsSlot::hot_pcie)));
+          "  {} ({}): slots taking PCI {}, PCIe {}; hot-plug of PCI {}, PCIe {}\n", c.model, c.bus,
+          SlotRanges(Taken(c, &CapsSlot::cold_pci)), SlotRanges(Taken(c, &CapsSlot::cold_pcie)),
+          SlotRanges(Taken(c, &CapsSlot::hot_pci)), SlotRanges(Taken(c, &CapsSlot::hot_pcie)));
     }
   }
   return out;
@@ -632,8 +633,7 @@ void CompareControllers(const MachineFamily& f, const CapsMachine& m, const Cata
       // pciplan's slots are a choice within what QEMU takes.
       fact(fmt::format("{}: QEMU takes a device in {}'s slots {} (of {})", f.name, c.model, slots,
                        SlotRanges(cold)),
-           std::includes(cold.begin(), cold.end(), range.begin(), range.end()),
-           SlotRanges(cold));
+           std::includes(cold.begin(), cold.end(), range.begin(), range.end()), SlotRanges(cold));
     } else {
       fact(fmt::format("{}: {}'s bus has slots {}", f.name, c.model, slots), cold == range,
            SlotRanges(cold));
@@ -660,7 +660,8 @@ void CompareControllers(const MachineFamily& f, const CapsMachine& m, const Cata
       fact(fmt::format("{}: {}'s slots {} {} a hot-plug of a {} device", f.name, c.model, slots,
                        hotplug ? "take" : "refuse", k.name),
            hotplug ? in_range == range : in_range.empty(),
-           "hot-plug into " + SlotRanges(in_range) + (c.hot_error.empty() ? "" : "; " + c.hot_error));
+           "hot-plug into " + SlotRanges(in_range) +
+               (c.hot_error.empty() ? "" : "; " + c.hot_error));
     }
   }
 }

@@ -126,10 +126,10 @@ Facts MachineFacts(const QemuCaps& caps, const MachineFamily& f, const CapsMachi
   OJson reserved = OJson::array();
   for (const CapsFunction& fn : m.builtins) {
     if (fn.slot < root.min_slot || elsewhere.count(SlotFunction(fn.slot, fn.function))) continue;
-    OJson entry{{"slot", fn.slot},
-                {"function", fn.function},
-                {"what", fmt::format("class {:04x} ({:04x}:{:04x})", fn.class_code, fn.vendor,
-                                     fn.device)}};
+    OJson entry{
+        {"slot", fn.slot},
+        {"function", fn.function},
+        {"what", fmt::format("class {:04x} ({:04x}:{:04x})", fn.class_code, fn.vendor, fn.device)}};
     // The file's own words for a function it already has.
     for (const OJson& r : file.value("reserved", OJson::array())) {
       if (r.value("slot", -1) == static_cast<int>(fn.slot) &&

@@ -33,8 +33,8 @@ struct Layout {
 };
 
 bool MayHave(const ControllerModel& c, const MachineFamily& f) {
-  return c.machines.empty() || std::find(c.machines.begin(), c.machines.end(), f.name) !=
-                                   c.machines.end();
+  return c.machines.empty() ||
+         std::find(c.machines.begin(), c.machines.end(), f.name) != c.machines.end();
 }
 
 /// The shortest chain of models from the root bus to each model the family may have (the
@@ -150,9 +150,9 @@ struct Run {
   When when;
   // per target, per slot: taken
   std::vector<std::vector<bool>> taken;
-  std::vector<std::string> first_error;  // per target
+  std::vector<std::string> first_error;       // per target
   std::vector<std::string> controller_error;  // per target: QEMU refused the controller
-  Diagnostics failure;                          // QEMU could not be started at all
+  Diagnostics failure;                        // QEMU could not be started at all
 };
 
 /// The id in "-device {...,"id":"X",...}: message" of QEMU's refusal, or empty.
@@ -209,12 +209,12 @@ void Execute(Run& run, const Layout& l, const ControllerProbeRequest& r, const C
           std::string id = ProbeId(When::kCold, t, s);
           if (dropped_probes.count(id)) continue;
           args.push_back("-device");
-          args.push_back(Json{{"driver", driver},
-                              {"id", id},
-                              {"bus", BusOf(l, static_cast<int>(l.target_node[t]), catalog,
-                                            *r.family)},
-                              {"addr", fmt::format("{:#x}", s)}}
-                             .dump());
+          args.push_back(
+              Json{{"driver", driver},
+                   {"id", id},
+                   {"bus", BusOf(l, static_cast<int>(l.target_node[t]), catalog, *r.family)},
+                   {"addr", fmt::format("{:#x}", s)}}
+                  .dump());
         }
       }
     }
@@ -262,8 +262,7 @@ void Execute(Run& run, const Layout& l, const ControllerProbeRequest& r, const C
     QmpClient& qmp = (*qemu)->qmp();
     for (size_t t = 0; t < targets; ++t) {
       if (dropped_target[t]) continue;
-      const std::string bus =
-          BusOf(l, static_cast<int>(l.target_node[t]), catalog, *r.family);
+      const std::string bus = BusOf(l, static_cast<int>(l.target_node[t]), catalog, *r.family);
       if (run.when == When::kCold) {
         for (uint32_t s = 0; s < kSlots; ++s) {
           run.taken[t][s] = !dropped_probes.count(ProbeId(When::kCold, t, s));
@@ -273,10 +272,11 @@ void Execute(Run& run, const Layout& l, const ControllerProbeRequest& r, const C
       // From the last slot down: slot 0 of a PCIe port's bus is its only device number, and a
       // device there makes QEMU refuse every other slot ("function 0 already occupied").
       for (uint32_t s = kSlots; s-- > 0;) {
-        Result<Json> added = qmp.Execute("device_add", Json{{"driver", driver},
-                                                            {"id", ProbeId(When::kHot, t, s)},
-                                                            {"bus", bus},
-                                                            {"addr", fmt::format("{:#x}", s)}},
+        Result<Json> added = qmp.Execute("device_add",
+                                         Json{{"driver", driver},
+                                              {"id", ProbeId(When::kHot, t, s)},
+                                              {"bus", bus},
+                                              {"addr", fmt::format("{:#x}", s)}},
                                          r.timeout_ms);
         run.taken[t][s] = added.ok();
         if (added) continue;
@@ -295,8 +295,7 @@ void Execute(Run& run, const Layout& l, const ControllerProbeRequest& r, const C
 }  // namespace
 
 Result<std::vector<CapsController>> ProbeControllers(const ControllerProbeRequest& request,
-                                                     const Catalog& catalog,
-                                                     const QemuCaps& caps) {
+                                                     const Catalog& catalog, const QemuCaps& caps) {
   std::vector<CapsController> out;
   if (!request.family || request.family->root < 0 || catalog.qemu().probe_pci_driver.empty() ||
       catalog.qemu().probe_pcie_driver.empty()) {
@@ -332,13 +331,13 @@ Result<std::vector<CapsController>> ProbeControllers(const ControllerProbeReques
     }
     if (c.error.empty()) {
       for (uint32_t s = 0; s < kSlots; ++s) {
-        c.slots.push_back(CapsSlot{s, runs[0].taken[t][s], runs[1].taken[t][s],
-                                   runs[2].taken[t][s], runs[3].taken[t][s]});
+        c.slots.push_back(CapsSlot{s, runs[0].taken[t][s], runs[1].taken[t][s], runs[2].taken[t][s],
+                                   runs[3].taken[t][s]});
       }
-      c.cold_error = runs[0].first_error[t].empty() ? runs[1].first_error[t]
-                                                    : runs[0].first_error[t];
-      c.hot_error = runs[2].first_error[t].empty() ? runs[3].first_error[t]
-                                                   : runs[2].first_error[t];
+      c.cold_error =
+          runs[0].first_error[t].empty() ? runs[1].first_error[t] : runs[0].first_error[t];
+      c.hot_error =
+          runs[2].first_error[t].empty() ? runs[3].first_error[t] : runs[2].first_error[t];
     }
     out.push_back(std::move(c));
   }

@@ -16,11 +16,11 @@
 namespace pciplan {
 
 struct ControllerProbeRequest {
-  std::string binary;                // absolute path
-  std::string machine;               // -machine: name and options ("pc-q35-7.2,usb=off")
-  std::string cpu;                   // -cpu, or empty
+  std::string binary;   // absolute path
+  std::string machine;  // -machine: name and options ("pc-q35-7.2,usb=off")
+  std::string cpu;      // -cpu, or empty
   const MachineFamily* family = nullptr;
-  std::set<uint32_t> root_used;      // the root bus's slots the machine takes itself
+  std::set<uint32_t> root_used;  // the root bus's slots the machine takes itself
   int timeout_ms = 20000;
 };
 
@@ -30,7 +30,6 @@ struct ControllerProbeRequest {
 /// device_add. A controller QEMU refuses is returned with its error and no slots. Fails with
 /// Rule::kQemu when QEMU cannot be started at all.
 Result<std::vector<CapsController>> ProbeControllers(const ControllerProbeRequest& request,
-                                                     const Catalog& catalog,
-                                                     const QemuCaps& caps);
+                                                     const Catalog& catalog, const QemuCaps& caps);
 
 }  // namespace pciplan
