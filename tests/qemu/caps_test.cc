@@ -176,11 +176,13 @@ TEST(Caps, EveryControllerIsProbedInEverySlotAndKeptInTheCacheDocument) {
     EXPECT_EQ(c.error, "") << c.model;
     EXPECT_EQ(c.slots.size(), 32u) << c.model;
   }
-  // Each model virt may have, whose QEMU device the binary has (pci-expander-bus is pc's).
-  EXPECT_EQ(models,
-            (std::vector<std::string>{"pci-bridge", "dmi-to-pci-bridge", "pcie-to-pci-bridge",
-                                      "pcie-root-port", "pcie-switch-upstream-port",
-                                      "pcie-switch-downstream-port", "pcie-expander-bus"}));
+  // The root bus, and each model virt may have whose QEMU device the binary has
+  // (pci-expander-bus is pc's).
+  EXPECT_EQ(models, (std::vector<std::string>{"pcie-root", "pci-bridge", "dmi-to-pci-bridge",
+                                              "pcie-to-pci-bridge", "pcie-root-port",
+                                              "pcie-switch-upstream-port",
+                                              "pcie-switch-downstream-port",
+                                              "pcie-expander-bus"}));
   // virt has no ACPI hot-plug: a pci-bridge's SHPC refuses slot 0 even on the command line,
   // and a dmi-to-pci-bridge takes no hot-plug at all.
   const CapsController* bridge = virt->FindController("pci-bridge");
@@ -192,6 +194,13 @@ TEST(Caps, EveryControllerIsProbedInEverySlotAndKeptInTheCacheDocument) {
   EXPECT_NE(dmi->hot_error.find("does not support hotplugging"), std::string::npos);
   const CapsController* port = virt->FindController("pcie-root-port");
   EXPECT_TRUE(port->slots[0].hot_pcie);
+  // The root bus, in the slots the board leaves free: the host bridge is at 00.0.
+  const CapsController* root = virt->FindController("pcie-root");
+  EXPECT_EQ(root->bus, "pcie.0");
+  EXPECT_TRUE(root->slots[0].occupied);
+  EXPECT_FALSE(root->slots[0].cold_pcie);
+  EXPECT_TRUE(root->slots[1].cold_pcie);
+  EXPECT_FALSE(root->slots[1].hot_pcie);
   Result<QemuCaps> back = CapsFromJson(CapsJson(caps));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->FindMachine("virt")->controllers, virt->controllers);

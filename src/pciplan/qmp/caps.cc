@@ -380,13 +380,15 @@ std::string CapsJson(const QemuCaps& caps) {
         if (!c.error.empty()) cj["error"] = c.error;
         if (!c.cold_error.empty()) cj["cold_error"] = c.cold_error;
         if (!c.hot_error.empty()) cj["hot_error"] = c.hot_error;
-        // One string per probe: slot s takes a conventional probe cold when cold_pci[s] is 'y'.
+        // One string per probe: slot s takes a conventional probe cold when cold_pci[s] is 'y';
+        // 'o' where the machine's own device is.
         std::string cold_pci, cold_pcie, hot_pci, hot_pcie;
         for (const CapsSlot& sl : c.slots) {
-          cold_pci += sl.cold_pci ? 'y' : '-';
-          cold_pcie += sl.cold_pcie ? 'y' : '-';
-          hot_pci += sl.hot_pci ? 'y' : '-';
-          hot_pcie += sl.hot_pcie ? 'y' : '-';
+          auto mark = [&](bool taken) { return sl.occupied ? 'o' : taken ? 'y' : '-'; };
+          cold_pci += mark(sl.cold_pci);
+          cold_pcie += mark(sl.cold_pcie);
+          hot_pci += mark(sl.hot_pci);
+          hot_pcie += mark(sl.hot_pcie);
         }
         cj["cold_pci"] = cold_pci;
         cj["cold_pcie"] = cold_pcie;
@@ -452,7 +454,8 @@ Result<QemuCaps> CapsFromJson(const std::string& text) {
           }
           for (size_t s = 0; s < n; ++s) {
             c.slots.push_back(CapsSlot{static_cast<uint32_t>(s), cold_pci[s] == 'y',
-                                       cold_pcie[s] == 'y', hot_pci[s] == 'y', hot_pcie[s] == 'y'});
+                                       cold_pcie[s] == 'y', hot_pci[s] == 'y', hot_pcie[s] == 'y',
+                                       cold_pci[s] == 'o'});
           }
           m.controllers.push_back(std::move(c));
         }
@@ -549,10 +552,16 @@ std::string RenderCapsText(const QemuCaps& caps) {
         out += fmt::format("  {}: not started: {}\n", c.model, c.error);
         continue;
       }
+      std::set<uint32_t> own;
+      for (const CapsSlot& s : c.slots) {
+        if (s.occupied) own.insert(s.slot);
+      }
       out += fmt::format(
-          "  {} ({}): slots taking PCI {}, PCIe {}; hot-plug of PCI {}, PCIe {}\n", c.model, c.bus,
-          SlotRanges(Taken(c, &CapsSlot::cold_pci)), SlotRanges(Taken(c, &CapsSlot::cold_pcie)),
-          SlotRanges(Taken(c, &CapsSlot::hot_pci)), SlotRanges(Taken(c, &CapsSlot::hot_pcie)));
+          "  {} ({}): slots taking PCI {}, PCIe {}; hot-plug of PCI {}, PCIe {}{}\n", c.model,
+          c.bus, SlotRanges(Taken(c, &CapsSlot::cold_pci)),
+          SlotRanges(Taken(c, &CapsSlot::cold_pcie)), SlotRanges(Taken(c, &CapsSlot::hot_pci)),
+          SlotRanges(Taken(c, &CapsSlot::hot_pcie)),
+          own.empty() ? "" : "; the machine's own in " + SlotRanges(own));
     }
   }
   return out;
@@ -625,11 +634,17 @@ void CompareControllers(const MachineFamily& f, const CapsMachine& m, const Cata
     }
     // The probes are endpoints: what a bus that takes only controllers takes is not probed.
     if (!model.offers.HasEndpoint()) continue;
+    // The slots of the data's range, less those the machine's own devices take (root bus).
     std::set<uint32_t> range;
     for (uint32_t s = model.min_slot; s <= model.max_slot; ++s) range.insert(s);
+    for (const CapsSlot& s : c.slots) {
+      if (s.occupied) range.erase(s.slot);
+    }
     const std::set<uint32_t> cold = c.ColdSlots();
     const std::string slots = SlotRanges(range);
-    if (model.slots_are_policy) {
+    if (model.root) {
+      // Its range less the built-ins: the built-in functions' fact above.
+    } else if (model.slots_are_policy) {
       // pciplan's slots are a choice within what QEMU takes.
       fact(fmt::format("{}: QEMU takes a device in {}'s slots {} (of {})", f.name, c.model, slots,
                        SlotRanges(cold)),

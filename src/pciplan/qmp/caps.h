@@ -38,11 +38,12 @@ struct CapsSlot {
   bool cold_pcie = false;  // a PCI Express probe on the command line
   bool hot_pci = false;    // a conventional PCI probe by device_add
   bool hot_pcie = false;   // a PCI Express probe by device_add
+  bool occupied = false;   // the machine's own device is there (root bus): not probed
   bool operator==(const CapsSlot&) const = default;
 };
 
 /// One controller model of pciplan's data, started on a machine type with nothing behind it,
-/// and probed slot by slot.
+/// and probed slot by slot; or the machine's root bus, probed in the slots it leaves free.
 struct CapsController {
   std::string model;            // pciplan's name: "pcie-root-port"
   std::string bus;              // its bus's QEMU id in the probe machine: "pci.3"

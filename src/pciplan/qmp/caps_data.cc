@@ -152,12 +152,13 @@ std::map<std::string, Facts> ControllerFacts(const QemuCaps& caps, const Catalog
     if (m->root_hotplug) {
       Learn(out[catalog.controller(f->root).name], "qemu_hotplug", *m->root_hotplug);
     }
+    // The root bus is probed as a controller too (in the slots its machine leaves free).
     for (const CapsController& c : m->controllers) {
       ControllerModelId id = catalog.FindController(c.model);
       if (id < 0 || !c.error.empty()) continue;
       const ControllerModel& model = catalog.controller(id);
       if (!model.offers.HasEndpoint()) continue;  // the probes are endpoints
-      if (!model.slots_are_policy) {
+      if (!model.slots_are_policy && !model.root) {
         std::set<uint32_t> cold = c.ColdSlots();
         if (!cold.empty() && *cold.rbegin() - *cold.begin() + 1 == cold.size()) {
           Learn(out[c.model], "slots", OJson::array({*cold.begin(), *cold.rbegin()}));
@@ -167,7 +168,7 @@ std::map<std::string, Facts> ControllerFacts(const QemuCaps& caps, const Catalog
       if (model.qemu_hotplug_acpi && !f->acpi_pci_hotplug) continue;
       size_t taken = 0, slots = 0;
       for (const CapsSlot& s : c.slots) {
-        if (s.slot < model.min_slot || s.slot > model.max_slot) continue;
+        if (s.slot < model.min_slot || s.slot > model.max_slot || s.occupied) continue;
         ++slots;
         bool pci = !model.offers.Has(Connect::kPci) || s.hot_pci;
         bool pcie = !model.offers.Has(Connect::kPcie) || s.hot_pcie;

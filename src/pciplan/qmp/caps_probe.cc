@@ -29,7 +29,8 @@ struct Node {
 struct Layout {
   std::vector<Node> nodes;
   std::vector<ControllerModelId> targets;  // one per probed model
-  std::vector<size_t> target_node;         // its node
+  std::vector<int> target_node;            // its node; -1: the root bus
+  std::set<uint32_t> root_used;            // the root bus's slots the machine takes itself
 };
 
 bool MayHave(const ControllerModel& c, const MachineFamily& f) {
@@ -98,7 +99,7 @@ Layout MakeLayout(const ControllerProbeRequest& r, const Catalog& catalog, const
     }
     if (root_slot > root.max_slot + 1) break;  // the root bus is full: probe what fits
     l.targets.push_back(model);
-    l.target_node.push_back(static_cast<size_t>(parent));
+    l.target_node.push_back(parent);
   }
   // A chain that did not fit on the root bus is dropped whole.
   l.nodes.erase(std::remove_if(l.nodes.begin(), l.nodes.end(),
@@ -173,6 +174,11 @@ std::string Reason(const std::string& message) {
   return at == std::string::npos ? first : first.substr(at + 3);
 }
 
+/// Whether a slot of a probed bus holds a device of the machine's own (the root bus's built-ins).
+bool Occupied(const Layout& l, size_t target, uint32_t slot) {
+  return l.target_node[target] < 0 && l.root_used.count(slot);
+}
+
 std::string ProbeId(When when, size_t target, uint32_t slot) {
   return fmt::format("pciplan-{}-{}-{}", when == When::kCold ? "cold" : "hot", target, slot);
 }
@@ -207,12 +213,12 @@ void Execute(Run& run, const Layout& l, const ControllerProbeRequest& r, const C
         if (dropped_target[t]) continue;
         for (uint32_t s = 0; s < kSlots; ++s) {
           std::string id = ProbeId(When::kCold, t, s);
-          if (dropped_probes.count(id)) continue;
+          if (dropped_probes.count(id) || Occupied(l, t, s)) continue;
           args.push_back("-device");
           args.push_back(
               Json{{"driver", driver},
                    {"id", id},
-                   {"bus", BusOf(l, static_cast<int>(l.target_node[t]), catalog, *r.family)},
+                   {"bus", BusOf(l, l.target_node[t], catalog, *r.family)},
                    {"addr", fmt::format("{:#x}", s)}}
                   .dump());
         }
@@ -262,16 +268,17 @@ void Execute(Run& run, const Layout& l, const ControllerProbeRequest& r, const C
     QmpClient& qmp = (*qemu)->qmp();
     for (size_t t = 0; t < targets; ++t) {
       if (dropped_target[t]) continue;
-      const std::string bus = BusOf(l, static_cast<int>(l.target_node[t]), catalog, *r.family);
+      const std::string bus = BusOf(l, l.target_node[t], catalog, *r.family);
       if (run.when == When::kCold) {
         for (uint32_t s = 0; s < kSlots; ++s) {
-          run.taken[t][s] = !dropped_probes.count(ProbeId(When::kCold, t, s));
+          run.taken[t][s] = !dropped_probes.count(ProbeId(When::kCold, t, s)) && !Occupied(l, t, s);
         }
         continue;
       }
       // From the last slot down: slot 0 of a PCIe port's bus is its only device number, and a
       // device there makes QEMU refuse every other slot ("function 0 already occupied").
       for (uint32_t s = kSlots; s-- > 0;) {
+        if (Occupied(l, t, s)) continue;
         Result<Json> added = qmp.Execute("device_add",
                                          Json{{"driver", driver},
                                               {"id", ProbeId(When::kHot, t, s)},
@@ -301,45 +308,64 @@ Result<std::vector<CapsController>> ProbeControllers(const ControllerProbeReques
       catalog.qemu().probe_pcie_driver.empty()) {
     return out;
   }
-  const Layout layout = MakeLayout(request, catalog, caps);
-  if (layout.targets.empty()) return out;
-  std::vector<Run> runs = {{Kind::kPci, When::kCold, {}, {}, {}, {}},
-                           {Kind::kPcie, When::kCold, {}, {}, {}, {}},
-                           {Kind::kPci, When::kHot, {}, {}, {}, {}},
-                           {Kind::kPcie, When::kHot, {}, {}, {}, {}}};
+  // The controllers' machine, and the bare machine for its root bus: four runs each.
+  Layout root;
+  root.targets = {request.family->root};
+  root.target_node = {-1};
+  root.root_used = request.root_used;
+  const Layout controllers = MakeLayout(request, catalog, caps);
+  std::vector<const Layout*> layouts = {&root};
+  if (!controllers.targets.empty()) layouts.push_back(&controllers);
+  std::vector<std::vector<Run>> runs;
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    runs.push_back({{Kind::kPci, When::kCold, {}, {}, {}, {}},
+                    {Kind::kPcie, When::kCold, {}, {}, {}, {}},
+                    {Kind::kPci, When::kHot, {}, {}, {}, {}},
+                    {Kind::kPcie, When::kHot, {}, {}, {}, {}}});
+  }
   {
     // Each QEMU is started, asked and stopped by the thread that owns it (QemuProcess dies with
     // the thread that started it).
     std::vector<std::thread> threads;
-    for (Run& run : runs) {
-      threads.emplace_back([&run, &layout, &request, &catalog, &caps] {
-        Execute(run, layout, request, catalog, caps);
-      });
+    for (size_t i = 0; i < layouts.size(); ++i) {
+      for (Run& run : runs[i]) {
+        const Layout* layout = layouts[i];
+        threads.emplace_back([&run, layout, &request, &catalog, &caps] {
+          Execute(run, *layout, request, catalog, caps);
+        });
+      }
     }
     for (std::thread& t : threads) t.join();
   }
-  for (const Run& run : runs) {
-    if (!run.failure.empty()) return run.failure;
+  for (const std::vector<Run>& of_layout : runs) {
+    for (const Run& run : of_layout) {
+      if (!run.failure.empty()) return run.failure;
+    }
   }
-  for (size_t t = 0; t < layout.targets.size(); ++t) {
-    const Node& n = layout.nodes[layout.target_node[t]];
-    CapsController c;
-    c.model = catalog.controller(layout.targets[t]).name;
-    c.bus = catalog.controller(n.model).BusName(n.index);
-    for (const Run& run : runs) {
-      if (c.error.empty()) c.error = run.controller_error[t];
-    }
-    if (c.error.empty()) {
-      for (uint32_t s = 0; s < kSlots; ++s) {
-        c.slots.push_back(CapsSlot{s, runs[0].taken[t][s], runs[1].taken[t][s], runs[2].taken[t][s],
-                                   runs[3].taken[t][s]});
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    const Layout& layout = *layouts[i];
+    const std::vector<Run>& run = runs[i];
+    for (size_t t = 0; t < layout.targets.size(); ++t) {
+      CapsController c;
+      c.model = catalog.controller(layout.targets[t]).name;
+      c.bus = BusOf(layout, layout.target_node[t], catalog, *request.family);
+      for (const Run& r : run) {
+        if (c.error.empty()) c.error = r.controller_error[t];
       }
-      c.cold_error =
-          runs[0].first_error[t].empty() ? runs[1].first_error[t] : runs[0].first_error[t];
-      c.hot_error =
-          runs[2].first_error[t].empty() ? runs[3].first_error[t] : runs[2].first_error[t];
+      if (c.error.empty()) {
+        for (uint32_t s = 0; s < kSlots; ++s) {
+          CapsSlot slot{s, run[0].taken[t][s], run[1].taken[t][s], run[2].taken[t][s],
+                        run[3].taken[t][s]};
+          slot.occupied = Occupied(layout, t, s);
+          c.slots.push_back(slot);
+        }
+        c.cold_error =
+            run[0].first_error[t].empty() ? run[1].first_error[t] : run[0].first_error[t];
+        c.hot_error =
+            run[2].first_error[t].empty() ? run[3].first_error[t] : run[2].first_error[t];
+      }
+      out.push_back(std::move(c));
     }
-    out.push_back(std::move(c));
   }
   // In the data's order, as CompareCapsWithData reads them.
   std::sort(out.begin(), out.end(), [&](const CapsController& a, const CapsController& b) {
