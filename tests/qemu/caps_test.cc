@@ -206,6 +206,26 @@ TEST(Caps, EveryControllerIsProbedInEverySlotAndKeptInTheCacheDocument) {
   EXPECT_EQ(back->FindMachine("virt")->controllers, virt->controllers);
 }
 
+TEST(Caps, ACacheDocumentWhoseProbeStringsDifferInLengthIsRefused) {
+  auto document = [](const std::string& hot_pcie) {
+    return R"({"format": 3, "kind": "caps", "binary": "/q", "size": 1, "mtime_ns": 1,
+      "version": "7.2.0", "package": "", "device_types": [], "device_aliases": {},
+      "properties": {}, "machines": [{"name": "virt", "alias": "", "default": false,
+      "deprecated": false, "family": "virt", "root_bus": "pcie.0", "root_hotplug": false,
+      "virtio_mmio_transports": 32, "builtins": [], "controllers": [{"model": "pcie-root-port",
+      "bus": "pci.1", "cold_pci": "yo", "cold_pcie": "y-", "hot_pci": "--", "hot_pcie": ")" +
+           hot_pcie + R"("}]}]})";
+  };
+  Result<QemuCaps> good = CapsFromJson(document("y-"));
+  ASSERT_TRUE(good.ok()) << good.errors().front().message;
+  const CapsController& c = good->machines[0].controllers[0];
+  EXPECT_EQ(c.slots, (std::vector<CapsSlot>{{0, true, true, false, true, false},
+                                            {1, false, false, false, false, true}}));
+  Result<QemuCaps> bad = CapsFromJson(document("y"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.errors().front().rule, Rule::kBadValue);
+}
+
 TEST(Caps, ASecondCallIsServedFromTheCacheWithoutStartingQemu) {
   TempDir dir;
   // A stand-in binary that logs each start and runs the real QEMU.
