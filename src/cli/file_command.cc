@@ -129,7 +129,9 @@ FileOutcome RunPlain(const std::string& input, const FileOptions& options) {
       o.text = DisplayName(input) + ": ok (" + o.family + ")\n";
       break;
     case Command::kQemuArgs: {
-      Result<QemuCommand> cmd = BuildQemuCommand(p.domain, p.plan, BuiltinCatalog());
+      QemuArgsOptions args;
+      if (options.qemu) args.binary_properties = &options.qemu->properties;
+      Result<QemuCommand> cmd = BuildQemuCommand(p.domain, p.plan, BuiltinCatalog(), args);
       if (!cmd) return Invalid(cmd.errors());
       if (options.format == Format::kJson || options.document == Document::kYes) {
         o.json = QemuArgsJson(cmd.value(), DisplayName(input));

@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "batch.h"
@@ -22,6 +24,7 @@
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
 #include "pciplan/qmp/caps.h"
+#include "pciplan/qmp/caps_data.h"
 #include "pciplan/qmp/live.h"
 #include "pciplan/qmp/qmp_client.h"
 #include "pciplan/qmp/transport.h"
@@ -449,9 +452,67 @@ int RunFileCommandLine(Command command, const FileCommandArgs& a) {
   return RunBatch(request);
 }
 
+/// The data files of a folder written by caps --write-data (every *.json below it, named as in
+/// data/: "controllers.json", "machines/q35.json"), or none when it has no controllers.json.
+Result<std::vector<DataFile>> ReadDataDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<DataFile> files;
+  std::error_code ec;
+  if (!fs::exists(fs::path(dir) / "controllers.json", ec)) return files;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file() || it->path().extension() != ".json") continue;
+    Result<std::string> text = ReadInput(it->path().string());
+    if (!text) return text.errors();
+    files.push_back({fs::relative(it->path(), dir).generic_string(), std::move(text.value())});
+  }
+  if (ec) return Error(Rule::kBadValue, fmt::format("cannot read '{}': {}", dir, ec.message()));
+  std::sort(files.begin(), files.end(),
+            [](const DataFile& a, const DataFile& b) { return a.name < b.name; });
+  return files;
+}
+
+int ReportCapsError(const Diagnostics& errors) {
+  std::fprintf(stderr, "pciplan: %s\n", errors.front().message.c_str());
+  return kExitUsage;
+}
+
+/// caps --write-data DIR: the data files (DIR's own when it has them, else the bundled ones)
+/// with the binary's facts written in.
+int WriteCapsData(const CapsOptions& options, const std::string& dir) {
+  namespace fs = std::filesystem;
+  Result<std::vector<DataFile>> base = ReadDataDir(dir);
+  if (!base) return ReportCapsError(base.errors());
+  const bool own = !base->empty();
+  if (!own) base = BuiltinDataFiles();
+  Result<Catalog> catalog = LoadCatalog(*base);
+  if (!catalog) {
+    for (const Diagnostic& d : catalog.errors()) {
+      std::fprintf(stderr, "%s: %s\n", dir.c_str(), d.message.c_str());
+    }
+    return kExitInvalid;
+  }
+  Result<QemuCaps> caps = LoadQemuCaps(options, *catalog);
+  if (!caps) return ReportCapsError(caps.errors());
+  Result<std::vector<DataFile>> files = CapsDataFiles(*caps, *catalog, *base);
+  if (!files) return ReportCapsError(files.errors());
+  size_t changed = 0;
+  for (size_t i = 0; i < files->size(); ++i) {
+    const DataFile& f = (*files)[i];
+    changed += f.text != (*base)[i].text ? 1 : 0;
+    std::error_code ec;
+    fs::create_directories((fs::path(dir) / f.name).parent_path(), ec);
+    Result<bool> written = WriteOutput((fs::path(dir) / f.name).string(), f.text);
+    if (!written) return ReportCapsError(written.errors());
+  }
+  std::printf("%s: %zu data files (from %s), %zu with facts of %s\n", dir.c_str(), files->size(),
+              own ? "the folder" : "the bundled data", changed, caps->Describe().c_str());
+  return kExitOk;
+}
+
 /// caps: the binary's capabilities (cached), as text or JSON, and where the bundled data
 /// disagrees with them.
-int RunCaps(const CapsOptions& options, bool json) {
+int RunCaps(const CapsOptions& options, bool json, const std::string& write_data) {
+  if (!write_data.empty()) return WriteCapsData(options, write_data);
   Result<QemuCaps> caps = LoadQemuCaps(options, BuiltinCatalog());
   if (!caps) {
     std::fprintf(stderr, "pciplan: %s\n", caps.errors().front().message.c_str());
@@ -580,6 +641,11 @@ int Main(int argc, char** argv) {
       ->type_name("M");
   caps->add_flag("--json", caps_json, "Print the capabilities as JSON");
   caps->add_flag("--refresh", caps_options.refresh, "Ask QEMU again, ignoring the cache");
+  std::string caps_write_data;
+  caps->add_option("--write-data", caps_write_data,
+                   "Write the data files with the binary's facts in them into DIR (starting from "
+                   "DIR's own files when it has them, else the bundled data)")
+      ->type_name("DIR");
 
   pciplan::VerifyOptions verify_options;
   bool no_probes = false;
@@ -674,7 +740,7 @@ int Main(int argc, char** argv) {
   if (*plan) return RunFileCommandLine(Command::kPlan, file_args);
   if (*check) return RunFileCommandLine(Command::kCheck, file_args);
   if (*qemu_args) return RunFileCommandLine(Command::kQemuArgs, file_args);
-  if (*caps) return RunCaps(caps_options, caps_json);
+  if (*caps) return RunCaps(caps_options, caps_json, caps_write_data);
   if (*tree) return RunTreeCommandLine(tree_input, tree_wishes, tree_dot, svg_file);
   if (*attach) return RunEdit(edit, pciplan::EditKind::kAttach);
   if (*detach) {

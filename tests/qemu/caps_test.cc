@@ -11,12 +11,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
+#include "pciplan/qmp/caps_data.h"
 #include "test_support.h"
 
 namespace pciplan {
@@ -153,6 +155,96 @@ TEST(Caps, DataThatTakesPhbSlot0ForAHostBridgeDisagrees) {
   EXPECT_EQ(disagree, 1);
 }
 
+TEST(Caps, DataThatSaysARootPortRefusesAHotplugDisagrees) {
+  TempDir cache;
+  Catalog wrong = BuiltinCatalog();
+  wrong.controllers[wrong.FindController("pcie-root-port")].qemu_hotplug = false;
+  QemuCaps caps = CapsOf("qemu-system-x86_64", cache.path);
+  std::vector<std::string> disagree;
+  for (const CapsFact& f : CompareCapsWithData(caps, wrong)) {
+    if (!f.agrees) disagree.push_back(f.what + "; QEMU: " + f.binary);
+  }
+  EXPECT_EQ(disagree, std::vector<std::string>{
+                          "q35: pcie-root-port's slots 0 refuse a hot-plug of a PCIe device; "
+                          "QEMU: hot-plug into 0"});
+}
+
+TEST(Caps, ASlotRangeThatIsNoPolicyMustBeAllQemuTakes) {
+  TempDir cache;
+  Catalog wrong = BuiltinCatalog();
+  wrong.controllers[wrong.FindController("pci-bridge")].slots_are_policy = false;
+  QemuCaps caps = CapsOf("qemu-system-x86_64", cache.path);
+  std::vector<std::string> disagree;
+  for (const CapsFact& f : CompareCapsWithData(caps, wrong)) {
+    if (!f.agrees) disagree.push_back(f.what + "; QEMU: " + f.binary);
+  }
+  // Under ACPI hot-plug QEMU takes slot 0 of a pci-bridge; libvirt keeps it for the SHPC.
+  EXPECT_EQ(disagree,
+            (std::vector<std::string>{"pc: pci-bridge's bus has slots 1-31; QEMU: 0-31",
+                                      "q35: pci-bridge's bus has slots 1-31; QEMU: 0-31"}));
+}
+
+TEST(Caps, EveryControllerIsProbedInEverySlotAndKeptInTheCacheDocument) {
+  TempDir cache;
+  QemuCaps caps = CapsOf("qemu-system-aarch64", cache.path);
+  const CapsMachine* virt = caps.FindMachine("virt");
+  ASSERT_NE(virt, nullptr);
+  std::vector<std::string> models;
+  for (const CapsController& c : virt->controllers) {
+    models.push_back(c.model);
+    EXPECT_EQ(c.error, "") << c.model;
+    EXPECT_EQ(c.slots.size(), 32u) << c.model;
+  }
+  // The root bus, and each model virt may have whose QEMU device the binary has
+  // (pci-expander-bus is pc's).
+  EXPECT_EQ(models, (std::vector<std::string>{"pcie-root", "pci-bridge", "dmi-to-pci-bridge",
+                                              "pcie-to-pci-bridge", "pcie-root-port",
+                                              "pcie-switch-upstream-port",
+                                              "pcie-switch-downstream-port",
+                                              "pcie-expander-bus"}));
+  // virt has no ACPI hot-plug: a pci-bridge's SHPC refuses slot 0 even on the command line,
+  // and a dmi-to-pci-bridge takes no hot-plug at all.
+  const CapsController* bridge = virt->FindController("pci-bridge");
+  EXPECT_EQ(bridge->ColdSlots().count(0), 0u);
+  EXPECT_EQ(bridge->ColdSlots().size(), 31u);
+  const CapsController* dmi = virt->FindController("dmi-to-pci-bridge");
+  EXPECT_FALSE(dmi->slots[5].hot_pci);
+  EXPECT_TRUE(dmi->slots[5].cold_pci);
+  EXPECT_NE(dmi->hot_error.find("does not support hotplugging"), std::string::npos);
+  const CapsController* port = virt->FindController("pcie-root-port");
+  EXPECT_TRUE(port->slots[0].hot_pcie);
+  // The root bus, in the slots the board leaves free: the host bridge is at 00.0.
+  const CapsController* root = virt->FindController("pcie-root");
+  EXPECT_EQ(root->bus, "pcie.0");
+  EXPECT_TRUE(root->slots[0].occupied);
+  EXPECT_FALSE(root->slots[0].cold_pcie);
+  EXPECT_TRUE(root->slots[1].cold_pcie);
+  EXPECT_FALSE(root->slots[1].hot_pcie);
+  Result<QemuCaps> back = CapsFromJson(CapsJson(caps));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->FindMachine("virt")->controllers, virt->controllers);
+}
+
+TEST(Caps, ACacheDocumentWhoseProbeStringsDifferInLengthIsRefused) {
+  auto document = [](const std::string& hot_pcie) {
+    return R"({"format": 3, "kind": "caps", "binary": "/q", "size": 1, "mtime_ns": 1,
+      "version": "7.2.0", "package": "", "device_types": [], "device_aliases": {},
+      "properties": {}, "machines": [{"name": "virt", "alias": "", "default": false,
+      "deprecated": false, "family": "virt", "root_bus": "pcie.0", "root_hotplug": false,
+      "virtio_mmio_transports": 32, "builtins": [], "controllers": [{"model": "pcie-root-port",
+      "bus": "pci.1", "cold_pci": "yo", "cold_pcie": "y-", "hot_pci": "--", "hot_pcie": ")" +
+           hot_pcie + R"("}]}]})";
+  };
+  Result<QemuCaps> good = CapsFromJson(document("y-"));
+  ASSERT_TRUE(good.ok()) << good.errors().front().message;
+  const CapsController& c = good->machines[0].controllers[0];
+  EXPECT_EQ(c.slots, (std::vector<CapsSlot>{{0, true, true, false, true, false},
+                                            {1, false, false, false, false, true}}));
+  Result<QemuCaps> bad = CapsFromJson(document("y"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.errors().front().rule, Rule::kBadValue);
+}
+
 TEST(Caps, ASecondCallIsServedFromTheCacheWithoutStartingQemu) {
   TempDir dir;
   // A stand-in binary that logs each start and runs the real QEMU.
@@ -242,6 +334,170 @@ TEST(Caps, CheckQemuRefusesAMachineTypeAndADeviceTheBinaryLacks) {
   r = RunPciplan(dir.path, {"check", "--qemu", "/nonexistent/qemu", domain("q35", "e1000e")}, {});
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err, "pciplan: no QEMU binary '/nonexistent/qemu'\n");
+}
+
+/// The cache file caps wrote for `binary` in `xdg`/pciplan, with `drop` removed from the
+/// properties of device type `type`: a document of a binary that lacks them.
+void DropFromCachedCaps(const fs::path& xdg, const std::string& type,
+                        const std::set<std::string>& drop) {
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(xdg / "pciplan")) {
+    ++files;
+    Result<QemuCaps> caps = CapsFromJson(Slurp(e.path()));
+    ASSERT_TRUE(caps.ok());
+    ASSERT_TRUE(caps->properties.count(type));
+    for (const std::string& p : drop) caps->properties[type].erase(p);
+    std::ofstream(e.path(), std::ios::trunc) << CapsJson(*caps);
+  }
+  ASSERT_EQ(files, 1);
+}
+
+TEST(Caps, QemuArgsLeavesOutAHintTheBinaryLacksAndCheckRefusesAPropertyThePlanNeeds) {
+  TempDir dir;
+  ASSERT_EQ(::setenv("XDG_CACHE_HOME", (dir.path / "xdg").c_str(), 1), 0);
+  const std::string bin = "/usr/bin/qemu-system-x86_64";
+  auto domain = [&](const std::string& name, const std::string& hotplug) {
+    std::ofstream(dir.path / name)
+        << "<domain type='qemu'>\n  <name>d</name>\n  <memory>262144</memory>\n"
+           "  <os><type arch='x86_64' machine='q35'>hvm</type></os>\n  <devices>\n"
+           "    <controller type='pci' model='pcie-root-port'><target hotplug='"
+        << hotplug << "'/></controller>\n  </devices>\n</domain>\n";
+    return name;
+  };
+  testing::RunResult r = RunPciplan(dir.path, {"caps", "--qemu", bin}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // With the binary as it is, the port number and the hotplug switch are set.
+  r = RunPciplan(dir.path, {"qemu-args", "--qemu", bin, domain("on.xml", "on")}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(
+      r.out.find(R"("driver":"pcie-root-port","chassis":1,"port":8,"id":"pci.1","hotplug":true)"),
+      std::string::npos)
+      << r.out;
+  // A binary whose root port has neither: the port number and hotplug=on are hints, left out.
+  DropFromCachedCaps(dir.path / "xdg", "pcie-root-port", {"port", "hotplug"});
+  r = RunPciplan(dir.path, {"qemu-args", "--qemu", bin, "on.xml"}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("driver":"pcie-root-port","chassis":1,"id":"pci.1","bus":"pcie.0")"),
+            std::string::npos)
+      << r.out;
+  // Without --qemu, the bundled data's command line is unchanged.
+  r = RunPciplan(dir.path, {"qemu-args", "on.xml"}, {});
+  EXPECT_NE(r.out.find(R"("port":8)"), std::string::npos) << r.out;
+  // A port that must not take a hot-plug needs hotplug=false: refused, on one line naming the
+  // device and the binary.
+  r = RunPciplan(dir.path, {"check", "--qemu", bin, domain("off.xml", "off")}, {});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("off.xml:6: error: controller pci index 1 (pcie-root-port) at "
+                       "0000:00:01.0: /usr/bin/qemu-system-x86_64 (QEMU 7.2."),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(")'s device 'pcie-root-port' has no property 'hotplug' "
+                       "[device-unsupported]\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+  r = RunPciplan(dir.path, {"qemu-args", "--qemu", bin, "off.xml"}, {});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+}
+
+const char* const kBinaries[] = {"qemu-system-x86_64", "qemu-system-aarch64",
+                                 "qemu-system-riscv64", "qemu-system-ppc64"};
+
+TEST(Caps, WrittenDataOfTheInstalledQemuLoadsAsTheBundledData) {
+  TempDir cache;
+  std::vector<DataFile> files = BuiltinDataFiles();
+  for (const char* binary : kBinaries) {
+    SCOPED_TRACE(binary);
+    Result<std::vector<DataFile>> written =
+        CapsDataFiles(CapsOf(binary, cache.path), BuiltinCatalog(), files);
+    ASSERT_TRUE(written.ok());
+    files = std::move(written.value());
+  }
+  Result<Catalog> loaded = LoadCatalog(files);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors().front().message;
+  EXPECT_TRUE(*loaded == BuiltinCatalog());
+  // Every file the binaries tell something of is marked; devices.json is theirs alone.
+  std::set<std::string> marked;
+  for (size_t i = 0; i < files.size(); ++i) {
+    EXPECT_EQ(files[i].name, BuiltinDataFiles()[i].name);
+    if (files[i].text.find("; caps (/usr/bin/qemu-system-") != std::string::npos) {
+      marked.insert(files[i].name);
+    } else {
+      EXPECT_EQ(files[i].text, BuiltinDataFiles()[i].text) << files[i].name;
+    }
+  }
+  EXPECT_EQ(marked,
+            (std::set<std::string>{"controllers.json", "machines/pc.json", "machines/pseries.json",
+                                   "machines/q35.json", "machines/riscv-virt.json",
+                                   "machines/virt.json", "qemu.json"}));
+}
+
+TEST(Caps, WrittenDataPutsWhatQemuSaysInPlaceOfWrongData) {
+  TempDir cache;
+  std::vector<DataFile> wrong = BuiltinDataFiles();
+  for (DataFile& f : wrong) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(f.text);
+    if (f.name == "machines/riscv-virt.json") j["virtio_mmio_transports"] = 32;
+    if (f.name == "machines/q35.json") j["reserved"].erase(1);  // 1f.3, the SMBus
+    if (f.name == "controllers.json") {
+      for (auto& m : j["models"]) {
+        if (m["name"] == "pcie-root") m["qemu_hotplug"] = true;
+        if (m["name"] == "pcie-root-port") m["qemu_hotplug"] = false;
+        if (m["name"] == "dmi-to-pci-bridge") m["slots"] = {1, 31};
+      }
+    }
+    f.text = j.dump();
+  }
+  Result<Catalog> wrong_catalog = LoadCatalog(wrong);
+  ASSERT_TRUE(wrong_catalog.ok());
+  ASSERT_FALSE(*wrong_catalog == BuiltinCatalog());
+  std::vector<DataFile> files = wrong;
+  for (const char* binary : {"qemu-system-x86_64", "qemu-system-riscv64"}) {
+    Result<std::vector<DataFile>> written =
+        CapsDataFiles(CapsOf(binary, cache.path), *wrong_catalog, files);
+    ASSERT_TRUE(written.ok());
+    files = std::move(written.value());
+  }
+  Result<Catalog> loaded = LoadCatalog(files);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors().front().message;
+  // The SMBus comes back under QEMU's class rather than the file's words.
+  const MachineFamily* q35 = loaded->FindMachine("x86_64", "q35");
+  ASSERT_NE(q35, nullptr);
+  ASSERT_EQ(q35->reserved.size(), 2u);
+  EXPECT_EQ(q35->reserved[1].what, "class 0c05 (8086:2930)");
+  Catalog expected = BuiltinCatalog();
+  for (MachineFamily& family : expected.machines) {
+    if (family.name == "q35") family.reserved[1].what = q35->reserved[1].what;
+  }
+  EXPECT_TRUE(*loaded == expected);
+}
+
+TEST(Caps, WriteDataWritesALoadableDataFolderAndAddsToOne) {
+  TempDir dir;
+  ASSERT_EQ(::setenv("XDG_CACHE_HOME", (dir.path / "xdg").c_str(), 1), 0);
+  testing::RunResult r =
+      RunPciplan(dir.path, {"caps", "--qemu", "qemu-system-x86_64", "--write-data", "out"}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("out: 8 data files (from the bundled data), 4 with facts of "
+                       "/usr/bin/qemu-system-x86_64"),
+            std::string::npos)
+      << r.out;
+  r = RunPciplan(dir.path, {"caps", "--qemu", "qemu-system-aarch64", "--write-data", "out"}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("out: 8 data files (from the folder), 3 with facts of "
+                       "/usr/bin/qemu-system-aarch64"),
+            std::string::npos)
+      << r.out;
+  std::vector<DataFile> files;
+  for (const DataFile& f : BuiltinDataFiles()) {
+    files.push_back({f.name, Slurp(dir.path / "out" / f.name)});
+  }
+  EXPECT_NE(files[0].text.find("caps (/usr/bin/qemu-system-x86_64"), std::string::npos);
+  EXPECT_NE(files[0].text.find("caps (/usr/bin/qemu-system-aarch64"), std::string::npos);
+  Result<Catalog> loaded = LoadCatalog(files);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors().front().message;
+  EXPECT_TRUE(*loaded == BuiltinCatalog());
 }
 
 }  // namespace

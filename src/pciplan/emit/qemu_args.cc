@@ -215,6 +215,15 @@ Json Builder::PciControllerObject(int i) const {
     const std::string v = d.GetOr("target/@" + attr, "");
     if (v == "on" || v == "off") obj[prop] = v == "on";
   }
+  // For a binary whose device lacks a property that is only a hint, the hint is left out.
+  if (opt_.binary_properties) {
+    auto has = opt_.binary_properties->find(obj.value("driver", ""));
+    for (const auto& [prop, hint] : cat_.qemu().controller_hints) {
+      if (has == opt_.binary_properties->end() || has->second.count(prop)) continue;
+      auto set = obj.find(prop);
+      if (set != obj.end() && (hint.empty() || set->dump() == hint)) obj.erase(set);
+    }
+  }
   return obj;
 }
 

@@ -3,7 +3,9 @@
 // devices cannot be created without. Data from data/qemu.json; no I/O.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,10 @@ struct QemuArgsOptions {
   /// Which devices get an id: libvirt's (USB2 companions have none), or every device, so that
   /// each can be found in QEMU's device tree (verify).
   DeviceIds ids = DeviceIds::kAsLibvirt;
+  /// When set, the properties of each device type of the QEMU binary the command is for (caps):
+  /// a controller property that is only a hint (data/qemu.json controller_hints) is left out
+  /// where the binary's device lacks it. Not owned.
+  const std::map<std::string, std::set<std::string>>* binary_properties = nullptr;
 
   /// What verify runs (in QEMU paused, or in a booted guest): host devices by stand-ins,
   /// filesystems sharing `scratch`, every device with an id.

@@ -44,7 +44,8 @@ auto Fields(T& m) {
   return std::tie(m.name, m.qemu, m.root, m.extra_roots, m.plugs_as, m.aggregate, m.offers,
                   m.autoassign, m.hotplug, m.qemu_hotplug, m.qemu_hotplug_acpi, m.qemu_root_bus,
                   m.qemu_inner_bridge, m.min_slot, m.max_slot, m.min_slot_is_policy,
-                  m.bus_alias, m.target, m.machines, m.machine_error, m.index_above_bus);
+                  m.slots_are_policy, m.bus_alias, m.target, m.machines, m.machine_error,
+                  m.index_above_bus);
 }
 template <Is<DeviceClass> T>
 auto Fields(T& c) {
@@ -114,8 +115,9 @@ auto Fields(T& g) {
 }
 template <Is<QemuFacts> T>
 auto Fields(T& q) {
-  return std::tie(q.version, q.binaries, q.machines, q.controller_properties,
-                  q.controller_switches, q.probe_driver, q.copies, q.devices, q.guest);
+  return std::tie(q.version, q.binaries, q.machines, q.controller_properties, q.controller_switches,
+                  q.probe_driver, q.probe_pci_driver, q.probe_pcie_driver, q.controller_hints,
+                  q.copies, q.devices, q.guest);
 }
 // The core image: every field but qemu_part (its own image).
 template <Is<Catalog> T>

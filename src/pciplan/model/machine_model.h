@@ -55,6 +55,9 @@ struct ControllerModel {
   // The slots below min_slot are empty in QEMU and kept free by libvirt's choice (pseries' PHB
   // slot 0), not taken by a host bridge function (caps does not expect one there).
   bool min_slot_is_policy = false;
+  // The slot range is libvirt's choice or a rule QEMU does not enforce (a pci-bridge's slot 0,
+  // a PCIe port's slots above 0): caps checks QEMU takes those slots, not that it takes no more.
+  bool slots_are_policy = false;
   std::string bus_alias;       // QEMU bus name for root buses ("pcie.0"); others are "pci.N"
   std::map<std::string, std::string> target;  // defaults: chassis=index, port=slot-function...
   std::vector<std::string> machines;          // machine families allowed; empty = all
@@ -289,6 +292,12 @@ struct QemuFacts {
   // target attr whose 'on'/'off' becomes a QEMU boolean property (hotplug) -> the property
   std::map<std::string, std::string> controller_switches;
   std::string probe_driver;                                  // hot-plug probe device
+  // caps' probes of each controller's slots: a conventional PCI device and a PCI Express one
+  std::string probe_pci_driver;
+  std::string probe_pcie_driver;
+  // QEMU properties a controller's -device sets only as a hint, left out for a binary that lacks
+  // them (plan/qemu-args --qemu): property -> the JSON value that is a hint, "" for any value.
+  std::map<std::string, std::string> controller_hints;
   // Elements that show another device again at its address (libvirt's console of serial port
   // 0): QEMU gets no -device of their own.
   std::vector<Match> copies;

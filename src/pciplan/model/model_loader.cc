@@ -174,6 +174,7 @@ ConnectKinds ReadKinds(Obj& o, const std::string& key) {
 void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagnostics& errs) {
   Obj top(j, nullptr, file, "", errs);
   top.OptStr("source");
+  top.OptStr("comment");
   const Json* defaults = top.Need("defaults");
   const Json* models = top.Need("models");
   top.Finish();
@@ -219,6 +220,8 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
       }
     }
     m.min_slot_is_policy = o.OptBool("min_slot_is_policy");
+    m.slots_are_policy = o.OptBool("slots_are_policy");
+    if (m.slots_are_policy) o.Str("slots_source");
     m.bus_alias = o.OptStr("bus_alias");
     m.target = o.StrMap("target");
     for (const auto& [k, v] : m.target) {
@@ -400,9 +403,20 @@ void LoadQemu(const Json& j, const std::string& file, Catalog& cat, Diagnostics&
   q.binaries = top.StrMap("binaries");
   q.controller_properties = top.StrMap("controller_properties");
   q.controller_switches = top.StrMap("controller_switches");
+  if (const Json* hints = top.Find("controller_hints")) {
+    Obj h(*hints, nullptr, file, "/controller_hints", errs);
+    h.Str("source");
+    for (const auto& [prop, value] : hints->items()) {
+      if (prop == "source") continue;
+      q.controller_hints[prop] = h.Str(prop);
+    }
+    h.Finish();
+  }
   if (const Json* probe = top.Need("probe")) {
     Obj p(*probe, nullptr, file, "/probe", errs);
     q.probe_driver = p.Str("driver");
+    q.probe_pci_driver = p.OptStr("pci_driver");
+    q.probe_pcie_driver = p.OptStr("pcie_driver");
     p.Str("source");
     p.Finish();
   }

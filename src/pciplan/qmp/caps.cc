@@ -14,6 +14,7 @@
 
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/emit/qemu_args.h"
+#include "pciplan/qmp/caps_probe.h"
 #include "pciplan/qmp/qemu_process.h"
 
 namespace pciplan {
@@ -59,33 +60,29 @@ std::string CacheFile(const std::string& dir, const std::string& binary) {
   return fmt::format("{}/caps-{:016x}.json", dir, h);
 }
 
-/// The architecture whose binary this is (data/qemu.json "binaries"), or empty.
-std::string ArchOf(const std::string& binary, const Catalog& catalog) {
-  std::string base = fs::path(binary).filename().string();
-  for (const auto& [arch, name] : catalog.qemu().binaries) {
-    if (name == base) return arch;
-  }
-  return {};
-}
-
-/// The machine families this binary runs: those with an arch whose binary it is.
-std::vector<const MachineFamily*> FamiliesOf(const std::string& binary, const Catalog& catalog) {
-  std::string base = fs::path(binary).filename().string();
-  std::vector<const MachineFamily*> out;
-  for (const MachineFamily& f : catalog.machines) {
-    for (const std::string& arch : f.arches) {
-      auto b = catalog.qemu().binaries.find(arch);
-      if (b != catalog.qemu().binaries.end() && b->second == base) {
-        out.push_back(&f);
-        break;
-      }
-    }
-  }
-  return out;
-}
-
 std::string SlotFunction(uint32_t slot, uint32_t function) {
   return fmt::format("{:02x}.{}", slot, function);
+}
+
+/// "0-31", "1-31", "0 2-5", "none".
+std::string SlotRanges(const std::set<uint32_t>& slots) {
+  std::string out;
+  for (auto it = slots.begin(); it != slots.end();) {
+    uint32_t first = *it, last = *it;
+    for (++it; it != slots.end() && *it == last + 1; ++it) last = *it;
+    out += (out.empty() ? "" : " ") +
+           (first == last ? std::to_string(first) : fmt::format("{}-{}", first, last));
+  }
+  return out.empty() ? "none" : out;
+}
+
+/// The slots of a controller's bus a probe was taken in.
+std::set<uint32_t> Taken(const CapsController& c, bool CapsSlot::*probe) {
+  std::set<uint32_t> out;
+  for (const CapsSlot& s : c.slots) {
+    if (s.*probe) out.insert(s.slot);
+  }
+  return out;
 }
 
 /// Every QEMU device type pciplan may put on a command line.
@@ -140,17 +137,26 @@ QemuLaunch Launch(const std::string& binary, std::vector<std::string> args, int 
   return l;
 }
 
+/// The -machine value a family's machine type is started with (libvirt's options).
+std::string MachineOption(const CapsMachine& m, const MachineFamily* family,
+                          const Catalog& catalog) {
+  const QemuMachine* qm = family ? catalog.qemu().FindMachine(family->name) : nullptr;
+  return qm && !qm->options.empty() ? m.name + "," + qm->options : m.name;
+}
+
+std::string CpuOption(const MachineFamily* family, const Catalog& catalog) {
+  const QemuMachine* qm = family ? catalog.qemu().FindMachine(family->name) : nullptr;
+  return qm ? qm->cpu : "";
+}
+
 /// Starts the machine type and reads what it builds on its root bus, and whether that bus takes
 /// a hot-plug.
 Result<bool> ProbeMachine(const std::string& binary, CapsMachine& m, const MachineFamily* family,
                           const Catalog& catalog, int timeout_ms) {
-  const QemuMachine* qm = family ? catalog.qemu().FindMachine(family->name) : nullptr;
-  std::string machine = m.name;
-  if (qm && !qm->options.empty()) machine += "," + qm->options;
-  std::vector<std::string> args = {"-machine", machine};
-  if (qm && !qm->cpu.empty()) {
+  std::vector<std::string> args = {"-machine", MachineOption(m, family, catalog)};
+  if (std::string cpu = CpuOption(family, catalog); !cpu.empty()) {
     args.push_back("-cpu");
-    args.push_back(qm->cpu);
+    args.push_back(cpu);
   }
   Result<std::unique_ptr<QemuProcess>> qemu = QemuProcess::Start(Launch(binary, args, timeout_ms));
   if (!qemu) return qemu.errors();
@@ -247,9 +253,11 @@ Result<QemuCaps> Probe(const std::string& binary, const CapsOptions& options,
     }
   }
   std::vector<std::string> wanted = options.machines;
-  std::string arch = ArchOf(binary, catalog);
+  std::string arch = ArchOfBinary(binary, catalog);
   if (wanted.empty()) {
-    for (const MachineFamily* f : FamiliesOf(binary, catalog)) wanted.push_back(f->MachineType());
+    for (const MachineFamily* f : FamiliesOfBinary(binary, catalog)) {
+      wanted.push_back(f->MachineType());
+    }
   }
   for (const std::string& name : wanted) {
     auto m = std::find_if(caps.machines.begin(), caps.machines.end(), [&](const CapsMachine& c) {
@@ -262,11 +270,60 @@ Result<QemuCaps> Probe(const std::string& binary, const CapsOptions& options,
     const MachineFamily* family = catalog.FindMachine(arch, m->name);
     Result<bool> probed = ProbeMachine(binary, *m, family, catalog, options.timeout_ms);
     if (!probed) return probed.errors();
+    ControllerProbeRequest request;
+    request.binary = binary;
+    request.machine = MachineOption(*m, family, catalog);
+    request.cpu = CpuOption(family, catalog);
+    request.family = family;
+    for (const CapsFunction& f : m->builtins) request.root_used.insert(f.slot);
+    request.timeout_ms = options.timeout_ms;
+    Result<std::vector<CapsController>> controllers = ProbeControllers(request, catalog, caps);
+    if (!controllers) return controllers.errors();
+    m->controllers = std::move(controllers.value());
   }
   return caps;
 }
 
 }  // namespace
+
+std::string ArchOfBinary(const std::string& binary, const Catalog& catalog) {
+  std::string base = fs::path(binary).filename().string();
+  for (const auto& [arch, name] : catalog.qemu().binaries) {
+    if (name == base) return arch;
+  }
+  return {};
+}
+
+std::vector<const MachineFamily*> FamiliesOfBinary(const std::string& binary,
+                                                   const Catalog& catalog) {
+  std::string base = fs::path(binary).filename().string();
+  std::vector<const MachineFamily*> out;
+  for (const MachineFamily& f : catalog.machines) {
+    for (const std::string& arch : f.arches) {
+      auto b = catalog.qemu().binaries.find(arch);
+      if (b != catalog.qemu().binaries.end() && b->second == base) {
+        out.push_back(&f);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::set<uint32_t> CapsController::ColdSlots() const {
+  std::set<uint32_t> out;
+  for (const CapsSlot& s : slots) {
+    if (s.cold_pci || s.cold_pcie) out.insert(s.slot);
+  }
+  return out;
+}
+
+const CapsController* CapsMachine::FindController(const std::string& model) const {
+  for (const CapsController& c : controllers) {
+    if (c.model == model) return &c;
+  }
+  return nullptr;
+}
 
 const CapsMachine* QemuCaps::FindMachine(const std::string& name) const {
   for (const CapsMachine& m : machines) {
@@ -317,6 +374,28 @@ std::string CapsJson(const QemuCaps& caps) {
                                   {"vendor", f.vendor},
                                   {"device", f.device}});
       }
+      mj["controllers"] = Json::array();
+      for (const CapsController& c : m.controllers) {
+        Json cj{{"model", c.model}, {"bus", c.bus}};
+        if (!c.error.empty()) cj["error"] = c.error;
+        if (!c.cold_error.empty()) cj["cold_error"] = c.cold_error;
+        if (!c.hot_error.empty()) cj["hot_error"] = c.hot_error;
+        // One string per probe: slot s takes a conventional probe cold when cold_pci[s] is 'y';
+        // 'o' where the machine's own device is.
+        std::string cold_pci, cold_pcie, hot_pci, hot_pcie;
+        for (const CapsSlot& sl : c.slots) {
+          auto mark = [&](bool taken) { return sl.occupied ? 'o' : taken ? 'y' : '-'; };
+          cold_pci += mark(sl.cold_pci);
+          cold_pcie += mark(sl.cold_pcie);
+          hot_pci += mark(sl.hot_pci);
+          hot_pcie += mark(sl.hot_pcie);
+        }
+        cj["cold_pci"] = cold_pci;
+        cj["cold_pcie"] = cold_pcie;
+        cj["hot_pci"] = hot_pci;
+        cj["hot_pcie"] = hot_pcie;
+        mj["controllers"].push_back(std::move(cj));
+      }
     }
     j["machines"].push_back(std::move(mj));
   }
@@ -356,6 +435,29 @@ Result<QemuCaps> CapsFromJson(const std::string& text) {
           m.builtins.push_back({f.at("slot").get<uint32_t>(), f.at("function").get<uint32_t>(),
                                 f.at("class").get<uint32_t>(), f.at("vendor").get<uint32_t>(),
                                 f.at("device").get<uint32_t>()});
+        }
+        for (const Json& cj : mj.at("controllers")) {
+          CapsController c;
+          c.model = cj.at("model").get<std::string>();
+          c.bus = cj.at("bus").get<std::string>();
+          c.error = cj.value("error", "");
+          c.cold_error = cj.value("cold_error", "");
+          c.hot_error = cj.value("hot_error", "");
+          const std::string cold_pci = cj.at("cold_pci").get<std::string>();
+          const std::string cold_pcie = cj.at("cold_pcie").get<std::string>();
+          const std::string hot_pci = cj.at("hot_pci").get<std::string>();
+          const std::string hot_pcie = cj.at("hot_pcie").get<std::string>();
+          const size_t n = cold_pci.size();
+          if (cold_pcie.size() != n || hot_pci.size() != n || hot_pcie.size() != n || n > 32) {
+            return Error(Rule::kBadValue, "a malformed capabilities document: controller " +
+                                              c.model + ": probe strings differ in length");
+          }
+          for (size_t s = 0; s < n; ++s) {
+            c.slots.push_back(CapsSlot{static_cast<uint32_t>(s), cold_pci[s] == 'y',
+                                       cold_pcie[s] == 'y', hot_pci[s] == 'y', hot_pcie[s] == 'y',
+                                       cold_pci[s] == 'o'});
+          }
+          m.controllers.push_back(std::move(c));
         }
       }
       caps.machines.push_back(std::move(m));
@@ -445,6 +547,22 @@ std::string RenderCapsText(const QemuCaps& caps) {
         m.family.empty() ? "no pciplan family" : "family " + m.family,
         m.root_bus.empty() ? "?" : m.root_bus, fns.empty() ? " none" : fns,
         !m.root_hotplug ? "unknown" : *m.root_hotplug ? "yes" : "no", m.virtio_mmio_transports);
+    for (const CapsController& c : m.controllers) {
+      if (!c.error.empty()) {
+        out += fmt::format("  {}: not started: {}\n", c.model, c.error);
+        continue;
+      }
+      std::set<uint32_t> own;
+      for (const CapsSlot& s : c.slots) {
+        if (s.occupied) own.insert(s.slot);
+      }
+      out += fmt::format(
+          "  {} ({}): slots taking PCI {}, PCIe {}; hot-plug of PCI {}, PCIe {}{}\n", c.model,
+          c.bus, SlotRanges(Taken(c, &CapsSlot::cold_pci)),
+          SlotRanges(Taken(c, &CapsSlot::cold_pcie)), SlotRanges(Taken(c, &CapsSlot::hot_pci)),
+          SlotRanges(Taken(c, &CapsSlot::hot_pcie)),
+          own.empty() ? "" : "; the machine's own in " + SlotRanges(own));
+    }
   }
   return out;
 }
@@ -464,7 +582,9 @@ Diagnostics CheckPlanForQemu(const Domain& domain, Plan& plan, const Catalog& ca
     return out;
   }
   plan.machine = m->name;  // an alias resolved as this binary resolves it
-  Result<QemuCommand> cmd = BuildQemuCommand(domain, plan, catalog);
+  QemuArgsOptions options;
+  options.binary_properties = &caps.properties;
+  Result<QemuCommand> cmd = BuildQemuCommand(domain, plan, catalog, options);
   if (!cmd) return cmd.errors();
   for (const QemuDeviceArg& a : cmd->devices) {
     const std::string driver = a.object.value("driver", "");
@@ -491,6 +611,78 @@ Diagnostics CheckPlanForQemu(const Domain& domain, Plan& plan, const Catalog& ca
   return out;
 }
 
+namespace {
+
+/// Whether the data says QEMU takes a hot-plug into a controller's slots on a family's machine
+/// (under the main root bus, where caps probes it): ACPI's hot-plug only where the machine has it.
+bool DataHotplug(const ControllerModel& c, const MachineFamily& f) {
+  return c.qemu_hotplug && (!c.qemu_hotplug_acpi || f.acpi_pci_hotplug);
+}
+
+/// The facts of each probed controller: its slot range, the kinds of device the data says its
+/// slots take, and (where endpoints go) whether they take a hot-plug.
+template <class Fact>
+void CompareControllers(const MachineFamily& f, const CapsMachine& m, const Catalog& catalog,
+                        Fact&& fact) {
+  for (const CapsController& c : m.controllers) {
+    ControllerModelId id = catalog.FindController(c.model);
+    if (id < 0) continue;
+    const ControllerModel& model = catalog.controller(id);
+    if (!c.error.empty()) {
+      fact(fmt::format("{}: a {} starts on {}", f.name, c.model, m.name), false, c.error);
+      continue;
+    }
+    // The probes are endpoints: what a bus that takes only controllers takes is not probed.
+    if (!model.offers.HasEndpoint()) continue;
+    // The slots of the data's range, less those the machine's own devices take (root bus).
+    std::set<uint32_t> range;
+    for (uint32_t s = model.min_slot; s <= model.max_slot; ++s) range.insert(s);
+    for (const CapsSlot& s : c.slots) {
+      if (s.occupied) range.erase(s.slot);
+    }
+    const std::set<uint32_t> cold = c.ColdSlots();
+    const std::string slots = SlotRanges(range);
+    if (model.root) {
+      // Its range less the built-ins: the built-in functions' fact above.
+    } else if (model.slots_are_policy) {
+      // pciplan's slots are a choice within what QEMU takes.
+      fact(fmt::format("{}: QEMU takes a device in {}'s slots {} (of {})", f.name, c.model, slots,
+                       SlotRanges(cold)),
+           std::includes(cold.begin(), cold.end(), range.begin(), range.end()), SlotRanges(cold));
+    } else {
+      fact(fmt::format("{}: {}'s bus has slots {}", f.name, c.model, slots), cold == range,
+           SlotRanges(cold));
+    }
+    struct Kind {
+      Connect connect;
+      bool CapsSlot::*cold;
+      bool CapsSlot::*hot;
+      const char* name;
+    };
+    const Kind kinds[] = {{Connect::kPci, &CapsSlot::cold_pci, &CapsSlot::hot_pci, "PCI"},
+                          {Connect::kPcie, &CapsSlot::cold_pcie, &CapsSlot::hot_pcie, "PCIe"}};
+    const bool hotplug = DataHotplug(model, f);
+    for (const Kind& k : kinds) {
+      if (!model.offers.Has(k.connect)) continue;
+      const std::set<uint32_t> taken = Taken(c, k.cold);
+      fact(fmt::format("{}: {}'s slots {} take a {} device", f.name, c.model, slots, k.name),
+           std::includes(taken.begin(), taken.end(), range.begin(), range.end()),
+           "only " + SlotRanges(taken));
+      std::set<uint32_t> hot = Taken(c, k.hot), in_range;
+      for (uint32_t s : hot) {
+        if (range.count(s)) in_range.insert(s);
+      }
+      fact(fmt::format("{}: {}'s slots {} {} a hot-plug of a {} device", f.name, c.model, slots,
+                       hotplug ? "take" : "refuse", k.name),
+           hotplug ? in_range == range : in_range.empty(),
+           "hot-plug into " + SlotRanges(in_range) +
+               (c.hot_error.empty() ? "" : "; " + c.hot_error));
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& catalog) {
   std::vector<CapsFact> out;
   auto fact = [&](std::string what, bool agrees, std::string binary = {}) {
@@ -500,13 +692,13 @@ std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& c
   for (const CapsMachine& m : caps.machines) {
     if (m.is_default) qemu_default = &m;
   }
-  for (const MachineFamily* f : FamiliesOf(caps.binary, catalog)) {
+  for (const MachineFamily* f : FamiliesOfBinary(caps.binary, catalog)) {
     for (const auto& [alias, name] : f->canonical_names) {
       const CapsMachine* m = caps.FindMachine(alias);
       fact(fmt::format("{}: machine '{}' is '{}'", f->name, alias, name), m && m->name == name,
            m ? m->name : "no such machine");
     }
-    std::string arch = ArchOf(caps.binary, catalog);
+    std::string arch = ArchOfBinary(caps.binary, catalog);
     auto def = f->default_for.find(arch);
     if (def != f->default_for.end() && !f->default_for_is_policy) {
       bool same = qemu_default && (qemu_default->name == def->second ||
@@ -565,6 +757,7 @@ std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& c
          m->root_hotplug && *m->root_hotplug == root.qemu_hotplug,
          m->root_hotplug ? (*m->root_hotplug ? "takes it" : "refuses it")
                          : "unknown: " + m->root_hotplug_error);
+    CompareControllers(*f, *m, catalog, fact);
   }
   return out;
 }

@@ -30,6 +30,33 @@ struct CapsFunction {
   bool operator==(const CapsFunction&) const = default;
 };
 
+/// What QEMU did with a probe device in one slot of a controller's bus: cold, on the command
+/// line; hot, by device_add once the machine exists (paused: QEMU hot-plugs from then on).
+struct CapsSlot {
+  uint32_t slot = 0;
+  bool cold_pci = false;   // a conventional PCI probe on the command line
+  bool cold_pcie = false;  // a PCI Express probe on the command line
+  bool hot_pci = false;    // a conventional PCI probe by device_add
+  bool hot_pcie = false;   // a PCI Express probe by device_add
+  bool occupied = false;   // the machine's own device is there (root bus): not probed
+  bool operator==(const CapsSlot&) const = default;
+};
+
+/// One controller model of pciplan's data, started on a machine type with nothing behind it,
+/// and probed slot by slot; or the machine's root bus, probed in the slots it leaves free.
+struct CapsController {
+  std::string model;            // pciplan's name: "pcie-root-port"
+  std::string bus;              // its bus's QEMU id in the probe machine: "pci.3"
+  std::string error;            // why QEMU would not start it (then no slots)
+  std::vector<CapsSlot> slots;  // 0..31
+  std::string hot_error;        // QEMU's first refusal of a hot-plug into it, if any
+  std::string cold_error;       // QEMU's first refusal of a probe on the command line, if any
+
+  /// The slots where QEMU took a probe of either kind on the command line.
+  std::set<uint32_t> ColdSlots() const;
+  bool operator==(const CapsController&) const = default;
+};
+
 /// One machine type.
 struct CapsMachine {
   std::string name;   // "pc-q35-7.2"
@@ -44,10 +71,14 @@ struct CapsMachine {
   std::optional<bool> root_hotplug;    // whether the root bus takes a hot-plug
   std::string root_hotplug_error;      // QEMU's refusal, when it does not
   uint32_t virtio_mmio_transports = 0;  // virtio-mmio transports the board creates
+  // Each controller model the family may have, probed (data/controllers.json order).
+  std::vector<CapsController> controllers;
+
+  const CapsController* FindController(const std::string& model) const;
 };
 
 struct QemuCaps {
-  static constexpr int kFormat = 2;  // of the cache file and --json
+  static constexpr int kFormat = 3;  // of the cache file and --json
   std::string binary;                // as found (an absolute path)
   uint64_t size = 0;
   int64_t mtime_ns = 0;
@@ -84,6 +115,12 @@ struct CapsOptions {
 Result<QemuCaps> LoadQemuCaps(const CapsOptions& options, const Catalog& catalog,
                               bool* started = nullptr);
 
+/// The architecture a binary is the qemu-system-* of (data/qemu.json "binaries"), or empty.
+std::string ArchOfBinary(const std::string& binary, const Catalog& catalog);
+/// The machine families a binary runs: those with an arch whose binary it is.
+std::vector<const MachineFamily*> FamiliesOfBinary(const std::string& binary,
+                                                   const Catalog& catalog);
+
 /// As JSON (the cache file and `caps --json`), and back.
 std::string CapsJson(const QemuCaps& caps);
 Result<QemuCaps> CapsFromJson(const std::string& text);
@@ -108,8 +145,9 @@ struct CapsFact {
 /// Compares the bundled data with the binary on every fact it can learn: the aliases and default
 /// machine of each family's arch, the functions each machine builds in on its root bus (the host
 /// bridge at 00.0 below the root's first slot, the reserved slots and the built-in devices'
-/// placements), whether its root bus takes a hot-plug, and the QEMU device of every controller
-/// model pciplan adds to those machines.
+/// placements), whether its root bus takes a hot-plug, the QEMU device of every controller
+/// model pciplan adds to those machines, and per controller model its slot range, the kinds of
+/// device (conventional PCI, PCI Express) its slots take and whether they take a hot-plug.
 std::vector<CapsFact> CompareCapsWithData(const QemuCaps& caps, const Catalog& catalog);
 
 }  // namespace pciplan
