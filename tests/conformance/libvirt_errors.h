@@ -40,6 +40,7 @@ inline const LibvirtError kLibvirtErrors[] = {
     {"only supported on 440fx", Rule::kExpanderMachine},
     {"busNr '", Rule::kBusNrRange},
     {"target index", Rule::kTargetIndex},
+    {"is not valid for PCI controller", Rule::kTargetOption},
     {"NUMA node", Rule::kNumaNode},
     {"too high, maximum is", Rule::kIndexTooHigh},
     {"index must be larger than bus", Rule::kIndexNotAboveBus},

@@ -72,6 +72,7 @@ constexpr std::array kRuleIds = {
     "controller-cycle",
     "busnr-clash",
     "target-index-clash",
+    "target-option",
     "mmio-transports",
     "qemu",
     "qmp",

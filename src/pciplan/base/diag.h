@@ -76,6 +76,7 @@ enum class Rule {
   kControllerCycle,  // a controller plugged in behind itself: QEMU cannot create it
   kBusNrClash,       // two expander buses share a busNr: QEMU refuses the second
   kTargetIndexClash,  // two PHBs share a target index: QEMU refuses the second
+  kTargetOption,      // a <target> option the controller model does not have (libvirt refuses)
   kMmioTransports,   // more virtio-mmio devices than the machine has transports
   kQemu,  // QEMU refused a command or its start; the message carries QEMU's own text
   kQmp,   // the QMP conversation failed: socket error, timeout, EOF, malformed message

@@ -44,8 +44,8 @@ auto Fields(T& m) {
   return std::tie(m.name, m.qemu, m.root, m.extra_roots, m.plugs_as, m.aggregate, m.offers,
                   m.autoassign, m.hotplug, m.qemu_hotplug, m.qemu_hotplug_acpi, m.qemu_root_bus,
                   m.qemu_inner_bridge, m.min_slot, m.max_slot, m.min_slot_is_policy,
-                  m.slots_are_policy, m.bus_alias, m.target, m.machines, m.machine_error,
-                  m.index_above_bus);
+                  m.slots_are_policy, m.bus_alias, m.target, m.target_options, m.machines,
+                  m.machine_error, m.index_above_bus);
 }
 template <Is<DeviceClass> T>
 auto Fields(T& c) {

@@ -60,6 +60,9 @@ struct ControllerModel {
   bool slots_are_policy = false;
   std::string bus_alias;       // QEMU bus name for root buses ("pcie.0"); others are "pci.N"
   std::map<std::string, std::string> target;  // defaults: chassis=index, port=slot-function...
+  // The <target> options the model may have (attribute names, "node" for <node>); libvirt
+  // refuses any other. Every key of target is one.
+  std::vector<std::string> target_options;
   std::vector<std::string> machines;          // machine families allowed; empty = all
   std::string machine_error;
   bool index_above_bus = false;  // its index must exceed the bus it sits on (pci-bridge)

@@ -231,6 +231,18 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
                                                    "free"};
       if (!kKeys.count(k) || !kRules.count(v)) o.Fail("target/" + k, "unknown default '" + v + "'");
     }
+    m.target_options = o.Strs("target_options");
+    for (const std::string& option : m.target_options) {
+      static const std::set<std::string> kOptions = {"index",   "busNr", "node",   "chassisNr",
+                                                     "chassis", "port",  "hotplug"};
+      if (!kOptions.count(option)) o.Fail("target_options", "unknown option '" + option + "'");
+    }
+    for (const auto& [k, v] : m.target) {
+      if (std::find(m.target_options.begin(), m.target_options.end(), k) ==
+          m.target_options.end()) {
+        o.Fail("target_options", "the default for '" + k + "' is no option of the model");
+      }
+    }
     m.machines = o.Strs("machines");
     m.machine_error = o.Str("machine_error");
     m.index_above_bus = o.Bool("index_above_bus");

@@ -117,14 +117,34 @@ TEST(ModelLoader, ExtraRootsOnlyOnARootModel) {
       << cat.errors().front().message;
 }
 
+TEST(ModelLoader, ATargetDefaultMustBeAnOptionOfTheModel) {
+  Result<Catalog> cat = LoadCatalog(
+      WithFile("controllers.json",
+               R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
+          "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
+          "hotplug": true, "qemu_hotplug": true, "qemu_hotplug_acpi": false,
+          "qemu_root_bus": false, "slots": [1, 31], "target": {"chassis": "index"},
+          "target_options": ["port", "colour"], "machines": [], "machine_error": "",
+          "index_above_bus": false}]})"));
+  ASSERT_FALSE(cat.ok());
+  std::vector<std::string> messages;  // the first two; the machines then miss their models
+  for (size_t i = 0; i < 2 && i < cat.errors().size(); ++i) {
+    messages.push_back(cat.errors()[i].message);
+  }
+  EXPECT_EQ(messages, (std::vector<std::string>{
+                          "controllers.json: /models/0/target_options: unknown option 'colour'",
+                          "controllers.json: /models/0/target_options: the default for 'chassis' "
+                          "is no option of the model"}));
+}
+
 TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {
   Result<Catalog> cat = LoadCatalog(
       WithFile("controllers.json",
                R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
           "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
           "hotplug": true, "qemu_hotplug": true, "qemu_hotplug_acpi": false,
-          "qemu_root_bus": false, "slots": [1, 31], "target": {}, "machines": [],
-          "machine_error": "", "index_above_bus": false, "colour": "red"}]})"));
+          "qemu_root_bus": false, "slots": [1, 31], "target": {}, "target_options": [],
+          "machines": [], "machine_error": "", "index_above_bus": false, "colour": "red"}]})"));
   ASSERT_FALSE(cat.ok());
   EXPECT_NE(cat.errors().front().message.find("controllers.json: /models/0/colour: unknown field"),
             std::string::npos)

@@ -766,15 +766,45 @@ bool DefinePipeline::ValidateControllers() {
                                         c.what, *v, c.lo, c.hi), i);
       }
     }
-    if (pm && pm->extra_roots) {
-      // qemuValidateDomainDeviceDefControllerPCI: target index 0 is the main root's alone.
-      bool zero = ParseUnsigned(d.GetOr("target/@index", "")) == 0u;
-      if (zero != (ControllerIndex(i) == 0)) {
-        return Fail(Rule::kTargetIndex,
-                    "only the PCI controller with index 0 can have target index 0, and vice versa",
-                    i);
-      }
-    }
+    if (!ValidateTargetOptions(i)) return false;
+  }
+  return true;
+}
+
+bool DefinePipeline::ValidateTargetOptions(int i) {
+  // qemuValidateDomainDeviceDefControllerPCI, in libvirt's order: target index 0 and NUMA
+  // nodes on controller 0, then each option the model does not have.
+  const Device& d = devs_[i];
+  const ControllerModel* pm = PciModel(i);
+  bool first = ControllerIndex(i) == 0;
+  if (const std::string* index = d.Get("target/@index"); index && (ParseUnsigned(*index) == 0u) != first) {
+    return Fail(Rule::kTargetIndex,
+                "only the PCI controller with index 0 can have target index 0, and vice versa", i);
+  }
+  if (first && d.Get("target/node")) {
+    return Fail(Rule::kNumaNode,
+                "the PCI controller with index 0 cannot be associated with a NUMA node", i);
+  }
+  if (!pm) return true;
+  struct Option {
+    const char* name;  // the model's target_options name
+    const char* path;  // where the domain has it
+    const char* libvirt;
+  };
+  static const Option kOptions[] = {{"index", "target/@index", "targetIndex"},
+                                    {"busNr", "target/@busNr", "busNr"},
+                                    {"node", "target/node", "numaNode"},
+                                    {"chassisNr", "target/@chassisNr", "chassisNr"},
+                                    {"chassis", "target/@chassis", "chassis"},
+                                    {"port", "target/@port", "port"},
+                                    {"hotplug", "target/@hotplug", "hotplug"}};
+  for (const Option& o : kOptions) {
+    if (!d.Get(o.path)) continue;
+    const std::vector<std::string>& allowed = pm->target_options;
+    if (std::find(allowed.begin(), allowed.end(), o.name) != allowed.end()) continue;
+    return Fail(Rule::kTargetOption,
+                fmt::format("option '{}' is not valid for a {} controller", o.libvirt, pm->name),
+                i);
   }
   return true;
 }

@@ -143,6 +143,7 @@ class DefinePipeline {
   uint32_t GapFillerRoom(const BusTree& tree) const;
   bool FillControllerDefaults();
   bool ValidateControllers();
+  bool ValidateTargetOptions(int i);
   bool ValidateVideos();
 
   // --- helpers ---

@@ -349,6 +349,26 @@ TEST(Planner, EachValidationRuleIsReported) {
                             "index='4'/></controller><controller type='pci' index='2' "
                             "model='pci-root'><target index='4'/></controller>", "ppc64"),
        Rule::kTargetIndexClash},
+      {"hotplug option on a pci-bridge",
+       DomainXml("pc", "<controller type='pci' index='1' model='pci-bridge'><target "
+                       "hotplug='off'/></controller>"),
+       Rule::kTargetOption},
+      {"busNr option on a root port",
+       DomainXml("q35", "<controller type='pci' index='1' model='pcie-root-port'><target "
+                        "busNr='5'/></controller>"),
+       Rule::kTargetOption},
+      {"target index on a root port",
+       DomainXml("q35", "<controller type='pci' index='1' model='pcie-root-port'><target "
+                        "index='3'/></controller>"),
+       Rule::kTargetOption},
+      {"target index 0 on a root port",
+       DomainXml("q35", "<controller type='pci' index='1' model='pcie-root-port'><target "
+                        "index='0'/></controller>"),
+       Rule::kTargetIndex},
+      {"NUMA node on controller 0",
+       DomainXml("q35", "<controller type='pci' index='0' model='pcie-root'><target><node>0"
+                        "</node></target></controller>"),
+       Rule::kNumaNode},
       {"extra pci-root on pc",
        DomainXml("pc", "<controller type='pci' index='1' model='pci-root'/>"), Rule::kRootIndex},
       {"unknown machine", DomainXml("isapc", ""), Rule::kUnknownMachine},
