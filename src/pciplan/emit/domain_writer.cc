@@ -323,17 +323,26 @@ void AddPath(Node& n, std::string_view path, std::string_view value) {
   AddPath(ChildNode(n, path.substr(0, slash)), path.substr(slash + 1), value);
 }
 
+/// Stable insertion sort by `rank` of each element: a node has a handful of attributes and
+/// children, and std::stable_sort would allocate a buffer for them.
+template <class T, class RankFn>
+void SortByRank(std::vector<T>& v, RankFn rank) {
+  for (size_t i = 1; i < v.size(); ++i) {
+    int r = rank(v[i]);
+    if (rank(v[i - 1]) <= r) continue;
+    T moved = std::move(v[i]);
+    size_t j = i;
+    while (j > 0 && rank(v[j - 1]) > r) {
+      v[j] = std::move(v[j - 1]);
+      --j;
+    }
+    v[j] = std::move(moved);
+  }
+}
+
 void SortNode(Node& n) {
-  if (n.attrs.size() > 1) {
-    std::stable_sort(n.attrs.begin(), n.attrs.end(), [](const auto& a, const auto& b) {
-      return AttrRank(a.first) < AttrRank(b.first);
-    });
-  }
-  if (n.children.size() > 1) {
-    std::stable_sort(n.children.begin(), n.children.end(), [](const Node& a, const Node& b) {
-      return ChildRank(a.name) < ChildRank(b.name);
-    });
-  }
+  SortByRank(n.attrs, [](const auto& a) { return AttrRank(a.first); });
+  SortByRank(n.children, [](const Node& c) { return ChildRank(c.name); });
   for (Node& c : n.children) SortNode(c);
 }
 
@@ -833,20 +842,27 @@ void AppendAttr(std::string& out, std::string_view key, const std::string& value
 /// Appends ` key=Q0x..Q`: `value` in lower-case hex, at least `digits` digits.
 void AppendHexAttr(std::string& out, std::string_view key, uint32_t value, int digits, char q) {
   static constexpr char kHex[] = "0123456789abcdef";
-  char buf[8];
+  char digits_buf[8];
   int n = 0;
   do {
-    buf[n++] = kHex[value & 0xf];
+    digits_buf[n++] = kHex[value & 0xf];
     value >>= 4;
   } while (value != 0 && n < 8);
-  while (n < digits) buf[n++] = '0';
-  out += ' ';
-  out += key;
-  out += '=';
-  out += q;
-  out += "0x";
-  while (n > 0) out += buf[--n];
-  out += q;
+  while (n < digits) digits_buf[n++] = '0';
+  // " key='0x" + digits + "'" assembled here, appended at once.
+  char buf[48];
+  size_t len = 0;
+  buf[len++] = ' ';
+  size_t k = std::min(key.size(), sizeof(buf) - 16);
+  key.copy(buf + len, k);
+  len += k;
+  buf[len++] = '=';
+  buf[len++] = q;
+  buf[len++] = '0';
+  buf[len++] = 'x';
+  while (n > 0) buf[len++] = digits_buf[--n];
+  buf[len++] = q;
+  out.append(buf, len);
 }
 
 }  // namespace
