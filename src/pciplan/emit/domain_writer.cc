@@ -901,6 +901,20 @@ Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Cat
   return Writer(input, plan, catalog).Run();
 }
 
+bool WritesNothing(const Domain& input, const Plan& plan) {
+  // What Writer::Run edits: the machine attribute, changed devices, added devices.
+  if (input.machine.empty() && !plan.machine.empty() &&
+      input.os_type_offset != std::string::npos) {
+    return false;
+  }
+  for (const Device& d : plan.devices) {
+    if (d.source < 0) return false;
+    const Device& before = input.devices[static_cast<size_t>(d.source)];
+    if (d.props != before.props || d.address != before.address) return false;
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Attach and detach: one device element added or removed, every other byte kept.
 

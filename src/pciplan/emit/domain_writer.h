@@ -20,6 +20,10 @@ namespace pciplan {
 /// last element.
 Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Catalog& catalog);
 
+/// True when WriteDomain would return the input text unchanged: the plan adds no device and
+/// changes no property or address of one (a domain planned already). Costs no text scan.
+bool WritesNothing(const Domain& input, const Plan& plan);
+
 /// The text of `input` with one more device: `element` is the text `device` was read from
 /// (ReadDevice). It goes where libvirt 9.0's attach-device --config puts it (a disk among the
 /// disks of its bus by index, a controller after those of its type, another device after the
