@@ -436,4 +436,58 @@ Result<Domain> ReadDomain(std::string text) {
   return dom;
 }
 
+Result<Domain> ReadWithInsertion(const Domain& before, std::string text,
+                                 std::pair<size_t, size_t> inserted) {
+  auto [first, last] = inserted;
+  size_t length = last - first;
+  bool plain = first != std::string::npos && last >= first && last <= text.size() &&
+               text.size() == before.text.size() + length &&
+               before.devices_offset != std::string::npos && first > before.devices_offset &&
+               before.devices.size() < kMaxDevices &&
+               text.compare(0, first, before.text, 0, first) == 0 &&
+               text.compare(last, std::string::npos, before.text, first, std::string::npos) == 0;
+  // The devices before the insertion point keep their index; the new one comes next.
+  size_t k = 0;
+  while (plain && k < before.devices.size() && before.devices[k].offset < first) ++k;
+  Result<Device> dev = plain ? ReadDevice(text.substr(first, length)) : Result<Device>(Diagnostic{});
+  if (!plain || !dev || dev->tag == "emulator") return ReadDomain(std::move(text));
+  std::string_view snippet = std::string_view(text).substr(first, length);
+  Domain dom;
+  dom.arch = before.arch;
+  dom.machine = before.machine;
+  dom.acpi = before.acpi;
+  dom.numa_cells = before.numa_cells;
+  dom.memory_slots = before.memory_slots;
+  dom.has_graphics = before.has_graphics || dev->tag == "graphics";
+  dom.wishes = before.wishes;
+  auto shift = [&](size_t offset) {
+    return offset == std::string::npos || offset < first ? offset : offset + length;
+  };
+  dom.devices_offset = before.devices_offset;
+  dom.wishes_offset = shift(before.wishes_offset);
+  dom.os_type_offset = shift(before.os_type_offset);
+  dom.metadata_offset = shift(before.metadata_offset);
+  dom.root_offset = before.root_offset;
+  int new_lines = static_cast<int>(std::count(snippet.begin(), snippet.end(), '\n'));
+  dom.devices.reserve(before.devices.size() + 1);
+  for (size_t i = 0; i < before.devices.size(); ++i) {
+    if (i == k) dom.devices.emplace_back();
+    Device d = before.devices[i];
+    if (d.offset >= first) {
+      d.offset += length;
+      d.line += new_lines;
+    }
+    dom.devices.push_back(std::move(d));
+  }
+  if (k == before.devices.size()) dom.devices.emplace_back();
+  Device& added = dom.devices[k];
+  added = std::move(dev.value());
+  int line_of_first = LineOf(text, first);
+  added.line = line_of_first + (added.line - 1);
+  added.offset += first;
+  for (size_t i = 0; i < dom.devices.size(); ++i) dom.devices[i].source = static_cast<int>(i);
+  dom.text = std::move(text);
+  return dom;
+}
+
 }  // namespace pciplan

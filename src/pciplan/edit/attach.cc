@@ -288,9 +288,11 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
   }
   const Domain& domain = defined->domain();
   const Plan* before = &defined->plan;
-  Result<std::string> text = InsertDeviceText(domain, *dev, device_xml, catalog);
+  std::pair<size_t, size_t> inserted;
+  Result<std::string> text = InsertDeviceText(domain, *dev, device_xml, catalog, &inserted);
   if (!text) return text.errors();
-  Result<Domain> edited = ReadDomain(std::move(text.value()));
+  // Only the new element is read: the cost of the change, not of the domain.
+  Result<Domain> edited = ReadWithInsertion(domain, std::move(text.value()), inserted);
   if (!edited) return WithoutLines(edited.errors());
   edited->wishes = input.wishes;  // the metadata's, with the command line's over it
   size_t k = InsertedIndex(domain, *edited);

@@ -958,7 +958,9 @@ int Rank(const Catalog& cat, const std::string& tag) {
 }  // namespace
 
 Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
-                                     const std::string& element, const Catalog& catalog) {
+                                     const std::string& element, const Catalog& catalog,
+                                     std::pair<size_t, size_t>* inserted) {
+  if (inserted) *inserted = {std::string::npos, 0};
   if (input.devices_offset == std::string::npos) {
     return Error(Rule::kNotADomain, "the domain has no <devices> element");
   }
@@ -1008,11 +1010,10 @@ Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
     // written on one line) gets the new element beside it, on the same line.
     std::optional<std::string> own = IndentOf(t, ref - 1);
     std::string xml = Reindent(element, lt, own.value_or(""));
-    if (before >= 0) {
-      ed.Insert(own ? ref - 1 - own->size() : ref - 1, own ? *own + xml + "\n" : xml);
-    } else {
-      ed.Insert(ScanElement(t, ref).end, own ? "\n" + *own + xml : xml);
-    }
+    size_t pos = before >= 0 ? (own ? ref - 1 - own->size() : ref - 1) : ScanElement(t, ref).end;
+    std::string text = before >= 0 ? (own ? *own + xml + "\n" : xml) : (own ? "\n" + *own + xml : xml);
+    if (inserted) *inserted = {pos, pos + text.size()};
+    ed.Insert(pos, std::move(text));
     return ed.Apply();
   }
   // An empty <devices>: the element becomes its only child.
