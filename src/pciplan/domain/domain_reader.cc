@@ -4,6 +4,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <cstring>
 
 #include "pciplan/base/numbers.h"
 
@@ -13,22 +14,39 @@ namespace {
 constexpr unsigned kParseFlags = pugi::parse_default | pugi::parse_comments |
                                  pugi::parse_declaration | pugi::parse_doctype | pugi::parse_pi;
 
-void CollectProps(const pugi::xml_node& node, const std::string& prefix, int depth, Props& props) {
+/// Adds the properties of `node` below `path` (the node's own path, "" or ending in '/'),
+/// `depth` levels of children deep. `path` is one buffer grown and cut back on the way.
+void CollectPropsAt(const pugi::xml_node& node, std::string& path, int depth, Props& props) {
+  size_t base = path.size();
   for (const pugi::xml_attribute& a : node.attributes()) {
-    props.emplace(prefix + "@" + a.name(), a.value());
+    path += '@';
+    path += a.name();
+    props.emplace(std::string_view(path), a.value());
+    path.resize(base);
   }
   if (depth == 0) return;
   for (const pugi::xml_node& child : node.children()) {
     if (child.type() != pugi::node_element) continue;
-    std::string name = child.name();
-    if (prefix.empty() && name == "address") continue;  // the guest address, parsed apart
-    std::string path = prefix + name;
-    if (props.count(path + "/") != 0) continue;  // first child of a name wins
-    props.emplace(path + "/", "");
-    std::string text = child.child_value();
-    if (!text.empty()) props.emplace(path, text);
-    CollectProps(child, path + "/", depth - 1, props);
+    std::string_view name = child.name();
+    if (base == 0 && name == "address") continue;  // the guest address, parsed apart
+    path += name;
+    path += '/';
+    if (props.count(path) != 0) {  // first child of a name wins
+      path.resize(base);
+      continue;
+    }
+    props.emplace(std::string_view(path), std::string_view());
+    std::string_view text = child.child_value();
+    if (!text.empty()) props.emplace(std::string_view(path).substr(0, path.size() - 1), text);
+    CollectPropsAt(child, path, depth - 1, props);
+    path.resize(base);
   }
+}
+
+void CollectProps(const pugi::xml_node& node, const std::string& prefix, int depth, Props& props) {
+  std::string path = prefix;
+  path.reserve(64);
+  CollectPropsAt(node, path, depth, props);
 }
 
 Result<Address> ReadAddress(const pugi::xml_node& node, int line, const std::string& text) {
@@ -257,6 +275,16 @@ std::optional<size_t> TooDeepAt(std::string_view s) {
 
 Result<bool> CheckXmlText(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
+    // Eight bytes at a time while all are printable ASCII (0x20 to 0x7F): no byte has its top
+    // bit set, and none is below 0x20 (subtracting 0x20 from each would borrow).
+    constexpr uint64_t kHigh = 0x8080808080808080ull, kSpace = 0x2020202020202020ull;
+    while (i + 8 <= text.size()) {
+      uint64_t w;
+      std::memcpy(&w, text.data() + i, 8);
+      if (((w | (w - kSpace)) & kHigh) != 0) break;
+      i += 8;
+    }
+    if (i >= text.size()) break;
     unsigned char b = static_cast<unsigned char>(text[i]);
     if (b >= 0x20 && b < 0x80) {  // the common case, one byte
       ++i;
