@@ -211,8 +211,7 @@ class Printer {
       std::fflush(stdout);  // a reader of a pipe sees each outcome as soon as it is known
       if (r_.explain == Explain::kYes) {
         for (const std::string& note : n.outcome.notes) {
-          std::fprintf(stderr, "note: %s: %s\n", DisplayName(files_[next_]).c_str(),
-                       note.c_str());
+          std::fprintf(stderr, "note: %s: %s\n", DisplayName(files_[next_]).c_str(), note.c_str());
         }
       }
       n = Done{};

@@ -177,8 +177,7 @@ Result<bool> ReplaceFile(const std::string& path, const std::string& text,
   bool halves = std::getenv("PCIPLAN_CRASH_POINT") != nullptr;
   while (done < text.size()) {
     if (done > 0) CrashPoint("mid-write");
-    size_t chunk =
-        done == 0 && halves ? std::max<size_t>(1, text.size() / 2) : text.size() - done;
+    size_t chunk = done == 0 && halves ? std::max<size_t>(1, text.size() / 2) : text.size() - done;
     ssize_t n = ::write(fd, text.data() + done, chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(IoError("cannot write a temporary file beside", path), fd);

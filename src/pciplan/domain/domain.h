@@ -25,7 +25,7 @@ struct Address {
   std::string type_name;                     // the type attribute as written
   PciAddress pci;                            // kPci only
   std::string multifunction;                 // kPci: "on", "off" or empty
-  Props attrs;  // every attribute but type, as written
+  Props attrs;                               // every attribute but type, as written
 
   /// A PCI address that names a slot (libvirt's "present": domain, bus or slot non-zero).
   bool IsPresentPci() const { return type == AddressType::kPci && !pci.IsUnassigned(); }

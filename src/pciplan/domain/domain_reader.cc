@@ -477,7 +477,8 @@ Result<Domain> ReadWithInsertion(const Domain& before, std::string text,
   // The devices before the insertion point keep their index; the new one comes next.
   size_t k = 0;
   while (plain && k < before.devices.size() && before.devices[k].offset < first) ++k;
-  Result<Device> dev = plain ? ReadDevice(text.substr(first, length)) : Result<Device>(Diagnostic{});
+  Result<Device> dev =
+      plain ? ReadDevice(text.substr(first, length)) : Result<Device>(Diagnostic{});
   if (!plain || !dev || dev->tag == "emulator") return ReadDomain(std::move(text));
   std::string_view snippet = std::string_view(text).substr(first, length);
   Domain dom;

@@ -450,8 +450,7 @@ TEST(Attach, ReadingOnlyTheInsertedElementGivesTheDomainOfTheWholeText) {
     Result<Device> dev = ReadDevice(element);
     if (!dev) continue;
     std::pair<size_t, size_t> inserted;
-    Result<std::string> text =
-        InsertDeviceText(*dom, *dev, element, BuiltinCatalog(), &inserted);
+    Result<std::string> text = InsertDeviceText(*dom, *dev, element, BuiltinCatalog(), &inserted);
     if (!text) continue;
     ASSERT_NE(inserted.first, std::string::npos);
     // All that is new lies in the range it names.

@@ -18,7 +18,7 @@ namespace {
 // an element's end tag is, and the attributes of a start tag.
 
 struct AttrSpan {
-  std::string_view name;  // into the scanned text
+  std::string_view name;   // into the scanned text
   size_t value_begin = 0;  // first character of the value
   size_t value_end = 0;    // the closing quote
   char quote = '\'';
@@ -398,8 +398,8 @@ void RenderTo(std::string& out, const Node& n, std::string_view indent, std::str
   out += '>';
 }
 
-std::string Render(const Node& n, std::string_view indent, std::string_view unit,
-                   bool inline_style, char quote, std::string_view raw_tail = {}) {
+std::string Render(const Node& n, std::string_view indent, std::string_view unit, bool inline_style,
+                   char quote, std::string_view raw_tail = {}) {
   std::string out;
   RenderTo(out, n, indent, unit, inline_style, quote, raw_tail);
   return out;
@@ -433,8 +433,7 @@ class Writer {
   void SetAttr(size_t name_offset, std::string_view attr, std::string_view value);
   /// Adds (name, xml) children to an element, each before the first child of a later kind;
   /// `scanned` is the element when the caller scanned it already.
-  void AddChildren(size_t name_offset,
-                   const std::vector<std::pair<std::string, std::string>>& kids,
+  void AddChildren(size_t name_offset, const std::vector<std::pair<std::string, std::string>>& kids,
                    const Element* scanned = nullptr);
   void InsertNewDevice(const Device& dev, const ListKey& key);
   void FillEmptyDevices(const std::vector<const Device*>& added);
@@ -903,8 +902,7 @@ Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Cat
 
 bool WritesNothing(const Domain& input, const Plan& plan) {
   // What Writer::Run edits: the machine attribute, changed devices, added devices.
-  if (input.machine.empty() && !plan.machine.empty() &&
-      input.os_type_offset != std::string::npos) {
+  if (input.machine.empty() && !plan.machine.empty() && input.os_type_offset != std::string::npos) {
     return false;
   }
   for (const Device& d : plan.devices) {
@@ -1011,7 +1009,8 @@ Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
     std::optional<std::string> own = IndentOf(t, ref - 1);
     std::string xml = Reindent(element, lt, own.value_or(""));
     size_t pos = before >= 0 ? (own ? ref - 1 - own->size() : ref - 1) : ScanElement(t, ref).end;
-    std::string text = before >= 0 ? (own ? *own + xml + "\n" : xml) : (own ? "\n" + *own + xml : xml);
+    std::string text =
+        before >= 0 ? (own ? *own + xml + "\n" : xml) : (own ? "\n" + *own + xml : xml);
     if (inserted) *inserted = {pos, pos + text.size()};
     ed.Insert(pos, std::move(text));
     return ed.Apply();

@@ -530,7 +530,8 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
   for (size_t i = 0; i < devs_.size(); ++i) {
     if (!cls_[i]) continue;
     auto it = std::find(cat_.assign_order.begin(), cat_.assign_order.end(), cls_[i]->group);
-    if (it != cat_.assign_order.end()) group_of[i] = static_cast<int>(it - cat_.assign_order.begin());
+    if (it != cat_.assign_order.end())
+      group_of[i] = static_cast<int>(it - cat_.assign_order.begin());
   }
   std::vector<int> all;
   for (size_t g = 0; g < cat_.assign_order.size(); ++g) {

@@ -69,8 +69,7 @@ bool IsVirtioChannel(const Device& d) {
 
 bool IsScsiHostdev(const Device& d) { return d.tag == "hostdev" && d.Is("@type", "scsi"); }
 
-void SetAddress(Device& d, AddressType type, const std::string& type_name,
-                Props attrs) {
+void SetAddress(Device& d, AddressType type, const std::string& type_name, Props attrs) {
   d.address = Address{};
   d.address.type = type;
   d.address.type_name = type_name;
