@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -190,31 +189,44 @@ std::string JsonLine(const std::string& file, const Done& d, const FileOptions& 
   return DumpJson(j, -1);
 }
 
-/// The files' outcomes as workers finish them, handed out in input order.
-class Outcomes {
+/// The files' outcomes as workers finish them, printed in input order by whichever worker
+/// completes the next one to print: no thread waits for another, and no wake-up per file.
+class Printer {
  public:
-  explicit Outcomes(size_t count) : done_(count), ready_(count, false) {}
+  Printer(const std::vector<std::string>& files, const BatchRequest& r)
+      : files_(files), r_(r), done_(files.size()), ready_(files.size(), false) {}
 
+  /// Records file `i`'s outcome and prints every outcome now ready in order.
   void Put(size_t i, Done d) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_[i] = std::move(d);
-      ready_[i] = true;
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_[i] = std::move(d);
+    ready_[i] = true;
+    for (; next_ < files_.size() && ready_[next_]; ++next_) {
+      Done& n = done_[next_];
+      if (!n.outcome.ok()) status_ = kExitInvalid;
+      std::string line = r_.lines == Format::kJson ? JsonLine(files_[next_], n, r_.file)
+                                                   : TextLine(files_[next_], n);
+      line += '\n';
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fflush(stdout);  // a reader of a pipe sees each outcome as soon as it is known
+      if (r_.explain == Explain::kYes) {
+        for (const std::string& note : n.outcome.notes) {
+          std::fprintf(stderr, "note: %s: %s\n", DisplayName(files_[next_]).c_str(), note.c_str());
+        }
+      }
+      n = Done{};
     }
-    changed_.notify_all();
   }
-  /// Waits for file `i`'s outcome and takes it.
-  Done Take(size_t i) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return ready_[i]; });
-    return std::move(done_[i]);
-  }
+  int status() const { return status_; }
 
  private:
+  const std::vector<std::string>& files_;
+  const BatchRequest& r_;
   std::mutex mutex_;
-  std::condition_variable changed_;
   std::vector<Done> done_;
   std::vector<bool> ready_;
+  size_t next_ = 0;
+  int status_ = kExitOk;
 };
 
 }  // namespace
@@ -245,37 +257,25 @@ int RunBatch(const BatchRequest& r) {
 
   unsigned jobs = r.jobs > 0 ? r.jobs : std::max(1u, std::thread::hardware_concurrency());
   jobs = static_cast<unsigned>(std::min<size_t>(jobs, files.size()));
-  Outcomes outcomes(files.size());
+  Printer printer(files, r);
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i = next++; i < files.size(); i = next++) {
-      outcomes.Put(i, RunOne(files[i], outputs[i], r.file));
+      printer.Put(i, RunOne(files[i], outputs[i], r.file));
     }
   };
+  // This thread is one of the workers.
   std::vector<std::thread> workers;
-  for (unsigned w = 0; w < jobs; ++w) {
+  for (unsigned w = 1; w < jobs; ++w) {
     try {
       workers.emplace_back(work);
     } catch (const std::system_error&) {
       break;  // the system gives no more threads: those started do the work
     }
   }
-  if (workers.empty()) work();
-  int status = kExitOk;
-  for (size_t i = 0; i < files.size(); ++i) {
-    Done d = outcomes.Take(i);
-    if (!d.outcome.ok()) status = kExitInvalid;
-    std::string line =
-        r.lines == Format::kJson ? JsonLine(files[i], d, r.file) : TextLine(files[i], d);
-    std::fprintf(stdout, "%s\n", line.c_str());
-    std::fflush(stdout);  // a reader of a pipe sees each outcome as soon as it is known
-    if (r.explain == Explain::kYes) {
-      for (const std::string& note : d.outcome.notes) {
-        std::fprintf(stderr, "note: %s: %s\n", DisplayName(files[i]).c_str(), note.c_str());
-      }
-    }
-  }
+  work();
   for (std::thread& t : workers) t.join();
+  int status = printer.status();
   if (!r.output_dir.empty()) {
     // One flush of the folder's file system for every file written (each is whole already).
     Result<bool> synced = SyncFolder(r.output_dir);

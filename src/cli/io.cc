@@ -172,10 +172,12 @@ Result<bool> ReplaceFile(const std::string& path, const std::string& text,
     }
   }
   size_t done = 0;
+  // Under fault injection, written in two halves at least, so that a crash can fall between
+  // them; else in one write.
+  bool halves = std::getenv("PCIPLAN_CRASH_POINT") != nullptr;
   while (done < text.size()) {
     if (done > 0) CrashPoint("mid-write");
-    // Written in two halves at least, so that a crash can fall between them.
-    size_t chunk = done == 0 ? std::max<size_t>(1, text.size() / 2) : text.size() - done;
+    size_t chunk = done == 0 && halves ? std::max<size_t>(1, text.size() / 2) : text.size() - done;
     ssize_t n = ::write(fd, text.data() + done, chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(IoError("cannot write a temporary file beside", path), fd);
@@ -186,8 +188,22 @@ Result<bool> ReplaceFile(const std::string& path, const std::string& text,
     return fail(IoError("cannot flush a temporary file beside", path), fd);
   }
   if (tmp.empty()) {
-    tmp = TemporaryName();
     std::string self = fmt::format("/proc/self/fd/{}", fd);
+    if (!old) {
+      // A new file: the whole unnamed file linked under its name at once, no temporary name
+      // and no rename (one change of the folder instead of two). Someone else's file created
+      // meanwhile is replaced like any existing file, below.
+      CrashPoint("before-rename");
+      if (::linkat(AT_FDCWD, self.c_str(), dfd, base.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+        ::close(fd);
+        CrashPoint("after-rename");
+        if (flush == Flush::kEachFile) ::fsync(dfd);
+        ::close(dfd);
+        return true;
+      }
+      if (errno != EEXIST) return fail(IoError("cannot link a file as", path), fd);
+    }
+    tmp = TemporaryName();
     if (::linkat(AT_FDCWD, self.c_str(), dfd, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
       Diagnostic d = IoError("cannot link a temporary file beside", path);
       tmp.clear();

@@ -2,13 +2,127 @@
 // shared by the domain (what a device says) and the model (what a rule matches).
 #pragma once
 
-#include <map>
+#include <algorithm>
+#include <cstddef>
+#include <initializer_list>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace pciplan {
 
 /// "@attr" for an element's own attributes, "child/@attr", "child/grandchild/@attr" and
 /// "child/grandchild" (text) below it; "child/" marks that a child exists.
-using Props = std::map<std::string, std::string>;
+///
+/// A map from path to value kept as one vector sorted by path (the order of a
+/// std::map<std::string, std::string>, which it replaces): a device has a handful of
+/// properties, so a binary search over contiguous pairs beats a tree of nodes, and copying or
+/// dropping a device costs one allocation instead of one per property. Lookups take string
+/// views, so a literal path builds no string.
+class Props {
+ public:
+  using key_type = std::string;
+  using mapped_type = std::string;
+  using value_type = std::pair<std::string, std::string>;
+  using iterator = std::vector<value_type>::iterator;
+  using const_iterator = std::vector<value_type>::const_iterator;
+
+  Props() = default;
+  Props(std::initializer_list<value_type> init) {
+    items_.reserve(init.size());
+    for (const value_type& p : init) emplace(p.first, p.second);
+  }
+
+  iterator begin() { return items_.begin(); }
+  iterator end() { return items_.end(); }
+  const_iterator begin() const { return items_.begin(); }
+  const_iterator end() const { return items_.end(); }
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  void clear() { items_.clear(); }
+  void reserve(size_t n) { items_.reserve(n); }
+
+  const_iterator find(std::string_view key) const {
+    auto it = LowerBound(key);
+    return it != items_.end() && it->first == key ? it : items_.end();
+  }
+  iterator find(std::string_view key) {
+    auto it = LowerBound(key);
+    return it != items_.end() && it->first == key ? it : items_.end();
+  }
+  size_t count(std::string_view key) const { return find(key) != items_.end() ? 1 : 0; }
+  bool contains(std::string_view key) const { return find(key) != items_.end(); }
+  const std::string& at(std::string_view key) const {
+    auto it = find(key);
+    if (it == items_.end()) throw std::out_of_range("Props::at");
+    return it->second;
+  }
+  std::string& at(std::string_view key) {
+    auto it = find(key);
+    if (it == items_.end()) throw std::out_of_range("Props::at");
+    return it->second;
+  }
+  std::string& operator[](std::string_view key) {
+    auto it = LowerBound(key);
+    if (it == items_.end() || it->first != key) {
+      it = items_.emplace(it, std::string(key), std::string());
+    }
+    return it->second;
+  }
+  /// Inserts (key, value) unless `key` is there already, like std::map::emplace.
+  template <class K, class V>
+  std::pair<iterator, bool> emplace(K&& key, V&& value) {
+    std::string_view k(key);
+    // Appending in order (a reader walking sorted data) needs no search.
+    if (items_.empty() || items_.back().first < k) {
+      items_.emplace_back(std::string(std::forward<K>(key)), std::string(std::forward<V>(value)));
+      return {items_.end() - 1, true};
+    }
+    auto it = LowerBound(k);
+    if (it != items_.end() && it->first == k) return {it, false};
+    it = items_.emplace(it, std::string(std::forward<K>(key)), std::string(std::forward<V>(value)));
+    return {it, true};
+  }
+  std::pair<iterator, bool> insert(value_type p) {
+    return emplace(std::move(p.first), std::move(p.second));
+  }
+  /// std::map's hinted insert; the hint is not needed.
+  iterator insert(const_iterator /*hint*/, value_type p) {
+    return emplace(std::move(p.first), std::move(p.second)).first;
+  }
+  template <class V>
+  std::pair<iterator, bool> insert_or_assign(std::string_view key, V&& value) {
+    auto it = LowerBound(key);
+    if (it != items_.end() && it->first == key) {
+      it->second = std::forward<V>(value);
+      return {it, false};
+    }
+    it = items_.emplace(it, std::string(key), std::string(std::forward<V>(value)));
+    return {it, true};
+  }
+  size_t erase(std::string_view key) {
+    auto it = find(key);
+    if (it == items_.end()) return 0;
+    items_.erase(it);
+    return 1;
+  }
+  iterator erase(const_iterator it) { return items_.erase(it); }
+
+  bool operator==(const Props&) const = default;
+
+ private:
+  const_iterator LowerBound(std::string_view key) const {
+    return std::lower_bound(items_.begin(), items_.end(), key,
+                            [](const value_type& p, std::string_view k) { return p.first < k; });
+  }
+  iterator LowerBound(std::string_view key) {
+    return std::lower_bound(items_.begin(), items_.end(), key,
+                            [](const value_type& p, std::string_view k) { return p.first < k; });
+  }
+
+  std::vector<value_type> items_;
+};
 
 }  // namespace pciplan

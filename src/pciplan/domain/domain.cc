@@ -12,16 +12,6 @@ uint32_t Address::Number(const std::string& name) const {
   return ParseUnsigned(it->second).value_or(0);
 }
 
-const std::string* Device::Get(const std::string& path) const {
-  auto it = props.find(path);
-  return it == props.end() ? nullptr : &it->second;
-}
-
-std::string Device::GetOr(const std::string& path, const std::string& fallback) const {
-  const std::string* v = Get(path);
-  return v ? *v : fallback;
-}
-
 std::string DeviceRef::DescribeAt(const std::vector<Device>& devs, size_t i) {
   int ordinal = 0;
   for (size_t k = 0; k < i; ++k) ordinal += devs[k].tag == devs[i].tag ? 1 : 0;

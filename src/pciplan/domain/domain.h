@@ -25,7 +25,7 @@ struct Address {
   std::string type_name;                     // the type attribute as written
   PciAddress pci;                            // kPci only
   std::string multifunction;                 // kPci: "on", "off" or empty
-  std::map<std::string, std::string> attrs;  // every attribute but type, as written
+  Props attrs;                               // every attribute but type, as written
 
   /// A PCI address that names a slot (libvirt's "present": domain, bus or slot non-zero).
   bool IsPresentPci() const { return type == AddressType::kPci && !pci.IsUnassigned(); }
@@ -50,15 +50,23 @@ struct Device {
   size_t offset = 0;       // source offset of the element's name (after '<'), kUser only
   int line = 0;            // 1-based source line, kUser only
 
-  const std::string* Get(const std::string& path) const;
-  std::string GetOr(const std::string& path, const std::string& fallback) const;
+  const std::string* Get(std::string_view path) const {
+    auto it = props.find(path);
+    return it == props.end() ? nullptr : &it->second;
+  }
+  std::string GetOr(std::string_view path, std::string_view fallback) const {
+    const std::string* v = Get(path);
+    return v ? *v : std::string(fallback);
+  }
   /// Whether the property exists and equals `value` (no copy).
-  bool Is(const std::string& path, std::string_view value) const {
+  bool Is(std::string_view path, std::string_view value) const {
     const std::string* v = Get(path);
     return v && *v == value;
   }
-  void Set(const std::string& path, std::string value) { props[path] = std::move(value); }
-  bool Has(const std::string& path) const { return props.count(path) != 0; }
+  void Set(std::string_view path, std::string value) {
+    props.insert_or_assign(path, std::move(value));
+  }
+  bool Has(std::string_view path) const { return props.count(path) != 0; }
 };
 
 struct Domain {

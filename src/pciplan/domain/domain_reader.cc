@@ -4,6 +4,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <cstring>
 
 #include "pciplan/base/numbers.h"
 
@@ -13,22 +14,39 @@ namespace {
 constexpr unsigned kParseFlags = pugi::parse_default | pugi::parse_comments |
                                  pugi::parse_declaration | pugi::parse_doctype | pugi::parse_pi;
 
-void CollectProps(const pugi::xml_node& node, const std::string& prefix, int depth, Props& props) {
+/// Adds the properties of `node` below `path` (the node's own path, "" or ending in '/'),
+/// `depth` levels of children deep. `path` is one buffer grown and cut back on the way.
+void CollectPropsAt(const pugi::xml_node& node, std::string& path, int depth, Props& props) {
+  size_t base = path.size();
   for (const pugi::xml_attribute& a : node.attributes()) {
-    props.emplace(prefix + "@" + a.name(), a.value());
+    path += '@';
+    path += a.name();
+    props.emplace(std::string_view(path), a.value());
+    path.resize(base);
   }
   if (depth == 0) return;
   for (const pugi::xml_node& child : node.children()) {
     if (child.type() != pugi::node_element) continue;
-    std::string name = child.name();
-    if (prefix.empty() && name == "address") continue;  // the guest address, parsed apart
-    std::string path = prefix + name;
-    if (props.count(path + "/") != 0) continue;  // first child of a name wins
-    props.emplace(path + "/", "");
-    std::string text = child.child_value();
-    if (!text.empty()) props.emplace(path, text);
-    CollectProps(child, path + "/", depth - 1, props);
+    std::string_view name = child.name();
+    if (base == 0 && name == "address") continue;  // the guest address, parsed apart
+    path += name;
+    path += '/';
+    if (props.count(path) != 0) {  // first child of a name wins
+      path.resize(base);
+      continue;
+    }
+    props.emplace(std::string_view(path), std::string_view());
+    std::string_view text = child.child_value();
+    if (!text.empty()) props.emplace(std::string_view(path).substr(0, path.size() - 1), text);
+    CollectPropsAt(child, path, depth - 1, props);
+    path.resize(base);
   }
+}
+
+void CollectProps(const pugi::xml_node& node, const std::string& prefix, int depth, Props& props) {
+  std::string path = prefix;
+  path.reserve(64);
+  CollectPropsAt(node, path, depth, props);
 }
 
 Result<Address> ReadAddress(const pugi::xml_node& node, int line, const std::string& text) {
@@ -257,6 +275,16 @@ std::optional<size_t> TooDeepAt(std::string_view s) {
 
 Result<bool> CheckXmlText(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
+    // Eight bytes at a time while all are printable ASCII (0x20 to 0x7F): no byte has its top
+    // bit set, and none is below 0x20 (subtracting 0x20 from each would borrow).
+    constexpr uint64_t kHigh = 0x8080808080808080ull, kSpace = 0x2020202020202020ull;
+    while (i + 8 <= text.size()) {
+      uint64_t w;
+      std::memcpy(&w, text.data() + i, 8);
+      if (((w | (w - kSpace)) & kHigh) != 0) break;
+      i += 8;
+    }
+    if (i >= text.size()) break;
     unsigned char b = static_cast<unsigned char>(text[i]);
     if (b >= 0x20 && b < 0x80) {  // the common case, one byte
       ++i;
@@ -433,6 +461,61 @@ Result<Domain> ReadDomain(std::string text) {
     }
     dom.devices.push_back(std::move(dev));
   }
+  return dom;
+}
+
+Result<Domain> ReadWithInsertion(const Domain& before, std::string text,
+                                 std::pair<size_t, size_t> inserted) {
+  auto [first, last] = inserted;
+  size_t length = last - first;
+  bool plain = first != std::string::npos && last >= first && last <= text.size() &&
+               text.size() == before.text.size() + length &&
+               before.devices_offset != std::string::npos && first > before.devices_offset &&
+               before.devices.size() < kMaxDevices &&
+               text.compare(0, first, before.text, 0, first) == 0 &&
+               text.compare(last, std::string::npos, before.text, first, std::string::npos) == 0;
+  // The devices before the insertion point keep their index; the new one comes next.
+  size_t k = 0;
+  while (plain && k < before.devices.size() && before.devices[k].offset < first) ++k;
+  Result<Device> dev =
+      plain ? ReadDevice(text.substr(first, length)) : Result<Device>(Diagnostic{});
+  if (!plain || !dev || dev->tag == "emulator") return ReadDomain(std::move(text));
+  std::string_view snippet = std::string_view(text).substr(first, length);
+  Domain dom;
+  dom.arch = before.arch;
+  dom.machine = before.machine;
+  dom.acpi = before.acpi;
+  dom.numa_cells = before.numa_cells;
+  dom.memory_slots = before.memory_slots;
+  dom.has_graphics = before.has_graphics || dev->tag == "graphics";
+  dom.wishes = before.wishes;
+  auto shift = [&](size_t offset) {
+    return offset == std::string::npos || offset < first ? offset : offset + length;
+  };
+  dom.devices_offset = before.devices_offset;
+  dom.wishes_offset = shift(before.wishes_offset);
+  dom.os_type_offset = shift(before.os_type_offset);
+  dom.metadata_offset = shift(before.metadata_offset);
+  dom.root_offset = before.root_offset;
+  int new_lines = static_cast<int>(std::count(snippet.begin(), snippet.end(), '\n'));
+  dom.devices.reserve(before.devices.size() + 1);
+  for (size_t i = 0; i < before.devices.size(); ++i) {
+    if (i == k) dom.devices.emplace_back();
+    Device d = before.devices[i];
+    if (d.offset >= first) {
+      d.offset += length;
+      d.line += new_lines;
+    }
+    dom.devices.push_back(std::move(d));
+  }
+  if (k == before.devices.size()) dom.devices.emplace_back();
+  Device& added = dom.devices[k];
+  added = std::move(dev.value());
+  int line_of_first = LineOf(text, first);
+  added.line = line_of_first + (added.line - 1);
+  added.offset += first;
+  for (size_t i = 0; i < dom.devices.size(); ++i) dom.devices[i].source = static_cast<int>(i);
+  dom.text = std::move(text);
   return dom;
 }
 

@@ -34,6 +34,14 @@ Result<Domain> ReadDomain(std::string text);
 /// not exactly one element or is a whole domain.
 Result<Device> ReadDevice(const std::string& text);
 
+/// ReadDomain(text) where `text` is `before.text` with [first, second) inserted and nothing
+/// else changed, the insertion holding one device element (and white space) between two device
+/// elements of <devices> or after the last (as InsertDeviceText makes it): only the new
+/// element is parsed, the rest of `before` shifted. Falls back to ReadDomain(text) when the
+/// texts do not differ by that insertion.
+Result<Domain> ReadWithInsertion(const Domain& before, std::string text,
+                                 std::pair<size_t, size_t> inserted);
+
 /// 1-based line of a source offset.
 int LineOf(const std::string& text, size_t offset);
 

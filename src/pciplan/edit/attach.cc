@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "pciplan/base/numbers.h"
@@ -184,8 +185,10 @@ bool Matches(const Device& dev, const Device& want) {
 /// `domain` as a defined domain: planned, every address written. A domain that is planned
 /// already comes back as it is.
 struct Defined {
-  Domain domain;
+  std::optional<Domain> planned;  // the planned text read again, when planning changed it
+  const Domain* given = nullptr;  // else the domain as given (planned already), not copied
   Plan plan;
+  const Domain& domain() const { return planned ? *planned : *given; }
 };
 
 /// `domain` as a defined domain (planned, every address written) and its plan. A domain that
@@ -194,15 +197,16 @@ struct Defined {
 Result<Defined> AsDefined(const Domain& domain, const Catalog& catalog) {
   Result<Plan> plan = MakePlan(domain, catalog, PolicyName::kLibvirt);
   if (!plan) return plan.errors();
+  if (WritesNothing(domain, *plan)) return Defined{std::nullopt, &domain, std::move(plan.value())};
   Result<std::string> xml = WriteDomain(domain, *plan, catalog);
   if (!xml) return xml.errors();
-  if (*xml == domain.text) return Defined{domain, std::move(plan.value())};
+  if (*xml == domain.text) return Defined{std::nullopt, &domain, std::move(plan.value())};
   Result<Domain> planned = ReadDomain(std::move(xml.value()));
   if (!planned) return planned.errors();
   planned->wishes = domain.wishes;
   Result<Plan> again = MakePlan(*planned, catalog, PolicyName::kLibvirt);
   if (!again) return again.errors();
-  return Defined{std::move(planned.value()), std::move(again.value())};
+  return Defined{std::move(planned.value()), nullptr, std::move(again.value())};
 }
 
 /// `wishes` without the device wishes that name `dev` (the device being attached) and no device
@@ -268,30 +272,44 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
     wishes.pci_hotplug_slots.reset();
   }
   // libvirt attaches to a defined domain, whose addresses are all assigned: so does pciplan.
-  Domain base = input;
-  base.wishes = WithoutWishesFor(wishes, *dev, input);
-  Result<Defined> defined = AsDefined(base, catalog);
+  // Copied only when its wishes change.
+  Wishes base_wishes = WithoutWishesFor(wishes, *dev, input);
+  std::optional<Domain> rewished;
+  if (base_wishes != input.wishes) {
+    rewished = input;
+    rewished->wishes = std::move(base_wishes);
+  }
+  Result<Defined> defined = AsDefined(rewished ? *rewished : input, catalog);
   if (!defined) return defined.errors();
-  if (mode == AttachMode::kLive && defined->domain.text != input.text) {
+  if (mode == AttachMode::kLive && defined->domain().text != input.text) {
     return Error(Rule::kHotplug,
                  "the domain is not fully addressed, so it cannot describe a running guest "
                  "(run 'pciplan plan' on it first)");
   }
-  const Domain& domain = defined->domain;
+  const Domain& domain = defined->domain();
   const Plan* before = &defined->plan;
-  Result<std::string> text = InsertDeviceText(domain, *dev, device_xml, catalog);
+  std::pair<size_t, size_t> inserted;
+  Result<std::string> text = InsertDeviceText(domain, *dev, device_xml, catalog, &inserted);
   if (!text) return text.errors();
-  Result<Domain> edited = ReadDomain(std::move(text.value()));
+  // Only the new element is read: the cost of the change, not of the domain.
+  Result<Domain> edited = ReadWithInsertion(domain, std::move(text.value()), inserted);
   if (!edited) return WithoutLines(edited.errors());
   edited->wishes = input.wishes;  // the metadata's, with the command line's over it
   size_t k = InsertedIndex(domain, *edited);
   std::string who = DeviceRef::DescribeAt(edited->devices, k);
-  Domain to_plan = *edited;
-  to_plan.wishes = wishes;
+  // The edited domain under `wishes`: a copy only when they differ from its own.
+  std::optional<Domain> rewished_edit;
+  auto to_plan = [&]() -> Domain& {
+    if (!rewished_edit) {
+      rewished_edit = *edited;
+      rewished_edit->wishes = wishes;
+    }
+    return *rewished_edit;
+  };
   const DeviceWish* wish = WishFor(wishes, *dev);
   Result<Plan> after = Diagnostic{};
   if (mode == AttachMode::kLive && wish && dev->address.WantsPci()) {
-    after = PlanLiveUnderWish(to_plan, k, *before, catalog, *wish);
+    after = PlanLiveUnderWish(to_plan(), k, *before, catalog, *wish);
     if (!after) return after.errors();
   } else {
     if (mode == AttachMode::kLive) {
@@ -300,10 +318,11 @@ Result<Edited> AttachDevice(const Domain& input, const std::string& device_xml,
           (dev->address.WantsPci() || dev->address.IsPresentPci())) {
         Result<Address> slot = LiveSlot(*before, catalog, edited->devices[k], who);
         if (!slot) return slot.errors();
-        to_plan.devices[k].address = *slot;
+        to_plan().devices[k].address = *slot;
       }
     }
-    after = MakePlan(to_plan, catalog, PolicyName::kLibvirt);
+    after = MakePlan(rewished_edit || wishes != edited->wishes ? to_plan() : *edited, catalog,
+                     PolicyName::kLibvirt);
   }
   if (!after) return WithoutLines(after.errors());
   if (mode == AttachMode::kLive && PlannerAdded(*after) > PlannerAdded(*before)) {
@@ -396,7 +415,7 @@ Result<Edited> DetachDevice(const Domain& input, const DetachRequest& request,
   // Planned under `input.wishes` (the metadata's, with the command line's over it).
   Result<Defined> defined = AsDefined(input, catalog);
   if (!defined) return defined.errors();
-  const Domain& domain = defined->domain;
+  const Domain& domain = defined->domain();
   const Plan* before = &defined->plan;
   Result<int> found = FindDevice(domain, request);
   if (!found) return found.errors();

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/emit/domain_writer.h"
 #include "pciplan/model/model_loader.h"
@@ -381,6 +385,84 @@ TEST(AttachWishes, DetachDropsTheWishesForTheDeviceItRemoves) {
   EXPECT_TRUE(after->wishes.devices.empty());
   Result<Plan> again = MakePlan(*after, BuiltinCatalog(), PolicyName::kLibvirt);
   EXPECT_TRUE(again.ok());
+}
+
+}  // namespace
+}  // namespace pciplan
+
+namespace pciplan {
+namespace {
+
+/// Every field ReadDomain fills, compared.
+void ExpectSameDomain(const Domain& a, const Domain& b) {
+  EXPECT_EQ(a.text, b.text);
+  EXPECT_EQ(a.arch, b.arch);
+  EXPECT_EQ(a.machine, b.machine);
+  EXPECT_EQ(a.acpi, b.acpi);
+  EXPECT_EQ(a.numa_cells, b.numa_cells);
+  EXPECT_EQ(a.memory_slots, b.memory_slots);
+  EXPECT_EQ(a.has_graphics, b.has_graphics);
+  EXPECT_EQ(a.devices_offset, b.devices_offset);
+  EXPECT_TRUE(a.wishes == b.wishes);
+  EXPECT_EQ(a.wishes_offset, b.wishes_offset);
+  EXPECT_EQ(a.os_type_offset, b.os_type_offset);
+  EXPECT_EQ(a.metadata_offset, b.metadata_offset);
+  EXPECT_EQ(a.root_offset, b.root_offset);
+  ASSERT_EQ(a.devices.size(), b.devices.size());
+  for (size_t i = 0; i < a.devices.size(); ++i) {
+    SCOPED_TRACE(i);
+    const Device& x = a.devices[i];
+    const Device& y = b.devices[i];
+    EXPECT_EQ(x.tag, y.tag);
+    EXPECT_TRUE(x.props == y.props);
+    EXPECT_TRUE(x.address == y.address);
+    EXPECT_EQ(x.origin, y.origin);
+    EXPECT_EQ(x.source, y.source);
+    EXPECT_EQ(x.offset, y.offset);
+    EXPECT_EQ(x.line, y.line);
+  }
+}
+
+std::string SlurpFile(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Attach reads only the element it inserts (ReadWithInsertion): the domain it gets must be the
+// one reading the whole edited text gives, on every attach case (planned first, as attach
+// does), wherever the device goes.
+TEST(Attach, ReadingOnlyTheInsertedElementGivesTheDomainOfTheWholeText) {
+  int compared = 0;
+  for (const auto& e : std::filesystem::directory_iterator(
+           std::filesystem::path(PCIPLAN_TESTS_DIR) / "attach" / "cases")) {
+    SCOPED_TRACE(e.path().filename().string());
+    Result<Domain> raw = ReadDomain(SlurpFile(e.path() / "domain.xml"));
+    if (!raw) continue;
+    Result<Plan> plan = MakePlan(*raw, BuiltinCatalog(), PolicyName::kLibvirt);
+    if (!plan) continue;
+    Result<std::string> xml = WriteDomain(*raw, *plan, BuiltinCatalog());
+    ASSERT_TRUE(xml.ok());
+    Result<Domain> dom = ReadDomain(*xml);
+    ASSERT_TRUE(dom.ok());
+    std::string element = SlurpFile(e.path() / "device.xml");
+    Result<Device> dev = ReadDevice(element);
+    if (!dev) continue;
+    std::pair<size_t, size_t> inserted;
+    Result<std::string> text = InsertDeviceText(*dom, *dev, element, BuiltinCatalog(), &inserted);
+    if (!text) continue;
+    ASSERT_NE(inserted.first, std::string::npos);
+    // All that is new lies in the range it names.
+    EXPECT_EQ(text->substr(0, inserted.first) + text->substr(inserted.second), dom->text);
+    Result<Domain> whole = ReadDomain(*text);
+    Result<Domain> part = ReadWithInsertion(*dom, *text, inserted);
+    ASSERT_EQ(whole.ok(), part.ok());
+    if (!whole) continue;
+    ExpectSameDomain(*part, *whole);
+    ++compared;
+  }
+  EXPECT_GT(compared, 50);  // the cases that plan and whose device reads (57 now)
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ namespace {
 // an element's end tag is, and the attributes of a start tag.
 
 struct AttrSpan {
-  std::string name;
+  std::string_view name;   // into the scanned text
   size_t value_begin = 0;  // first character of the value
   size_t value_end = 0;    // the closing quote
   char quote = '\'';
@@ -61,7 +61,7 @@ StartTag ScanStartTag(const std::string& t, size_t name_offset) {
     AttrSpan a;
     size_t n = i;
     while (i < t.size() && !IsSpace(t[i]) && t[i] != '=') ++i;
-    a.name = t.substr(n, i - n);
+    a.name = std::string_view(t).substr(n, i - n);
     while (i < t.size() && t[i] != '\'' && t[i] != '"') ++i;
     if (i >= t.size()) break;
     a.quote = t[i];
@@ -169,10 +169,10 @@ Element ScanElement(const std::string& t, size_t name_offset) {
   return e;
 }
 
-std::string NameAt(const std::string& t, size_t name_offset) {
+std::string_view NameAt(const std::string& t, size_t name_offset) {
   size_t i = name_offset;
   while (i < t.size() && !IsSpace(t[i]) && t[i] != '>' && t[i] != '/') ++i;
-  return t.substr(name_offset, i - name_offset);
+  return std::string_view(t).substr(name_offset, i - name_offset);
 }
 
 /// Whitespace before the element on its line, or nullopt when something else precedes it.
@@ -232,8 +232,12 @@ class Editor {
   int seq_ = 0;
 };
 
-std::string EscapeAttr(const std::string& v, char quote) {
-  std::string out;
+/// Appends `v` escaped for an attribute value in `quote`s.
+void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
+  if (v.find_first_of("&<>'\"") == std::string_view::npos) {
+    out += v;
+    return;
+  }
   for (char c : v) {
     switch (c) {
       case '&': out += "&amp;"; break;
@@ -244,11 +248,19 @@ std::string EscapeAttr(const std::string& v, char quote) {
       default: out += c;
     }
   }
+}
+
+std::string EscapeAttr(std::string_view v, char quote) {
+  std::string out;
+  AppendEscapedAttr(out, v, quote);
   return out;
 }
 
-std::string EscapeText(const std::string& v) {
-  std::string out;
+void AppendEscapedText(std::string& out, std::string_view v) {
+  if (v.find_first_of("&<>") == std::string_view::npos) {
+    out += v;
+    return;
+  }
   for (char c : v) {
     if (c == '&') {
       out += "&amp;";
@@ -260,11 +272,10 @@ std::string EscapeText(const std::string& v) {
       out += c;
     }
   }
-  return out;
 }
 
 // libvirt's attribute and child order, so that new elements read like libvirt's output.
-int AttrRank(const std::string& name) {
+int AttrRank(std::string_view name) {
   static const char* kOrder[] = {"type", "index", "model", "name", "chassisNr", "chassis", "port",
                                  "busNr", "hotplug", "domain", "bus", "slot", "function"};
   for (size_t i = 0; i < std::size(kOrder); ++i) {
@@ -273,7 +284,7 @@ int AttrRank(const std::string& name) {
   return 100;
 }
 
-int ChildRank(const std::string& name) {
+int ChildRank(std::string_view name) {
   static const char* kOrder[] = {"driver", "source", "model", "target", "node", "alias", "address"};
   for (size_t i = 0; i < std::size(kOrder); ++i) {
     if (name == kOrder[i]) return static_cast<int>(i);
@@ -281,15 +292,16 @@ int ChildRank(const std::string& name) {
   return 50;
 }
 
-/// A tree built from "path -> value" properties, for generating new elements.
+/// A tree built from "path -> value" properties, for generating new elements. Names and values
+/// point into the properties (and the literal names), which outlive the tree.
 struct Node {
-  std::string name;
-  std::vector<std::pair<std::string, std::string>> attrs;
-  std::string text;
+  std::string_view name;
+  std::vector<std::pair<std::string_view, std::string_view>> attrs;
+  std::string_view text;
   std::vector<Node> children;
 };
 
-Node& ChildNode(Node& n, const std::string& name) {
+Node& ChildNode(Node& n, std::string_view name) {
   for (Node& c : n.children) {
     if (c.name == name) return c;
   }
@@ -297,52 +309,100 @@ Node& ChildNode(Node& n, const std::string& name) {
   return n.children.back();
 }
 
-void AddPath(Node& n, const std::string& path, const std::string& value) {
+void AddPath(Node& n, std::string_view path, std::string_view value) {
   if (path.empty()) return;
   if (path[0] == '@') {
     n.attrs.emplace_back(path.substr(1), value);
     return;
   }
   size_t slash = path.find('/');
-  if (slash == std::string::npos) {
+  if (slash == std::string_view::npos) {
     ChildNode(n, path).text = value;
     return;
   }
   AddPath(ChildNode(n, path.substr(0, slash)), path.substr(slash + 1), value);
 }
 
+/// Stable insertion sort by `rank` of each element: a node has a handful of attributes and
+/// children, and std::stable_sort would allocate a buffer for them.
+template <class T, class RankFn>
+void SortByRank(std::vector<T>& v, RankFn rank) {
+  for (size_t i = 1; i < v.size(); ++i) {
+    int r = rank(v[i]);
+    if (rank(v[i - 1]) <= r) continue;
+    T moved = std::move(v[i]);
+    size_t j = i;
+    while (j > 0 && rank(v[j - 1]) > r) {
+      v[j] = std::move(v[j - 1]);
+      --j;
+    }
+    v[j] = std::move(moved);
+  }
+}
+
 void SortNode(Node& n) {
-  std::stable_sort(n.attrs.begin(), n.attrs.end(), [](const auto& a, const auto& b) {
-    return AttrRank(a.first) < AttrRank(b.first);
-  });
-  std::stable_sort(n.children.begin(), n.children.end(), [](const Node& a, const Node& b) {
-    return ChildRank(a.name) < ChildRank(b.name);
-  });
+  SortByRank(n.attrs, [](const auto& a) { return AttrRank(a.first); });
+  SortByRank(n.children, [](const Node& c) { return ChildRank(c.name); });
   for (Node& c : n.children) SortNode(c);
 }
 
-/// Serialises a node; `indent` is its own indentation, `unit` one level. An empty unit with
+/// Appends a node; `indent` is its own indentation, `unit` one level. An empty unit with
 /// `inline_style` writes everything on one line.
-std::string Render(const Node& n, const std::string& indent, const std::string& unit,
-                   bool inline_style, char quote, const std::string& raw_tail = {}) {
-  std::string out = "<" + n.name;
+void RenderTo(std::string& out, const Node& n, std::string_view indent, std::string_view unit,
+              bool inline_style, char quote, std::string_view raw_tail = {}) {
+  out += '<';
+  out += n.name;
   for (const auto& [k, v] : n.attrs) {
-    out += " " + k + "=" + quote + EscapeAttr(v, quote) + quote;
+    out += ' ';
+    out += k;
+    out += '=';
+    out += quote;
+    AppendEscapedAttr(out, v, quote);
+    out += quote;
   }
-  if (n.children.empty() && n.text.empty() && raw_tail.empty()) return out + "/>";
-  out += ">";
-  if (n.children.empty() && raw_tail.empty()) return out + EscapeText(n.text) + "</" + n.name + ">";
-  std::string child_indent = indent + unit;
-  for (const Node& c : n.children) {
-    if (!inline_style) out += "\n" + child_indent;
-    out += Render(c, child_indent, unit, inline_style, quote);
+  if (n.children.empty() && n.text.empty() && raw_tail.empty()) {
+    out += "/>";
+    return;
   }
-  if (!raw_tail.empty()) {
-    if (!inline_style) out += "\n" + child_indent;
-    out += raw_tail;
+  out += '>';
+  if (n.children.empty() && raw_tail.empty()) {
+    AppendEscapedText(out, n.text);
+  } else {
+    std::string child_indent;
+    if (!inline_style) {
+      child_indent.reserve(indent.size() + unit.size());
+      child_indent += indent;
+      child_indent += unit;
+    }
+    for (const Node& c : n.children) {
+      if (!inline_style) {
+        out += '\n';
+        out += child_indent;
+      }
+      RenderTo(out, c, child_indent, unit, inline_style, quote);
+    }
+    if (!raw_tail.empty()) {
+      if (!inline_style) {
+        out += '\n';
+        out += child_indent;
+      }
+      out += raw_tail;
+    }
+    if (!inline_style) {
+      out += '\n';
+      out += indent;
+    }
   }
-  if (!inline_style) out += "\n" + indent;
-  return out + "</" + n.name + ">";
+  out += "</";
+  out += n.name;
+  out += '>';
+}
+
+std::string Render(const Node& n, std::string_view indent, std::string_view unit, bool inline_style,
+                   char quote, std::string_view raw_tail = {}) {
+  std::string out;
+  RenderTo(out, n, indent, unit, inline_style, quote, raw_tail);
+  return out;
 }
 
 bool SameAddress(const Address& a, const Address& b) {
@@ -351,6 +411,15 @@ bool SameAddress(const Address& a, const Address& b) {
   if (a.type == AddressType::kPci) return a.pci == b.pci && a.multifunction == b.multifunction;
   return a.attrs == b.attrs && a.type_name == b.type_name;
 }
+
+/// What orders the devices the plan adds, and places them among the input's (libvirt's list
+/// order, section 6.1): read once per device, not again by every comparison.
+struct ListKey {
+  int rank = 0;             // OutputRank of the tag
+  bool controller = false;  // a <controller>
+  std::string_view type;    // @type, "" when absent
+  uint32_t index = 0;       // @index, 0 when absent or not a number
+};
 
 class Writer {
  public:
@@ -361,17 +430,29 @@ class Writer {
 
  private:
   void EditDevice(const Device& before, const Device& after);
-  void SetAttr(size_t name_offset, const std::string& attr, const std::string& value);
-  /// Adds (name, xml) children to an element, each before the first child of a later kind.
-  void AddChildren(size_t name_offset,
-                   const std::vector<std::pair<std::string, std::string>>& kids);
-  void InsertNewDevice(const Device& dev, size_t plan_index);
+  void SetAttr(size_t name_offset, std::string_view attr, std::string_view value);
+  /// Adds (name, xml) children to an element, each before the first child of a later kind;
+  /// `scanned` is the element when the caller scanned it already.
+  void AddChildren(size_t name_offset, const std::vector<std::pair<std::string, std::string>>& kids,
+                   const Element* scanned = nullptr);
+  void InsertNewDevice(const Device& dev, const ListKey& key);
   void FillEmptyDevices(const std::vector<const Device*>& added);
-  std::string DeviceXml(const Device& dev, const std::string& indent, bool inline_style);
+  /// Appends the new element of `dev`.
+  void AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
+                       bool inline_style);
+  std::string DeviceXml(const Device& dev, std::string_view indent, bool inline_style) {
+    std::string out;
+    AppendDeviceXml(out, dev, indent, inline_style);
+    return out;
+  }
   char QuoteOf(size_t name_offset) const;
   int OutputRank(const std::string& tag) const;
-  /// OutputRank of every input device, computed once for all devices the plan adds.
-  const std::vector<int>& InputRanks();
+  ListKey KeyOf(const Device& dev) const;
+  /// ListKey of every input device, computed once for all devices the plan adds.
+  const std::vector<ListKey>& InputKeys();
+  /// Where input device `i`'s element ends and its line's indentation (nullopt: none), scanned
+  /// once however many new devices go after it.
+  const std::pair<size_t, std::optional<std::string>>& EndOf(size_t i);
 
   const Domain& in_;
   const Plan& plan_;
@@ -380,12 +461,21 @@ class Writer {
   Editor ed_;
   std::string unit_ = "  ";
   char quote_ = '\'';
-  std::vector<int> input_ranks_;
+  std::vector<ListKey> input_keys_;
+  std::vector<std::optional<std::pair<size_t, std::optional<std::string>>>> input_ends_;
 };
 
 char Writer::QuoteOf(size_t name_offset) const {
-  StartTag tag = ScanStartTag(t_, name_offset);
-  return tag.attrs.empty() ? quote_ : tag.attrs.front().quote;
+  // The first attribute's quote: the walk of ScanStartTag up to the first value.
+  size_t i = name_offset;
+  while (i < t_.size() && !IsSpace(t_[i]) && t_[i] != '>' && t_[i] != '/') ++i;
+  while (i < t_.size()) {
+    char c = t_[i];
+    if (c == '>' || (c == '/' && i + 1 < t_.size() && t_[i + 1] == '>')) return quote_;
+    if (c == '\'' || c == '"') return c;
+    ++i;
+  }
+  return quote_;
 }
 
 int Writer::OutputRank(const std::string& tag) const {
@@ -394,16 +484,35 @@ int Writer::OutputRank(const std::string& tag) const {
                                        : static_cast<int>(it - cat_.output_order.begin());
 }
 
-const std::vector<int>& Writer::InputRanks() {
-  if (input_ranks_.size() != in_.devices.size()) {
-    input_ranks_.clear();
-    input_ranks_.reserve(in_.devices.size());
-    for (const Device& d : in_.devices) input_ranks_.push_back(OutputRank(d.tag));
-  }
-  return input_ranks_;
+ListKey Writer::KeyOf(const Device& dev) const {
+  ListKey k;
+  k.rank = OutputRank(dev.tag);
+  k.controller = dev.tag == "controller";
+  if (const std::string* type = dev.Get("@type")) k.type = *type;
+  const std::string* index = dev.Get("@index");
+  k.index = index ? ParseDecimal(*index).value_or(0) : 0;
+  return k;
 }
 
-void Writer::SetAttr(size_t name_offset, const std::string& attr, const std::string& value) {
+const std::vector<ListKey>& Writer::InputKeys() {
+  if (input_keys_.size() != in_.devices.size()) {
+    input_keys_.clear();
+    input_keys_.reserve(in_.devices.size());
+    for (const Device& d : in_.devices) input_keys_.push_back(KeyOf(d));
+  }
+  return input_keys_;
+}
+
+const std::pair<size_t, std::optional<std::string>>& Writer::EndOf(size_t i) {
+  if (input_ends_.size() != in_.devices.size()) input_ends_.resize(in_.devices.size());
+  if (!input_ends_[i]) {
+    Element e = ScanElement(t_, in_.devices[i].offset);
+    input_ends_[i].emplace(e.end, IndentOf(t_, e.start.lt));
+  }
+  return *input_ends_[i];
+}
+
+void Writer::SetAttr(size_t name_offset, std::string_view attr, std::string_view value) {
   StartTag tag = ScanStartTag(t_, name_offset);
   char q = tag.attrs.empty() ? quote_ : tag.attrs.front().quote;
   for (const AttrSpan& a : tag.attrs) {
@@ -413,21 +522,43 @@ void Writer::SetAttr(size_t name_offset, const std::string& attr, const std::str
     }
   }
   size_t pos = tag.attrs.empty() ? tag.name_end : tag.attrs.back().value_end + 1;
-  ed_.Insert(pos, " " + attr + "=" + q + EscapeAttr(value, q) + q);
+  std::string text = " ";
+  text += attr;
+  text += '=';
+  text += q;
+  AppendEscapedAttr(text, value, q);
+  text += q;
+  ed_.Insert(pos, std::move(text));
 }
 
 void Writer::AddChildren(size_t name_offset,
-                         const std::vector<std::pair<std::string, std::string>>& kids) {
+                         const std::vector<std::pair<std::string, std::string>>& kids,
+                         const Element* scanned) {
   if (kids.empty()) return;
-  Element e = ScanElement(t_, name_offset);
+  std::optional<Element> own;
+  if (!scanned) own = ScanElement(t_, name_offset);
+  const Element& e = scanned ? *scanned : *own;
   std::optional<std::string> indent = IndentOf(t_, e.start.lt);
   if (e.start.self_closing) {
     // <x a='1'/>  ->  <x a='1'>CHILDREN</x>, on lines of their own when x has a line of its own.
-    std::string name = NameAt(t_, name_offset);
-    std::string body;
-    for (const auto& [kid, xml] : kids) body += indent ? "\n" + *indent + unit_ + xml : xml;
-    if (indent) body += "\n" + *indent;
-    ed_.Replace(e.start.close, e.start.after - e.start.close, ">" + body + "</" + name + ">");
+    std::string_view name = NameAt(t_, name_offset);
+    std::string body = ">";
+    for (const auto& [kid, xml] : kids) {
+      if (indent) {
+        body += '\n';
+        body += *indent;
+        body += unit_;
+      }
+      body += xml;
+    }
+    if (indent) {
+      body += '\n';
+      body += *indent;
+    }
+    body += "</";
+    body += name;
+    body += '>';
+    ed_.Replace(e.start.close, e.start.after - e.start.close, std::move(body));
     return;
   }
   bool multiline = t_.find('\n', e.start.after) < e.end_tag;
@@ -440,7 +571,7 @@ void Writer::AddChildren(size_t name_offset,
     // Before the first child of a later kind (alias, address), else at the end.
     bool placed = false;
     for (size_t c : e.children) {
-      std::string cname = NameAt(t_, c);
+      std::string_view cname = NameAt(t_, c);
       if ((cname == "alias" || cname == "address") && ChildRank(cname) > ChildRank(kid)) {
         ed_.Insert(c - 1, multiline ? xml + "\n" + child_indent : xml);
         placed = true;
@@ -465,14 +596,23 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     if (!quote) quote = QuoteOf(before.offset);
     return *quote;
   };
-  // Attributes the plan set or changed, grouped by the child element they live on.
+  std::optional<Element> scanned;
+  auto element = [&]() -> const Element& {
+    if (!scanned) scanned = ScanElement(t_, before.offset);
+    return *scanned;
+  };
+  // Attributes the plan set or changed, grouped by the child element they live on. Both
+  // property lists are sorted by path: one walk over the two finds what changed.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> new_children;
+  auto old_it = before.props.begin();
   for (const auto& [path, value] : after.props) {
-    const std::string* old = before.Get(path);
+    while (old_it != before.props.end() && old_it->first < path) ++old_it;
+    const std::string* old =
+        old_it != before.props.end() && old_it->first == path ? &old_it->second : nullptr;
     if (old && *old == value) continue;
     if (!path.empty() && path.back() == '/') continue;
     if (path[0] == '@') {
-      SetAttr(before.offset, path.substr(1), value);
+      SetAttr(before.offset, std::string_view(path).substr(1), value);
       continue;
     }
     size_t slash = path.find('/');
@@ -481,10 +621,9 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     if (before.Has(child + "/") && !rest.empty() && rest[0] == '@' &&
         rest.find('/') == std::string::npos) {
       // Find the child's offset.
-      Element e = ScanElement(t_, before.offset);
-      for (size_t c : e.children) {
+      for (size_t c : element().children) {
         if (NameAt(t_, c) == child) {
-          SetAttr(c, rest.substr(1), value);
+          SetAttr(c, std::string_view(rest).substr(1), value);
           break;
         }
       }
@@ -504,7 +643,7 @@ void Writer::EditDevice(const Device& before, const Device& after) {
   });
   if (after.address.type == AddressType::kNone && before.address.type != AddressType::kNone) {
     // An address libvirt drops: the element goes, with the indentation of its line.
-    for (size_t c : ScanElement(t_, before.offset).children) {
+    for (size_t c : element().children) {
       if (NameAt(t_, c) != "address") continue;
       Element a = ScanElement(t_, c);
       size_t from = a.start.lt;
@@ -515,31 +654,32 @@ void Writer::EditDevice(const Device& before, const Device& after) {
       }
       ed_.Replace(from, a.end - from, "");
     }
-    AddChildren(before.offset, kids);
+    AddChildren(before.offset, kids, &element());
     return;
   }
   if (SameAddress(before.address, after.address) || after.address.type == AddressType::kNone) {
-    AddChildren(before.offset, kids);
+    AddChildren(before.offset, kids, scanned ? &*scanned : nullptr);
     return;
   }
-  for (size_t c : ScanElement(t_, before.offset).children) {
+  for (size_t c : element().children) {
     if (NameAt(t_, c) != "address") continue;
     if (before.address.type == AddressType::kPci && after.address.type == AddressType::kPci &&
         before.address.pci == after.address.pci) {
       SetAttr(c, "multifunction", after.address.multifunction);
-      AddChildren(before.offset, kids);
+      AddChildren(before.offset, kids, &element());
       return;
     }
     Element a = ScanElement(t_, c);
     ed_.Replace(a.start.lt, a.end - a.start.lt, AddressXml(after.address, QuoteOf(c)));
-    AddChildren(before.offset, kids);
+    AddChildren(before.offset, kids, &element());
     return;
   }
   kids.emplace_back("address", AddressXml(after.address, q()));
-  AddChildren(before.offset, kids);
+  AddChildren(before.offset, kids, &element());
 }
 
-std::string Writer::DeviceXml(const Device& dev, const std::string& indent, bool inline_style) {
+void Writer::AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
+                             bool inline_style) {
   Node n{dev.tag, {}, {}, {}};
   for (const auto& [path, value] : dev.props) {
     if (!path.empty() && path.back() == '/') continue;
@@ -548,46 +688,42 @@ std::string Writer::DeviceXml(const Device& dev, const std::string& indent, bool
   SortNode(n);
   std::string addr = dev.address.type == AddressType::kNone ? std::string()
                                                             : AddressXml(dev.address, quote_);
-  return Render(n, indent, inline_style ? "" : unit_, inline_style, quote_, addr);
+  RenderTo(out, n, indent, inline_style ? std::string_view() : std::string_view(unit_),
+           inline_style, quote_, addr);
 }
 
-void Writer::InsertNewDevice(const Device& dev, size_t plan_index) {
-  (void)plan_index;
+void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
   // Where libvirt lists it: after the last device of an earlier kind; controllers after the
   // last controller of the same type with a lower index (section 6.1).
-  int rank = OutputRank(dev.tag);
-  std::string type = dev.GetOr("@type", "");
-  uint32_t index = ParseDecimal(dev.GetOr("@index", "0")).value_or(0);
-  const Device* after = nullptr;
+  int rank = key.rank;
+  size_t after = std::string::npos;
   bool same_type_seen = false;
-  const std::vector<int>& ranks = InputRanks();
+  const std::vector<ListKey>& keys = InputKeys();
   for (size_t i = 0; i < in_.devices.size(); ++i) {
-    const Device& d = in_.devices[i];
-    int r = ranks[i];
-    if (r < rank) {
-      if (!same_type_seen) after = &d;
+    const ListKey& d = keys[i];
+    if (d.rank < rank) {
+      if (!same_type_seen) after = i;
       continue;
     }
-    if (r > rank) continue;
-    if (dev.tag == "controller") {
-      bool same = d.GetOr("@type", "") == type;
-      uint32_t di = ParseDecimal(d.GetOr("@index", "0")).value_or(0);
-      if (same && di <= index) {
-        after = &d;
+    if (d.rank > rank) continue;
+    if (key.controller) {
+      bool same = d.type == key.type;
+      if (same && d.index <= key.index) {
+        after = i;
         same_type_seen = true;
       } else if (!same && !same_type_seen) {
-        after = &d;
+        after = i;
       }
     } else {
-      after = &d;
+      after = i;
     }
   }
   size_t pos;
   std::optional<std::string> indent;
-  if (after) {
-    Element e = ScanElement(t_, after->offset);
-    pos = e.end;
-    indent = IndentOf(t_, e.start.lt);
+  if (after != std::string::npos) {
+    const auto& [end, own] = EndOf(after);
+    pos = end;
+    indent = own;
   } else {
     // First child of <devices> (after <emulator>, if any).
     Element devices = ScanElement(t_, in_.devices_offset);
@@ -598,8 +734,13 @@ void Writer::InsertNewDevice(const Device& dev, size_t plan_index) {
     std::optional<std::string> di = IndentOf(t_, devices.start.lt);
     if (di) indent = *di + unit_;
   }
-  std::string xml = DeviceXml(dev, indent ? *indent : "", !indent);
-  ed_.Insert(pos, indent ? "\n" + *indent + xml : xml);
+  std::string xml;
+  if (indent) {
+    xml += '\n';
+    xml += *indent;
+  }
+  AppendDeviceXml(xml, dev, indent ? *indent : std::string_view(), !indent);
+  ed_.Insert(pos, std::move(xml));
 }
 
 Result<std::string> Writer::Run() {
@@ -629,25 +770,26 @@ Result<std::string> Writer::Run() {
     }
   }
   // New devices sorted the way libvirt lists them, so that equal insertion points keep order.
-  std::vector<const Device*> added;
+  std::vector<std::pair<ListKey, const Device*>> added;
   for (const Device& d : plan_.devices) {
-    if (d.source < 0) added.push_back(&d);
+    if (d.source < 0) added.emplace_back(KeyOf(d), &d);
   }
-  std::stable_sort(added.begin(), added.end(), [&](const Device* a, const Device* b) {
-    int ra = OutputRank(a->tag), rb = OutputRank(b->tag);
-    if (ra != rb) return ra < rb;
-    if (a->tag == "controller" && a->GetOr("@type", "") == b->GetOr("@type", "")) {
-      return ParseDecimal(a->GetOr("@index", "0")).value_or(0) <
-             ParseDecimal(b->GetOr("@index", "0")).value_or(0);
-    }
+  std::stable_sort(added.begin(), added.end(), [](const auto& a, const auto& b) {
+    const ListKey& ka = a.first;
+    const ListKey& kb = b.first;
+    if (ka.rank != kb.rank) return ka.rank < kb.rank;
+    if (ka.controller && ka.type == kb.type) return ka.index < kb.index;
     return false;
   });
   bool empty = in_.devices_offset == std::string::npos ||
                ScanStartTag(t_, in_.devices_offset).self_closing;
   if (empty && !added.empty()) {
-    FillEmptyDevices(added);
+    std::vector<const Device*> devices;
+    devices.reserve(added.size());
+    for (const auto& [key, d] : added) devices.push_back(d);
+    FillEmptyDevices(devices);
   } else {
-    for (size_t k = 0; k < added.size(); ++k) InsertNewDevice(*added[k], k);
+    for (const auto& [key, d] : added) InsertNewDevice(*d, key);
   }
   return ed_.Apply();
 }
@@ -699,20 +841,27 @@ void AppendAttr(std::string& out, std::string_view key, const std::string& value
 /// Appends ` key=Q0x..Q`: `value` in lower-case hex, at least `digits` digits.
 void AppendHexAttr(std::string& out, std::string_view key, uint32_t value, int digits, char q) {
   static constexpr char kHex[] = "0123456789abcdef";
-  char buf[8];
+  char digits_buf[8];
   int n = 0;
   do {
-    buf[n++] = kHex[value & 0xf];
+    digits_buf[n++] = kHex[value & 0xf];
     value >>= 4;
   } while (value != 0 && n < 8);
-  while (n < digits) buf[n++] = '0';
-  out += ' ';
-  out += key;
-  out += '=';
-  out += q;
-  out += "0x";
-  while (n > 0) out += buf[--n];
-  out += q;
+  while (n < digits) digits_buf[n++] = '0';
+  // " key='0x" + digits + "'" assembled here, appended at once.
+  char buf[48];
+  size_t len = 0;
+  buf[len++] = ' ';
+  size_t k = std::min(key.size(), sizeof(buf) - 16);
+  key.copy(buf + len, k);
+  len += k;
+  buf[len++] = '=';
+  buf[len++] = q;
+  buf[len++] = '0';
+  buf[len++] = 'x';
+  while (n > 0) buf[len++] = digits_buf[--n];
+  buf[len++] = q;
+  out.append(buf, len);
 }
 
 }  // namespace
@@ -749,6 +898,19 @@ std::string AddressXml(const Address& a, char q) {
 
 Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Catalog& catalog) {
   return Writer(input, plan, catalog).Run();
+}
+
+bool WritesNothing(const Domain& input, const Plan& plan) {
+  // What Writer::Run edits: the machine attribute, changed devices, added devices.
+  if (input.machine.empty() && !plan.machine.empty() && input.os_type_offset != std::string::npos) {
+    return false;
+  }
+  for (const Device& d : plan.devices) {
+    if (d.source < 0) return false;
+    const Device& before = input.devices[static_cast<size_t>(d.source)];
+    if (d.props != before.props || d.address != before.address) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -794,7 +956,9 @@ int Rank(const Catalog& cat, const std::string& tag) {
 }  // namespace
 
 Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
-                                     const std::string& element, const Catalog& catalog) {
+                                     const std::string& element, const Catalog& catalog,
+                                     std::pair<size_t, size_t>* inserted) {
+  if (inserted) *inserted = {std::string::npos, 0};
   if (input.devices_offset == std::string::npos) {
     return Error(Rule::kNotADomain, "the domain has no <devices> element");
   }
@@ -844,11 +1008,11 @@ Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
     // written on one line) gets the new element beside it, on the same line.
     std::optional<std::string> own = IndentOf(t, ref - 1);
     std::string xml = Reindent(element, lt, own.value_or(""));
-    if (before >= 0) {
-      ed.Insert(own ? ref - 1 - own->size() : ref - 1, own ? *own + xml + "\n" : xml);
-    } else {
-      ed.Insert(ScanElement(t, ref).end, own ? "\n" + *own + xml : xml);
-    }
+    size_t pos = before >= 0 ? (own ? ref - 1 - own->size() : ref - 1) : ScanElement(t, ref).end;
+    std::string text =
+        before >= 0 ? (own ? *own + xml + "\n" : xml) : (own ? "\n" + *own + xml : xml);
+    if (inserted) *inserted = {pos, pos + text.size()};
+    ed.Insert(pos, std::move(text));
     return ed.Apply();
   }
   // An empty <devices>: the element becomes its only child.
@@ -925,7 +1089,7 @@ std::string WithWishesText(const Domain& input, const Wishes& wishes) {
   // A new <metadata> after the name, uuid, genid, title and description, where libvirt puts it.
   size_t after = root.start.after;
   for (size_t child : root.children) {
-    std::string name = NameAt(t, child);
+    std::string_view name = NameAt(t, child);
     if (name != "name" && name != "uuid" && name != "genid" && name != "title" &&
         name != "description") {
       break;

@@ -20,12 +20,19 @@ namespace pciplan {
 /// last element.
 Result<std::string> WriteDomain(const Domain& input, const Plan& plan, const Catalog& catalog);
 
+/// True when WriteDomain would return the input text unchanged: the plan adds no device and
+/// changes no property or address of one (a domain planned already). Costs no text scan.
+bool WritesNothing(const Domain& input, const Plan& plan);
+
 /// The text of `input` with one more device: `element` is the text `device` was read from
 /// (ReadDevice). It goes where libvirt 9.0's attach-device --config puts it (a disk among the
 /// disks of its bus by index, a controller after those of its type, another device after the
 /// last of its element), re-indented like its neighbours. Fails when there is no <devices>.
+/// With `inserted`, also where the new text went: [first, second) of the result is all that is
+/// new, every other byte is the input's ({npos, 0} when more than an insertion changed).
 Result<std::string> InsertDeviceText(const Domain& input, const Device& device,
-                                     const std::string& element, const Catalog& catalog);
+                                     const std::string& element, const Catalog& catalog,
+                                     std::pair<size_t, size_t>* inserted = nullptr);
 
 /// The text of `input` without the devices at `indexes` (their lines too, when alone on them).
 std::string RemoveDevicesText(const Domain& input, const std::vector<size_t>& indexes);

@@ -171,6 +171,8 @@ template <class T>
 struct IsMap : std::false_type {};
 template <class K, class V>
 struct IsMap<std::map<K, V>> : std::true_type {};
+template <>
+struct IsMap<Props> : std::true_type {};
 template <class T>
 struct IsOptional : std::false_type {};
 template <class T>

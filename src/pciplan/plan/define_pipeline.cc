@@ -554,19 +554,35 @@ bool DefinePipeline::PlaceUsb2Companion(BusTree& tree, int dev, Pass pass) {
 }
 
 bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
-  for (const std::string& group : cat_.assign_order) {
-    std::vector<int> list;
+  // Each device's group is looked up in the order once (-1: a group not in it, or no class).
+  std::vector<int> group_of(devs_.size(), -1);
+  for (size_t i = 0; i < devs_.size(); ++i) {
+    if (!cls_[i]) continue;
+    auto it = std::find(cat_.assign_order.begin(), cat_.assign_order.end(), cls_[i]->group);
+    if (it != cat_.assign_order.end())
+      group_of[i] = static_cast<int>(it - cat_.assign_order.begin());
+  }
+  std::vector<int> all;
+  for (size_t g = 0; g < cat_.assign_order.size(); ++g) {
+    const std::string& group = cat_.assign_order[g];
+    const std::vector<int>* list;
     if (group == "pci-controller" || group == "controller") {
-      list = ctrl_order_;
+      list = &ctrl_order_;
     } else if (group == "disk") {
-      list = disk_order_;
+      list = &disk_order_;
     } else if (group == "video") {
-      list = video_order_;
+      list = &video_order_;
     } else {
-      for (int i = 0; i < static_cast<int>(devs_.size()); ++i) list.push_back(i);
+      if (all.size() != devs_.size()) {
+        all.resize(devs_.size());
+        for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+      }
+      list = &all;
     }
-    for (int i : list) {
-      if (!cls_[i] || cls_[i]->group != group) continue;
+    // Placing a device may add controllers to ctrl_order_: walk by position on a copy.
+    std::vector<int> snapshot = *list;
+    for (int i : snapshot) {
+      if (group_of[static_cast<size_t>(i)] != static_cast<int>(g)) continue;
       if (group == "pci-controller") {
         const ControllerModel* m = PciModel(i);
         if (!m || m->root) continue;

@@ -69,8 +69,7 @@ bool IsVirtioChannel(const Device& d) {
 
 bool IsScsiHostdev(const Device& d) { return d.tag == "hostdev" && d.Is("@type", "scsi"); }
 
-void SetAddress(Device& d, AddressType type, const std::string& type_name,
-                std::map<std::string, std::string> attrs) {
+void SetAddress(Device& d, AddressType type, const std::string& type_name, Props attrs) {
   d.address = Address{};
   d.address.type = type;
   d.address.type_name = type_name;
@@ -424,7 +423,7 @@ bool AssignMemorySlots(const NonPciContext& ctx, Diagnostics& errs) {
     }
     *free = true;
     Device& d = ctx.devices[i];
-    std::map<std::string, std::string> attrs = d.address.attrs;
+    Props attrs = d.address.attrs;
     attrs["slot"] = std::to_string(free - taken.begin());
     SetAddress(d, AddressType::kOther, "dimm", std::move(attrs));
   }

@@ -264,26 +264,25 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
   // Explicit addresses, in libvirt's device iteration order (virDomainDeviceInfoIterateFlags).
   // The order matters when explicit addresses name missing buses: the first device to name a
   // bus decides which controllers the growth adds (section 7.2).
+  // Each device's tag is looked up in the order once; the devices of a tag are then taken in
+  // document order, those of no listed tag last.
+  const size_t tags = cat_.collect_order.size();
+  std::vector<std::vector<int>> by_tag(tags + 1);
+  for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
+    auto it = std::find(cat_.collect_order.begin(), cat_.collect_order.end(), devs_[i].tag);
+    by_tag[static_cast<size_t>(it - cat_.collect_order.begin())].push_back(i);
+  }
   std::vector<int> order;
-  for (const std::string& tag : cat_.collect_order) {
+  order.reserve(devs_.size());
+  for (size_t k = 0; k < tags; ++k) {
+    const std::string& tag = cat_.collect_order[k];
     const std::vector<int>* list = tag == "disk"         ? &disk_order_
                                    : tag == "video"      ? &video_order_
                                    : tag == "controller" ? &ctrl_order_
-                                                         : nullptr;
-    if (list) {
-      order.insert(order.end(), list->begin(), list->end());
-      continue;
-    }
-    for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
-      if (devs_[i].tag == tag) order.push_back(i);
-    }
+                                                         : &by_tag[k];
+    order.insert(order.end(), list->begin(), list->end());
   }
-  for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
-    if (std::find(cat_.collect_order.begin(), cat_.collect_order.end(), devs_[i].tag) ==
-        cat_.collect_order.end()) {
-      order.push_back(i);
-    }
-  }
+  order.insert(order.end(), by_tag[tags].begin(), by_tag[tags].end());
   for (int i : order) {
     if (!devs_[i].address.IsPresentPci()) continue;
     // Forced chipset placements already at their address are reserved by the chipset step.

@@ -20,7 +20,18 @@ bool Bus::FullyReserved() const {
   return true;
 }
 
-void BusTree::Grow(int count) { buses_.resize(buses_.size() + count); }
+void BusTree::Grow(int count) {
+  buses_.resize(buses_.size() + count);
+  open_buses_.resize((buses_.size() + 63) / 64, 0);
+}
+
+void BusTree::UpdateOpen(int index) {
+  const Bus& b = buses_[index];
+  uint64_t bit = uint64_t{1} << (index % 64);
+  bool open = b.model >= 0 && (b.free_slots | b.open_aggregate | b.open_packable) != 0;
+  uint64_t& word = open_buses_[index / 64];
+  word = open ? (word | bit) : (word & ~bit);
+}
 
 void BusTree::SetModel(int index, ControllerModelId id, const ControllerModel& model,
                        BusSetup setup) {
@@ -35,6 +46,7 @@ void BusTree::SetModel(int index, ControllerModelId id, const ControllerModel& m
   b.open_aggregate = 0;
   b.open_packable = 0;
   for (uint32_t s = b.min_slot; s <= b.max_slot; ++s) Refresh(b, s);
+  UpdateOpen(index);
 }
 
 void BusTree::Refresh(Bus& b, uint32_t slot) {
@@ -62,6 +74,7 @@ void BusTree::Take(const PciAddress& addr, bool aggregate, bool packable) {
   if (s.functions == 0 && packable) s.packable = true;
   s.functions |= static_cast<uint8_t>(1u << addr.function);
   Refresh(b, addr.slot);
+  UpdateOpen(static_cast<int>(addr.bus));
 }
 
 bool BusTree::AcceptsAuto(int index, const DeviceNeed& need) const {
@@ -78,40 +91,47 @@ bool BusTree::AcceptsAuto(int index, const DeviceNeed& need) const {
 }
 
 std::optional<PciAddress> BusTree::FindFree(const DeviceNeed& need, int function) const {
-  for (int i = 0; i < size(); ++i) {
-    if (!AcceptsAuto(i, need)) continue;
-    const Bus& b = buses_[i];
-    uint32_t candidates = b.free_slots;
-    if (need.aggregate) {
-      uint32_t open = b.open_aggregate;
-      if (function >= 0) {
-        // Only aggregate slots whose requested function is still free qualify.
-        uint32_t filtered = 0;
-        for (uint32_t m = open; m != 0; m &= m - 1) {
-          uint32_t s = static_cast<uint32_t>(std::countr_zero(m));
-          if (!(b.slots[s].functions & (1u << function))) filtered |= 1u << s;
-        }
-        open = filtered;
-      }
-      candidates |= open;
+  for (size_t w = 0; w < open_buses_.size(); ++w) {
+    for (uint64_t m = open_buses_[w]; m != 0; m &= m - 1) {
+      int i = static_cast<int>(w * 64 + static_cast<size_t>(std::countr_zero(m)));
+      if (std::optional<PciAddress> a = FindFreeOn(i, need, function)) return a;
     }
-    candidates &= RangeMask(b.min_slot, b.max_slot);
-    if (candidates == 0 && need.pack_when_full && function < 0) {
-      // No slot wholly free: the highest slot a packing endpoint took with a function free,
-      // so that packing starts at the last slot taken and moves down.
-      uint32_t open = b.open_packable & RangeMask(b.min_slot, b.max_slot);
-      if (open != 0) candidates = 1u << (31 - std::countl_zero(open));
-    }
-    if (candidates == 0) continue;
-    uint32_t slot = static_cast<uint32_t>(std::countr_zero(candidates));
-    const Slot& s = b.slots[slot];
-    uint32_t fn = function >= 0 ? static_cast<uint32_t>(function) : 0;
-    if (s.functions != 0 && function < 0) {
-      fn = static_cast<uint32_t>(std::countr_one(static_cast<uint32_t>(s.functions)));
-    }
-    return PciAddress{0, static_cast<uint32_t>(i), slot, fn};
   }
   return std::nullopt;
+}
+
+std::optional<PciAddress> BusTree::FindFreeOn(int i, const DeviceNeed& need, int function) const {
+  if (!AcceptsAuto(i, need)) return std::nullopt;
+  const Bus& b = buses_[i];
+  uint32_t candidates = b.free_slots;
+  if (need.aggregate) {
+    uint32_t open = b.open_aggregate;
+    if (function >= 0) {
+      // Only aggregate slots whose requested function is still free qualify.
+      uint32_t filtered = 0;
+      for (uint32_t m = open; m != 0; m &= m - 1) {
+        uint32_t s = static_cast<uint32_t>(std::countr_zero(m));
+        if (!(b.slots[s].functions & (1u << function))) filtered |= 1u << s;
+      }
+      open = filtered;
+    }
+    candidates |= open;
+  }
+  candidates &= RangeMask(b.min_slot, b.max_slot);
+  if (candidates == 0 && need.pack_when_full && function < 0) {
+    // No slot wholly free: the highest slot a packing endpoint took with a function free,
+    // so that packing starts at the last slot taken and moves down.
+    uint32_t open = b.open_packable & RangeMask(b.min_slot, b.max_slot);
+    if (open != 0) candidates = 1u << (31 - std::countl_zero(open));
+  }
+  if (candidates == 0) return std::nullopt;
+  uint32_t slot = static_cast<uint32_t>(std::countr_zero(candidates));
+  const Slot& s = b.slots[slot];
+  uint32_t fn = function >= 0 ? static_cast<uint32_t>(function) : 0;
+  if (s.functions != 0 && function < 0) {
+    fn = static_cast<uint32_t>(std::countr_one(static_cast<uint32_t>(s.functions)));
+  }
+  return PciAddress{0, static_cast<uint32_t>(i), slot, fn};
 }
 
 }  // namespace pciplan

@@ -86,7 +86,15 @@ class BusTree {
 
  private:
   void Refresh(Bus& b, uint32_t slot);
+  /// FindFree on bus `i` alone.
+  std::optional<PciAddress> FindFreeOn(int i, const DeviceNeed& need, int function) const;
+  /// Sets or clears bus `index`'s bit in open_buses_.
+  void UpdateOpen(int index);
   std::vector<Bus> buses_;
+  // Bit i: bus i has a model and a slot or function automatic placement may take (a free
+  // slot, an open aggregate or packable slot), so that FindFree skips full buses without
+  // looking at them: placing N devices on N root ports costs N, not N * N.
+  std::vector<uint64_t> open_buses_;
 };
 
 }  // namespace pciplan
