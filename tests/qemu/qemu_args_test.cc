@@ -13,6 +13,7 @@
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
+#include "pciplan/qmp/qemu_process.h"
 #include "test_support.h"
 
 namespace pciplan {
@@ -213,6 +214,51 @@ TEST(QemuArgs, DeviceWithoutQemuDriverIsRefusedNamingIt) {
   ASSERT_FALSE(cmd.ok());
   EXPECT_EQ(cmd.errors().front().rule, Rule::kUnsupported);
   EXPECT_EQ(cmd.errors().front().address, "0000:00:09.0");
+}
+
+TEST(QemuArgs, ARootBusWithHotplugOffHasItTurnedOffInQemu) {
+  // libvirt 9.0 (libvirt-oracle argv): <target hotplug='off'/> on pc's pci-root is
+  // -global PIIX4_PM.acpi-root-pci-hotplug=off; q35's pcie-root has no such option.
+  const std::string pc = R"(<domain type='qemu'><name>t</name>
+    <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+    <controller type='pci' index='0' model='pci-root'>HOTPLUG</controller>
+    <interface type='user'><model type='virtio'/></interface>
+    </devices></domain>)";
+  auto with = [&](const std::string& target) {
+    std::string text = pc;
+    return text.replace(text.find("HOTPLUG"), 7, target);
+  };
+  Result<QemuCommand> off = CommandFor(with("<target hotplug='off'/>"));
+  ASSERT_TRUE(off.ok()) << off.errors().front().message;
+  std::vector<std::string> argv = off->Argv();
+  auto global = std::find(argv.begin(), argv.end(), "-global");
+  ASSERT_NE(global, argv.end());
+  EXPECT_EQ(*(global + 1), "PIIX4_PM.acpi-root-pci-hotplug=off");
+  for (const std::string& target : {std::string(), std::string("<target hotplug='on'/>")}) {
+    Result<QemuCommand> on = CommandFor(with(target));
+    ASSERT_TRUE(on.ok()) << on.errors().front().message;
+    std::vector<std::string> plain = on->Argv();
+    EXPECT_EQ(std::count(plain.begin(), plain.end(), "-global"), 0) << target;
+  }
+  // The real QEMU: a hot-plug into a free slot of bus 0 is refused with the switch, taken
+  // without it.
+  for (bool hotplug_off : {true, false}) {
+    SCOPED_TRACE(hotplug_off);
+    Result<QemuCommand> cmd = CommandFor(with(hotplug_off ? "<target hotplug='off'/>" : ""));
+    ASSERT_TRUE(cmd.ok());
+    QemuLaunch launch{cmd->binary, cmd->Argv()};
+    launch.args.insert(launch.args.begin(), {"-S", "-display", "none"});
+    Result<std::unique_ptr<QemuProcess>> qemu = QemuProcess::Start(launch);
+    ASSERT_TRUE(qemu.ok()) << qemu.errors().front().message;
+    Result<Json> added = (*qemu)->qmp().Execute(
+        "device_add", {{"driver", "virtio-net-pci"}, {"id", "probe"}, {"bus", "pci.0"},
+                       {"addr", "0x1e"}});
+    EXPECT_EQ(added.ok(), !hotplug_off);
+    if (!added.ok()) {
+      EXPECT_NE(added.errors().front().message.find("hot"), std::string::npos)
+          << added.errors().front().message;
+    }
+  }
 }
 
 }  // namespace

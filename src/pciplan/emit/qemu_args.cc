@@ -210,10 +210,13 @@ Json Builder::PciControllerObject(int i) const {
     if (std::optional<uint32_t> n = ParseUnsigned(*v)) obj[prop] = *n;
   }
   obj["id"] = m >= 0 ? cat_.controller(m).QemuId(Index(d)) : fmt::format("pci.{}", Index(d));
-  // On/off target attributes become booleans ("hotplug":false for hotplug='off').
+  // On/off target attributes become booleans ("hotplug":false for hotplug='off'). Not on a
+  // root's device (pseries' extra PHBs): a root bus's hot-plug is the machine's switch
+  // (root_hotplug_off), as libvirt writes it.
+  bool root = m >= 0 && cat_.controller(m).root;
   for (const auto& [attr, prop] : cat_.qemu().controller_switches) {
     const std::string v = d.GetOr("target/@" + attr, "");
-    if (v == "on" || v == "off") obj[prop] = v == "on";
+    if (!root && (v == "on" || v == "off")) obj[prop] = v == "on";
   }
   // For a binary whose device lacks a property that is only a hint, the hint is left out.
   if (opt_.binary_properties) {
@@ -388,6 +391,13 @@ Result<QemuCommand> Builder::Run() {
   cmd_.machine_options = machine_->options;
   cmd_.cpu = machine_->cpu;
   IndexDevices();
+  if (auto root = pci_by_index_.find(0); root != pci_by_index_.end() &&
+                                         plan_.devices[root->second].Is("target/@hotplug", "off")) {
+    for (const std::string& global : plan_.family->root_hotplug_off) {
+      cmd_.prelude.push_back("-global");
+      cmd_.prelude.push_back(global);
+    }
+  }
   AddNuma();
   // PCI controllers first, each after the controller whose bus it sits on.
   std::set<uint32_t> ready;

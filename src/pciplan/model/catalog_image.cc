@@ -91,7 +91,7 @@ auto Fields(T& m) {
                   m.gap_filler, m.bridge, m.pcie, m.conventional_growth, m.dry_run_reserve,
                   m.spare_port, m.numa_expander, m.numa_port, m.switch_upstream,
                   m.switch_downstream, m.virtio_mmio, m.virtio_mmio_transports,
-                  m.acpi_pci_hotplug, m.reserved, m.placements, m.model_defaults,
+                  m.acpi_pci_hotplug, m.root_hotplug_off, m.reserved, m.placements, m.model_defaults,
                   m.default_devices, m.unsupported_devices);
 }
 template <Is<QemuDevice> T>

@@ -205,6 +205,10 @@ struct MachineFamily {
   // The machine has ACPI PCI hot-plug, the only kind a qemu_hotplug_acpi controller
   // (dmi-to-pci-bridge) takes: x86's pc and q35; not QEMU 7.2's virt boards.
   bool acpi_pci_hotplug = false;
+  // The QEMU -global values that turn off hot-plug into the root bus, written for
+  // <target hotplug='off'/> on controller 0 (pc: PIIX4's ACPI hot-plug of bus 0). Empty where
+  // QEMU has no such switch (pseries' PHBs): there the root bus stays hot-pluggable in QEMU.
+  std::vector<std::string> root_hotplug_off;
   std::vector<ReservedFunction> reserved;
   std::vector<Placement> placements;
   std::map<std::string, std::string> model_defaults;

@@ -602,6 +602,7 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   m.virtio_mmio = o.Bool("virtio_mmio");
   m.virtio_mmio_transports = static_cast<uint32_t>(o.Int("virtio_mmio_transports", 0, 1024));
   m.acpi_pci_hotplug = o.Bool("acpi_pci_hotplug");
+  m.root_hotplug_off = o.Strs("root_hotplug_off");
   if (const Json* bad = o.Need("unsupported_devices"); bad && bad->is_array()) {
     for (size_t i = 0; i < bad->size(); ++i) {
       std::string ptr = "/unsupported_devices/" + std::to_string(i);

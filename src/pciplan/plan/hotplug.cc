@@ -19,8 +19,12 @@ std::vector<PlanBus> PlanBuses(const Plan& plan, const Catalog& catalog) {
     b.index = index;
     b.model = &catalog.controller(m);
     b.name = b.model->BusName(index);
-    // libvirt's <target hotplug='off'/> turns a port's hot-plug off (reference 6.4).
-    b.hotplug = b.model->qemu_hotplug && !d.Is("target/@hotplug", "off");
+    // libvirt's <target hotplug='off'/> turns a port's hot-plug off (reference 6.4); a root
+    // bus's only where the machine has a switch for it (pseries' PHBs have none: libvirt takes
+    // the option and QEMU still hot-plugs there).
+    bool off = d.Is("target/@hotplug", "off") &&
+               (!b.model->root || (plan.family && !plan.family->root_hotplug_off.empty()));
+    b.hotplug = b.model->qemu_hotplug && !off;
     if (d.address.type == AddressType::kPci) parent[index] = d.address.pci.bus;
     if (auto n = ParseDecimal(d.GetOr("target/node", ""))) node[index] = static_cast<int>(*n);
   }
