@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace pciplan {
 namespace {
 
@@ -103,14 +105,23 @@ TEST(ModelLoader, AFamilyHasItsOwnVariantOfAControllerModel) {
   EXPECT_EQ(cat.controller(cat.FindController("pci-bridge")).BusName(3), "pci.3");
 }
 
+/// The catalogue whose controllers.json has one model: a root with every field, and `patch` (a
+/// JSON merge patch) applied to it.
+Result<Catalog> WithOneController(const std::string& patch) {
+  nlohmann::json model = nlohmann::json::parse(R"({"name": "x", "source": "", "qemu": "",
+      "root": true, "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
+      "hotplug": true, "qemu_hotplug": true, "qemu_hotplug_acpi": false, "qemu_root_bus": false,
+      "slots": [1, 31], "target": {}, "target_options": [], "machines": [], "machine_error": "",
+      "index_above_bus": false})");
+  model.merge_patch(nlohmann::json::parse(patch));
+  nlohmann::json file = {{"defaults", nlohmann::json::object()},
+                         {"models", nlohmann::json::array({model})}};
+  return LoadCatalog(WithFile("controllers.json", file.dump()));
+}
+
 TEST(ModelLoader, ExtraRootsOnlyOnARootModel) {
-  Result<Catalog> cat = LoadCatalog(
-      WithFile("controllers.json",
-               R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "x",
-          "root": false, "extra_roots": true, "plugs_as": "pci", "aggregate": false,
-          "offers": ["pci"], "autoassign": true, "hotplug": true, "qemu_hotplug": true,
-          "qemu_hotplug_acpi": false, "qemu_root_bus": false, "slots": [1, 31], "target": {},
-          "machines": [], "machine_error": "", "index_above_bus": false}]})"));
+  Result<Catalog> cat = WithOneController(
+      R"({"qemu": "x", "root": false, "extra_roots": true, "plugs_as": "pci"})");
   ASSERT_FALSE(cat.ok());
   EXPECT_NE(cat.errors().front().message.find("/models/0/extra_roots: only a root model"),
             std::string::npos)
@@ -118,14 +129,8 @@ TEST(ModelLoader, ExtraRootsOnlyOnARootModel) {
 }
 
 TEST(ModelLoader, ATargetDefaultMustBeAnOptionOfTheModel) {
-  Result<Catalog> cat = LoadCatalog(
-      WithFile("controllers.json",
-               R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
-          "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
-          "hotplug": true, "qemu_hotplug": true, "qemu_hotplug_acpi": false,
-          "qemu_root_bus": false, "slots": [1, 31], "target": {"chassis": "index"},
-          "target_options": ["port", "colour"], "machines": [], "machine_error": "",
-          "index_above_bus": false}]})"));
+  Result<Catalog> cat = WithOneController(
+      R"({"target": {"chassis": "index"}, "target_options": ["port", "colour"]})");
   ASSERT_FALSE(cat.ok());
   std::vector<std::string> messages;  // the first two; the machines then miss their models
   for (size_t i = 0; i < 2 && i < cat.errors().size(); ++i) {
@@ -138,13 +143,7 @@ TEST(ModelLoader, ATargetDefaultMustBeAnOptionOfTheModel) {
 }
 
 TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {
-  Result<Catalog> cat = LoadCatalog(
-      WithFile("controllers.json",
-               R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
-          "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
-          "hotplug": true, "qemu_hotplug": true, "qemu_hotplug_acpi": false,
-          "qemu_root_bus": false, "slots": [1, 31], "target": {}, "target_options": [],
-          "machines": [], "machine_error": "", "index_above_bus": false, "colour": "red"}]})"));
+  Result<Catalog> cat = WithOneController(R"({"colour": "red"})");
   ASSERT_FALSE(cat.ok());
   EXPECT_NE(cat.errors().front().message.find("controllers.json: /models/0/colour: unknown field"),
             std::string::npos)
@@ -152,13 +151,7 @@ TEST(ModelLoader, UnknownFieldIsRejectedWithItsPointer) {
 }
 
 TEST(ModelLoader, SlotRangeOutsidePciIsRejected) {
-  Result<Catalog> cat = LoadCatalog(
-      WithFile("controllers.json",
-               R"({"defaults": {}, "models": [{"name": "x", "source": "", "qemu": "", "root": true,
-          "plugs_as": "", "aggregate": false, "offers": ["pci"], "autoassign": true,
-          "hotplug": true, "qemu_hotplug": true, "qemu_hotplug_acpi": false,
-          "qemu_root_bus": false, "slots": [1, 32], "target": {}, "machines": [],
-          "machine_error": "", "index_above_bus": false}]})"));
+  Result<Catalog> cat = WithOneController(R"({"slots": [1, 32]})");
   ASSERT_FALSE(cat.ok());
   EXPECT_NE(cat.errors().front().message.find("/models/0/slots"), std::string::npos);
 }
