@@ -76,7 +76,7 @@ class Props {
   std::pair<iterator, bool> emplace(K&& key, V&& value) {
     std::string_view k(key);
     // Appending in order (a reader walking sorted data) needs no search.
-    if (items_.empty() || items_.back().first < k) {
+    if (items_.empty() || std::string_view(items_.back().first) < k) {
       items_.emplace_back(std::string(std::forward<K>(key)), std::string(std::forward<V>(value)));
       return {items_.end() - 1, true};
     }

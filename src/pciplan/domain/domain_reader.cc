@@ -466,7 +466,7 @@ Result<Domain> ReadDomain(std::string text) {
 
 Result<Domain> ReadWithInsertion(const Domain& before, std::string text,
                                  std::pair<size_t, size_t> inserted) {
-  auto [first, last] = inserted;
+  const size_t first = inserted.first, last = inserted.second;
   size_t length = last - first;
   bool plain = first != std::string::npos && last >= first && last <= text.size() &&
                text.size() == before.text.size() + length &&
