@@ -571,49 +571,58 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return pciplan::VersionText(pciplan::BuiltinCatalog()); },
                        "Print pciplan's version and what it models (libvirt, QEMU) and exit");
-  // Only the named subcommand gets its options (each costs start-up time); every one does for
-  // help or an unknown name.
+  // Only the named subcommand is built (each option costs start-up time); every one is for
+  // help or an unknown name, so that both list them all.
   const std::string named = argc > 1 ? argv[1] : "";
   const bool all = named != "plan" && named != "check" && named != "qemu-args" &&
                    named != "caps" && named != "verify" && named != "tree" && named != "attach" &&
                    named != "detach";
-  auto builds = [&](const CLI::App* c) { return all || c->get_name() == named; };
+  // The subcommand `name`, or nullptr when this run does not build it.
+  auto subcommand = [&](const char* name, const char* description) -> CLI::App* {
+    return all || named == name ? app.add_subcommand(name, description) : nullptr;
+  };
 
   FileCommandArgs file_args;
   constexpr const char* kInputHelp = "Domain XML file, or - for standard input";
   constexpr const char* kBatchInputHelp =
       "Domain XML file, or - for standard input; with --batch: files, folders (their *.xml) "
       "and - for a list of paths on standard input";
-  CLI::App* plan = app.add_subcommand(
+  CLI::App* plan = subcommand(
       "plan", "Fill in every missing address (libvirt 9.0 policy) and print the domain XML");
-  plan->add_option("input", file_args.inputs, kBatchInputHelp)->required();
-  plan->add_option("-o,--output", file_args.output,
-                   "Write the planned XML here (atomically) instead of standard output");
-  plan->add_flag("--explain", file_args.explain,
-                 "Print why controllers were added, on standard error");
-  plan->add_flag("--write-wishes", file_args.write_wishes,
-                 "Record the wishes used into the domain's metadata, for the next plan");
-  plan->add_flag("--all-errors", file_args.all_errors,
-                 "Report every independent problem of a refused domain, not only the first");
-  plan->add_flag("--json", file_args.json,
-                 "Print the result as JSON: addresses, added controllers, promises, "
-                 "diagnostics; the XML goes to -o, else into the document (\"xml\")");
+  if (plan) {
+    plan->add_option("input", file_args.inputs, kBatchInputHelp)->required();
+    plan->add_option("-o,--output", file_args.output,
+                     "Write the planned XML here (atomically) instead of standard output");
+    plan->add_flag("--explain", file_args.explain,
+                   "Print why controllers were added, on standard error");
+    plan->add_flag("--write-wishes", file_args.write_wishes,
+                   "Record the wishes used into the domain's metadata, for the next plan");
+    plan->add_flag("--all-errors", file_args.all_errors,
+                   "Report every independent problem of a refused domain, not only the first");
+    plan->add_flag("--json", file_args.json,
+                   "Print the result as JSON: addresses, added controllers, promises, "
+                   "diagnostics; the XML goes to -o, else into the document (\"xml\")");
+  }
 
-  CLI::App* check = app.add_subcommand(
+  CLI::App* check = subcommand(
       "check", "Validate the domain's fixed addresses and plan it, changing nothing");
-  check->add_option("input", file_args.inputs, kBatchInputHelp)->required();
-  check->add_flag("--json", file_args.json,
-                  "Print the result as JSON: addresses, promises, every problem found");
+  if (check) {
+    check->add_option("input", file_args.inputs, kBatchInputHelp)->required();
+    check->add_flag("--json", file_args.json,
+                    "Print the result as JSON: addresses, promises, every problem found");
+  }
 
-  CLI::App* qemu_args = app.add_subcommand(
+  CLI::App* qemu_args = subcommand(
       "qemu-args", "Plan the domain and print the QEMU command line that builds its PCI topology");
-  qemu_args->add_option("input", file_args.inputs, kBatchInputHelp)->required();
-  qemu_args->add_flag("--json", file_args.json,
-                      "Print JSON: machine, -device objects and argv (with --batch: NAME.json "
-                      "files and JSON lines)");
+  if (qemu_args) {
+    qemu_args->add_option("input", file_args.inputs, kBatchInputHelp)->required();
+    qemu_args->add_flag("--json", file_args.json,
+                        "Print JSON: machine, -device objects and argv (with --batch: NAME.json "
+                        "files and JSON lines)");
+  }
 
   for (CLI::App* c : {plan, check, qemu_args}) {
-    if (!builds(c)) continue;
+    if (c == nullptr) continue;
     c->add_flag("--batch", file_args.batch,
                 "Many inputs, one outcome line each on standard output in input order");
     if (c != check) {
@@ -632,88 +641,98 @@ int Main(int argc, char** argv) {
 
   pciplan::CapsOptions caps_options;
   bool caps_json = false;
-  CLI::App* caps = app.add_subcommand(
-      "caps", "Ask a QEMU binary what it has: machine types, devices, built-ins, hot-plug");
-  caps->add_option("--qemu", caps_options.qemu, "QEMU binary (default qemu-system-x86_64)")
-      ->type_name("BIN");
-  caps->add_option("--machine", caps_options.machines,
-                   "Machine type to probe (repeatable; default: those pciplan has a family for)")
-      ->type_name("M");
-  caps->add_flag("--json", caps_json, "Print the capabilities as JSON");
-  caps->add_flag("--refresh", caps_options.refresh, "Ask QEMU again, ignoring the cache");
   std::string caps_write_data;
-  caps->add_option("--write-data", caps_write_data,
-                   "Write the data files with the binary's facts in them into DIR (starting from "
-                   "DIR's own files when it has them, else the bundled data)")
-      ->type_name("DIR");
+  CLI::App* caps = subcommand(
+      "caps", "Ask a QEMU binary what it has: machine types, devices, built-ins, hot-plug");
+  if (caps) {
+    caps->add_option("--qemu", caps_options.qemu, "QEMU binary (default qemu-system-x86_64)")
+        ->type_name("BIN");
+    caps->add_option("--machine", caps_options.machines,
+                     "Machine type to probe (repeatable; default: those pciplan has a family for)")
+        ->type_name("M");
+    caps->add_flag("--json", caps_json, "Print the capabilities as JSON");
+    caps->add_flag("--refresh", caps_options.refresh, "Ask QEMU again, ignoring the cache");
+    caps->add_option("--write-data", caps_write_data,
+                     "Write the data files with the binary's facts in them into DIR (starting from "
+                     "DIR's own files when it has them, else the bundled data)")
+        ->type_name("DIR");
+  }
 
   pciplan::VerifyOptions verify_options;
   bool no_probes = false;
-  CLI::App* verify = app.add_subcommand(
-      "verify",
-      "Plan the domain, start the real QEMU paused with the plan and check that every "
-      "device is where the plan put it and every promised hot-plug slot accepts one");
-  verify->add_option("input", file_args.inputs, kInputHelp)->required();
-  verify->add_option("--qemu", verify_options.qemu,
-                     "QEMU binary (default: qemu-system-x86_64 or qemu-system-aarch64)");
-  verify->add_flag("--json", file_args.json, "Print the report as JSON");
-  verify->add_flag("--no-probes", no_probes, "Check addresses only, no hot-plug probes");
   bool guest = false;
   pciplan::GuestOptions guest_options;
   int boot_timeout_s = guest_options.timeout_ms / 1000;
-  verify->add_flag("--guest", guest,
-                   "Boot a Linux guest under TCG with the plan's devices and check that it sees "
-                   "every PCI device where the plan put it");
-  verify->add_option("--kernel", guest_options.kernel,
-                     "With --guest: the kernel to boot (default: data/qemu.json guest/systems)");
-  verify->add_option("--busybox", guest_options.busybox,
-                     "With --guest: a statically linked busybox for the guest's initramfs");
-  verify->add_option("--boot-timeout", boot_timeout_s,
-                     "With --guest: seconds for the guest to report (default 120)")
-      ->check(CLI::Range(1, 3600));
+  CLI::App* verify = subcommand(
+      "verify",
+      "Plan the domain, start the real QEMU paused with the plan and check that every "
+      "device is where the plan put it and every promised hot-plug slot accepts one");
+  if (verify) {
+    verify->add_option("input", file_args.inputs, kInputHelp)->required();
+    verify->add_option("--qemu", verify_options.qemu,
+                       "QEMU binary (default: qemu-system-x86_64 or qemu-system-aarch64)");
+    verify->add_flag("--json", file_args.json, "Print the report as JSON");
+    verify->add_flag("--no-probes", no_probes, "Check addresses only, no hot-plug probes");
+    verify->add_flag("--guest", guest,
+                     "Boot a Linux guest under TCG with the plan's devices and check that it sees "
+                     "every PCI device where the plan put it");
+    verify->add_option("--kernel", guest_options.kernel,
+                       "With --guest: the kernel to boot (default: data/qemu.json guest/systems)");
+    verify->add_option("--busybox", guest_options.busybox,
+                       "With --guest: a statically linked busybox for the guest's initramfs");
+    verify->add_option("--boot-timeout", boot_timeout_s,
+                       "With --guest: seconds for the guest to report (default 120)")
+        ->check(CLI::Range(1, 3600));
+  }
 
   for (CLI::App* c : {plan, check, qemu_args, verify}) {
-    if (!builds(c)) continue;
+    if (c == nullptr) continue;
     AddWishOptions(*c, file_args.wishes);
     AddReplanOption(*c, file_args.wishes);
   }
 
   EditArgs edit;
-  CLI::App* tree = app.add_subcommand(
+  CLI::App* tree = subcommand(
       "tree", "Plan the domain and print its PCI topology as a tree, with every free slot");
   std::string tree_input, svg_file;
   bool tree_dot = false;
   WishArgs tree_wishes;
-  tree->add_option("input", tree_input, kInputHelp)->required();
-  tree->add_flag("--dot", tree_dot, "Print a Graphviz graph instead");
-  tree->add_option("--svg", svg_file, "Render the graph with Graphviz's dot into this SVG file");
-  if (builds(tree)) {
+  if (tree) {
+    tree->add_option("input", tree_input, kInputHelp)->required();
+    tree->add_flag("--dot", tree_dot, "Print a Graphviz graph instead");
+    tree->add_option("--svg", svg_file, "Render the graph with Graphviz's dot into this SVG file");
     AddWishOptions(*tree, tree_wishes);
     AddReplanOption(*tree, tree_wishes);
   }
 
-  CLI::App* attach = app.add_subcommand(
+  CLI::App* attach = subcommand(
       "attach", "Add a device, like virsh attach-device: plan it, moving nothing else");
-  attach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
-  attach->add_option("device", edit.device, "File with the one device element to add")->required();
-  attach->add_flag("!--config", edit.live,
-                   "Plan it for the next boot; controllers may be added "
-                   "(libvirt's attach-device --config; the default)");
-  attach->add_flag("--live", edit.live,
-                   "Plan it for the running guest: a free hot-pluggable "
-                   "slot only, no controller added");
-  attach->add_flag("--write-wishes", edit.write_wishes,
-                   "Record the wishes used into the domain's metadata, for the next plan");
-  CLI::App* detach = app.add_subcommand(
+  if (attach) {
+    attach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
+    attach->add_option("device", edit.device, "File with the one device element to add")->required();
+    attach->add_flag("!--config", edit.live,
+                     "Plan it for the next boot; controllers may be added "
+                     "(libvirt's attach-device --config; the default)");
+    attach->add_flag("--live", edit.live,
+                     "Plan it for the running guest: a free hot-pluggable "
+                     "slot only, no controller added");
+    attach->add_flag("--write-wishes", edit.write_wishes,
+                     "Record the wishes used into the domain's metadata, for the next plan");
+  }
+
+  CLI::App* detach = subcommand(
       "detach", "Remove a device, like virsh detach-device, moving nothing else");
-  detach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
-  CLI::Option* which =
-      detach->add_option("device", edit.device, "File with a device element naming the device");
-  detach->add_option("--alias", edit.alias, "The device's alias name instead")->excludes(which);
-  detach->add_flag("--prune", edit.prune, "Also remove the PCI controllers left empty on its path");
-  detach->add_flag("--live", edit.live, "Remove it from the running guest too (with --qmp)");
+  if (detach) {
+    detach->add_option("domain", edit.domain, "Domain XML file, or - for standard input")->required();
+    CLI::Option* which =
+        detach->add_option("device", edit.device, "File with a device element naming the device");
+    detach->add_option("--alias", edit.alias, "The device's alias name instead")->excludes(which);
+    detach->add_flag("--prune", edit.prune, "Also remove the PCI controllers left empty on its path");
+    detach->add_flag("--live", edit.live, "Remove it from the running guest too (with --qmp)");
+  }
+
   for (CLI::App* c : {attach, detach}) {
-    if (!builds(c)) continue;
+    if (c == nullptr) continue;
     c->add_option("-o,--output", edit.output, "Write the new domain here (atomically)");
     c->add_flag("--in-place", edit.in_place, "Replace the domain file (atomically)");
     c->add_option("--qmp", edit.qmp,
@@ -737,20 +756,21 @@ int Main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
-  if (*plan) return RunFileCommandLine(Command::kPlan, file_args);
-  if (*check) return RunFileCommandLine(Command::kCheck, file_args);
-  if (*qemu_args) return RunFileCommandLine(Command::kQemuArgs, file_args);
-  if (*caps) return RunCaps(caps_options, caps_json, caps_write_data);
-  if (*tree) return RunTreeCommandLine(tree_input, tree_wishes, tree_dot, svg_file);
-  if (*attach) return RunEdit(edit, pciplan::EditKind::kAttach);
-  if (*detach) {
+  auto chosen = [](const CLI::App* c) { return c != nullptr && c->parsed(); };
+  if (chosen(plan)) return RunFileCommandLine(Command::kPlan, file_args);
+  if (chosen(check)) return RunFileCommandLine(Command::kCheck, file_args);
+  if (chosen(qemu_args)) return RunFileCommandLine(Command::kQemuArgs, file_args);
+  if (chosen(caps)) return RunCaps(caps_options, caps_json, caps_write_data);
+  if (chosen(tree)) return RunTreeCommandLine(tree_input, tree_wishes, tree_dot, svg_file);
+  if (chosen(attach)) return RunEdit(edit, pciplan::EditKind::kAttach);
+  if (chosen(detach)) {
     if (edit.device.empty() && edit.alias.empty()) {
       std::fprintf(stderr, "pciplan: detach needs a device file or --alias\n");
       return kExitUsage;
     }
     return RunEdit(edit, pciplan::EditKind::kDetach);
   }
-  if (*verify) {
+  if (chosen(verify)) {
     verify_options.probes = no_probes ? pciplan::Probes::kNone : pciplan::Probes::kHotplug;
     guest_options.qemu = verify_options.qemu;
     guest_options.timeout_ms = boot_timeout_s * 1000;
