@@ -7,6 +7,7 @@ pkgs=(build-essential cmake pkg-config libpugixml-dev nlohmann-json3-dev libcli1
       qemu-system-misc  # qemu-system-riscv64, for the riscv64 virt family
       qemu-system-ppc  # qemu-system-ppc64, for the ppc64 pseries family
       clang libclang-rt-14-dev  # clang 14 and its libFuzzer runtime (libclang_rt.fuzzer)
+      lld  # links the static CLI with its hot functions side by side (cmake/pciplan-cli.order)
       graphviz  # dot, for pciplan tree --svg
       python3-pytest golang-go  # the tests of the Python and Go bindings
       scdoc man-db  # the man page pciplan(1): written by scdoc, rendered by man in the tests

@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "test_support.h"
@@ -68,6 +70,43 @@ TEST(Cli, OutputFileIsWrittenAtomicallyAndKeepsPermissions) {
   EXPECT_EQ(leftovers, 0);
   fs::remove_all(dir);
 }
+
+#ifdef PCIPLAN_ORDERED_CLI
+// The static CLI is linked with the functions of cmake/pciplan-cli.order side by side (a
+// process maps its code 64 KiB at a time): those found in the binary fill hardly more 64 KiB
+// blocks than their size needs, where scattered they took five times as many. It also fails
+// when the list has gone stale (scripts/hot-order.sh writes it again).
+TEST(Cli, StaticCliHasItsHotFunctionsSideBySide) {
+  std::set<std::string> listed;
+  std::istringstream order(Slurp(fs::path(PCIPLAN_SOURCE_DIR) / "cmake" / "pciplan-cli.order"));
+  for (std::string line; std::getline(order, line);) {
+    if (!line.empty() && line[0] != '#') listed.insert(line);
+  }
+  ASSERT_GT(listed.size(), 500u);
+  FILE* nm = ::popen(("nm -S --defined-only " + std::string(PCIPLAN_BINARY)).c_str(), "r");
+  ASSERT_NE(nm, nullptr);
+  std::set<uint64_t> blocks;
+  std::set<std::string> found;
+  uint64_t bytes = 0;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, nm) != nullptr) {
+    std::istringstream line(buf);
+    std::string addr, size, type, name;
+    if (!(line >> addr >> size >> type >> name)) continue;  // symbols without a size
+    if (type != "t" && type != "T" && type != "W" && type != "i") continue;
+    if (listed.count(name) == 0 || !found.insert(name).second) continue;
+    uint64_t a = std::stoull(addr, nullptr, 16), n = std::stoull(size, nullptr, 16);
+    bytes += n;
+    for (uint64_t b = a >> 16; b <= (a + n - 1) >> 16; ++b) blocks.insert(b);
+  }
+  ::pclose(nm);
+  // Most listed functions are still there (a few vanish with any change of the code).
+  EXPECT_GE(found.size() * 4, listed.size() * 3) << found.size() << " of " << listed.size();
+  uint64_t needed = (bytes + 0xffff) >> 16;
+  EXPECT_LE(blocks.size(), needed + needed / 2 + 2)
+      << found.size() << " functions, " << bytes << " bytes in " << blocks.size() << " blocks";
+}
+#endif
 
 // `tree --svg` renders the graph with Graphviz (installed by scripts/setup.sh): a few corpus
 // domains of every machine type, one with expander buses of two NUMA nodes.
