@@ -41,6 +41,12 @@ run detach "$work/planned.xml" "$work/nic.xml" -o /dev/null
 # first seen; "'2" marks a recursion level, addresses are functions without a symbol.
 cat "$work"/cg.* | sed -nE "s/^c?fn=\([0-9]+\) (.+)$/\1/p" | sed -E "s/'[0-9]+$//" |
   grep -vE '^0x[0-9a-f]+$|^\(below main\)$' | awk '!seen[$0]++' > "$work/order"
+# What valgrind cannot show: it replaces the C library's string functions with its own, and its
+# CPU lacks AVX-512, so the variants the real CPU picks (AVX2, EVEX, AVX-512) and their ifunc
+# resolvers are added by name, with the start-up code that maps the vDSO.
+nm "$pciplan" | awk '{print $NF}' |
+  grep -E '^__(mem|str|stp|wmem|wcs|rawmem|wcp)[a-z0-9]*_(avx|avx2|evex|avx512)|_ifunc$|^(frame_dummy|register_tm_clones|_dl_new_object|setup_vdso|_dl_add_to_namespace_list)$' |
+  awk 'NR == FNR {seen[$0] = 1; next} !seen[$0]++' "$work/order" - >> "$work/order"
 {
   echo "# Functions the CLI's everyday commands run, placed side by side by the static link."
   echo "# Written by scripts/hot-order.sh; regenerate after larger changes of those paths."
