@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
+#include <memory>
+#include <set>
 
 #include "pciplan/base/numbers.h"
 
@@ -14,39 +17,92 @@ namespace {
 constexpr unsigned kParseFlags = pugi::parse_default | pugi::parse_comments |
                                  pugi::parse_declaration | pugi::parse_doctype | pugi::parse_pi;
 
-/// Adds the properties of `node` below `path` (the node's own path, "" or ending in '/'),
-/// `depth` levels of children deep. `path` is one buffer grown and cut back on the way.
-void CollectPropsAt(const pugi::xml_node& node, std::string& path, int depth, Props& props) {
+/// Whether `name` is among `seen` (the element names met so far among one element's children),
+/// adding it when not: a short list is scanned, a long one (a hostile input) kept as a set.
+class SeenNames {
+ public:
+  bool Insert(std::string_view name) {
+    if (many_) return !many_->insert(name).second;
+    for (size_t i = 0; i < count_; ++i) {
+      if (few_[i] == name) return true;
+    }
+    if (count_ < std::size(few_)) {
+      few_[count_++] = name;
+      return false;
+    }
+    many_ = std::make_unique<std::set<std::string_view>>(std::begin(few_), std::end(few_));
+    many_->insert(name);
+    return false;
+  }
+
+ private:
+  std::string_view few_[8];
+  size_t count_ = 0;
+  std::unique_ptr<std::set<std::string_view>> many_;
+};
+
+/// Appends the properties of `node` below `path` (the node's own path, "" or ending in '/'),
+/// `depth` levels of children deep, in document order. `path` is one buffer grown and cut back
+/// on the way. Of two children of one name the first wins, its sibling is skipped whole.
+void CollectPropsAt(const pugi::xml_node& node, std::string& path, int depth,
+                    std::vector<Props::value_type>& items) {
   size_t base = path.size();
-  for (const pugi::xml_attribute& a : node.attributes()) {
-    path += '@';
-    path += a.name();
-    props.emplace(std::string_view(path), a.value());
+  for (pugi::xml_attribute a = node.first_attribute(); a; a = a.next_attribute()) {
+    std::string_view name = a.name();
+    path.push_back('@');
+    path.append(name.data(), name.size());
+    items.emplace_back(path, a.value());
     path.resize(base);
   }
   if (depth == 0) return;
-  for (const pugi::xml_node& child : node.children()) {
+  SeenNames seen;
+  for (pugi::xml_node child = node.first_child(); child; child = child.next_sibling()) {
     if (child.type() != pugi::node_element) continue;
     std::string_view name = child.name();
     if (base == 0 && name == "address") continue;  // the guest address, parsed apart
-    path += name;
-    path += '/';
-    if (props.count(path) != 0) {  // first child of a name wins
-      path.resize(base);
-      continue;
-    }
-    props.emplace(std::string_view(path), std::string_view());
+    if (seen.Insert(name)) continue;                // first child of a name wins
+    path.append(name.data(), name.size());
+    path.push_back('/');
+    items.emplace_back(path, std::string());
     std::string_view text = child.child_value();
-    if (!text.empty()) props.emplace(std::string_view(path).substr(0, path.size() - 1), text);
-    CollectPropsAt(child, path, depth - 1, props);
+    if (!text.empty()) items.emplace_back(std::string_view(path).substr(0, path.size() - 1), text);
+    CollectPropsAt(child, path, depth - 1, items);
     path.resize(base);
   }
 }
 
-void CollectProps(const pugi::xml_node& node, const std::string& prefix, int depth, Props& props) {
-  std::string path = prefix;
-  path.reserve(64);
-  CollectPropsAt(node, path, depth, props);
+/// The properties of `node`, two levels of children deep, as one sorted list built once: what
+/// the element says is collected in document order, sorted (stable: of two equal paths, two
+/// attributes of one name, the first stays) and duplicates dropped. `path` is a buffer to reuse.
+void CollectProps(const pugi::xml_node& node, std::string& path, Props& props) {
+  std::vector<Props::value_type> items;
+  items.reserve(8);
+  path.clear();
+  CollectPropsAt(node, path, 2, items);
+  auto less = [](const Props::value_type& a, const Props::value_type& b) {
+    return std::string_view(a.first) < std::string_view(b.first);
+  };
+  if (!std::is_sorted(items.begin(), items.end(), less)) {
+    if (items.size() <= 32) {
+      // Insertion sort: a device has a handful of properties, most of them in order already.
+      for (size_t i = 1; i < items.size(); ++i) {
+        if (!less(items[i], items[i - 1])) continue;
+        Props::value_type moved = std::move(items[i]);
+        size_t j = i;
+        for (; j > 0 && less(moved, items[j - 1]); --j) items[j] = std::move(items[j - 1]);
+        items[j] = std::move(moved);
+      }
+    } else {
+      std::stable_sort(items.begin(), items.end(), less);
+    }
+  }
+  // Equal paths (an attribute written twice) are neighbours now: the first is kept.
+  items.erase(std::unique(items.begin(), items.end(),
+                          [](const Props::value_type& a, const Props::value_type& b) {
+                            return a.first == b.first;
+                          }),
+              items.end());
+  props.AssignSorted(std::move(items));
 }
 
 Result<Address> ReadAddress(const pugi::xml_node& node, int line, const std::string& text) {
@@ -240,27 +296,30 @@ std::optional<size_t> TooDeepAt(std::string_view s) {
     size_t lt = s.find('<', i);
     if (lt == std::string_view::npos) break;
     i = lt + 1;
-    std::string_view rest = s.substr(i);
-    if (rest.rfind("!--", 0) == 0) {
+    char c = i < s.size() ? s[i] : '\0';
+    if (c == '!' && s.compare(i, 3, "!--") == 0) {
       skip_past("-->");
-    } else if (rest.rfind("![CDATA[", 0) == 0) {
+    } else if (c == '!' && s.compare(i, 8, "![CDATA[") == 0) {
       skip_past("]]>");
-    } else if (rest.rfind('?', 0) == 0 || rest.rfind('!', 0) == 0) {
+    } else if (c == '?' || c == '!') {
       skip_past(">");
-    } else if (rest.rfind('/', 0) == 0) {
+    } else if (c == '/') {
       --depth;
       skip_past(">");
     } else {
       if (++depth > kMaxXmlDepth) return lt;
-      // The start tag's end, past quoted attribute values; "/>" closes the element again.
-      char quote = 0;
+      // The start tag's end, past quoted attribute values (each found at once); "/>" closes the
+      // element again.
       for (; i < s.size(); ++i) {
-        char c = s[i];
-        if (quote) {
-          if (c == quote) quote = 0;
-        } else if (c == '\'' || c == '"') {
-          quote = c;
-        } else if (c == '>') {
+        char q = s[i];
+        if (q == '\'' || q == '"') {
+          size_t close = s.find(q, i + 1);
+          if (close == std::string_view::npos) {
+            i = s.size();
+            break;
+          }
+          i = close;
+        } else if (q == '>') {
           if (s[i - 1] == '/') --depth;
           ++i;
           break;
@@ -348,7 +407,8 @@ Result<Device> ReadDevice(const std::string& text) {
   dev.tag = tag;
   dev.offset = static_cast<size_t>(root.offset_debug());
   dev.line = LineOf(text, dev.offset);
-  CollectProps(root, "", 2, dev.props);
+  std::string path;
+  CollectProps(root, path, dev.props);
   if (pugi::xml_node a = root.child("address")) {
     Result<Address> addr = ReadAddress(a, dev.line, text);
     if (!addr) {
@@ -430,9 +490,17 @@ Result<Domain> ReadDomain(std::string text) {
   dom.devices_offset = static_cast<size_t>(devices.offset_debug());
   int line = 1;
   size_t line_offset = 0;
+  size_t elements = 0;
+  for (pugi::xml_node child = devices.first_child(); child && elements <= kMaxDevices;
+       child = child.next_sibling()) {
+    elements += child.type() == pugi::node_element;
+  }
+  dom.devices.reserve(std::min(elements, kMaxDevices));
+  std::string path;  // reused by every device's properties
+  path.reserve(64);
   for (const pugi::xml_node& child : devices.children()) {
     if (child.type() != pugi::node_element) continue;
-    std::string tag = child.name();
+    std::string_view tag = child.name();
     if (tag == "emulator") continue;
     if (tag == "graphics") dom.has_graphics = true;
     if (dom.devices.size() >= kMaxDevices) {
@@ -449,7 +517,7 @@ Result<Domain> ReadDomain(std::string text) {
     line_offset = dev.offset;
     dev.line = line;
     dev.source = static_cast<int>(dom.devices.size());
-    CollectProps(child, "", 2, dev.props);
+    CollectProps(child, path, dev.props);
     if (pugi::xml_node a = child.child("address")) {
       Result<Address> addr = ReadAddress(a, dev.line, dom.text);
       if (!addr) {
