@@ -4,6 +4,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -41,68 +42,115 @@ class SeenNames {
   std::unique_ptr<std::set<std::string_view>> many_;
 };
 
+/// A path being built: the characters of [0, size) of a buffer grown as needed (std::string's
+/// own appends cost a call each).
+class PathBuffer {
+ public:
+  size_t size() const { return size_; }
+  std::string_view view() const { return {buf_.data(), size_}; }
+  void Append(std::string_view s, char then = 0) {
+    size_t need = size_ + s.size() + 1;
+    if (need > buf_.size()) buf_.resize(std::max(need, 2 * buf_.size()));
+    std::memcpy(buf_.data() + size_, s.data(), s.size());
+    size_ += s.size();
+    if (then) buf_[size_++] = then;
+  }
+  void Prepend(char c, std::string_view s) {  // c then s
+    size_t need = size_ + s.size() + 1;
+    if (need > buf_.size()) buf_.resize(std::max(need, 2 * buf_.size()));
+    buf_[size_++] = c;
+    std::memcpy(buf_.data() + size_, s.data(), s.size());
+    size_ += s.size();
+  }
+  void CutTo(size_t size) { size_ = size; }
+
+ private:
+  std::string buf_ = std::string(64, '\0');
+  size_t size_ = 0;
+};
+
 /// Appends the properties of `node` below `path` (the node's own path, "" or ending in '/'),
 /// `depth` levels of children deep, in document order. `path` is one buffer grown and cut back
-/// on the way. Of two children of one name the first wins, its sibling is skipped whole.
-void CollectPropsAt(const pugi::xml_node& node, std::string& path, int depth,
-                    std::vector<Props::value_type>& items) {
-  size_t base = path.size();
+/// on the way. Of two children of one name the first wins, its sibling is skipped whole. The
+/// device's first <address> child (not a property) goes to `address`.
+void CollectPropsAt(const pugi::xml_node& node, PathBuffer& path, int depth,
+                    std::vector<Props::value_type>& items, pugi::xml_node* address) {
+  const size_t base = path.size();
   for (pugi::xml_attribute a = node.first_attribute(); a; a = a.next_attribute()) {
-    std::string_view name = a.name();
-    path.push_back('@');
-    path.append(name.data(), name.size());
-    items.emplace_back(path, a.value());
-    path.resize(base);
+    path.Prepend('@', a.name());
+    std::string_view key = path.view();
+    items.emplace_back(std::piecewise_construct, std::forward_as_tuple(key.data(), key.size()),
+                       std::forward_as_tuple(a.value()));
+    path.CutTo(base);
   }
   if (depth == 0) return;
   SeenNames seen;
   for (pugi::xml_node child = node.first_child(); child; child = child.next_sibling()) {
-    if (child.type() != pugi::node_element) continue;
     std::string_view name = child.name();
-    if (base == 0 && name == "address") continue;  // the guest address, parsed apart
+    // The first node named address (as xml_node::child("address") finds it): the guest
+    // address, parsed apart.
+    if (base == 0 && !*address && name == "address") *address = child;
+    if (child.type() != pugi::node_element) continue;
+    if (base == 0 && name == "address") continue;
     if (seen.Insert(name)) continue;                // first child of a name wins
-    path.append(name.data(), name.size());
-    path.push_back('/');
-    items.emplace_back(path, std::string());
-    std::string_view text = child.child_value();
-    if (!text.empty()) items.emplace_back(std::string_view(path).substr(0, path.size() - 1), text);
-    CollectPropsAt(child, path, depth - 1, items);
-    path.resize(base);
+    path.Append(name, '/');
+    std::string_view key = path.view();
+    items.emplace_back(std::piecewise_construct, std::forward_as_tuple(key.data(), key.size()),
+                       std::forward_as_tuple());
+    const char* text = child.child_value();
+    if (*text) {
+      items.emplace_back(std::piecewise_construct,
+                         std::forward_as_tuple(key.data(), key.size() - 1),
+                         std::forward_as_tuple(text));
+    }
+    CollectPropsAt(child, path, depth - 1, items, address);
+    path.CutTo(base);
   }
+}
+
+/// Whether path `a` sorts before path `b` (std::string's order), compared inline: paths are
+/// short and most differ in their first bytes, so a call to memcmp would cost more.
+bool PathLess(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+  }
+  return a.size() < b.size();
 }
 
 /// The properties of `node`, two levels of children deep, as one sorted list built once: what
 /// the element says is collected in document order, sorted (stable: of two equal paths, two
 /// attributes of one name, the first stays) and duplicates dropped. `path` is a buffer to reuse.
-void CollectProps(const pugi::xml_node& node, std::string& path, Props& props) {
+/// Returns the first <address> child (null when none).
+pugi::xml_node CollectProps(const pugi::xml_node& node, PathBuffer& path, Props& props) {
   std::vector<Props::value_type> items;
   items.reserve(8);
-  path.clear();
-  CollectPropsAt(node, path, 2, items);
+  path.CutTo(0);
+  pugi::xml_node address;
+  CollectPropsAt(node, path, 2, items, &address);
   auto less = [](const Props::value_type& a, const Props::value_type& b) {
-    return std::string_view(a.first) < std::string_view(b.first);
+    return PathLess(a.first, b.first);
   };
-  if (!std::is_sorted(items.begin(), items.end(), less)) {
-    if (items.size() <= 32) {
-      // Insertion sort: a device has a handful of properties, most of them in order already.
-      for (size_t i = 1; i < items.size(); ++i) {
-        if (!less(items[i], items[i - 1])) continue;
-        Props::value_type moved = std::move(items[i]);
-        size_t j = i;
-        for (; j > 0 && less(moved, items[j - 1]); --j) items[j] = std::move(items[j - 1]);
-        items[j] = std::move(moved);
-      }
-    } else {
-      std::stable_sort(items.begin(), items.end(), less);
+  if (items.size() <= 32) {
+    // Insertion sort: a device has a handful of properties, most of them in order already.
+    for (size_t i = 1; i < items.size(); ++i) {
+      if (!less(items[i], items[i - 1])) continue;
+      Props::value_type moved = std::move(items[i]);
+      size_t j = i;
+      for (; j > 0 && less(moved, items[j - 1]); --j) items[j] = std::move(items[j - 1]);
+      items[j] = std::move(moved);
     }
+  } else {
+    std::stable_sort(items.begin(), items.end(), less);
   }
   // Equal paths (an attribute written twice) are neighbours now: the first is kept.
   items.erase(std::unique(items.begin(), items.end(),
                           [](const Props::value_type& a, const Props::value_type& b) {
-                            return a.first == b.first;
+                            return a.first.size() == b.first.size() && !PathLess(a.first, b.first);
                           }),
               items.end());
   props.AssignSorted(std::move(items));
+  return address;
 }
 
 Result<Address> ReadAddress(const pugi::xml_node& node, int line, const std::string& text) {
@@ -310,7 +358,14 @@ std::optional<size_t> TooDeepAt(std::string_view s) {
       if (++depth > kMaxXmlDepth) return lt;
       // The start tag's end, past quoted attribute values (each found at once); "/>" closes the
       // element again.
+      static constexpr std::array<bool, 256> kStops = [] {
+        std::array<bool, 256> t{};
+        t['\''] = t['"'] = t['>'] = true;
+        return t;
+      }();
       for (; i < s.size(); ++i) {
+        while (i < s.size() && !kStops[static_cast<unsigned char>(s[i])]) ++i;
+        if (i >= s.size()) break;
         char q = s[i];
         if (q == '\'' || q == '"') {
           size_t close = s.find(q, i + 1);
@@ -407,9 +462,8 @@ Result<Device> ReadDevice(const std::string& text) {
   dev.tag = tag;
   dev.offset = static_cast<size_t>(root.offset_debug());
   dev.line = LineOf(text, dev.offset);
-  std::string path;
-  CollectProps(root, path, dev.props);
-  if (pugi::xml_node a = root.child("address")) {
+  PathBuffer path;
+  if (pugi::xml_node a = CollectProps(root, path, dev.props)) {
     Result<Address> addr = ReadAddress(a, dev.line, text);
     if (!addr) {
       Diagnostics errs = std::move(addr).take_errors();
@@ -496,8 +550,7 @@ Result<Domain> ReadDomain(std::string text) {
     elements += child.type() == pugi::node_element;
   }
   dom.devices.reserve(std::min(elements, kMaxDevices));
-  std::string path;  // reused by every device's properties
-  path.reserve(64);
+  PathBuffer path;  // reused by every device's properties
   for (const pugi::xml_node& child : devices.children()) {
     if (child.type() != pugi::node_element) continue;
     std::string_view tag = child.name();
@@ -508,7 +561,7 @@ Result<Domain> ReadDomain(std::string text) {
                       "more than " + std::to_string(kMaxDevices) + " devices in <devices>"),
                 LineOf(dom.text, child.offset_debug()));
     }
-    Device dev;
+    Device& dev = dom.devices.emplace_back();  // filled in place
     dev.tag = tag;
     dev.offset = static_cast<size_t>(child.offset_debug());
     // Lines are counted from the previous device on, so reading stays linear.
@@ -516,9 +569,8 @@ Result<Domain> ReadDomain(std::string text) {
                                         dom.text.begin() + static_cast<std::ptrdiff_t>(dev.offset), '\n'));
     line_offset = dev.offset;
     dev.line = line;
-    dev.source = static_cast<int>(dom.devices.size());
-    CollectProps(child, path, dev.props);
-    if (pugi::xml_node a = child.child("address")) {
+    dev.source = static_cast<int>(dom.devices.size() - 1);
+    if (pugi::xml_node a = CollectProps(child, path, dev.props)) {
       Result<Address> addr = ReadAddress(a, dev.line, dom.text);
       if (!addr) {
         Diagnostics errs = std::move(addr).take_errors();
@@ -527,7 +579,6 @@ Result<Domain> ReadDomain(std::string text) {
       }
       dev.address = std::move(addr.value());
     }
-    dom.devices.push_back(std::move(dev));
   }
   return dom;
 }
