@@ -38,6 +38,20 @@ struct StartTag {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/// a == b: the sizes, then the bytes at once (most texts compared here are equal).
+bool SameText(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+/// Whether two property lists are equal (Props::operator==), compared inline.
+bool SameProps(const Props& a, const Props& b) {
+  if (a.size() != b.size()) return false;
+  for (auto x = a.begin(), y = b.begin(); x != a.end(); ++x, ++y) {
+    if (!SameText(x->first, y->first) || !SameText(x->second, y->second)) return false;
+  }
+  return true;
+}
+
 /// Scans the start tag at `name_offset` into `tag`, whose attribute list keeps its capacity.
 void ScanStartTagInto(const std::string& t, size_t name_offset, StartTag& tag) {
   tag.attrs.clear();
@@ -384,12 +398,18 @@ class Sink {
   char buf_[kSize];
 };
 
-/// Puts `v` escaped for an attribute value in `quote`s.
-void PutEscapedAttr(Sink& out, std::string_view v, char quote) {
+void PutEscapedAttrSlow(Sink& out, std::string_view v, char quote);
+
+/// Puts `v` escaped for an attribute value in `quote`s (inlined: most values need no escape).
+[[gnu::always_inline]] inline void PutEscapedAttr(Sink& out, std::string_view v, char quote) {
   if (!NeedsAttrEscape(v)) {
     out.Put(v);
     return;
   }
+  PutEscapedAttrSlow(out, v, quote);
+}
+
+void PutEscapedAttrSlow(Sink& out, std::string_view v, char quote) {
   for (char c : v) {
     switch (c) {
       case '&': out.Put("&amp;"); break;
@@ -543,10 +563,7 @@ class ElementWriter {
     for (size_t i = 0; i < shape_.size(); ++i) {
       const PathValue& p = props[first + i];
       const PathValue& k = shape_[i];
-      if (p.value.empty() != k.value.empty() || p.path.size() != k.path.size() ||
-          std::memcmp(p.path.data(), k.path.data(), p.path.size()) != 0) {
-        return false;
-      }
+      if (p.value.empty() != k.value.empty() || !SameText(p.path, k.path)) return false;
     }
     return true;
   }
@@ -745,6 +762,7 @@ struct ListKey {
   int rank = 0;             // OutputRank of the tag
   bool controller = false;  // a <controller>
   std::string_view type;    // @type, "" when absent
+  int type_id = -1;         // the type's number (Writer::TypeId): equal types, equal numbers
   uint32_t index = 0;       // @index, 0 when absent or not a number
 };
 
@@ -755,6 +773,7 @@ struct NewChild {
 };
 
 constexpr size_t kNone = std::string::npos;
+
 
 /// The later of two device indexes, either kNone (none).
 size_t Later(size_t a, size_t b) { return a == kNone ? b : b == kNone ? a : std::max(a, b); }
@@ -786,7 +805,23 @@ class Writer {
     return out;
   }
   char QuoteOf(size_t name_offset) const;
+  /// Where input device `dev`'s end tag starts and the quote of its first attribute, found
+  /// without scanning its children: when it is on one line, has no <address> or <alias> child
+  /// and is followed by white space and the next device (nullopt otherwise).
+  struct QuickEnd {
+    size_t end_tag;
+    char quote;
+  };
+  std::optional<QuickEnd> QuickEndOf(const Device& dev) const;
   int OutputRank(std::string_view tag);
+  /// A number per distinct controller type, so that keys compare types as integers.
+  int TypeId(std::string_view type) {
+    for (size_t i = 0; i < types_.size(); ++i) {
+      if (types_[i] == type) return static_cast<int>(i);
+    }
+    types_.push_back(type);
+    return static_cast<int>(types_.size() - 1);
+  }
   ListKey KeyOf(const Device& dev);
   /// The input device a new device of `key` goes after (libvirt's list order), kNone when it
   /// goes first. The input's keys are indexed once for all devices the plan adds.
@@ -807,6 +842,8 @@ class Writer {
   char quote_ = '\'';
   // Output ranks of the tags met so far (a handful), tags pointing into the devices.
   std::vector<std::pair<std::string_view, int>> ranks_;
+  int controller_rank_ = -1;
+  std::vector<std::string_view> types_;  // pointing into the devices
   // The input's keys, and its devices by rank: by_rank_[rank_begin_[r] .. rank_begin_[r + 1])
   // are the indexes of the devices of rank r, in order; last_at_most_[r] the last device of
   // rank <= r (kNone when none).
@@ -840,7 +877,7 @@ char Writer::QuoteOf(size_t name_offset) const {
 
 int Writer::OutputRank(std::string_view tag) {
   for (const auto& [t, r] : ranks_) {
-    if (t == tag) return r;
+    if (SameText(t, tag)) return r;
   }
   auto it = std::find(cat_.output_order.begin(), cat_.output_order.end(), tag);
   int rank = it == cat_.output_order.end() ? static_cast<int>(cat_.output_order.size())
@@ -852,11 +889,13 @@ int Writer::OutputRank(std::string_view tag) {
 ListKey Writer::KeyOf(const Device& dev) {
   ListKey k;
   k.rank = OutputRank(dev.tag);
-  k.controller = dev.tag == "controller";
+  k.controller = SameText(dev.tag, "controller");
   // Type and index order controllers only: they are compared between devices of the rank of
   // <controller>, and read for those only.
-  if (!k.controller && k.rank != OutputRank("controller")) return k;
+  if (controller_rank_ < 0) controller_rank_ = OutputRank("controller");
+  if (!k.controller && k.rank != controller_rank_) return k;
   if (const std::string* type = dev.Get("@type")) k.type = *type;
+  k.type_id = TypeId(k.type);
   const std::string* index = dev.Get("@index");
   k.index = index ? ParseDecimal(*index).value_or(0) : 0;
   return k;
@@ -892,7 +931,7 @@ size_t Writer::InsertAfter(const ListKey& key) {
   for (size_t k = rank_begin_[r]; k < rank_begin_[r + 1]; ++k) {
     size_t i = by_rank_[k];
     const ListKey& d = input_keys_[i];
-    if (d.type != key.type) {
+    if (d.type_id != key.type_id) {
       other = Later(other, i);
     } else if (d.index <= key.index) {
       same = i;
@@ -1050,7 +1089,7 @@ void Writer::EditDevice(const Device& before, const Device& after) {
   // child elements are kept (in path order) for below. Both property lists are sorted by path:
   // one walk over the two finds what changed.
   paths_.clear();
-  if (before.props != after.props) {
+  if (!SameProps(before.props, after.props)) {
     auto old_it = before.props.begin();
     for (const auto& [path, value] : after.props) {
       while (old_it != before.props.end() && old_it->first < path) ++old_it;
@@ -1113,7 +1152,7 @@ void Writer::EditDevice(const Device& before, const Device& after) {
   if (after.address.type == AddressType::kNone && before.address.type != AddressType::kNone) {
     // An address libvirt drops: the element goes, with the indentation of its line.
     for (size_t c : element().children) {
-      if (NameAt(t_, c) != "address") continue;
+      if (!IsNameAt(t_, c, "address")) continue;
       Element a = ScanElement(t_, c);
       size_t from = a.start.lt;
       size_t line = t_.rfind('\n', from - 1);
@@ -1130,8 +1169,19 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     if (!kids_.empty()) AddChildren(before.offset, kids_, element());
     return;
   }
+  if (kids_.empty() && !scanned) {
+    // No other new child: when the element has no <address> or <alias> child, the new address
+    // goes last, before the end tag, found from the next device when the element is on one
+    // line.
+    if (std::optional<QuickEnd> quick = QuickEndOf(before)) {
+      const size_t begin = b.size();
+      AppendAddressXml(b, after.address, quick->quote ? quick->quote : quote_);
+      ed_.InsertRange(quick->end_tag, begin, b.size() - begin);
+      return;
+    }
+  }
   for (size_t c : element().children) {
-    if (NameAt(t_, c) != "address") continue;
+    if (!IsNameAt(t_, c, "address")) continue;
     if (before.address.type == AddressType::kPci && after.address.type == AddressType::kPci &&
         before.address.pci == after.address.pci) {
       SetAttr(c, "multifunction", after.address.multifunction);
@@ -1150,6 +1200,38 @@ void Writer::EditDevice(const Device& before, const Device& after) {
   address.end = b.size();
   kids_.push_back(address);
   AddChildren(before.offset, kids_, element());
+}
+
+std::optional<Writer::QuickEnd> Writer::QuickEndOf(const Device& dev) const {
+  const size_t i = static_cast<size_t>(&dev - in_.devices.data());
+  if (i + 1 >= in_.devices.size()) return std::nullopt;
+  TagEnd start = SkipStartTag(t_, dev.offset);
+  if (start.self_closing || start.after >= t_.size()) return std::nullopt;
+  // Only white space between the element and the next device: its last '>' ends "</TAG>".
+  size_t gt = in_.devices[i + 1].offset - 1;
+  while (gt > start.after && IsSpace(t_[gt - 1])) --gt;
+  if (gt <= start.after || t_[gt - 1] != '>') return std::nullopt;
+  --gt;
+  size_t lt = t_.rfind('<', gt);
+  if (lt == std::string::npos || lt < start.after || t_[lt + 1] != '/' ||
+      t_.compare(lt + 2, dev.tag.size(), dev.tag) != 0) {
+    return std::nullopt;
+  }
+  for (size_t k = lt + 2 + dev.tag.size(); k < gt; ++k) {
+    if (!IsSpace(t_[k])) return std::nullopt;
+  }
+  // On one line: the new child goes right before the end tag, no indentation to match.
+  if (std::memchr(t_.data() + start.after, '\n', lt - start.after)) return std::nullopt;
+  // No <address> (one a replan dropped from the device is still in the text) and no <alias>
+  // anywhere inside, which a new address would go before or replace.
+  for (size_t from = start.after; from < lt;) {
+    const void* next = std::memchr(t_.data() + from, '<', lt - from);
+    if (!next) break;
+    size_t at = static_cast<size_t>(static_cast<const char*>(next) - t_.data());
+    if (IsNameAt(t_, at + 1, "address") || IsNameAt(t_, at + 1, "alias")) return std::nullopt;
+    from = at + 1;
+  }
+  return QuickEnd{lt, start.quote};
 }
 
 void Writer::AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
@@ -1224,7 +1306,7 @@ Result<std::string> Writer::Run() {
     const ListKey& ka = a.first;
     const ListKey& kb = b.first;
     if (ka.rank != kb.rank) return ka.rank < kb.rank;
-    if (ka.controller && ka.type == kb.type) return ka.index < kb.index;
+    if (ka.controller && ka.type_id == kb.type_id) return ka.index < kb.index;
     return false;
   };
   std::stable_sort(added.begin(), added.end(), listed_before);
