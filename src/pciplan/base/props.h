@@ -111,8 +111,6 @@ class Props {
   /// Takes `items` as the whole list: they must be sorted by path, no path twice (what a
   /// reader that sorts what it collected has made). Costs no search.
   void AssignSorted(std::vector<value_type> items) { items_ = std::move(items); }
-  /// The list itself, for a reader that fills and sorts a reused buffer and swaps it back.
-  std::vector<value_type>& items() { return items_; }
 
  private:
   /// Lists up to this long are scanned, longer ones searched by halves.
