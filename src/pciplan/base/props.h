@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -18,9 +19,10 @@ namespace pciplan {
 ///
 /// A map from path to value kept as one vector sorted by path (the order of a
 /// std::map<std::string, std::string>, which it replaces): a device has a handful of
-/// properties, so a binary search over contiguous pairs beats a tree of nodes, and copying or
+/// properties, so a search over contiguous pairs beats a tree of nodes, and copying or
 /// dropping a device costs one allocation instead of one per property. Lookups take string
-/// views, so a literal path builds no string.
+/// views, so a literal path builds no string; find() on a short list scans it comparing lengths
+/// first (most paths differ in length, so few bytes are compared), a binary search otherwise.
 class Props {
  public:
   using key_type = std::string;
@@ -44,14 +46,8 @@ class Props {
   void clear() { items_.clear(); }
   void reserve(size_t n) { items_.reserve(n); }
 
-  const_iterator find(std::string_view key) const {
-    auto it = LowerBound(key);
-    return it != items_.end() && it->first == key ? it : items_.end();
-  }
-  iterator find(std::string_view key) {
-    auto it = LowerBound(key);
-    return it != items_.end() && it->first == key ? it : items_.end();
-  }
+  const_iterator find(std::string_view key) const { return items_.begin() + IndexOf(key); }
+  iterator find(std::string_view key) { return items_.begin() + IndexOf(key); }
   size_t count(std::string_view key) const { return find(key) != items_.end() ? 1 : 0; }
   bool contains(std::string_view key) const { return find(key) != items_.end(); }
   const std::string& at(std::string_view key) const {
@@ -112,7 +108,30 @@ class Props {
 
   bool operator==(const Props&) const = default;
 
+  /// Takes `items` as the whole list: they must be sorted by path, no path twice (what a
+  /// reader that sorts what it collected has made). Costs no search.
+  void AssignSorted(std::vector<value_type> items) { items_ = std::move(items); }
+
  private:
+  /// Lists up to this long are scanned, longer ones searched by halves.
+  static constexpr size_t kScanned = 16;
+
+  /// Index of `key`, size() when absent.
+  size_t IndexOf(std::string_view key) const {
+    const size_t n = items_.size();
+    if (n <= kScanned) {
+      const value_type* p = items_.data();
+      for (size_t i = 0; i < n; ++i) {
+        const std::string& k = p[i].first;
+        if (k.size() == key.size() && std::memcmp(k.data(), key.data(), key.size()) == 0) {
+          return i;
+        }
+      }
+      return n;
+    }
+    auto it = LowerBound(key);
+    return it != items_.end() && it->first == key ? static_cast<size_t>(it - items_.begin()) : n;
+  }
   const_iterator LowerBound(std::string_view key) const {
     return std::lower_bound(items_.begin(), items_.end(), key,
                             [](const value_type& p, std::string_view k) { return p.first < k; });

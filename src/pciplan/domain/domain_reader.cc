@@ -4,7 +4,11 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <iterator>
+#include <memory>
+#include <set>
 
 #include "pciplan/base/numbers.h"
 
@@ -14,39 +18,139 @@ namespace {
 constexpr unsigned kParseFlags = pugi::parse_default | pugi::parse_comments |
                                  pugi::parse_declaration | pugi::parse_doctype | pugi::parse_pi;
 
-/// Adds the properties of `node` below `path` (the node's own path, "" or ending in '/'),
-/// `depth` levels of children deep. `path` is one buffer grown and cut back on the way.
-void CollectPropsAt(const pugi::xml_node& node, std::string& path, int depth, Props& props) {
-  size_t base = path.size();
-  for (const pugi::xml_attribute& a : node.attributes()) {
-    path += '@';
-    path += a.name();
-    props.emplace(std::string_view(path), a.value());
-    path.resize(base);
+/// Whether `name` is among `seen` (the element names met so far among one element's children),
+/// adding it when not: a short list is scanned, a long one (a hostile input) kept as a set.
+class SeenNames {
+ public:
+  bool Insert(std::string_view name) {
+    if (many_) return !many_->insert(name).second;
+    for (size_t i = 0; i < count_; ++i) {
+      if (few_[i] == name) return true;
+    }
+    if (count_ < std::size(few_)) {
+      few_[count_++] = name;
+      return false;
+    }
+    many_ = std::make_unique<std::set<std::string_view>>(std::begin(few_), std::end(few_));
+    many_->insert(name);
+    return false;
+  }
+
+ private:
+  std::string_view few_[8];
+  size_t count_ = 0;
+  std::unique_ptr<std::set<std::string_view>> many_;
+};
+
+/// A path being built: the characters of [0, size) of a buffer grown as needed (std::string's
+/// own appends cost a call each).
+class PathBuffer {
+ public:
+  size_t size() const { return size_; }
+  std::string_view view() const { return {buf_.data(), size_}; }
+  void Append(std::string_view s, char then = 0) {
+    size_t need = size_ + s.size() + 1;
+    if (need > buf_.size()) buf_.resize(std::max(need, 2 * buf_.size()));
+    std::memcpy(buf_.data() + size_, s.data(), s.size());
+    size_ += s.size();
+    if (then) buf_[size_++] = then;
+  }
+  void Prepend(char c, std::string_view s) {  // c then s
+    size_t need = size_ + s.size() + 1;
+    if (need > buf_.size()) buf_.resize(std::max(need, 2 * buf_.size()));
+    buf_[size_++] = c;
+    std::memcpy(buf_.data() + size_, s.data(), s.size());
+    size_ += s.size();
+  }
+  void CutTo(size_t size) { size_ = size; }
+
+ private:
+  std::string buf_ = std::string(64, '\0');
+  size_t size_ = 0;
+};
+
+/// Appends the properties of `node` below `path` (the node's own path, "" or ending in '/'),
+/// `depth` levels of children deep, in document order. `path` is one buffer grown and cut back
+/// on the way. Of two children of one name the first wins, its sibling is skipped whole. The
+/// device's first <address> child (not a property) goes to `address`.
+void CollectPropsAt(const pugi::xml_node& node, PathBuffer& path, int depth,
+                    std::vector<Props::value_type>& items, pugi::xml_node* address) {
+  const size_t base = path.size();
+  for (pugi::xml_attribute a = node.first_attribute(); a; a = a.next_attribute()) {
+    path.Prepend('@', a.name());
+    std::string_view key = path.view();
+    items.emplace_back(std::piecewise_construct, std::forward_as_tuple(key.data(), key.size()),
+                       std::forward_as_tuple(a.value()));
+    path.CutTo(base);
   }
   if (depth == 0) return;
-  for (const pugi::xml_node& child : node.children()) {
-    if (child.type() != pugi::node_element) continue;
+  SeenNames seen;
+  for (pugi::xml_node child = node.first_child(); child; child = child.next_sibling()) {
     std::string_view name = child.name();
-    if (base == 0 && name == "address") continue;  // the guest address, parsed apart
-    path += name;
-    path += '/';
-    if (props.count(path) != 0) {  // first child of a name wins
-      path.resize(base);
-      continue;
+    // The first node named address (as xml_node::child("address") finds it): the guest
+    // address, parsed apart.
+    if (base == 0 && !*address && name == "address") *address = child;
+    if (child.type() != pugi::node_element) continue;
+    if (base == 0 && name == "address") continue;
+    if (seen.Insert(name)) continue;                // first child of a name wins
+    path.Append(name, '/');
+    std::string_view key = path.view();
+    items.emplace_back(std::piecewise_construct, std::forward_as_tuple(key.data(), key.size()),
+                       std::forward_as_tuple());
+    const char* text = child.child_value();
+    if (*text) {
+      items.emplace_back(std::piecewise_construct,
+                         std::forward_as_tuple(key.data(), key.size() - 1),
+                         std::forward_as_tuple(text));
     }
-    props.emplace(std::string_view(path), std::string_view());
-    std::string_view text = child.child_value();
-    if (!text.empty()) props.emplace(std::string_view(path).substr(0, path.size() - 1), text);
-    CollectPropsAt(child, path, depth - 1, props);
-    path.resize(base);
+    CollectPropsAt(child, path, depth - 1, items, address);
+    path.CutTo(base);
   }
 }
 
-void CollectProps(const pugi::xml_node& node, const std::string& prefix, int depth, Props& props) {
-  std::string path = prefix;
-  path.reserve(64);
-  CollectPropsAt(node, path, depth, props);
+/// Whether path `a` sorts before path `b` (std::string's order), compared inline: paths are
+/// short and most differ in their first bytes, so a call to memcmp would cost more.
+bool PathLess(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+  }
+  return a.size() < b.size();
+}
+
+/// The properties of `node`, two levels of children deep, as one sorted list built once: what
+/// the element says is collected in document order, sorted (stable: of two equal paths, two
+/// attributes of one name, the first stays) and duplicates dropped. `path` is a buffer to reuse.
+/// Returns the first <address> child (null when none).
+pugi::xml_node CollectProps(const pugi::xml_node& node, PathBuffer& path, Props& props) {
+  std::vector<Props::value_type> items;
+  items.reserve(8);
+  path.CutTo(0);
+  pugi::xml_node address;
+  CollectPropsAt(node, path, 2, items, &address);
+  auto less = [](const Props::value_type& a, const Props::value_type& b) {
+    return PathLess(a.first, b.first);
+  };
+  if (items.size() <= 32) {
+    // Insertion sort: a device has a handful of properties, most of them in order already.
+    for (size_t i = 1; i < items.size(); ++i) {
+      if (!less(items[i], items[i - 1])) continue;
+      Props::value_type moved = std::move(items[i]);
+      size_t j = i;
+      for (; j > 0 && less(moved, items[j - 1]); --j) items[j] = std::move(items[j - 1]);
+      items[j] = std::move(moved);
+    }
+  } else {
+    std::stable_sort(items.begin(), items.end(), less);
+  }
+  // Equal paths (an attribute written twice) are neighbours now: the first is kept.
+  items.erase(std::unique(items.begin(), items.end(),
+                          [](const Props::value_type& a, const Props::value_type& b) {
+                            return a.first.size() == b.first.size() && !PathLess(a.first, b.first);
+                          }),
+              items.end());
+  props.AssignSorted(std::move(items));
+  return address;
 }
 
 Result<Address> ReadAddress(const pugi::xml_node& node, int line, const std::string& text) {
@@ -240,27 +344,37 @@ std::optional<size_t> TooDeepAt(std::string_view s) {
     size_t lt = s.find('<', i);
     if (lt == std::string_view::npos) break;
     i = lt + 1;
-    std::string_view rest = s.substr(i);
-    if (rest.rfind("!--", 0) == 0) {
+    char c = i < s.size() ? s[i] : '\0';
+    if (c == '!' && s.compare(i, 3, "!--") == 0) {
       skip_past("-->");
-    } else if (rest.rfind("![CDATA[", 0) == 0) {
+    } else if (c == '!' && s.compare(i, 8, "![CDATA[") == 0) {
       skip_past("]]>");
-    } else if (rest.rfind('?', 0) == 0 || rest.rfind('!', 0) == 0) {
+    } else if (c == '?' || c == '!') {
       skip_past(">");
-    } else if (rest.rfind('/', 0) == 0) {
+    } else if (c == '/') {
       --depth;
       skip_past(">");
     } else {
       if (++depth > kMaxXmlDepth) return lt;
-      // The start tag's end, past quoted attribute values; "/>" closes the element again.
-      char quote = 0;
+      // The start tag's end, past quoted attribute values (each found at once); "/>" closes the
+      // element again.
+      static constexpr std::array<bool, 256> kStops = [] {
+        std::array<bool, 256> t{};
+        t['\''] = t['"'] = t['>'] = true;
+        return t;
+      }();
       for (; i < s.size(); ++i) {
-        char c = s[i];
-        if (quote) {
-          if (c == quote) quote = 0;
-        } else if (c == '\'' || c == '"') {
-          quote = c;
-        } else if (c == '>') {
+        while (i < s.size() && !kStops[static_cast<unsigned char>(s[i])]) ++i;
+        if (i >= s.size()) break;
+        char q = s[i];
+        if (q == '\'' || q == '"') {
+          size_t close = s.find(q, i + 1);
+          if (close == std::string_view::npos) {
+            i = s.size();
+            break;
+          }
+          i = close;
+        } else if (q == '>') {
           if (s[i - 1] == '/') --depth;
           ++i;
           break;
@@ -348,8 +462,8 @@ Result<Device> ReadDevice(const std::string& text) {
   dev.tag = tag;
   dev.offset = static_cast<size_t>(root.offset_debug());
   dev.line = LineOf(text, dev.offset);
-  CollectProps(root, "", 2, dev.props);
-  if (pugi::xml_node a = root.child("address")) {
+  PathBuffer path;
+  if (pugi::xml_node a = CollectProps(root, path, dev.props)) {
     Result<Address> addr = ReadAddress(a, dev.line, text);
     if (!addr) {
       Diagnostics errs = std::move(addr).take_errors();
@@ -430,9 +544,16 @@ Result<Domain> ReadDomain(std::string text) {
   dom.devices_offset = static_cast<size_t>(devices.offset_debug());
   int line = 1;
   size_t line_offset = 0;
+  size_t elements = 0;
+  for (pugi::xml_node child = devices.first_child(); child && elements <= kMaxDevices;
+       child = child.next_sibling()) {
+    elements += child.type() == pugi::node_element;
+  }
+  dom.devices.reserve(std::min(elements, kMaxDevices));
+  PathBuffer path;  // reused by every device's properties
   for (const pugi::xml_node& child : devices.children()) {
     if (child.type() != pugi::node_element) continue;
-    std::string tag = child.name();
+    std::string_view tag = child.name();
     if (tag == "emulator") continue;
     if (tag == "graphics") dom.has_graphics = true;
     if (dom.devices.size() >= kMaxDevices) {
@@ -440,7 +561,7 @@ Result<Domain> ReadDomain(std::string text) {
                       "more than " + std::to_string(kMaxDevices) + " devices in <devices>"),
                 LineOf(dom.text, child.offset_debug()));
     }
-    Device dev;
+    Device& dev = dom.devices.emplace_back();  // filled in place
     dev.tag = tag;
     dev.offset = static_cast<size_t>(child.offset_debug());
     // Lines are counted from the previous device on, so reading stays linear.
@@ -448,9 +569,8 @@ Result<Domain> ReadDomain(std::string text) {
                                         dom.text.begin() + static_cast<std::ptrdiff_t>(dev.offset), '\n'));
     line_offset = dev.offset;
     dev.line = line;
-    dev.source = static_cast<int>(dom.devices.size());
-    CollectProps(child, "", 2, dev.props);
-    if (pugi::xml_node a = child.child("address")) {
+    dev.source = static_cast<int>(dom.devices.size() - 1);
+    if (pugi::xml_node a = CollectProps(child, path, dev.props)) {
       Result<Address> addr = ReadAddress(a, dev.line, dom.text);
       if (!addr) {
         Diagnostics errs = std::move(addr).take_errors();
@@ -459,7 +579,6 @@ Result<Domain> ReadDomain(std::string text) {
       }
       dev.address = std::move(addr.value());
     }
-    dom.devices.push_back(std::move(dev));
   }
   return dom;
 }

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace pciplan {
 namespace {
@@ -107,4 +110,46 @@ TEST(DomainReader, DepthIgnoresCommentsCdataQuotedBracketsAndEmptyElements) {
 }
 
 }  // namespace
+// A device's properties are one list sorted by path whatever order the element writes them in;
+// of two children of one name the first is read and the second skipped whole, of an attribute
+// written twice the first; the first <address> child is the address, not a property.
+TEST(DomainReader, PropertiesAreSortedAndTheFirstOfTwoNamesWins) {
+  Result<Domain> dom = ReadDomain(Q35(
+      "<disk type='file' device='disk'><target dev='vda' bus='virtio'/><source file='/a'/>"
+      "<address type='pci' bus='0x03' slot='0x00'/><address type='pci' bus='0x04'/>"
+      "<target dev='vdb' tray='open'/><serial>s1</serial><driver name='qemu' type='raw'/>"
+      "</disk>"));
+  ASSERT_TRUE(dom.ok()) << dom.errors().front().message;
+  ASSERT_EQ(dom->devices.size(), 1u);
+  const Device& disk = dom->devices[0];
+  std::vector<std::pair<std::string, std::string>> expected = {
+      {"@device", "disk"},       {"@type", "file"},         {"driver/", ""},
+      {"driver/@name", "qemu"},  {"driver/@type", "raw"},   {"serial", "s1"},
+      {"serial/", ""},           {"source/", ""},           {"source/@file", "/a"},
+      {"target/", ""},           {"target/@bus", "virtio"}, {"target/@dev", "vda"}};
+  std::vector<std::pair<std::string, std::string>> got(disk.props.begin(), disk.props.end());
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(disk.address.type, AddressType::kPci);
+  EXPECT_EQ(disk.address.pci.bus, 3u);
+  EXPECT_TRUE(disk.Is("target/@dev", "vda"));
+  EXPECT_FALSE(disk.Has("target/@tray"));
+  EXPECT_FALSE(disk.Has("address/"));
+}
+
+// Paths longer than Props scans (sixteen) are found by halves, and paths that share their first
+// bytes sort by the rest.
+TEST(DomainReader, ManyPropertiesAreFoundAndSorted) {
+  std::string children;
+  for (char c = 'a'; c <= 't'; ++c) children += std::string("<target") + c + " dev='" + c + "'/>";
+  Result<Domain> dom = ReadDomain(Q35("<disk type='file' device='disk'>" + children + "</disk>"));
+  ASSERT_TRUE(dom.ok()) << dom.errors().front().message;
+  const Props& props = dom->devices[0].props;
+  EXPECT_EQ(props.size(), 2u + 2u * 20u);
+  EXPECT_TRUE(std::is_sorted(props.begin(), props.end()));
+  for (char c = 'a'; c <= 't'; ++c) {
+    EXPECT_TRUE(dom->devices[0].Is(std::string("target") + c + "/@dev", std::string(1, c))) << c;
+  }
+  EXPECT_FALSE(dom->devices[0].Has("targetu/@dev"));
+}
+
 }  // namespace pciplan

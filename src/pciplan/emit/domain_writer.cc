@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -30,13 +32,30 @@ struct StartTag {
   size_t close = 0;      // the '>' (or the '/' of '/>')
   size_t after = 0;      // first character after the start tag
   bool self_closing = false;
+  char quote = 0;        // the first attribute's quote, 0 when none (ScanElement only)
   std::vector<AttrSpan> attrs;
 };
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-StartTag ScanStartTag(const std::string& t, size_t name_offset) {
-  StartTag tag;
+/// a == b: the sizes, then the bytes at once (most texts compared here are equal).
+bool SameText(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+/// Whether two property lists are equal (Props::operator==), compared inline.
+bool SameProps(const Props& a, const Props& b) {
+  if (a.size() != b.size()) return false;
+  for (auto x = a.begin(), y = b.begin(); x != a.end(); ++x, ++y) {
+    if (!SameText(x->first, y->first) || !SameText(x->second, y->second)) return false;
+  }
+  return true;
+}
+
+/// Scans the start tag at `name_offset` into `tag`, whose attribute list keeps its capacity.
+void ScanStartTagInto(const std::string& t, size_t name_offset, StartTag& tag) {
+  tag.attrs.clear();
+  tag.self_closing = false;
   tag.lt = name_offset - 1;
   size_t i = name_offset;
   while (i < t.size() && !IsSpace(t[i]) && t[i] != '>' && t[i] != '/') ++i;
@@ -46,13 +65,13 @@ StartTag ScanStartTag(const std::string& t, size_t name_offset) {
     if (c == '>') {
       tag.close = i;
       tag.after = i + 1;
-      return tag;
+      return;
     }
     if (c == '/' && i + 1 < t.size() && t[i + 1] == '>') {
       tag.close = i;
       tag.after = i + 2;
       tag.self_closing = true;
-      return tag;
+      return;
     }
     if (IsSpace(c)) {
       ++i;
@@ -71,30 +90,52 @@ StartTag ScanStartTag(const std::string& t, size_t name_offset) {
     tag.attrs.push_back(a);
   }
   tag.close = tag.after = t.size();
+}
+
+StartTag ScanStartTag(const std::string& t, size_t name_offset) {
+  StartTag tag;
+  ScanStartTagInto(t, name_offset, tag);
   return tag;
 }
 
 /// Where the start tag at `name_offset` ends (StartTag::after) and whether it closes itself:
 /// ScanStartTag's walk without collecting the attributes.
-std::pair<size_t, bool> SkipStartTag(const std::string& t, size_t name_offset) {
+/// Bytes that stop the walk over a start tag: the quotes and '>'.
+constexpr std::array<bool, 256> kTagStops = [] {
+  std::array<bool, 256> t{};
+  t['\''] = t['"'] = t['>'] = true;
+  return t;
+}();
+
+/// Where a start tag ends, whether it closes itself, the quote of its first attribute (0 when
+/// it has none).
+struct TagEnd {
+  size_t after;
+  bool self_closing;
+  char quote;
+};
+
+TagEnd SkipStartTag(const std::string& t, size_t name_offset) {
+  // The text is well-formed (it was parsed): the tag ends at the first '>' outside a quoted
+  // value, and closes itself when a '/' comes right before it.
+  const char* p = t.data();
+  const size_t n = t.size();
   size_t i = name_offset;
-  while (i < t.size() && !IsSpace(t[i]) && t[i] != '>' && t[i] != '/') ++i;
-  while (i < t.size()) {
-    char c = t[i];
-    if (c == '>') return {i + 1, false};
-    if (c == '/' && i + 1 < t.size() && t[i + 1] == '>') return {i + 2, true};
-    if (IsSpace(c)) {
-      ++i;
-      continue;
+  char quote = 0;
+  while (i < n) {
+    while (i < n && !kTagStops[static_cast<unsigned char>(p[i])]) ++i;
+    if (i >= n) break;
+    char c = p[i];
+    if (c == '>') return {i + 1, p[i - 1] == '/', quote};
+    if (c == '\'' || c == '"') {
+      if (!quote) quote = c;
+      const void* close = std::memchr(p + i + 1, c, n - i - 1);
+      if (!close) break;
+      i = static_cast<size_t>(static_cast<const char*>(close) - p);
     }
-    while (i < t.size() && !IsSpace(t[i]) && t[i] != '=') ++i;
-    while (i < t.size() && t[i] != '\'' && t[i] != '"') ++i;
-    if (i >= t.size()) break;
-    char quote = t[i++];
-    while (i < t.size() && t[i] != quote) ++i;
     ++i;
   }
-  return {t.size(), false};
+  return {n, false, quote};
 }
 
 /// The name offset of the first child element of an element whose content starts at `from`,
@@ -102,6 +143,7 @@ std::pair<size_t, bool> SkipStartTag(const std::string& t, size_t name_offset) {
 /// When a comment, a CDATA section or a processing instruction starts at `lt` (a '<'), the
 /// offset after it (the end of the text when it is not closed); else nullopt.
 std::optional<size_t> SkipMarkup(const std::string& t, size_t lt) {
+  if (lt + 1 >= t.size() || (t[lt + 1] != '!' && t[lt + 1] != '?')) return std::nullopt;
   for (const auto& [open, close] : {std::pair<std::string_view, std::string_view>{"<!--", "-->"},
                                     {"<![CDATA[", "]]>"},
                                     {"<?", "?>"}}) {
@@ -135,12 +177,27 @@ struct Element {
   std::vector<size_t> children;  // name offsets of direct child elements
 };
 
-Element ScanElement(const std::string& t, size_t name_offset) {
-  Element e;
-  e.start = ScanStartTag(t, name_offset);
+/// Scans the element at `name_offset` into `e`, whose lists keep their capacity.
+void ScanElementInto(const std::string& t, size_t name_offset, Element& e) {
+  e.children.clear();
+  // The start tag's place, not its attributes (ScanStartTag has them).
+  e.start.attrs.clear();
+  e.start.lt = name_offset - 1;
+  e.start.name_end = name_offset;
+  while (e.start.name_end < t.size() && !IsSpace(t[e.start.name_end]) &&
+         t[e.start.name_end] != '>' && t[e.start.name_end] != '/') {
+    ++e.start.name_end;
+  }
+  TagEnd end = SkipStartTag(t, name_offset);
+  e.start.after = end.after;
+  e.start.self_closing = end.self_closing;
+  e.start.quote = end.quote;
+  e.start.close = e.start.self_closing ? e.start.after - 2
+                  : e.start.after <= t.size() && t[e.start.after - 1] == '>' ? e.start.after - 1
+                                                                              : t.size();
   if (e.start.self_closing) {
     e.end_tag = e.end = e.start.after;
-    return e;
+    return;
   }
   int depth = 0;
   size_t i = e.start.after;
@@ -149,24 +206,36 @@ Element ScanElement(const std::string& t, size_t name_offset) {
     if (lt == std::string::npos) break;
     if (std::optional<size_t> skipped = SkipMarkup(t, lt)) {
       i = *skipped;
-    } else if (t.compare(lt, 2, "</") == 0) {
+    } else if (lt + 1 < t.size() && t[lt + 1] == '/') {
       size_t gt = t.find('>', lt);
       if (depth == 0) {
         e.end_tag = lt;
         e.end = gt == std::string::npos ? t.size() : gt + 1;
-        return e;
+        return;
       }
       --depth;
       i = gt == std::string::npos ? t.size() : gt + 1;
     } else {
-      auto [after, self_closing] = SkipStartTag(t, lt + 1);
+      TagEnd child = SkipStartTag(t, lt + 1);
       if (depth == 0) e.children.push_back(lt + 1);
-      if (!self_closing) ++depth;
-      i = after;
+      if (!child.self_closing) ++depth;
+      i = child.after;
     }
   }
   e.end_tag = e.end = t.size();
+}
+
+Element ScanElement(const std::string& t, size_t name_offset) {
+  Element e;
+  ScanElementInto(t, name_offset, e);
   return e;
+}
+
+/// Whether the element at `name_offset` is named `name`.
+bool IsNameAt(const std::string& t, size_t name_offset, std::string_view name) {
+  size_t end = name_offset + name.size();
+  return end < t.size() && t.compare(name_offset, name.size(), name) == 0 &&
+         (IsSpace(t[end]) || t[end] == '>' || t[end] == '/');
 }
 
 std::string_view NameAt(const std::string& t, size_t name_offset) {
@@ -176,29 +245,60 @@ std::string_view NameAt(const std::string& t, size_t name_offset) {
 }
 
 /// Whitespace before the element on its line, or nullopt when something else precedes it.
-std::optional<std::string> IndentOf(const std::string& t, size_t lt) {
+std::optional<std::string_view> IndentViewOf(const std::string& t, size_t lt) {
   size_t i = lt;
   while (i > 0 && (t[i - 1] == ' ' || t[i - 1] == '\t')) --i;
   if (i > 0 && t[i - 1] != '\n') return std::nullopt;
-  return t.substr(i, lt - i);
+  return std::string_view(t).substr(i, lt - i);
+}
+
+std::optional<std::string> IndentOf(const std::string& t, size_t lt) {
+  std::optional<std::string_view> v = IndentViewOf(t, lt);
+  if (!v) return std::nullopt;
+  return std::string(*v);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Edits
 
+/// One edit: `remove` bytes at `pos` replaced by [begin, begin + size) of the editor's buffer.
 struct Splice {
   size_t pos;
   size_t remove;
-  std::string text;
+  size_t begin;
+  size_t size;
   int seq;
 };
 
 class Editor {
  public:
   explicit Editor(const std::string& text) : t_(text) {}
-  void Insert(size_t pos, std::string s) { splices_.push_back({pos, 0, std::move(s), seq_++}); }
-  void Replace(size_t pos, size_t len, std::string s) {
-    splices_.push_back({pos, len, std::move(s), seq_++});
+  void Insert(size_t pos, std::string_view s) { Replace(pos, 0, s); }
+  void Replace(size_t pos, size_t len, std::string_view s) {
+    size_t begin = buf_.size();
+    buf_ += s;
+    ReplaceWithAppended(pos, len, begin);
+  }
+  /// Where new text goes: append to it, then insert (or replace with) what was appended since
+  /// a mark (its size() before), no string made for each edit.
+  std::string& buffer() { return buf_; }
+  void InsertAppended(size_t pos, size_t mark) { ReplaceWithAppended(pos, 0, mark); }
+  void ReplaceWithAppended(size_t pos, size_t len, size_t mark) {
+    ReplaceWithRange(pos, len, mark, buf_.size() - mark);
+  }
+  /// Inserts [begin, begin + size) of buffer(), text appended to it earlier.
+  void InsertRange(size_t pos, size_t begin, size_t size) { ReplaceWithRange(pos, 0, begin, size); }
+  void ReplaceWithRange(size_t pos, size_t len, size_t begin, size_t size) {
+    // An insertion right after the previous one, at its place, of the text that follows its
+    // text in the buffer (devices added one after another) extends it.
+    if (len == 0 && !splices_.empty()) {
+      Splice& last = splices_.back();
+      if (last.pos == pos && last.remove == 0 && last.begin + last.size == begin) {
+        last.size += size;
+        return;
+      }
+    }
+    splices_.push_back({pos, len, begin, size, seq_++});
   }
   /// The text with every edit applied, in one pass over it: cost linear in the text and the
   /// edits. At one position, insertions come in the order they were made, then a replacement,
@@ -206,20 +306,21 @@ class Editor {
   /// Edits never overlap a replaced range (the writer replaces attribute values and whole
   /// elements it does not also edit inside).
   std::string Apply() {
-    std::sort(splices_.begin(), splices_.end(), [](const Splice& a, const Splice& b) {
+    auto before = [](const Splice& a, const Splice& b) {
       if (a.pos != b.pos) return a.pos < b.pos;
       if ((a.remove > 0) != (b.remove > 0)) return b.remove > 0;
       return a.seq < b.seq;
-    });
-    size_t size = t_.size();
-    for (const Splice& s : splices_) size += s.text.size();
+    };
+    if (!std::is_sorted(splices_.begin(), splices_.end(), before)) {
+      std::sort(splices_.begin(), splices_.end(), before);
+    }
     std::string out;
-    out.reserve(size);
+    out.reserve(t_.size() + buf_.size());
     size_t at = 0;
     for (const Splice& s : splices_) {
       if (s.pos < at) continue;  // inside a range already replaced
       out.append(t_, at, s.pos - at);
-      out += s.text;
+      out.append(buf_, s.begin, s.size);
       at = s.pos + s.remove;
     }
     out.append(t_, at, std::string::npos);
@@ -228,13 +329,120 @@ class Editor {
 
  private:
   const std::string& t_;
+  std::string buf_;
   std::vector<Splice> splices_;
   int seq_ = 0;
 };
 
+/// Characters escaped in attribute values (& < > ' ") and in text (& < >), by byte.
+constexpr std::array<bool, 256> SpecialBytes(std::string_view chars) {
+  std::array<bool, 256> t{};
+  for (char c : chars) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kAttrSpecial = SpecialBytes("&<>'\"");
+constexpr std::array<bool, 256> kTextSpecial = SpecialBytes("&<>");
+
+bool NeedsEscape(std::string_view v, const std::array<bool, 256>& special) {
+  for (char c : v) {
+    if (special[static_cast<unsigned char>(c)]) return true;
+  }
+  return false;
+}
+bool NeedsAttrEscape(std::string_view v) { return NeedsEscape(v, kAttrSpecial); }
+
+/// Appends to a string through a buffer of its own: new elements are written a few characters
+/// at a time, and each append to a std::string is a call.
+class Sink {
+ public:
+  explicit Sink(std::string& out) : out_(out) {}
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
+  ~Sink() { Flush(); }
+  // Inlined: a call per character or name would cost more than the copy.
+  [[gnu::always_inline]] void Put(char c) {
+    if (n_ == kSize) Flush();
+    buf_[n_++] = c;
+  }
+  [[gnu::always_inline]] void Put(std::string_view v) {
+    if (v.size() > kSize - n_) return PutLong(v);
+    std::memcpy(buf_ + n_, v.data(), v.size());
+    n_ += v.size();
+  }
+  /// Room for `size` characters written at the returned pointer, then Wrote(size) (at most
+  /// kSize).
+  char* Reserve(size_t size) {
+    if (size > kSize - n_) Flush();
+    return buf_ + n_;
+  }
+  void Wrote(size_t size) { n_ += size; }
+  void Flush() {
+    out_.append(buf_, n_);
+    n_ = 0;
+  }
+  static constexpr size_t kSize = 512;
+
+ private:
+  void PutLong(std::string_view v) {
+    Flush();
+    if (v.size() > kSize) {
+      out_ += v;
+      return;
+    }
+    std::memcpy(buf_, v.data(), v.size());
+    n_ = v.size();
+  }
+
+  std::string& out_;
+  size_t n_ = 0;
+  char buf_[kSize];
+};
+
+void PutEscapedAttrSlow(Sink& out, std::string_view v, char quote);
+
+/// Puts `v` escaped for an attribute value in `quote`s (inlined: most values need no escape).
+[[gnu::always_inline]] inline void PutEscapedAttr(Sink& out, std::string_view v, char quote) {
+  if (!NeedsAttrEscape(v)) {
+    out.Put(v);
+    return;
+  }
+  PutEscapedAttrSlow(out, v, quote);
+}
+
+void PutEscapedAttrSlow(Sink& out, std::string_view v, char quote) {
+  for (char c : v) {
+    switch (c) {
+      case '&': out.Put("&amp;"); break;
+      case '<': out.Put("&lt;"); break;
+      case '>': out.Put("&gt;"); break;
+      case '\'': out.Put(quote == '\'' ? "&apos;" : "'"); break;
+      case '"': out.Put(quote == '"' ? "&quot;" : "\""); break;
+      default: out.Put(c);
+    }
+  }
+}
+
+void PutEscapedText(Sink& out, std::string_view v) {
+  if (!NeedsEscape(v, kTextSpecial)) {
+    out.Put(v);
+    return;
+  }
+  for (char c : v) {
+    if (c == '&') {
+      out.Put("&amp;");
+    } else if (c == '<') {
+      out.Put("&lt;");
+    } else if (c == '>') {
+      out.Put("&gt;");
+    } else {
+      out.Put(c);
+    }
+  }
+}
+
 /// Appends `v` escaped for an attribute value in `quote`s.
 void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
-  if (v.find_first_of("&<>'\"") == std::string_view::npos) {
+  if (!NeedsAttrEscape(v)) {
     out += v;
     return;
   }
@@ -250,34 +458,11 @@ void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
   }
 }
 
-std::string EscapeAttr(std::string_view v, char quote) {
-  std::string out;
-  AppendEscapedAttr(out, v, quote);
-  return out;
-}
-
-void AppendEscapedText(std::string& out, std::string_view v) {
-  if (v.find_first_of("&<>") == std::string_view::npos) {
-    out += v;
-    return;
-  }
-  for (char c : v) {
-    if (c == '&') {
-      out += "&amp;";
-    } else if (c == '<') {
-      out += "&lt;";
-    } else if (c == '>') {
-      out += "&gt;";
-    } else {
-      out += c;
-    }
-  }
-}
-
 // libvirt's attribute and child order, so that new elements read like libvirt's output.
 int AttrRank(std::string_view name) {
-  static const char* kOrder[] = {"type", "index", "model", "name", "chassisNr", "chassis", "port",
-                                 "busNr", "hotplug", "domain", "bus", "slot", "function"};
+  static constexpr std::string_view kOrder[] = {
+      "type", "index", "model", "name",   "chassisNr", "chassis", "port",
+      "busNr", "hotplug", "domain", "bus", "slot",     "function"};
   for (size_t i = 0; i < std::size(kOrder); ++i) {
     if (name == kOrder[i]) return static_cast<int>(i);
   }
@@ -285,125 +470,284 @@ int AttrRank(std::string_view name) {
 }
 
 int ChildRank(std::string_view name) {
-  static const char* kOrder[] = {"driver", "source", "model", "target", "node", "alias", "address"};
+  static constexpr std::string_view kOrder[] = {"driver", "source", "model",  "target",
+                                                "node",   "alias",  "address"};
   for (size_t i = 0; i < std::size(kOrder); ++i) {
     if (name == kOrder[i]) return static_cast<int>(i);
   }
   return 50;
 }
 
-/// A tree built from "path -> value" properties, for generating new elements. Names and values
-/// point into the properties (and the literal names), which outlive the tree.
-struct Node {
-  std::string_view name;
-  std::vector<std::pair<std::string_view, std::string_view>> attrs;
-  std::string_view text;
-  std::vector<Node> children;
+/// Puts (appends) the XML of one address element (AddressXml).
+void PutAddressXml(Sink& out, const Address& a, char q);
+void AppendAddressXml(std::string& out, const Address& a, char q);
+
+/// One property of an element to write: its path (below some prefix) and its value.
+struct PathValue {
+  std::string_view path;
+  std::string_view value;
 };
 
-Node& ChildNode(Node& n, std::string_view name) {
-  for (Node& c : n.children) {
-    if (c.name == name) return c;
-  }
-  n.children.push_back(Node{name, {}, {}, {}});
-  return n.children.back();
-}
-
-void AddPath(Node& n, std::string_view path, std::string_view value) {
-  if (path.empty()) return;
-  if (path[0] == '@') {
-    n.attrs.emplace_back(path.substr(1), value);
-    return;
-  }
-  size_t slash = path.find('/');
-  if (slash == std::string_view::npos) {
-    ChildNode(n, path).text = value;
-    return;
-  }
-  AddPath(ChildNode(n, path.substr(0, slash)), path.substr(slash + 1), value);
-}
-
-/// Stable insertion sort by `rank` of each element: a node has a handful of attributes and
-/// children, and std::stable_sort would allocate a buffer for them.
-template <class T, class RankFn>
-void SortByRank(std::vector<T>& v, RankFn rank) {
-  for (size_t i = 1; i < v.size(); ++i) {
-    int r = rank(v[i]);
-    if (rank(v[i - 1]) <= r) continue;
-    T moved = std::move(v[i]);
-    size_t j = i;
-    while (j > 0 && rank(v[j - 1]) > r) {
-      v[j] = std::move(v[j - 1]);
-      --j;
+/// Writes new elements from "path -> value" properties sorted by path, straight to text: the
+/// paths below an element's child "c/" are neighbours in that order, so no tree is built.
+/// Attributes come in libvirt's order (AttrRank), children in ChildRank order, each order
+/// stable, children in the order their first path has; a child's text only when it has no
+/// children. Its lists are reused from one element to the next.
+class ElementWriter {
+ public:
+  /// Appends element `name` made of `props` (all paths starting with `prefix` characters that
+  /// the element's own paths do not include: 0 for a device, "c/".size() for its child c);
+  /// `indent` is its own indentation, `unit` one level; an empty unit with `inline_style`
+  /// writes everything on one line. `tail` (optional) is an address written as its last child.
+  ///
+  /// Elements of one shape (the same name and paths, the same texts empty) are laid out alike,
+  /// only their values differ: when an element has the shape of the one before, its layout is
+  /// recorded (the text between the values, where each value goes), and a third one of the
+  /// shape is written from that record without sorting or searching anything.
+  void Write(std::string& out, std::string_view name, const std::vector<PathValue>& props,
+             size_t first, size_t last, size_t prefix, std::string_view indent,
+             std::string_view unit, bool inline_style, char quote,
+             const Address* tail = nullptr) {
+    props_ = &props;
+    unit_ = unit;
+    inline_ = inline_style;
+    quote_ = quote;
+    Sink sink(out);
+    const bool same_shape = SameShape(name, props, first, last, prefix, indent, tail);
+    if (same_shape && recorded_) {
+      Replay(sink, props, first, tail);
+      return;
     }
-    v[j] = std::move(moved);
+    if (!same_shape) KeepShape(name, props, first, last, prefix, indent, tail);
+    // The second element of a shape is recorded while it is written.
+    recording_ = same_shape;
+    recorded_ = false;
+    ops_.clear();
+    literals_.clear();
+    first_ = first;
+    indent_.assign(indent);
+    Element(sink, name, kNoText, first, last, prefix, tail);
+    recording_ = false;
+    recorded_ = same_shape;
   }
-}
 
-void SortNode(Node& n) {
-  SortByRank(n.attrs, [](const auto& a) { return AttrRank(a.first); });
-  SortByRank(n.children, [](const Node& c) { return ChildRank(c.name); });
-  for (Node& c : n.children) SortNode(c);
-}
+ private:
+  static constexpr size_t kNoText = std::string::npos;
 
-/// Appends a node; `indent` is its own indentation, `unit` one level. An empty unit with
-/// `inline_style` writes everything on one line.
-void RenderTo(std::string& out, const Node& n, std::string_view indent, std::string_view unit,
-              bool inline_style, char quote, std::string_view raw_tail = {}) {
-  out += '<';
-  out += n.name;
-  for (const auto& [k, v] : n.attrs) {
-    out += ' ';
-    out += k;
-    out += '=';
-    out += quote;
-    AppendEscapedAttr(out, v, quote);
-    out += quote;
-  }
-  if (n.children.empty() && n.text.empty() && raw_tail.empty()) {
-    out += "/>";
-    return;
-  }
-  out += '>';
-  if (n.children.empty() && raw_tail.empty()) {
-    AppendEscapedText(out, n.text);
-  } else {
-    std::string child_indent;
-    if (!inline_style) {
-      child_indent.reserve(indent.size() + unit.size());
-      child_indent += indent;
-      child_indent += unit;
+  struct Attr {
+    std::string_view name;
+    size_t value;  // index in props_
+    int rank;
+  };
+  struct Child {
+    std::string_view name;
+    size_t text = kNoText;       // index in props_ of its text, kNoText when none
+    size_t first = 0, last = 0;  // its paths in props_ ([first, last), empty when none)
+    int rank = 0;
+  };
+  /// One step of a recorded layout: literal text, a value (by its path's place among the
+  /// element's paths), the address.
+  enum class OpKind { kLiteral, kAttrValue, kTextValue, kTail };
+  struct Op {
+    OpKind kind;
+    size_t begin, size;  // kLiteral: [begin, begin + size) of literals_; values: the place
+  };
+
+  bool SameShape(std::string_view name, const std::vector<PathValue>& props, size_t first,
+                 size_t last, size_t prefix, std::string_view indent, const Address* tail) const {
+    if (name != shape_name_ || last - first != shape_.size() || prefix != shape_prefix_ ||
+        (tail != nullptr) != shape_tail_ || inline_ != shape_inline_ || quote_ != shape_quote_ ||
+        unit_ != shape_unit_ || indent != shape_indent_) {
+      return false;
     }
-    for (const Node& c : n.children) {
-      if (!inline_style) {
-        out += '\n';
-        out += child_indent;
+    for (size_t i = 0; i < shape_.size(); ++i) {
+      const PathValue& p = props[first + i];
+      const PathValue& k = shape_[i];
+      if (p.value.empty() != k.value.empty() || !SameText(p.path, k.path)) return false;
+    }
+    return true;
+  }
+  void KeepShape(std::string_view name, const std::vector<PathValue>& props, size_t first,
+                 size_t last, size_t prefix, std::string_view indent, const Address* tail) {
+    shape_name_.assign(name);
+    shape_.assign(props.begin() + static_cast<std::ptrdiff_t>(first),
+                  props.begin() + static_cast<std::ptrdiff_t>(last));
+    shape_prefix_ = prefix;
+    shape_tail_ = tail != nullptr;
+    shape_inline_ = inline_;
+    shape_quote_ = quote_;
+    shape_unit_.assign(unit_);
+    shape_indent_.assign(indent);
+  }
+  void Replay(Sink& out, const std::vector<PathValue>& props, size_t first, const Address* tail) {
+    for (const Op& op : ops_) {
+      switch (op.kind) {
+        case OpKind::kLiteral:
+          out.Put(std::string_view(literals_).substr(op.begin, op.size));
+          break;
+        case OpKind::kAttrValue:
+          PutEscapedAttr(out, props[first + op.begin].value, quote_);
+          break;
+        case OpKind::kTextValue:
+          PutEscapedText(out, props[first + op.begin].value);
+          break;
+        case OpKind::kTail:
+          PutAddressXml(out, *tail, quote_);
+          break;
       }
-      RenderTo(out, c, child_indent, unit, inline_style, quote);
-    }
-    if (!raw_tail.empty()) {
-      if (!inline_style) {
-        out += '\n';
-        out += child_indent;
-      }
-      out += raw_tail;
-    }
-    if (!inline_style) {
-      out += '\n';
-      out += indent;
     }
   }
-  out += "</";
-  out += n.name;
-  out += '>';
-}
 
-std::string Render(const Node& n, std::string_view indent, std::string_view unit, bool inline_style,
-                   char quote, std::string_view raw_tail = {}) {
-  std::string out;
-  RenderTo(out, n, indent, unit, inline_style, quote, raw_tail);
-  return out;
-}
+  // Writing, and recording when asked to.
+  void Literal(Sink& out, std::string_view s) {
+    out.Put(s);
+    if (!recording_) return;
+    if (!ops_.empty() && ops_.back().kind == OpKind::kLiteral) {
+      ops_.back().size += s.size();
+    } else {
+      ops_.push_back({OpKind::kLiteral, literals_.size(), s.size()});
+    }
+    literals_ += s;
+  }
+  void Literal(Sink& out, char c) { Literal(out, std::string_view(&c, 1)); }
+  void AttrValue(Sink& out, size_t i) {
+    PutEscapedAttr(out, (*props_)[i].value, quote_);
+    if (recording_) ops_.push_back({OpKind::kAttrValue, i - first_, 0});
+  }
+  void TextValue(Sink& out, size_t i) {
+    PutEscapedText(out, (*props_)[i].value);
+    if (recording_) ops_.push_back({OpKind::kTextValue, i - first_, 0});
+  }
+  void Tail(Sink& out, const Address& tail) {
+    PutAddressXml(out, tail, quote_);
+    if (recording_) ops_.push_back({OpKind::kTail, 0, 0});
+  }
+
+  template <class T, class RankFn>
+  static void SortTail(std::vector<T>& v, size_t from, RankFn rank) {
+    // Stable insertion sort: an element has a handful of attributes and children.
+    for (size_t i = from + 1; i < v.size(); ++i) {
+      if (rank(v[i - 1]) <= rank(v[i])) continue;
+      T moved = v[i];
+      size_t j = i;
+      while (j > from && rank(v[j - 1]) > rank(moved)) {
+        v[j] = v[j - 1];
+        --j;
+      }
+      v[j] = moved;
+    }
+  }
+
+  void Element(Sink& out, std::string_view name, size_t text, size_t first, size_t last,
+               size_t prefix, const Address* tail) {
+    const std::vector<PathValue>& props = *props_;
+    const size_t attrs_at = attrs_.size(), children_at = children_.size();
+    for (size_t i = first; i < last;) {
+      std::string_view rest = props[i].path.substr(prefix);
+      if (rest.empty()) {
+        ++i;
+        continue;
+      }
+      if (rest[0] == '@') {
+        attrs_.push_back({rest.substr(1), i, AttrRank(rest.substr(1))});
+        ++i;
+        continue;
+      }
+      size_t slash = rest.find('/');
+      std::string_view child = rest.substr(0, slash);
+      size_t k = children_at;
+      while (k < children_.size() && children_[k].name != child) ++k;
+      if (k == children_.size()) children_.push_back({child, kNoText, 0, 0, ChildRank(child)});
+      if (slash == std::string_view::npos) {
+        children_[k].text = i;
+        ++i;
+        continue;
+      }
+      // The child's paths: every neighbour starting with "child/".
+      size_t j = i + 1;
+      const size_t below = prefix + slash + 1;
+      while (j < last && props[j].path.size() >= below &&
+             props[j].path.compare(prefix, slash + 1, rest.substr(0, slash + 1)) == 0) {
+        ++j;
+      }
+      children_[k].first = i;
+      children_[k].last = j;
+      i = j;
+    }
+    SortTail(attrs_, attrs_at, [](const Attr& a) { return a.rank; });
+    SortTail(children_, children_at, [](const Child& c) { return c.rank; });
+    Literal(out, '<');
+    Literal(out, name);
+    for (size_t a = attrs_at; a < attrs_.size(); ++a) {
+      Literal(out, ' ');
+      Literal(out, attrs_[a].name);
+      Literal(out, '=');
+      Literal(out, quote_);
+      AttrValue(out, attrs_[a].value);
+      Literal(out, quote_);
+    }
+    const bool no_children = children_.size() == children_at;
+    const bool no_text = text == kNoText || props[text].value.empty();
+    if (no_children && no_text && !tail) {
+      Literal(out, "/>");
+    } else {
+      Literal(out, '>');
+      if (no_children && !tail) {
+        TextValue(out, text);
+      } else {
+        const size_t indent_size = indent_.size();
+        if (!inline_) indent_ += unit_;
+        for (size_t c = children_at; c < children_.size(); ++c) {
+          if (!inline_) {
+            Literal(out, '\n');
+            Literal(out, indent_);
+          }
+          // Copied: the recursion may grow the list.
+          Child child = children_[c];
+          Element(out, child.name, child.text, child.first, child.last,
+                  prefix + child.name.size() + 1, nullptr);
+        }
+        if (tail) {
+          if (!inline_) {
+            Literal(out, '\n');
+            Literal(out, indent_);
+          }
+          Tail(out, *tail);
+        }
+        indent_.resize(indent_size);
+        if (!inline_) {
+          Literal(out, '\n');
+          Literal(out, indent_);
+        }
+      }
+      Literal(out, "</");
+      Literal(out, name);
+      Literal(out, '>');
+    }
+    attrs_.resize(attrs_at);
+    children_.resize(children_at);
+  }
+
+  const std::vector<PathValue>* props_ = nullptr;
+  std::string_view unit_;
+  bool inline_ = false;
+  char quote_ = '\'';
+  std::string indent_;
+  std::vector<Attr> attrs_;
+  std::vector<Child> children_;
+  // The shape of the element written last (its paths point into devices that outlive the
+  // writer) and, once a second element had it, its layout.
+  std::string shape_name_;
+  std::vector<PathValue> shape_;
+  size_t shape_prefix_ = 0;
+  bool shape_tail_ = false, shape_inline_ = false;
+  char shape_quote_ = 0;
+  std::string shape_unit_, shape_indent_;
+  bool recording_ = false, recorded_ = false;
+  size_t first_ = 0;
+  std::vector<Op> ops_;
+  std::string literals_;
+};
 
 bool SameAddress(const Address& a, const Address& b) {
   if (a.type != b.type) return false;
@@ -418,23 +762,38 @@ struct ListKey {
   int rank = 0;             // OutputRank of the tag
   bool controller = false;  // a <controller>
   std::string_view type;    // @type, "" when absent
+  int type_id = -1;         // the type's number (Writer::TypeId): equal types, equal numbers
   uint32_t index = 0;       // @index, 0 when absent or not a number
 };
+
+/// A child element the plan adds to a device: its name and its XML, [begin, end) of a buffer.
+struct NewChild {
+  std::string_view name;
+  size_t begin = 0, end = 0;
+};
+
+constexpr size_t kNone = std::string::npos;
+
+
+/// The later of two device indexes, either kNone (none).
+size_t Later(size_t a, size_t b) { return a == kNone ? b : b == kNone ? a : std::max(a, b); }
 
 class Writer {
  public:
   Writer(const Domain& in, const Plan& plan, const Catalog& cat)
-      : in_(in), plan_(plan), cat_(cat), t_(in.text), ed_(in.text) {}
+      : in_(in), plan_(plan), cat_(cat), t_(in.text), ed_(in.text) {
+    ed_.buffer().reserve(in.text.size());
+  }
 
   Result<std::string> Run();
 
  private:
   void EditDevice(const Device& before, const Device& after);
   void SetAttr(size_t name_offset, std::string_view attr, std::string_view value);
-  /// Adds (name, xml) children to an element, each before the first child of a later kind;
-  /// `scanned` is the element when the caller scanned it already.
-  void AddChildren(size_t name_offset, const std::vector<std::pair<std::string, std::string>>& kids,
-                   const Element* scanned = nullptr);
+  /// Adds children (their XML in the editor's buffer) to the element `e`, each before the first
+  /// child of a
+  /// later kind.
+  void AddChildren(size_t name_offset, const std::vector<NewChild>& kids, const Element& e);
   void InsertNewDevice(const Device& dev, const ListKey& key);
   void FillEmptyDevices(const std::vector<const Device*>& added);
   /// Appends the new element of `dev`.
@@ -446,13 +805,33 @@ class Writer {
     return out;
   }
   char QuoteOf(size_t name_offset) const;
-  int OutputRank(const std::string& tag) const;
-  ListKey KeyOf(const Device& dev) const;
-  /// ListKey of every input device, computed once for all devices the plan adds.
-  const std::vector<ListKey>& InputKeys();
+  /// Where input device `dev`'s end tag starts and the quote of its first attribute, found
+  /// without scanning its children: when it is on one line, has no <address> or <alias> child
+  /// and is followed by white space and the next device (nullopt otherwise).
+  struct QuickEnd {
+    size_t end_tag;
+    char quote;
+  };
+  std::optional<QuickEnd> QuickEndOf(const Device& dev) const;
+  int OutputRank(std::string_view tag);
+  /// A number per distinct controller type, so that keys compare types as integers.
+  int TypeId(std::string_view type) {
+    for (size_t i = 0; i < types_.size(); ++i) {
+      if (types_[i] == type) return static_cast<int>(i);
+    }
+    types_.push_back(type);
+    return static_cast<int>(types_.size() - 1);
+  }
+  ListKey KeyOf(const Device& dev);
+  /// The input device a new device of `key` goes after (libvirt's list order), kNone when it
+  /// goes first. The input's keys are indexed once for all devices the plan adds.
+  size_t InsertAfter(const ListKey& key);
   /// Where input device `i`'s element ends and its line's indentation (nullopt: none), scanned
   /// once however many new devices go after it.
-  const std::pair<size_t, std::optional<std::string>>& EndOf(size_t i);
+  const std::pair<size_t, std::optional<std::string_view>>& EndOf(size_t i);
+  /// Where a device that goes first is inserted (after <emulator>, if any) and its
+  /// indentation, found once.
+  const std::pair<size_t, std::optional<std::string>>& FirstSlot();
 
   const Domain& in_;
   const Plan& plan_;
@@ -461,8 +840,26 @@ class Writer {
   Editor ed_;
   std::string unit_ = "  ";
   char quote_ = '\'';
+  // Output ranks of the tags met so far (a handful), tags pointing into the devices.
+  std::vector<std::pair<std::string_view, int>> ranks_;
+  int controller_rank_ = -1;
+  std::vector<std::string_view> types_;  // pointing into the devices
+  // The input's keys, and its devices by rank: by_rank_[rank_begin_[r] .. rank_begin_[r + 1])
+  // are the indexes of the devices of rank r, in order; last_at_most_[r] the last device of
+  // rank <= r (kNone when none).
+  bool indexed_ = false;
   std::vector<ListKey> input_keys_;
-  std::vector<std::optional<std::pair<size_t, std::optional<std::string>>>> input_ends_;
+  std::vector<size_t> by_rank_, rank_begin_, last_at_most_;
+  std::vector<std::optional<std::pair<size_t, std::optional<std::string_view>>>> input_ends_;
+  std::optional<std::pair<size_t, std::optional<std::string>>> first_slot_;
+  // Reused from one device to the next.
+  ElementWriter writer_;
+  std::vector<PathValue> paths_;
+  std::vector<std::string_view> kid_names_;
+  std::vector<NewChild> kids_;
+  std::string child_indent_;
+  Element scanned_;
+  StartTag tag_;
 };
 
 char Writer::QuoteOf(size_t name_offset) const {
@@ -478,102 +875,181 @@ char Writer::QuoteOf(size_t name_offset) const {
   return quote_;
 }
 
-int Writer::OutputRank(const std::string& tag) const {
+int Writer::OutputRank(std::string_view tag) {
+  for (const auto& [t, r] : ranks_) {
+    if (SameText(t, tag)) return r;
+  }
   auto it = std::find(cat_.output_order.begin(), cat_.output_order.end(), tag);
-  return it == cat_.output_order.end() ? static_cast<int>(cat_.output_order.size())
-                                       : static_cast<int>(it - cat_.output_order.begin());
+  int rank = it == cat_.output_order.end() ? static_cast<int>(cat_.output_order.size())
+                                           : static_cast<int>(it - cat_.output_order.begin());
+  if (ranks_.size() < 32) ranks_.emplace_back(tag, rank);
+  return rank;
 }
 
-ListKey Writer::KeyOf(const Device& dev) const {
+ListKey Writer::KeyOf(const Device& dev) {
   ListKey k;
   k.rank = OutputRank(dev.tag);
-  k.controller = dev.tag == "controller";
+  k.controller = SameText(dev.tag, "controller");
+  // Type and index order controllers only: they are compared between devices of the rank of
+  // <controller>, and read for those only.
+  if (controller_rank_ < 0) controller_rank_ = OutputRank("controller");
+  if (!k.controller && k.rank != controller_rank_) return k;
   if (const std::string* type = dev.Get("@type")) k.type = *type;
+  k.type_id = TypeId(k.type);
   const std::string* index = dev.Get("@index");
   k.index = index ? ParseDecimal(*index).value_or(0) : 0;
   return k;
 }
 
-const std::vector<ListKey>& Writer::InputKeys() {
-  if (input_keys_.size() != in_.devices.size()) {
-    input_keys_.clear();
+size_t Writer::InsertAfter(const ListKey& key) {
+  const size_t ranks = cat_.output_order.size() + 1;  // an unknown tag ranks last
+  if (!indexed_) {
+    indexed_ = true;
     input_keys_.reserve(in_.devices.size());
     for (const Device& d : in_.devices) input_keys_.push_back(KeyOf(d));
+    rank_begin_.assign(ranks + 1, 0);
+    last_at_most_.assign(ranks, kNone);
+    for (size_t i = 0; i < input_keys_.size(); ++i) {
+      size_t r = static_cast<size_t>(input_keys_[i].rank);
+      ++rank_begin_[r + 1];
+      last_at_most_[r] = i;
+    }
+    for (size_t r = 1; r < ranks; ++r) last_at_most_[r] = Later(last_at_most_[r - 1], last_at_most_[r]);
+    for (size_t r = 0; r < ranks; ++r) rank_begin_[r + 1] += rank_begin_[r];
+    by_rank_.assign(input_keys_.size(), 0);
+    std::vector<size_t> next(rank_begin_.begin(), rank_begin_.end() - 1);
+    for (size_t i = 0; i < input_keys_.size(); ++i) {
+      by_rank_[next[static_cast<size_t>(input_keys_[i].rank)]++] = i;
+    }
   }
-  return input_keys_;
+  // After the last device of an earlier kind or of its own; a controller after the last
+  // controller of its type with an index not above its own, else after the last device of an
+  // earlier kind or a controller of another type (section 6.1).
+  const size_t r = static_cast<size_t>(key.rank);
+  if (!key.controller) return last_at_most_[r];
+  size_t same = kNone, other = r > 0 ? last_at_most_[r - 1] : kNone;
+  for (size_t k = rank_begin_[r]; k < rank_begin_[r + 1]; ++k) {
+    size_t i = by_rank_[k];
+    const ListKey& d = input_keys_[i];
+    if (d.type_id != key.type_id) {
+      other = Later(other, i);
+    } else if (d.index <= key.index) {
+      same = i;
+    }
+  }
+  return same != kNone ? same : other;
 }
 
-const std::pair<size_t, std::optional<std::string>>& Writer::EndOf(size_t i) {
+const std::pair<size_t, std::optional<std::string_view>>& Writer::EndOf(size_t i) {
   if (input_ends_.size() != in_.devices.size()) input_ends_.resize(in_.devices.size());
   if (!input_ends_[i]) {
     Element e = ScanElement(t_, in_.devices[i].offset);
-    input_ends_[i].emplace(e.end, IndentOf(t_, e.start.lt));
+    input_ends_[i].emplace(e.end, IndentViewOf(t_, e.start.lt));
   }
   return *input_ends_[i];
 }
 
+const std::pair<size_t, std::optional<std::string>>& Writer::FirstSlot() {
+  if (!first_slot_) {
+    // First child of <devices> (after <emulator>, if any).
+    Element devices = ScanElement(t_, in_.devices_offset);
+    size_t pos = devices.start.after;
+    for (size_t c : devices.children) {
+      if (NameAt(t_, c) == "emulator") pos = ScanElement(t_, c).end;
+    }
+    std::optional<std::string> indent;
+    if (std::optional<std::string_view> di = IndentViewOf(t_, devices.start.lt)) {
+      indent.emplace(*di);
+      *indent += unit_;
+    }
+    first_slot_.emplace(pos, std::move(indent));
+  }
+  return *first_slot_;
+}
+
 void Writer::SetAttr(size_t name_offset, std::string_view attr, std::string_view value) {
-  StartTag tag = ScanStartTag(t_, name_offset);
-  char q = tag.attrs.empty() ? quote_ : tag.attrs.front().quote;
-  for (const AttrSpan& a : tag.attrs) {
+  ScanStartTagInto(t_, name_offset, tag_);
+  char q = tag_.attrs.empty() ? quote_ : tag_.attrs.front().quote;
+  std::string& b = ed_.buffer();
+  const size_t mark = b.size();
+  for (const AttrSpan& a : tag_.attrs) {
     if (a.name == attr) {
-      ed_.Replace(a.value_begin, a.value_end - a.value_begin, EscapeAttr(value, a.quote));
+      AppendEscapedAttr(b, value, a.quote);
+      ed_.ReplaceWithAppended(a.value_begin, a.value_end - a.value_begin, mark);
       return;
     }
   }
-  size_t pos = tag.attrs.empty() ? tag.name_end : tag.attrs.back().value_end + 1;
-  std::string text = " ";
-  text += attr;
-  text += '=';
-  text += q;
-  AppendEscapedAttr(text, value, q);
-  text += q;
-  ed_.Insert(pos, std::move(text));
+  size_t pos = tag_.attrs.empty() ? tag_.name_end : tag_.attrs.back().value_end + 1;
+  b += ' ';
+  b += attr;
+  b += '=';
+  b += q;
+  AppendEscapedAttr(b, value, q);
+  b += q;
+  ed_.InsertAppended(pos, mark);
 }
 
-void Writer::AddChildren(size_t name_offset,
-                         const std::vector<std::pair<std::string, std::string>>& kids,
-                         const Element* scanned) {
+void Writer::AddChildren(size_t name_offset, const std::vector<NewChild>& kids,
+                         const Element& e) {
   if (kids.empty()) return;
-  std::optional<Element> own;
-  if (!scanned) own = ScanElement(t_, name_offset);
-  const Element& e = scanned ? *scanned : *own;
-  std::optional<std::string> indent = IndentOf(t_, e.start.lt);
+  std::string& b = ed_.buffer();
+  std::optional<std::string_view> indent = IndentViewOf(t_, e.start.lt);
   if (e.start.self_closing) {
     // <x a='1'/>  ->  <x a='1'>CHILDREN</x>, on lines of their own when x has a line of its own.
     std::string_view name = NameAt(t_, name_offset);
     std::string body = ">";
-    for (const auto& [kid, xml] : kids) {
+    for (const NewChild& kid : kids) {
       if (indent) {
         body += '\n';
         body += *indent;
         body += unit_;
       }
-      body += xml;
+      body.append(b, kid.begin, kid.end - kid.begin);
     }
+    const size_t mark = b.size();
+    b += body;
     if (indent) {
-      body += '\n';
-      body += *indent;
+      b += '\n';
+      b += *indent;
     }
-    body += "</";
-    body += name;
-    body += '>';
-    ed_.Replace(e.start.close, e.start.after - e.start.close, std::move(body));
+    b += "</";
+    b += name;
+    b += '>';
+    ed_.ReplaceWithAppended(e.start.close, e.start.after - e.start.close, mark);
     return;
   }
-  bool multiline = t_.find('\n', e.start.after) < e.end_tag;
-  std::string child_indent = indent ? *indent + unit_ : std::string();
-  if (!e.children.empty()) {
-    std::optional<std::string> ci = IndentOf(t_, e.children.front() - 1);
-    if (ci) child_indent = *ci;
+  const bool multiline =
+      std::string_view(t_).substr(e.start.after, e.end_tag - e.start.after).find('\n') !=
+      std::string_view::npos;
+  child_indent_.clear();
+  if (multiline) {  // only then are children indented
+    if (indent) {
+      child_indent_ += *indent;
+      child_indent_ += unit_;
+    }
+    if (!e.children.empty()) {
+      if (std::optional<std::string_view> ci = IndentViewOf(t_, e.children.front() - 1)) {
+        child_indent_.assign(*ci);
+      }
+    }
   }
-  for (const auto& [kid, xml] : kids) {
-    // Before the first child of a later kind (alias, address), else at the end.
+  for (const NewChild& kid : kids) {
+    // Before the first child of a later kind (alias, address), else at the end. The kid's
+    // text is in the editor's buffer already: it is inserted from there.
+    const size_t size = kid.end - kid.begin;
     bool placed = false;
     for (size_t c : e.children) {
-      std::string_view cname = NameAt(t_, c);
-      if ((cname == "alias" || cname == "address") && ChildRank(cname) > ChildRank(kid)) {
-        ed_.Insert(c - 1, multiline ? xml + "\n" + child_indent : xml);
+      std::string_view cname = IsNameAt(t_, c, "alias")     ? "alias"
+                               : IsNameAt(t_, c, "address") ? "address"
+                                                            : std::string_view();
+      if (!cname.empty() && ChildRank(cname) > ChildRank(kid.name)) {
+        ed_.InsertRange(c - 1, kid.begin, size);
+        if (multiline) {
+          const size_t mark = b.size();
+          b += '\n';
+          b += child_indent_;
+          ed_.InsertAppended(c - 1, mark);
+        }
         placed = true;
         break;
       }
@@ -582,69 +1058,101 @@ void Writer::AddChildren(size_t name_offset,
     if (multiline) {
       size_t ws = e.end_tag;
       while (ws > e.start.after && IsSpace(t_[ws - 1])) --ws;
-      ed_.Insert(ws, "\n" + child_indent + xml);
+      const size_t mark = b.size();
+      b += '\n';
+      b += child_indent_;
+      ed_.InsertAppended(ws, mark);
+      ed_.InsertRange(ws, kid.begin, size);
     } else {
-      ed_.Insert(e.end_tag, xml);
+      ed_.InsertRange(e.end_tag, kid.begin, size);
     }
   }
 }
 
 void Writer::EditDevice(const Device& before, const Device& after) {
   // An unchanged device (most of a planned domain's) costs no scan of its text.
-  std::optional<char> quote;
-  auto q = [&] {
-    if (!quote) quote = QuoteOf(before.offset);
-    return *quote;
-  };
-  std::optional<Element> scanned;
+  bool scanned = false;
   auto element = [&]() -> const Element& {
-    if (!scanned) scanned = ScanElement(t_, before.offset);
-    return *scanned;
+    if (!scanned) {
+      ScanElementInto(t_, before.offset, scanned_);
+      scanned = true;
+    }
+    return scanned_;
   };
-  // Attributes the plan set or changed, grouped by the child element they live on. Both
-  // property lists are sorted by path: one walk over the two finds what changed.
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>> new_children;
-  auto old_it = before.props.begin();
-  for (const auto& [path, value] : after.props) {
-    while (old_it != before.props.end() && old_it->first < path) ++old_it;
-    const std::string* old =
-        old_it != before.props.end() && old_it->first == path ? &old_it->second : nullptr;
-    if (old && *old == value) continue;
-    if (!path.empty() && path.back() == '/') continue;
-    if (path[0] == '@') {
-      SetAttr(before.offset, std::string_view(path).substr(1), value);
-      continue;
-    }
-    size_t slash = path.find('/');
-    std::string child = path.substr(0, slash);
-    std::string rest = slash == std::string::npos ? std::string() : path.substr(slash + 1);
-    if (before.Has(child + "/") && !rest.empty() && rest[0] == '@' &&
-        rest.find('/') == std::string::npos) {
-      // Find the child's offset.
-      for (size_t c : element().children) {
-        if (NameAt(t_, c) == child) {
-          SetAttr(c, std::string_view(rest).substr(1), value);
-          break;
-        }
+  // New children are quoted like the element's first attribute (they are added to it, so it
+  // is scanned anyway).
+  auto q = [&] {
+    char quote = element().start.quote;
+    return quote ? quote : quote_;
+  };
+  // Attributes the plan set or changed, on the element or on a child it has; the paths of new
+  // child elements are kept (in path order) for below. Both property lists are sorted by path:
+  // one walk over the two finds what changed.
+  paths_.clear();
+  if (!SameProps(before.props, after.props)) {
+    auto old_it = before.props.begin();
+    for (const auto& [path, value] : after.props) {
+      while (old_it != before.props.end() && old_it->first < path) ++old_it;
+      const std::string* old =
+          old_it != before.props.end() && old_it->first == path ? &old_it->second : nullptr;
+      if (old && *old == value) continue;
+      if (!path.empty() && path.back() == '/') continue;
+      if (path[0] == '@') {
+        SetAttr(before.offset, std::string_view(path).substr(1), value);
+        continue;
       }
-      continue;
+      std::string_view p = path;
+      size_t slash = p.find('/');
+      std::string_view child = p.substr(0, slash);
+      std::string_view rest = slash == std::string_view::npos ? std::string_view() : p.substr(slash + 1);
+      if (!rest.empty() && rest[0] == '@' && rest.find('/') == std::string_view::npos &&
+          before.Has(p.substr(0, slash + 1))) {
+        // Find the child's offset.
+        for (size_t c : element().children) {
+          if (NameAt(t_, c) == child) {
+            SetAttr(c, rest.substr(1), value);
+            break;
+          }
+        }
+        continue;
+      }
+      paths_.push_back({p, value});
     }
-    new_children[child].emplace_back(rest, value);
   }
-  std::vector<std::pair<std::string, std::string>> kids;
-  for (auto& [child, paths] : new_children) {
-    Node n{child, {}, {}, {}};
-    for (const auto& [rest, value] : paths) AddPath(n, rest, value);
-    SortNode(n);
-    kids.emplace_back(child, Render(n, "", "", true, q()));
+  // New child elements, one per name (in name order, then libvirt's child order), each made of
+  // the paths below it.
+  kid_names_.clear();
+  for (const PathValue& pv : paths_) {
+    std::string_view child = pv.path.substr(0, pv.path.find('/'));
+    if (std::find(kid_names_.begin(), kid_names_.end(), child) == kid_names_.end()) {
+      kid_names_.push_back(child);
+    }
   }
-  std::stable_sort(kids.begin(), kids.end(), [](const auto& a, const auto& b) {
-    return ChildRank(a.first) < ChildRank(b.first);
+  std::sort(kid_names_.begin(), kid_names_.end());
+  std::stable_sort(kid_names_.begin(), kid_names_.end(), [](std::string_view a, std::string_view b) {
+    return ChildRank(a) < ChildRank(b);
   });
+  kids_.clear();
+  std::string& b = ed_.buffer();
+  for (std::string_view child : kid_names_) {
+    size_t first = 0;
+    auto below = [&](size_t i) {
+      std::string_view p = paths_[i].path;
+      return p.size() > child.size() && p[child.size()] == '/' &&
+             p.compare(0, child.size(), child) == 0;
+    };
+    while (first < paths_.size() && !below(first)) ++first;
+    size_t last = first;
+    while (last < paths_.size() && below(last)) ++last;
+    NewChild kid{child, b.size(), 0};
+    writer_.Write(b, child, paths_, first, last, child.size() + 1, "", "", true, q());
+    kid.end = b.size();
+    kids_.push_back(kid);
+  }
   if (after.address.type == AddressType::kNone && before.address.type != AddressType::kNone) {
     // An address libvirt drops: the element goes, with the indentation of its line.
     for (size_t c : element().children) {
-      if (NameAt(t_, c) != "address") continue;
+      if (!IsNameAt(t_, c, "address")) continue;
       Element a = ScanElement(t_, c);
       size_t from = a.start.lt;
       size_t line = t_.rfind('\n', from - 1);
@@ -654,93 +1162,113 @@ void Writer::EditDevice(const Device& before, const Device& after) {
       }
       ed_.Replace(from, a.end - from, "");
     }
-    AddChildren(before.offset, kids, &element());
+    AddChildren(before.offset, kids_, element());
     return;
   }
   if (SameAddress(before.address, after.address) || after.address.type == AddressType::kNone) {
-    AddChildren(before.offset, kids, scanned ? &*scanned : nullptr);
+    if (!kids_.empty()) AddChildren(before.offset, kids_, element());
     return;
   }
+  if (kids_.empty() && !scanned) {
+    // No other new child: when the element has no <address> or <alias> child, the new address
+    // goes last, before the end tag, found from the next device when the element is on one
+    // line.
+    if (std::optional<QuickEnd> quick = QuickEndOf(before)) {
+      const size_t begin = b.size();
+      AppendAddressXml(b, after.address, quick->quote ? quick->quote : quote_);
+      ed_.InsertRange(quick->end_tag, begin, b.size() - begin);
+      return;
+    }
+  }
   for (size_t c : element().children) {
-    if (NameAt(t_, c) != "address") continue;
+    if (!IsNameAt(t_, c, "address")) continue;
     if (before.address.type == AddressType::kPci && after.address.type == AddressType::kPci &&
         before.address.pci == after.address.pci) {
       SetAttr(c, "multifunction", after.address.multifunction);
-      AddChildren(before.offset, kids, &element());
+      AddChildren(before.offset, kids_, element());
       return;
     }
     Element a = ScanElement(t_, c);
-    ed_.Replace(a.start.lt, a.end - a.start.lt, AddressXml(after.address, QuoteOf(c)));
-    AddChildren(before.offset, kids, &element());
+    const size_t mark = b.size();
+    AppendAddressXml(b, after.address, QuoteOf(c));
+    ed_.ReplaceWithAppended(a.start.lt, a.end - a.start.lt, mark);
+    AddChildren(before.offset, kids_, element());
     return;
   }
-  kids.emplace_back("address", AddressXml(after.address, q()));
-  AddChildren(before.offset, kids, &element());
+  NewChild address{"address", b.size(), 0};
+  AppendAddressXml(b, after.address, q());
+  address.end = b.size();
+  kids_.push_back(address);
+  AddChildren(before.offset, kids_, element());
+}
+
+std::optional<Writer::QuickEnd> Writer::QuickEndOf(const Device& dev) const {
+  const size_t i = static_cast<size_t>(&dev - in_.devices.data());
+  if (i + 1 >= in_.devices.size()) return std::nullopt;
+  TagEnd start = SkipStartTag(t_, dev.offset);
+  if (start.self_closing || start.after >= t_.size()) return std::nullopt;
+  // Only white space between the element and the next device: its last '>' ends "</TAG>".
+  size_t gt = in_.devices[i + 1].offset - 1;
+  while (gt > start.after && IsSpace(t_[gt - 1])) --gt;
+  if (gt <= start.after || t_[gt - 1] != '>') return std::nullopt;
+  --gt;
+  size_t lt = t_.rfind('<', gt);
+  if (lt == std::string::npos || lt < start.after || t_[lt + 1] != '/' ||
+      t_.compare(lt + 2, dev.tag.size(), dev.tag) != 0) {
+    return std::nullopt;
+  }
+  for (size_t k = lt + 2 + dev.tag.size(); k < gt; ++k) {
+    if (!IsSpace(t_[k])) return std::nullopt;
+  }
+  // On one line: the new child goes right before the end tag, no indentation to match.
+  if (std::memchr(t_.data() + start.after, '\n', lt - start.after)) return std::nullopt;
+  // No <address> (one a replan dropped from the device is still in the text) and no <alias>
+  // anywhere inside, which a new address would go before or replace.
+  for (size_t from = start.after; from < lt;) {
+    const void* next = std::memchr(t_.data() + from, '<', lt - from);
+    if (!next) break;
+    size_t at = static_cast<size_t>(static_cast<const char*>(next) - t_.data());
+    if (IsNameAt(t_, at + 1, "address") || IsNameAt(t_, at + 1, "alias")) return std::nullopt;
+    from = at + 1;
+  }
+  return QuickEnd{lt, start.quote};
 }
 
 void Writer::AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
                              bool inline_style) {
-  Node n{dev.tag, {}, {}, {}};
+  paths_.clear();
   for (const auto& [path, value] : dev.props) {
-    if (!path.empty() && path.back() == '/') continue;
-    AddPath(n, path, value);
+    if (!path.empty() && path.back() == '/') continue;  // a child's marker: its paths make it
+    paths_.push_back({path, value});
   }
-  SortNode(n);
-  std::string addr = dev.address.type == AddressType::kNone ? std::string()
-                                                            : AddressXml(dev.address, quote_);
-  RenderTo(out, n, indent, inline_style ? std::string_view() : std::string_view(unit_),
-           inline_style, quote_, addr);
+  writer_.Write(out, dev.tag, paths_, 0, paths_.size(), 0, indent,
+                inline_style ? std::string_view() : std::string_view(unit_), inline_style, quote_,
+                dev.address.type == AddressType::kNone ? nullptr : &dev.address);
 }
 
 void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
   // Where libvirt lists it: after the last device of an earlier kind; controllers after the
   // last controller of the same type with a lower index (section 6.1).
-  int rank = key.rank;
-  size_t after = std::string::npos;
-  bool same_type_seen = false;
-  const std::vector<ListKey>& keys = InputKeys();
-  for (size_t i = 0; i < in_.devices.size(); ++i) {
-    const ListKey& d = keys[i];
-    if (d.rank < rank) {
-      if (!same_type_seen) after = i;
-      continue;
-    }
-    if (d.rank > rank) continue;
-    if (key.controller) {
-      bool same = d.type == key.type;
-      if (same && d.index <= key.index) {
-        after = i;
-        same_type_seen = true;
-      } else if (!same && !same_type_seen) {
-        after = i;
-      }
-    } else {
-      after = i;
-    }
-  }
+  size_t after = InsertAfter(key);
   size_t pos;
-  std::optional<std::string> indent;
-  if (after != std::string::npos) {
+  std::optional<std::string_view> indent;
+  if (after != kNone) {
     const auto& [end, own] = EndOf(after);
     pos = end;
     indent = own;
   } else {
-    // First child of <devices> (after <emulator>, if any).
-    Element devices = ScanElement(t_, in_.devices_offset);
-    pos = devices.start.after;
-    for (size_t c : devices.children) {
-      if (NameAt(t_, c) == "emulator") pos = ScanElement(t_, c).end;
-    }
-    std::optional<std::string> di = IndentOf(t_, devices.start.lt);
-    if (di) indent = *di + unit_;
+    const auto& [first, own] = FirstSlot();
+    pos = first;
+    if (own) indent = *own;
   }
-  std::string xml;
+  std::string& b = ed_.buffer();
+  const size_t mark = b.size();
   if (indent) {
-    xml += '\n';
-    xml += *indent;
+    b += '\n';
+    b += *indent;
   }
-  AppendDeviceXml(xml, dev, indent ? *indent : std::string_view(), !indent);
-  ed_.Insert(pos, std::move(xml));
+  AppendDeviceXml(b, dev, indent ? *indent : std::string_view(), !indent);
+  ed_.InsertAppended(pos, mark);
 }
 
 Result<std::string> Writer::Run() {
@@ -774,13 +1302,14 @@ Result<std::string> Writer::Run() {
   for (const Device& d : plan_.devices) {
     if (d.source < 0) added.emplace_back(KeyOf(d), &d);
   }
-  std::stable_sort(added.begin(), added.end(), [](const auto& a, const auto& b) {
+  auto listed_before = [](const auto& a, const auto& b) {
     const ListKey& ka = a.first;
     const ListKey& kb = b.first;
     if (ka.rank != kb.rank) return ka.rank < kb.rank;
-    if (ka.controller && ka.type == kb.type) return ka.index < kb.index;
+    if (ka.controller && ka.type_id == kb.type_id) return ka.index < kb.index;
     return false;
-  });
+  };
+  std::stable_sort(added.begin(), added.end(), listed_before);
   bool empty = in_.devices_offset == std::string::npos ||
                ScanStartTag(t_, in_.devices_offset).self_closing;
   if (empty && !added.empty()) {
@@ -824,44 +1353,100 @@ void Writer::FillEmptyDevices(const std::vector<const Device*>& added) {
 
 namespace {
 
-/// Appends ` key=QvalueQ`, the value escaped.
-void AppendAttr(std::string& out, std::string_view key, const std::string& value, char q) {
-  out += ' ';
-  out += key;
-  out += '=';
-  out += q;
-  if (value.find_first_of("&<>'\"") == std::string::npos) {
-    out += value;
-  } else {
-    out += EscapeAttr(value, q);
-  }
-  out += q;
+/// Puts ` key=QvalueQ`, the value escaped.
+void PutAttr(Sink& out, std::string_view key, std::string_view value, char q) {
+  out.Put(' ');
+  out.Put(key);
+  out.Put('=');
+  out.Put(q);
+  PutEscapedAttr(out, value, q);
+  out.Put(q);
 }
 
-/// Appends ` key=Q0x..Q`: `value` in lower-case hex, at least `digits` digits.
-void AppendHexAttr(std::string& out, std::string_view key, uint32_t value, int digits, char q) {
+/// Writes `key` (" name=", a literal) and Q0x..Q at `p`: `value` in lower-case hex, at least
+/// `min_digits` digits. Returns the end. Inlined, so that the key's copy is a few moves.
+[[gnu::always_inline]] inline char* PutHexAttr(char* p, std::string_view key, uint32_t value,
+                                               int min_digits, char q) {
   static constexpr char kHex[] = "0123456789abcdef";
-  char digits_buf[8];
-  int n = 0;
-  do {
-    digits_buf[n++] = kHex[value & 0xf];
-    value >>= 4;
-  } while (value != 0 && n < 8);
-  while (n < digits) digits_buf[n++] = '0';
-  // " key='0x" + digits + "'" assembled here, appended at once.
-  char buf[48];
-  size_t len = 0;
-  buf[len++] = ' ';
-  size_t k = std::min(key.size(), sizeof(buf) - 16);
-  key.copy(buf + len, k);
-  len += k;
-  buf[len++] = '=';
-  buf[len++] = q;
-  buf[len++] = '0';
-  buf[len++] = 'x';
-  while (n > 0) buf[len++] = digits_buf[--n];
-  buf[len++] = q;
-  out.append(buf, len);
+  std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  *p++ = q;
+  *p++ = '0';
+  *p++ = 'x';
+  int digits = 1;
+  while (digits < 8 && (value >> (4 * digits)) != 0) ++digits;
+  digits = std::max(digits, min_digits);
+  for (int d = digits - 1; d >= 0; --d) *p++ = kHex[(value >> (4 * d)) & 0xf];
+  *p++ = q;
+  return p;
+}
+
+void PutAddressXml(Sink& out, const Address& a, char q) {
+  if (a.type == AddressType::kPci && a.type_name.size() <= 16 && !NeedsAttrEscape(a.type_name)) {
+    // The common case assembled in place: <address type='pci' domain='0x0000' bus='0x00'
+    // slot='0x00' function='0x0'/>, each number in lower-case hex with at least 4, 2, 2, 1
+    // digits.
+    char* const start = out.Reserve(160);
+    char* p = start;
+    auto put = [&p](std::string_view v) {
+      std::memcpy(p, v.data(), v.size());
+      p += v.size();
+    };
+    auto hex = [&p, q](std::string_view key, uint32_t value, int min_digits) {
+      p = PutHexAttr(p, key, value, min_digits, q);
+    };
+    put("<address type=");
+    *p++ = q;
+    put(a.type_name);
+    *p++ = q;
+    hex(" domain=", a.pci.domain, 4);
+    hex(" bus=", a.pci.bus, 2);
+    hex(" slot=", a.pci.slot, 2);
+    hex(" function=", a.pci.function, 1);
+    out.Wrote(static_cast<size_t>(p - start));
+    if (!a.multifunction.empty()) PutAttr(out, "multifunction", a.multifunction, q);
+    out.Put("/>");
+    return;
+  }
+  out.Put("<address");
+  PutAttr(out, "type", a.type_name, q);
+  if (a.type == AddressType::kPci) {
+    auto hex = [&out, q](std::string_view key, uint32_t value, int min_digits) {
+      std::string digits = fmt::format("{:0{}x}", value, min_digits);
+      out.Put(' ');
+      out.Put(key);
+      out.Put('=');
+      out.Put(q);
+      out.Put("0x");
+      out.Put(digits);
+      out.Put(q);
+    };
+    hex("domain", a.pci.domain, 4);
+    hex("bus", a.pci.bus, 2);
+    hex("slot", a.pci.slot, 2);
+    hex("function", a.pci.function, 1);
+    if (!a.multifunction.empty()) PutAttr(out, "multifunction", a.multifunction, q);
+  } else {
+    static constexpr std::string_view kOrder[] = {"controller", "bus",  "target",
+                                                  "unit",       "port", "slot"};
+    for (std::string_view k : kOrder) {
+      auto it = a.attrs.find(k);
+      if (it != a.attrs.end()) PutAttr(out, k, it->second, q);
+    }
+    for (const auto& [name, value] : a.attrs) {
+      // A plain reference for the lambda: clang 14 cannot capture a structured binding.
+      const std::string& k = name;
+      if (std::find(std::begin(kOrder), std::end(kOrder), k) == std::end(kOrder)) {
+        PutAttr(out, k, value, q);
+      }
+    }
+  }
+  out.Put("/>");
+}
+
+void AppendAddressXml(std::string& out, const Address& a, char q) {
+  Sink sink(out);
+  PutAddressXml(sink, a, q);
 }
 
 }  // namespace
@@ -869,30 +1454,7 @@ void AppendHexAttr(std::string& out, std::string_view key, uint32_t value, int d
 std::string AddressXml(const Address& a, char q) {
   std::string out;
   out.reserve(96);
-  out += "<address";
-  AppendAttr(out, "type", a.type_name, q);
-  if (a.type == AddressType::kPci) {
-    AppendHexAttr(out, "domain", a.pci.domain, 4, q);
-    AppendHexAttr(out, "bus", a.pci.bus, 2, q);
-    AppendHexAttr(out, "slot", a.pci.slot, 2, q);
-    AppendHexAttr(out, "function", a.pci.function, 1, q);
-    if (!a.multifunction.empty()) AppendAttr(out, "multifunction", a.multifunction, q);
-  } else {
-    static const char* kOrder[] = {"controller", "bus", "target", "unit", "port", "slot"};
-    for (const char* k : kOrder) {
-      auto it = a.attrs.find(k);
-      if (it != a.attrs.end()) AppendAttr(out, k, it->second, q);
-    }
-    for (const auto& [name, value] : a.attrs) {
-      // A plain reference for the lambda: clang 14 cannot capture a structured binding.
-      const std::string& k = name;
-      if (std::find_if(std::begin(kOrder), std::end(kOrder),
-                       [&](const char* o) { return k == o; }) == std::end(kOrder)) {
-        AppendAttr(out, k, value, q);
-      }
-    }
-  }
-  out += "/>";
+  AppendAddressXml(out, a, q);
   return out;
 }
 

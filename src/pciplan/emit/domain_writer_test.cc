@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
+
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/model/model_loader.h"
 #include "pciplan/plan/planner.h"
@@ -201,4 +204,96 @@ TEST(DomainWriter, UsbNoneAtIndexOnePlansLikeLibvirtAndItsOutputIsRefusedLikeLib
 }
 
 }  // namespace
+// Devices written on one line get their address right before their end tag, whatever follows
+// them: a comment naming an end tag, text, spaces inside the end tag, an <emulator>, a
+// processing instruction, an attribute value that reads like an end tag; after an alias; in the
+// quotes of their own attributes.
+TEST(DomainWriter, OneLineDevicesGetTheAddressBeforeTheirEndTagWhateverFollows) {
+  const std::string addr = "<address type='pci' domain='0x0000' bus='0x0";
+  std::string out = PlanToText(
+      "<domain type='kvm'><name>a</name><os><type arch='x86_64' machine='q35'>hvm</type></os>"
+      "<devices><emulator>/e</emulator>"
+      "<disk type='file' device='disk'><source file='/a'/><target dev='vda' bus='virtio'/></disk>"
+      "<!-- </disk> -->"
+      "<disk type=\"file\" device=\"disk\"><source file=\"/b\"/>"
+      "<target dev=\"vdb\" bus=\"virtio\"/></disk >\n"
+      "<disk type='file' device='disk'><source file='/c'/><target dev='vdc' bus='virtio'/></disk>x"
+      "<disk type='file' device='disk'><source file='/d'/><target dev='vdd' bus='virtio'/>"
+      "<alias name='ua-d'/></disk> <?pi </disk>?>"
+      "<disk type='file' device='disk'><source file='/e'/><target dev='vde' bus='virtio'/>"
+      "<x a='</disk >'/></disk><emulator>/x</emulator>"
+      "<disk type='file' device='disk'><source file='/f'/><target dev='vdf' bus='virtio'/>\n"
+      "</disk><disk type='file' device='disk'><source file='/g'/>"
+      "<target dev='vdg' bus='virtio'/></disk></devices></domain>");
+  auto expect = [&](const std::string& before, const std::string& address_and_after) {
+    size_t at = out.find(before);
+    ASSERT_NE(at, std::string::npos) << before << "\n" << out;
+    EXPECT_EQ(out.compare(at + before.size(), address_and_after.size(), address_and_after), 0)
+        << before << "\n" << out;
+  };
+  expect("<target dev='vda' bus='virtio'/>", addr + "2' slot='0x00' function='0x0'/></disk><!--");
+  expect("<target dev=\"vdb\" bus=\"virtio\"/>",
+         "<address type=\"pci\" domain=\"0x0000\" bus=\"0x03\" slot=\"0x00\" "
+         "function=\"0x0\"/></disk >\n");
+  expect("<target dev='vdc' bus='virtio'/>", addr + "4' slot='0x00' function='0x0'/></disk>x");
+  expect("<alias name='ua-d'/>", addr + "5' slot='0x00' function='0x0'/></disk> <?pi");
+  expect("<x a='</disk >'/>", addr + "6' slot='0x00' function='0x0'/></disk><emulator>");
+  expect("<target dev='vdf' bus='virtio'/>\n", addr + "7' slot='0x00' function='0x0'/>\n</disk>");
+  expect("<target dev='vdg' bus='virtio'/>", addr + "8' slot='0x00' function='0x0'/></disk>");
+  EXPECT_EQ(PlanToText(out), out);
+}
+
+// A device whose address a replan dropped still has its <address> in the text: on one line as
+// on many, the planned address replaces it instead of coming beside it.
+TEST(DomainWriter, AnAddressDroppedBeforePlanningIsReplacedOnOneLine) {
+  Result<Domain> dom = ReadDomain(
+      "<domain type='kvm'><name>r</name><os><type arch='x86_64' machine='q35'>hvm</type></os>"
+      "<devices><disk type='file' device='disk'><source file='/a'/><target dev='vda' "
+      "bus='virtio'/><address type='pci' domain='0x0000' bus='0x00' slot='0x1e' "
+      "function='0x0'/></disk> <disk type='file' device='disk'><source file='/b'/>"
+      "<target dev='vdb' bus='virtio'/></disk></devices></domain>");
+  ASSERT_TRUE(dom.ok());
+  dom->devices[0].address = Address();  // what --replan does to the device
+  Result<Plan> plan = MakePlan(*dom, BuiltinCatalog(), PolicyName::kLibvirt);
+  ASSERT_TRUE(plan.ok()) << plan.errors().front().message;
+  Result<std::string> out = WriteDomain(*dom, *plan, BuiltinCatalog());
+  ASSERT_TRUE(out.ok());
+  size_t vda = out->find("<target dev='vda' bus='virtio'/>");
+  size_t end = out->find("</disk>", vda);
+  ASSERT_NE(end, std::string::npos) << *out;
+  std::string disk = out->substr(vda, end - vda);
+  EXPECT_EQ(disk.find("<address"), disk.rfind("<address")) << disk;
+  EXPECT_EQ(disk.find("slot='0x1e'"), std::string::npos) << disk;
+}
+
+// The controllers a plan adds are alike but for their numbers: each is written with its own
+// index, chassis, port and address (the writer lays out one shape once and fills it in).
+TEST(DomainWriter, AddedControllersOfOneShapeEachHaveTheirOwnValues) {
+  std::string disks;
+  for (char c = 'a'; c <= 'h'; ++c) {
+    disks += std::string("    <disk type='file' device='disk'><source file='/") + c +
+             "'/><target dev='vd" + c + "' bus='virtio'/></disk>\n";
+  }
+  std::string out = PlanToText(
+      "<domain type='kvm'>\n  <name>s</name>\n  <os>\n"
+      "    <type arch='x86_64' machine='q35'>hvm</type>\n  </os>\n  <devices>\n" +
+      disks + "  </devices>\n</domain>\n");
+  for (int i = 1; i <= 8; ++i) {
+    std::string index = std::to_string(i);
+    char port[8];
+    std::snprintf(port, sizeof(port), "0x%x", 0x8 + i - 1);
+    char function[8];
+    std::snprintf(function, sizeof(function), "0x%x", i - 1);
+    std::string controller =
+        "    <controller type='pci' index='" + index + "' model='pcie-root-port'>\n"
+        "      <model name='pcie-root-port'/>\n"
+        "      <target chassis='" + index + "' port='" + port + "'/>\n"
+        "      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='" + function +
+        "'" + (i == 1 ? " multifunction='on'" : "") + "/>\n"
+        "    </controller>\n";
+    EXPECT_NE(out.find(controller), std::string::npos) << controller << "\n" << out;
+  }
+  EXPECT_EQ(PlanToText(out), out);
+}
+
 }  // namespace pciplan
