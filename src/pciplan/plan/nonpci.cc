@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -46,7 +47,9 @@ int AppendController(const NonPciContext& ctx, const std::string& type, uint32_t
 const Device* FindController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
   for (int i : ctx.controller_order) {
     const Device& d = ctx.devices[i];
-    if (d.GetOr("@type", "") == type && ParseDecimal(d.GetOr("@index", "")) == index) return &d;
+    if (!d.Is("@type", type)) continue;
+    const std::string* text = d.Get("@index");
+    if (ParseDecimal(text ? std::string_view(*text) : std::string_view()) == index) return &d;
   }
   return nullptr;
 }
@@ -64,10 +67,10 @@ const DriveBus* HostdevDriveBus(const Catalog& catalog) {
 }
 
 bool IsVirtioChannel(const Device& d) {
-  return (d.tag == "channel" || d.tag == "console") && d.GetOr("target/@type", "") == "virtio";
+  return (d.tag == std::string_view("channel") || d.tag == std::string_view("console")) && d.GetOr("target/@type", "") == "virtio";
 }
 
-bool IsScsiHostdev(const Device& d) { return d.tag == "hostdev" && d.Is("@type", "scsi"); }
+bool IsScsiHostdev(const Device& d) { return d.tag == std::string_view("hostdev") && d.Is("@type", "scsi"); }
 
 void SetAddress(Device& d, AddressType type, const std::string& type_name, Props attrs) {
   d.address = Address{};
@@ -104,9 +107,17 @@ std::string DriveText(const Address& a) {
 
 }  // namespace
 
+const DeviceClass* ClassOf(const NonPciContext& ctx, int dev) {
+  if (ctx.classes && static_cast<size_t>(dev) < ctx.classes->size()) {
+    return (*ctx.classes)[static_cast<size_t>(dev)];
+  }
+  const Device& d = ctx.devices[static_cast<size_t>(dev)];
+  return ctx.catalog.Classify(d.tag, d.props);
+}
+
 void ApplyDiskBuses(const Catalog& catalog, std::vector<Device>& devices) {
   for (Device& d : devices) {
-    if (d.tag != "disk" || d.Has("target/@bus") || !d.Has("target/@dev")) continue;
+    if (d.tag != std::string_view("disk") || d.Has("target/@bus") || !d.Has("target/@dev")) continue;
     std::string bus = catalog.disk_buses.fallback;
     if (d.Is("@device", "floppy")) {
       bus = catalog.disk_buses.floppy;
@@ -166,9 +177,9 @@ bool CheckUsbControllers(const NonPciContext& ctx, Diagnostics& errs) {
   int disabled = -1;
   for (int i : ctx.controller_order) {
     const Device& c = ctx.devices[i];
-    if (c.GetOr("@type", "") != "usb") continue;
+    if (!c.Is("@type", "usb")) continue;
     ++usb;
-    const DeviceClass* cls = ctx.catalog.Classify(c.tag, c.props);
+    const DeviceClass* cls = ClassOf(ctx, i);
     if (cls && cls->usb_ports == 0 && cls->connect == ConnectNeed::kNone) disabled = i;
   }
   if (disabled >= 0 && usb > 1) {
@@ -178,7 +189,7 @@ bool CheckUsbControllers(const NonPciContext& ctx, Diagnostics& errs) {
   // USB2 companions need their master controller at the same index.
   for (int i : ctx.controller_order) {
     const Device& c = ctx.devices[i];
-    const DeviceClass* cls = ctx.catalog.Classify(c.tag, c.props);
+    const DeviceClass* cls = ClassOf(ctx, i);
     if (!cls || cls->usb_master.empty()) continue;
     bool found = false;
     for (int o : ctx.controller_order) {
@@ -228,7 +239,7 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
   std::set<std::string> used;
   for (const Device& d : ctx.devices) {
     if (d.address.type != AddressType::kDrive) continue;
-    if ((d.tag == "disk" && d.Is("target/@bus", scsi->bus)) || IsScsiHostdev(d)) {
+    if ((d.tag == std::string_view("disk") && d.Is("target/@bus", scsi->bus)) || IsScsiHostdev(d)) {
       used.insert(DriveKey(d.address));
     }
   }
@@ -313,7 +324,7 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < ctx.devices.size(); ++i) {
       const Device& d = ctx.devices[i];
-      if (!IsVirtioChannel(d) || (pass == 0) != (d.tag == "channel")) continue;
+      if (!IsVirtioChannel(d) || (pass == 0) != (d.tag == std::string_view("channel"))) continue;
       uint32_t c = d.address.type == AddressType::kVirtioSerial ? d.address.Number("controller") : 0;
       if (!HasController(ctx, "virtio-serial", c)) AppendController(ctx, "virtio-serial", c, "");
     }
@@ -323,7 +334,7 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
   // By index: AppendController grows ctx.devices, which would leave a reference dangling.
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     Device& d = ctx.devices[i];
-    if (d.tag != "smartcard") continue;
+    if (d.tag != std::string_view("smartcard")) continue;
     if (d.address.type == AddressType::kNone) {
       SetAddress(d, AddressType::kCcid, "ccid", {{"controller", "0"}, {"slot", "0"}});
     }
@@ -335,6 +346,24 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
 }
 
 bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
+  // Nothing to do without a spapr-vio address or a device of a class that takes one: the
+  // elements of such classes are few, and a device of another element is not classified.
+  std::vector<const std::string*> elements;
+  for (const DeviceClass& c : ctx.catalog.classes) {
+    if (c.spapr_vio_reg != 0) elements.push_back(&c.element);
+  }
+  bool any = false;
+  for (size_t i = 0; i < ctx.devices.size() && !any; ++i) {
+    const Device& d = ctx.devices[i];
+    if (d.address.type_name == "spapr-vio") {
+      any = true;
+    } else if (std::any_of(elements.begin(), elements.end(),
+                           [&](const std::string* e) { return *e == d.tag; })) {
+      const DeviceClass* cls = ClassOf(ctx, static_cast<int>(i));
+      any = cls && cls->spapr_vio_reg != 0;
+    }
+  }
+  if (!any) return true;
   std::set<uint32_t> used;
   std::vector<int> wanting;
   // The first console, when it is serial port 0's copy, is not a device of its own
@@ -342,8 +371,8 @@ bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
   int copy = -1;
   bool serials = false;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
-    if (copy < 0 && ctx.devices[i].tag == "console") copy = static_cast<int>(i);
-    serials = serials || ctx.devices[i].tag == "serial";
+    if (copy < 0 && ctx.devices[i].tag == std::string_view("console")) copy = static_cast<int>(i);
+    serials = serials || ctx.devices[i].tag == std::string_view("serial");
   }
   if (copy >= 0 && (!serials || !ctx.devices[copy].Is("target/@type", "serial"))) copy = -1;
   for (const std::string& tag : ctx.catalog.collect_order) {
@@ -368,7 +397,7 @@ bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
         }
         continue;
       }
-      const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
+      const DeviceClass* cls = ClassOf(ctx, i);
       if (!cls || cls->spapr_vio_reg == 0) continue;
       if (d.address.type == AddressType::kNone || d.address.type_name == "spapr-vio") {
         wanting.push_back(i);
@@ -377,7 +406,7 @@ bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
   }
   for (int i : wanting) {
     Device& d = ctx.devices[i];
-    uint32_t reg = ctx.catalog.Classify(d.tag, d.props)->spapr_vio_reg;
+    uint32_t reg = ClassOf(ctx, i)->spapr_vio_reg;
     while (used.count(reg)) reg += 0x1000;
     used.insert(reg);
     SetAddress(d, AddressType::kOther, "spapr-vio", {{"reg", fmt::format("0x{:08x}", reg)}});
@@ -393,7 +422,7 @@ bool AssignMemorySlots(const NonPciContext& ctx, Diagnostics& errs) {
   std::vector<int> wanting;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     const Device& d = ctx.devices[i];
-    const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
+    const DeviceClass* cls = ClassOf(ctx, static_cast<int>(i));
     if (!cls || !cls->dimm_slot) continue;
     auto slot = d.address.attrs.find("slot");
     if (d.address.type_name != "dimm" || slot == d.address.attrs.end()) {
@@ -436,14 +465,14 @@ bool AssignVirtioSerial(const NonPciContext& ctx, Diagnostics& errs) {
   std::map<uint32_t, uint32_t> ports;           // controller index -> port count
   for (int i : ctx.controller_order) {
     const Device& c = ctx.devices[i];
-    if (c.GetOr("@type", "") != "virtio-serial") continue;
+    if (!c.Is("@type", "virtio-serial")) continue;
     uint32_t idx = ParseDecimal(c.GetOr("@index", "0")).value_or(0);
     ports[idx] = ParseUnsigned(c.GetOr("@ports", "")).value_or(ctx.catalog.virtio_serial_ports);
   }
   std::vector<int> channels;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     Device& d = ctx.devices[i];
-    if (d.tag != "channel" || !IsVirtioChannel(d)) continue;
+    if (d.tag != std::string_view("channel") || !IsVirtioChannel(d)) continue;
     if (d.address.type == AddressType::kVirtioSerial && d.address.Number("port") != 0) {
       used[d.address.Number("controller")].insert(d.address.Number("port"));
     } else if (d.address.type == AddressType::kNone ||
@@ -536,13 +565,41 @@ std::string PortString(const std::vector<uint32_t>& path) {
 }  // namespace
 
 bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
+  // USB devices in assignment order (none: nothing to do). Consecutive devices of one element
+  // (most of a large domain) share the choice of the matches to try.
+  std::vector<std::vector<int>> by_match(ctx.catalog.usb_devices.size());
+  const std::string* last_tag = nullptr;
+  std::vector<size_t> candidates;  // the matches of last_tag's element
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    const Device& d = ctx.devices[i];
+    if (!last_tag || d.tag != *last_tag) {
+      last_tag = &d.tag;
+      candidates.clear();
+      for (size_t k = 0; k < ctx.catalog.usb_devices.size(); ++k) {
+        const std::string& element = ctx.catalog.usb_devices[k].element;
+        if (element.empty() || element == d.tag) candidates.push_back(k);
+      }
+    }
+    for (size_t k : candidates) {
+      if (ctx.catalog.usb_devices[k].Matches(d.tag, d.props)) {
+        by_match[k].push_back(static_cast<int>(i));
+      }
+    }
+  }
+  std::vector<int> order;
+  int user_hubs = 0;
+  for (size_t k = 0; k < by_match.size(); ++k) {
+    order.insert(order.end(), by_match[k].begin(), by_match[k].end());
+    if (ctx.catalog.usb_devices[k].element == "hub") user_hubs = static_cast<int>(order.size());
+  }
+  if (order.empty()) return true;
   // USB buses by ascending index, with their root-hub port counts.
   std::map<uint32_t, std::unique_ptr<UsbHub>> buses;
   uint32_t total = 0;
   for (int i : ctx.controller_order) {
     const Device& c = ctx.devices[i];
-    if (c.GetOr("@type", "") != "usb") continue;
-    const DeviceClass* cls = ctx.catalog.Classify(c.tag, c.props);
+    if (!c.Is("@type", "usb")) continue;
+    const DeviceClass* cls = ClassOf(ctx, i);
     int ports = cls ? cls->usb_ports : 0;
     if (ports > 0 && c.Has("@ports")) ports = static_cast<int>(ParseUnsigned(*c.Get("@ports")).value_or(ports));
     if (ports <= 0) continue;
@@ -550,16 +607,6 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
     buses[idx] = std::make_unique<UsbHub>(static_cast<uint32_t>(std::min(ports, 64)));
     total += static_cast<uint32_t>(ports);
   }
-  // USB devices in assignment order.
-  std::vector<int> order;
-  int user_hubs = 0;
-  for (const Match& m : ctx.catalog.usb_devices) {
-    for (size_t i = 0; i < ctx.devices.size(); ++i) {
-      if (m.Matches(ctx.devices[i].tag, ctx.devices[i].props)) order.push_back(static_cast<int>(i));
-    }
-    if (m.element == "hub") user_hubs = static_cast<int>(order.size());
-  }
-  if (order.empty()) return true;
   total += ctx.catalog.usb_hub_ports * static_cast<uint32_t>(user_hubs);
   if (order.size() > total && !buses.empty()) {
     // libvirt adds ceil((count - ports + 1) / (hub ports - 1)) hubs, after the user's hubs.
@@ -605,7 +652,7 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
                   fmt::format("requested USB port {} not present on USB bus {}", s, bus), i);
     }
     hub->occupant[p - 1] = i;
-    if (d.tag == "hub") hub->children[p - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
+    if (d.tag == std::string_view("hub")) hub->children[p - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
   }
   for (int i : order) {
     Device& d = ctx.devices[i];
@@ -631,7 +678,7 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
     if (!path) return Fail(ctx, errs, Rule::kNoFreeSlot, "no free USB ports", i);
     UsbHub* hub = buses[bus]->Walk(*path, 0);
     hub->occupant[path->back() - 1] = i;
-    if (d.tag == "hub") hub->children[path->back() - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
+    if (d.tag == std::string_view("hub")) hub->children[path->back() - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
     d.address.type = AddressType::kUsb;
     d.address.type_name = "usb";
     d.address.attrs = {{"bus", std::to_string(bus)}, {"port", PortString(*path)}};
@@ -663,7 +710,7 @@ bool ValidateDevices(const NonPciContext& ctx, Diagnostics& errs) {
   for (size_t k = 0; k < ctx.devices.size(); ++k) {
     const Device& d = ctx.devices[k];
     int i = static_cast<int>(k);
-    const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
+    const DeviceClass* cls = ClassOf(ctx, i);
     if (cls && !cls->address_types.empty() && d.address.type != AddressType::kNone &&
         std::find(cls->address_types.begin(), cls->address_types.end(), d.address.type_name) ==
             cls->address_types.end()) {
@@ -697,7 +744,7 @@ bool ValidateDevices(const NonPciContext& ctx, Diagnostics& errs) {
                     i);
       }
     }
-    if (d.tag == "smartcard") {
+    if (d.tag == std::string_view("smartcard")) {
       // QEMU 7.2 has one CCID slot (qemuValidateDomainSmartcardDef).
       bool at_zero = d.address.type == AddressType::kCcid && d.address.Number("controller") == 0 &&
                      d.address.Number("slot") == 0;
@@ -713,19 +760,43 @@ bool ValidateDevices(const NonPciContext& ctx, Diagnostics& errs) {
 bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
   for (const UnsupportedDevice& u : ctx.family.unsupported_devices) {
     for (size_t i = 0; i < ctx.devices.size(); ++i) {
-      if (u.match.Matches(ctx.devices[i].tag, ctx.devices[i].props)) {
+      const Device& d = ctx.devices[i];
+      if (!u.match.element.empty() && d.tag != u.match.element) continue;
+      if (u.match.Matches(d.tag, d.props)) {
         return Fail(ctx, errs, Rule::kDeviceUnsupported, u.message, static_cast<int>(i));
       }
     }
   }
-  // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal).
-  std::map<std::string, int> targets;
+  // The disks and host devices, in device order: the checks below look at nothing else.
+  std::vector<int> disks, hostdevs_at;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
-    const Device& d = ctx.devices[i];
-    if (d.tag != "disk") continue;
-    std::string dev = d.GetOr("target/@dev", "");
-    auto [it, fresh] = targets.emplace(dev, static_cast<int>(i));
-    if (fresh) continue;
+    const std::string& tag = ctx.devices[i].tag;
+    if (tag == std::string_view("disk")) disks.push_back(static_cast<int>(i));
+    if (tag == std::string_view("hostdev")) hostdevs_at.push_back(static_cast<int>(i));
+  }
+  // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal). The
+  // first disk whose target an earlier disk has is refused, naming that earlier disk: sorted by
+  // target (stably), each run of one target starts with its first disk.
+  std::vector<std::pair<std::string_view, int>> targets;  // views of the devices' props
+  targets.reserve(disks.size());
+  for (int i : disks) {
+    const std::string* target = ctx.devices[i].Get("target/@dev");
+    targets.emplace_back(target ? std::string_view(*target) : std::string_view(), i);
+  }
+  std::stable_sort(targets.begin(), targets.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  int duplicate = -1, holder = -1;
+  for (size_t k = 1; k < targets.size(); ++k) {
+    if (targets[k].first != targets[k - 1].first) continue;
+    size_t first = k - 1;
+    while (first > 0 && targets[first - 1].first == targets[k].first) --first;
+    if (k != first + 1) continue;  // only the second of a run is the first duplicate
+    if (duplicate < 0 || targets[k].second < duplicate) {
+      duplicate = targets[k].second;
+      holder = targets[first].second;
+    }
+  }
+  if (duplicate >= 0) {
     auto source = [&](const Device& x) {
       for (const char* k : {"source/@file", "source/@dev", "source/@dir", "source/@name"}) {
         if (const std::string* v = x.Get(k)) return *v;
@@ -733,9 +804,10 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
       return std::string("<null>");
     };
     return Fail(ctx, errs, Rule::kDuplicateDiskTarget,
-                fmt::format("target '{}' duplicated for disk sources '{}' and '{}'", dev,
-                            source(ctx.devices[it->second]), source(d)),
-                static_cast<int>(i));
+                fmt::format("target '{}' duplicated for disk sources '{}' and '{}'",
+                            ctx.devices[duplicate].GetOr("target/@dev", ""),
+                            source(ctx.devices[holder]), source(ctx.devices[duplicate])),
+                duplicate);
   }
   // Drive addresses (virDomainDefDuplicateDriveAddressesValidate): disks on one bus, then SCSI
   // host devices against each other and against SCSI disks.
@@ -752,7 +824,8 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
                 i);
   }
   std::map<std::string, int> scsi_hostdevs;
-  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+  for (int at : hostdevs_at) {
+    size_t i = static_cast<size_t>(at);
     const Device& d = ctx.devices[i];
     if (!IsScsiHostdev(d) || d.address.type != AddressType::kDrive) continue;
     auto [it, fresh] = scsi_hostdevs.emplace(DriveKey(d.address), static_cast<int>(i));
@@ -771,9 +844,10 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
     }
   }
   std::set<std::string> identities;
-  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+  for (int at : hostdevs_at) {
+    size_t i = static_cast<size_t>(at);
     const Device& d = ctx.devices[i];
-    if (d.tag != "hostdev") continue;
+    if (d.tag != std::string_view("hostdev")) continue;
     for (const HostdevIdentity& id : ctx.catalog.hostdev_identities) {
       if (!d.Is("@type", id.type)) continue;
       // The first key set the device fills in names it; numbers compare as numbers.
@@ -798,9 +872,13 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
     }
   }
   std::set<PciAddress> hostdevs;
-  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+  for (int at : hostdevs_at) {
+    size_t i = static_cast<size_t>(at);
     const Device& d = ctx.devices[i];
-    if (d.tag != "hostdev" || d.GetOr("@type", "") != "pci" || !d.Has("source/address/")) continue;
+    if (d.tag != std::string_view("hostdev") || !d.Is("@type", "pci") ||
+        !d.Has("source/address/")) {
+      continue;
+    }
     auto n = [&](const char* k) { return ParseUnsigned(d.GetOr(k, "0")).value_or(0); };
     PciAddress src{n("source/address/@domain"), n("source/address/@bus"),
                    n("source/address/@slot"), n("source/address/@function")};
