@@ -302,8 +302,9 @@ void DefinePipeline::AddMachineDefaults() {
   for (const DefaultDevice& dd : fam_->default_devices) {
     if (dd.with_graphics && !in_.has_graphics) continue;
     bool present = false;
-    for (size_t i = 0; i < devs_.size(); ++i) {
-      if (dd.unless.Matches(devs_[i].tag, devs_[i].props)) present = true;
+    for (size_t i = 0; i < devs_.size() && !present; ++i) {
+      if (!dd.unless.element.empty() && devs_[i].tag != dd.unless.element) continue;
+      present = dd.unless.Matches(devs_[i].tag, devs_[i].props);
     }
     if (present) continue;
     // The PCI root comes before the memballoon (qemuDomainDefAddDefaultDevices).
@@ -604,13 +605,15 @@ bool DefinePipeline::PlaceUsb2Companion(BusTree& tree, int dev, Pass pass) {
 
 bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
   // Each device's group is looked up in the order once (-1: a group not in it, or no class);
-  // devices of one class (most of a large domain) share the lookup.
+  // devices of one class (most of a large domain) share the lookup. Groups no device is in are
+  // skipped.
   const size_t groups = cat_.assign_order.size();
-  std::vector<int> group_of(devs_.size(), -1);
-  std::vector<std::vector<int>> members(groups);  // the devices of each group, in device order
+  const size_t count = devs_.size();
+  std::vector<int> group_of(count, -1);
+  std::vector<char> used(groups, 0);
   const DeviceClass* last_class = nullptr;
   int last_group = -1;
-  for (size_t i = 0; i < devs_.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     const DeviceClass* c = cls_[i];
     if (!c) continue;
     if (c != last_class) {
@@ -620,37 +623,44 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
                                                  : -1;
     }
     group_of[i] = last_group;
-    if (last_group >= 0) members[static_cast<size_t>(last_group)].push_back(static_cast<int>(i));
+    if (last_group >= 0) used[static_cast<size_t>(last_group)] = 1;
   }
+  auto place = [&](int i, bool pci_controllers) {
+    if (pci_controllers) {
+      const ControllerModel* m = PciModel(i);
+      return !m || m->root || PlaceOne(tree, i, pass);
+    }
+    if (cls_[i]->connect == ConnectNeed::kNone) return true;
+    if (cls_[i]->companion_function >= 0) return PlaceUsb2Companion(tree, i, pass);
+    return PlaceOne(tree, i, pass);
+  };
   for (size_t g = 0; g < groups; ++g) {
-    if (members[g].empty()) continue;
-    const std::string& group = cat_.assign_order[g];
-    const std::vector<int>* list;
-    if (group == "pci-controller" || group == "controller") {
+    if (!used[g]) continue;
+    const std::string_view group = cat_.assign_order[g];
+    const bool pci_controllers = group == "pci-controller";
+    const std::vector<int>* list = nullptr;
+    if (pci_controllers || group == "controller") {
       list = &ctrl_order_;
     } else if (group == "disk") {
       list = &disk_order_;
     } else if (group == "video") {
       list = &video_order_;
-    } else {
-      list = &members[g];
+    }
+    if (!list) {
+      // Any other group: its devices in device order.
+      for (size_t i = 0; i < count; ++i) {
+        if (group_of[i] != static_cast<int>(g)) continue;
+        if (!place(static_cast<int>(i), false)) return false;
+      }
+      continue;
     }
     // Placing a device may add controllers to ctrl_order_: walk by position on a copy.
     std::vector<int> snapshot = *list;
     for (int i : snapshot) {
-      if (group_of[static_cast<size_t>(i)] != static_cast<int>(g)) continue;
-      if (group == "pci-controller") {
-        const ControllerModel* m = PciModel(i);
-        if (!m || m->root) continue;
-        if (!PlaceOne(tree, i, pass)) return false;
+      if (static_cast<size_t>(i) >= count || group_of[static_cast<size_t>(i)] != static_cast<int>(g)) {
         continue;
       }
-      if (cls_[i]->connect == ConnectNeed::kNone) continue;
-      if (cls_[i]->companion_function >= 0) {
-        if (!PlaceUsb2Companion(tree, i, pass)) return false;
-        continue;
-      }
-      if (!PlaceOne(tree, i, pass)) return false;
+      if (!place(i, pci_controllers)) return false;
     }
   }
   return true;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 #include "pciplan/plan/plan_test_support.h"
 
 namespace pciplan {
@@ -103,6 +106,23 @@ TEST(Planner, ManyDisksOnPcGetTheBridgesLibvirtCannotPlace) {
     }
   }
   EXPECT_EQ(bridges, 5);
+}
+
+TEST(Planner, ClassesMatchNothingThePlannerWritesAfterClassifying) {
+  // The define pipeline classifies every device once, before PCI assignment, and its later
+  // passes reuse that class; the controllers it adds share one class per model. That holds while
+  // no class looks at what is written after: a controller's index, its model name and the
+  // <target> defaults of FillControllerDefaults.
+  const Catalog& cat = BuiltinCatalog();
+  std::set<std::string> written = {"@index", "model/@name"};
+  for (const ControllerModel& m : cat.controllers) {
+    for (const auto& [attr, rule] : m.target) written.insert("target/@" + attr);
+  }
+  for (const DeviceClass& c : cat.classes) {
+    for (const auto& [path, values] : c.when.props) {
+      EXPECT_EQ(written.count(path), 0u) << c.name << " matches on " << path;
+    }
+  }
 }
 
 TEST(Planner, DisksAreAssignedInTargetOrder) {
