@@ -10,7 +10,7 @@ namespace {
 
 constexpr char kMagic[8] = {'p', 'c', 'i', 'p', 'c', 'a', 't', '\0'};
 // Raise when the payload's layout changes (a field added, removed or retyped).
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kHeaderSize = sizeof(kMagic) + 4 + 4 + 8;
 
 // The payload's check value: 64-bit words folded by multiply and rotate (FNV-1a's constants),
@@ -125,7 +125,7 @@ auto Fields(T& c) {
   return std::tie(c.controllers, c.classes, c.machines, c.collect_order, c.assign_order,
                   c.output_order, c.device_elements, c.drive_buses, c.usb_devices,
                   c.usb_hub_ports, c.usb_port_depth, c.single_per_domain, c.virtio_serial_ports,
-                  c.disk_buses, c.hostdev_identities, c.classes_by_element);
+                  c.disk_buses, c.hostdev_identities);
 }
 
 // Counts an aggregate's members: the largest N for which T{Any x N} is well-formed.

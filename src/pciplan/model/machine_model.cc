@@ -92,25 +92,10 @@ const MachineFamily* Catalog::FindMachine(const std::string& arch,
 }
 
 const DeviceClass* Catalog::Classify(const std::string& tag, const Props& props) const {
-  if (!classes_by_element.empty()) {
-    auto it = classes_by_element.find(tag);
-    if (it == classes_by_element.end()) return nullptr;
-    for (uint32_t i : it->second) {
-      if (classes[i].when.Matches(tag, props)) return &classes[i];
-    }
-    return nullptr;
-  }
   for (const DeviceClass& c : classes) {
     if (c.element == tag && c.when.Matches(tag, props)) return &c;
   }
   return nullptr;
-}
-
-void Catalog::IndexClasses() {
-  classes_by_element.clear();
-  for (size_t i = 0; i < classes.size(); ++i) {
-    classes_by_element[classes[i].element].push_back(static_cast<uint32_t>(i));
-  }
 }
 
 std::string ControllerModel::BusName(uint32_t index) const {

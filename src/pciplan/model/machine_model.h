@@ -353,9 +353,6 @@ struct Catalog {
   uint32_t virtio_serial_ports = 31;
   DiskBuses disk_buses;
   std::vector<HostdevIdentity> hostdev_identities;
-  // The positions in `classes` of each element's classes, in order (IndexClasses; derived, so
-  // that Classify tries only the classes of a device's element). Empty: Classify tries all.
-  std::map<std::string, std::vector<uint32_t>> classes_by_element;
   QemuPart qemu_part;
 
   /// The QEMU facts (data/qemu.json).
@@ -371,8 +368,6 @@ struct Catalog {
   const MachineFamily* FindMachine(const std::string& arch, const std::string& machine) const;
   /// The first class matching a device element, or nullptr.
   const DeviceClass* Classify(const std::string& tag, const Props& props) const;
-  /// Builds classes_by_element from classes (the loader does; again after changing classes).
-  void IndexClasses();
   const ControllerModel& controller(ControllerModelId id) const { return controllers[id]; }
 
   bool operator==(const Catalog&) const = default;

@@ -721,7 +721,6 @@ Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
     }
   }
   if (!errs.empty()) return errs;
-  cat.IndexClasses();
   return cat;
 }
 

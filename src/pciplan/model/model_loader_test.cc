@@ -43,38 +43,6 @@ TEST(ModelLoader, CatalogInvariantsHold) {
   }
 }
 
-TEST(ModelLoader, ClassIndexClassifiesAsAScanOfEveryClass) {
-  const Catalog& cat = BuiltinCatalog();
-  ASSERT_FALSE(cat.classes_by_element.empty());
-  Catalog scan = cat;
-  scan.classes_by_element.clear();  // Classify then tries every class in order
-  // A class by its position (the catalogues hold their classes apart), -1 for none.
-  auto position = [](const Catalog& c, const DeviceClass* cls) {
-    return cls ? cls - c.classes.data() : -1;
-  };
-  size_t classified = 0;
-  // For every class, a device of its element with each accepted value of its properties, and
-  // one with none of them: both catalogues give the same class (the first that matches).
-  for (const DeviceClass& c : cat.classes) {
-    SCOPED_TRACE(c.name);
-    Props bare;
-    EXPECT_EQ(position(cat, cat.Classify(c.element, bare)),
-              position(scan, scan.Classify(c.element, bare)));
-    for (const auto& [path, values] : c.when.props) {
-      for (const std::string& v : values) {
-        Props props;
-        for (const auto& [p, vs] : c.when.props) props[p] = vs.front();
-        props[path] = v;
-        const DeviceClass* got = cat.Classify(c.element, props);
-        EXPECT_EQ(position(cat, got), position(scan, scan.Classify(c.element, props)));
-        classified += got != nullptr;
-      }
-    }
-  }
-  EXPECT_GT(classified, cat.classes.size() / 2);
-  EXPECT_EQ(cat.Classify("no-such-element", Props{}), nullptr);
-}
-
 TEST(ModelLoader, MachineNamesMatchFamilies) {
   const Catalog& cat = BuiltinCatalog();
   struct Case {

@@ -94,15 +94,27 @@ int DefinePipeline::AddDevice(Props props) {
   return static_cast<int>(devs_.size()) - 1;
 }
 
+void DefinePipeline::SetPciAddress(Address& a, const PciAddress& pci) {
+  // What `a = Address{}` and setting type, type name and address leave, in place.
+  a.type = AddressType::kPci;
+  a.type_name.assign("pci");
+  a.pci = pci;
+  a.multifunction.clear();
+  a.attrs.clear();
+}
+
 int DefinePipeline::AddPciController(uint32_t index, const std::string& model) {
   Device& d = devs_.emplace_back();
   d.tag = "controller";
   d.origin = Origin::kPlanner;
-  // In the props' order ("@index" < "@model" < "@type"): each is appended.
-  d.props.reserve(6);  // and room for the defaults FillControllerDefaults adds
-  d.props.emplace(std::string_view("@index"), std::to_string(index));
-  d.props.emplace(std::string_view("@model"), model);
-  d.props.emplace(std::string_view("@type"), std::string_view("pci"));
+  // A copy of the props of the last model's controllers, into room for the defaults
+  // FillControllerDefaults adds; only the index differs.
+  if (controller_template_.empty() || controller_template_.at("@model") != model) {
+    controller_template_ = Props{{"@index", ""}, {"@model", model}, {"@type", "pci"}};
+  }
+  d.props.reserve(6);
+  d.props = controller_template_;
+  d.props.begin()->second = std::to_string(index);  // "@index" sorts first
   cls_.push_back(nullptr);
   int c = static_cast<int>(devs_.size()) - 1;
   if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
@@ -561,12 +573,7 @@ bool DefinePipeline::PlaceOne(BusTree& tree, int dev, Pass pass) {
   if (!d.address.WantsPci()) return true;
   std::optional<PciAddress> got = ReserveNext(tree, NeedOf(dev), -1, pass, dev);
   if (!got) return false;
-  if (pass == Pass::kReal) {
-    d.address = Address{};
-    d.address.type = AddressType::kPci;
-    d.address.type_name = "pci";
-    d.address.pci = *got;
-  }
+  if (pass == Pass::kReal) SetPciAddress(d.address, *got);
   return true;
 }
 

@@ -152,6 +152,8 @@ class DefinePipeline {
   /// Adds a PCI controller of model `model` with index `index` (its props built in order, no
   /// lookups) and appends it to the controller list.
   int AddPciController(uint32_t index, const std::string& model);
+  /// Makes `a` the PCI address `pci`, nothing else set.
+  static void SetPciAddress(Address& a, const PciAddress& pci);
   DeviceNeed NeedOf(int dev) const;
   /// Whether `dev` is a <controller type='pci'> (tag and type never change: looked up once).
   bool IsPciController(int dev) const;
@@ -179,6 +181,7 @@ class DefinePipeline {
   // The last model name looked up and its id (the controllers a plan adds share a few models).
   mutable std::string last_model_name_;
   mutable ControllerModelId last_model_id_ = -2;
+  Props controller_template_;  // AddPciController's props of the last model it added
   mutable std::vector<int> index_cache_;  // parsed @index per device; -2 = not parsed yet
   void SetIndex(int dev, int index) {
     devs_[dev].Set("@index", std::to_string(index));

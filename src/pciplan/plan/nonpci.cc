@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "pciplan/base/numbers.h"
+#include "pciplan/plan/prop_scan.h"
 
 namespace pciplan {
 namespace {
@@ -117,7 +118,10 @@ const DeviceClass* ClassOf(const NonPciContext& ctx, int dev) {
 
 void ApplyDiskBuses(const Catalog& catalog, std::vector<Device>& devices) {
   for (Device& d : devices) {
-    if (d.tag != std::string_view("disk") || d.Has("target/@bus") || !d.Has("target/@dev")) continue;
+    if (d.tag != std::string_view("disk") || ScanProp(d.props, "target/@bus") ||
+        !ScanProp(d.props, "target/@dev")) {
+      continue;
+    }
     std::string bus = catalog.disk_buses.fallback;
     if (d.Is("@device", "floppy")) {
       bus = catalog.disk_buses.floppy;
@@ -135,7 +139,7 @@ int DiskNameIndex(const std::string& name) {
   static const char* kPrefixes[] = {"fd", "hd", "vd", "sd", "xvd", "ubd"};
   for (const char* p : kPrefixes) {
     std::string_view pv = p;
-    if (name.compare(0, pv.size(), pv) != 0) continue;
+    if (std::string_view(name).substr(0, pv.size()) != pv) continue;
     int idx = -1;
     size_t i = pv.size();
     for (; i < name.size() && name[i] >= 'a' && name[i] <= 'z'; ++i) {
@@ -212,7 +216,8 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
   for (int i : ctx.disk_order) {
     Device& d = ctx.devices[i];
     if (d.address.type != AddressType::kNone) continue;
-    std::string bus = d.GetOr("target/@bus", "");
+    const std::string* bus_attr = ScanProp(d.props, "target/@bus");
+    std::string_view bus = bus_attr ? std::string_view(*bus_attr) : std::string_view();
     auto drive = std::find_if(ctx.catalog.drive_buses.begin(), ctx.catalog.drive_buses.end(),
                               [&](const DriveBus& b) { return b.bus == bus; });
     if (drive == ctx.catalog.drive_buses.end()) continue;
@@ -780,7 +785,7 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
   std::vector<std::pair<std::string_view, int>> targets;  // views of the devices' props
   targets.reserve(disks.size());
   for (int i : disks) {
-    const std::string* target = ctx.devices[i].Get("target/@dev");
+    const std::string* target = ScanProp(ctx.devices[i].props, "target/@dev");
     targets.emplace_back(target ? std::string_view(*target) : std::string_view(), i);
   }
   std::stable_sort(targets.begin(), targets.end(),

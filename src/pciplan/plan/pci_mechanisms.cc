@@ -367,11 +367,15 @@ void DefinePipeline::SetMultifunction() {
   }
   if (shared.empty()) return;
   std::sort(shared.begin(), shared.end());
+  // Slot numbers of those slots, as bits (all bits when one is beyond 31): a cheap first test.
+  uint32_t slot_bits = 0;
+  for (const auto& t : shared) slot_bits |= std::get<2>(t) < 32 ? 1u << std::get<2>(t) : ~0u;
   // The last device at function 0 of each such slot is its base.
   std::map<std::tuple<uint32_t, uint32_t, uint32_t>, int> fn0;
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
     const Address& a = devs_[i].address;
     if (a.type != AddressType::kPci || a.pci.function != 0) continue;
+    if (a.pci.slot < 32 && !(slot_bits >> a.pci.slot & 1u)) continue;
     std::tuple<uint32_t, uint32_t, uint32_t> slot{a.pci.domain, a.pci.bus, a.pci.slot};
     if (std::binary_search(shared.begin(), shared.end(), slot)) fn0[slot] = i;
   }
