@@ -110,7 +110,11 @@ int DefinePipeline::AddPciController(uint32_t index, const std::string& model) {
   // A copy of the props of the last model's controllers, into room for the defaults
   // FillControllerDefaults adds; only the index differs.
   if (controller_template_.empty() || controller_template_.at("@model") != model) {
-    controller_template_ = Props{{"@index", ""}, {"@model", model}, {"@type", "pci"}};
+    controller_template_.clear();
+    controller_template_.reserve(3);
+    controller_template_.emplace(std::string_view("@index"), std::string_view());
+    controller_template_.emplace(std::string_view("@model"), model);
+    controller_template_.emplace(std::string_view("@type"), std::string_view("pci"));
   }
   d.props.reserve(6);
   d.props = controller_template_;
@@ -323,7 +327,19 @@ void DefinePipeline::AddMachineDefaults() {
     if (dd.props.at("element") == "memballoon" && FindPciController(0) < 0) {
       AddPciController(0, cat_.controller(fam_->root).name);
     }
-    add(dd.props);
+    // The default's props but "element" (the tag), in order: each is appended.
+    Device& d = devs_.emplace_back();
+    d.origin = Origin::kPlanner;
+    d.props.reserve(dd.props.size());
+    for (const auto& [path, value] : dd.props) {
+      if (path == std::string_view("element")) {
+        d.tag = value;
+      } else {
+        d.props.emplace(path, value);
+      }
+    }
+    cls_.push_back(nullptr);
+    if (d.tag == std::string_view("controller")) ctrl_order_.push_back(static_cast<int>(devs_.size()) - 1);
   }
   if (FindPciController(0) < 0) AddPciController(0, cat_.controller(fam_->root).name);
   // Section 2 step 5 / 5.2: <graphics> without any <video> gets one video of the default model

@@ -351,19 +351,20 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
 }
 
 bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
-  // Nothing to do without a spapr-vio address or a device of a class that takes one: the
-  // elements of such classes are few, and a device of another element is not classified.
-  std::vector<const std::string*> elements;
+  // Nothing to do without a spapr-vio address or a device of a class that takes one. A device
+  // whose properties fit no such class cannot be of one: only the others are classified.
+  std::vector<const DeviceClass*> vio_classes;
   for (const DeviceClass& c : ctx.catalog.classes) {
-    if (c.spapr_vio_reg != 0) elements.push_back(&c.element);
+    if (c.spapr_vio_reg != 0) vio_classes.push_back(&c);
   }
   bool any = false;
   for (size_t i = 0; i < ctx.devices.size() && !any; ++i) {
     const Device& d = ctx.devices[i];
-    if (d.address.type_name == "spapr-vio") {
+    if (d.address.type_name == std::string_view("spapr-vio")) {
       any = true;
-    } else if (std::any_of(elements.begin(), elements.end(),
-                           [&](const std::string* e) { return *e == d.tag; })) {
+    } else if (std::any_of(vio_classes.begin(), vio_classes.end(), [&](const DeviceClass* c) {
+                 return c->element == d.tag && c->when.Matches(d.tag, d.props);
+               })) {
       const DeviceClass* cls = ClassOf(ctx, static_cast<int>(i));
       any = cls && cls->spapr_vio_reg != 0;
     }
