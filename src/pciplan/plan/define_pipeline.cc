@@ -5,6 +5,8 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -107,18 +109,24 @@ int DefinePipeline::AddPciController(uint32_t index, const std::string& model) {
   Device& d = devs_.emplace_back();
   d.tag = "controller";
   d.origin = Origin::kPlanner;
-  // A copy of the props of the last model's controllers, into room for the defaults
-  // FillControllerDefaults adds; only the index differs.
-  if (controller_template_.empty() || controller_template_.at("@model") != model) {
-    controller_template_.clear();
-    controller_template_.reserve(3);
-    controller_template_.emplace(std::string_view("@index"), std::string_view());
-    controller_template_.emplace(std::string_view("@model"), model);
-    controller_template_.emplace(std::string_view("@type"), std::string_view("pci"));
-  }
+  // Room for the defaults FillControllerDefaults adds. The props of the controller added last
+  // are copied when it has this model (only the index differs), else built in order.
   d.props.reserve(6);
-  d.props = controller_template_;
-  d.props.begin()->second = std::to_string(index);  // "@index" sorts first
+  const Props* last = last_added_ >= 0 ? &devs_[last_added_].props : nullptr;
+  auto is = [&](size_t k, std::string_view key, std::string_view value) {
+    const auto& [path, v] = *(last->begin() + static_cast<std::ptrdiff_t>(k));
+    return path == key && (value.empty() || v == value);
+  };
+  if (last && last->size() == 3 && is(0, "@index", "") && is(1, "@model", model) &&
+      is(2, "@type", "pci")) {
+    d.props = *last;
+    d.props.begin()->second = std::to_string(index);  // "@index" sorts first
+  } else {
+    d.props.emplace(std::string_view("@index"), std::to_string(index));
+    d.props.emplace(std::string_view("@model"), model);
+    d.props.emplace(std::string_view("@type"), std::string_view("pci"));
+  }
+  last_added_ = static_cast<int>(devs_.size()) - 1;
   cls_.push_back(nullptr);
   int c = static_cast<int>(devs_.size()) - 1;
   if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
@@ -158,8 +166,8 @@ void DefinePipeline::BuildListOrders() {
   // Disks: libvirt inserts each one (virDomainDiskInsert) before the first disk of its bus with
   // a higher name index, else after the last disk of its bus, else at the end. That makes
   // groups by bus in order of first appearance, each stably sorted by name index.
-  std::vector<std::string> bus_order;
-  std::map<std::string, std::vector<std::pair<int, int>>> by_bus;  // bus -> (name index, dev)
+  // Per bus in order of first appearance (a domain has few): (name index, dev) of its disks.
+  std::vector<std::pair<std::string_view, std::vector<std::pair<int, int>>>> by_bus;
   // Of each controller placed so far (by device): its type, and whether it has an index. Read
   // once, not again by every later controller's scan.
   static const std::string kNone;
@@ -170,8 +178,10 @@ void DefinePipeline::BuildListOrders() {
     if (d.tag == std::string_view("disk")) {
       const std::string* bus = ScanProp(d.props, "target/@bus");
       const std::string* dev = ScanProp(d.props, "target/@dev");
-      auto [it, fresh] = by_bus.try_emplace(bus ? *bus : kNone);
-      if (fresh) bus_order.push_back(it->first);
+      std::string_view name = bus ? std::string_view(*bus) : std::string_view();
+      auto it = std::find_if(by_bus.begin(), by_bus.end(),
+                             [&](const auto& group) { return group.first == name; });
+      if (it == by_bus.end()) it = by_bus.emplace(by_bus.end(), name, std::vector<std::pair<int, int>>());
       it->second.emplace_back(DiskNameIndex(dev ? *dev : kNone), i);
     } else if (d.tag == std::string_view("controller")) {
       // Section 6.1: same-type controllers only; explicit indexes ascend.
@@ -210,8 +220,7 @@ void DefinePipeline::BuildListOrders() {
       }
     }
   }
-  for (const std::string& bus : bus_order) {
-    std::vector<std::pair<int, int>>& group = by_bus[bus];
+  for (auto& [bus, group] : by_bus) {
     std::stable_sort(group.begin(), group.end(),
                      [](const auto& x, const auto& y) { return x.first < y.first; });
     for (const auto& [idx, dev] : group) disk_order_.push_back(dev);
@@ -285,11 +294,6 @@ bool DefinePipeline::AssignControllerIndexes() {
 
 void DefinePipeline::AddMachineDefaults() {
   // Section 5.2, in libvirt's order; added controllers are appended to the list.
-  auto add = [&](Props props) {
-    int i = AddDevice(std::move(props));
-    if (devs_[i].tag == std::string_view("controller")) ctrl_order_.push_back(i);
-    return i;
-  };
   // virDomainDefAddConsoleCompat: a first console without a target type is a serial console,
   // and with no serial port libvirt makes serial port 0 from it (the console then mirrors it).
   // With serial ports and no console, the console is a copy of serial port 0.
@@ -424,18 +428,43 @@ bool DefinePipeline::CheckControllers() {
       }
     }
   }
-  std::map<std::pair<std::string, int64_t>, int> seen;
-  for (int i : ctrl_order_) {
-    std::string type = devs_[i].GetOr("@type", "");
+  // Duplicate (type, index) pairs: the first controller in list order whose pair an earlier
+  // one has is refused. Sorted stably by pair, each run of one pair starts with its first.
+  struct TypeIndex {
+    std::string_view type;
+    int64_t index;
+    size_t pos;  // in ctrl_order_
+  };
+  static const std::string kNone;
+  std::vector<TypeIndex> pairs;
+  pairs.reserve(ctrl_order_.size());
+  for (size_t pos = 0; pos < ctrl_order_.size(); ++pos) {
+    const Device& d = devs_[ctrl_order_[pos]];
+    const std::string* type = ScanProp(d.props, "@type");
+    if (!type) type = &kNone;
+    if (*type == "usb") continue;  // USB2 companions share an index by design
     // Uncapped (ControllerIndex() caps), so that two huge indexes are not taken for one.
-    std::optional<uint32_t> parsed = ParseDecimal(devs_[i].GetOr("@index", ""));
-    int64_t idx = parsed ? static_cast<int64_t>(*parsed) : -1;
-    if (type == "usb") continue;  // USB2 companions share an index by design
-    auto [it, fresh] = seen.emplace(std::make_pair(type, idx), i);
-    if (!fresh) {
-      return Fail(Rule::kDuplicateIndex,
-                  fmt::format("multiple '{}' controllers with index '{}'", type, idx), i);
-    }
+    const std::string* index = ScanProp(d.props, "@index");
+    std::optional<uint32_t> parsed = ParseDecimal(index ? std::string_view(*index) : "");
+    pairs.push_back({*type, parsed ? static_cast<int64_t>(*parsed) : -1, pos});
+  }
+  std::stable_sort(pairs.begin(), pairs.end(), [](const TypeIndex& x, const TypeIndex& y) {
+    return std::tie(x.type, x.index) < std::tie(y.type, y.index);
+  });
+  const TypeIndex* duplicate = nullptr;
+  for (size_t k = 1; k < pairs.size(); ++k) {
+    const TypeIndex& a = pairs[k - 1];
+    const TypeIndex& b = pairs[k];
+    if (a.type != b.type || a.index != b.index) continue;
+    // Only the second of a run is a first duplicate.
+    if (k >= 2 && pairs[k - 2].type == b.type && pairs[k - 2].index == b.index) continue;
+    if (!duplicate || b.pos < duplicate->pos) duplicate = &b;
+  }
+  if (duplicate) {
+    return Fail(Rule::kDuplicateIndex,
+                fmt::format("multiple '{}' controllers with index '{}'", duplicate->type,
+                            duplicate->index),
+                ctrl_order_[duplicate->pos]);
   }
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;

@@ -181,7 +181,7 @@ class DefinePipeline {
   // The last model name looked up and its id (the controllers a plan adds share a few models).
   mutable std::string last_model_name_;
   mutable ControllerModelId last_model_id_ = -2;
-  Props controller_template_;  // AddPciController's props of the last model it added
+  int last_added_ = -1;  // the controller AddPciController added last
   mutable std::vector<int> index_cache_;  // parsed @index per device; -2 = not parsed yet
   void SetIndex(int dev, int index) {
     devs_[dev].Set("@index", std::to_string(index));

@@ -571,31 +571,37 @@ std::string PortString(const std::vector<uint32_t>& path) {
 }  // namespace
 
 bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
-  // USB devices in assignment order (none: nothing to do). Consecutive devices of one element
-  // (most of a large domain) share the choice of the matches to try.
-  std::vector<std::vector<int>> by_match(ctx.catalog.usb_devices.size());
+  // USB devices in assignment order (none: nothing to do): (match, device) pairs in device
+  // order, then stably by match. Consecutive devices of one element (most of a large domain)
+  // share the choice of the matches to try.
+  std::vector<std::pair<size_t, int>> hits;
   const std::string* last_tag = nullptr;
+  const size_t matches = ctx.catalog.usb_devices.size();
   std::vector<size_t> candidates;  // the matches of last_tag's element
+  candidates.reserve(matches);
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     const Device& d = ctx.devices[i];
     if (!last_tag || d.tag != *last_tag) {
       last_tag = &d.tag;
       candidates.clear();
-      for (size_t k = 0; k < ctx.catalog.usb_devices.size(); ++k) {
+      for (size_t k = 0; k < matches; ++k) {
         const std::string& element = ctx.catalog.usb_devices[k].element;
         if (element.empty() || element == d.tag) candidates.push_back(k);
       }
     }
     for (size_t k : candidates) {
-      if (ctx.catalog.usb_devices[k].Matches(d.tag, d.props)) {
-        by_match[k].push_back(static_cast<int>(i));
-      }
+      if (ctx.catalog.usb_devices[k].Matches(d.tag, d.props)) hits.emplace_back(k, static_cast<int>(i));
     }
   }
+  std::stable_sort(hits.begin(), hits.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<int> order;
   int user_hubs = 0;
-  for (size_t k = 0; k < by_match.size(); ++k) {
-    order.insert(order.end(), by_match[k].begin(), by_match[k].end());
+  size_t next_hit = 0;
+  for (size_t k = 0; k < matches; ++k) {
+    for (; next_hit < hits.size() && hits[next_hit].first == k; ++next_hit) {
+      order.push_back(hits[next_hit].second);
+    }
     if (ctx.catalog.usb_devices[k].element == "hub") user_hubs = static_cast<int>(order.size());
   }
   if (order.empty()) return true;
