@@ -984,6 +984,11 @@ bool DefinePipeline::ValidateTargetOptions(int i, const TargetValues& targets) {
                 "the PCI controller with index 0 cannot be associated with a NUMA node", i);
   }
   if (!pm) return true;
+  // Which options the controller has, as bits: a model refuses none of a set it accepted
+  // before (the controllers a plan adds share a model and a set).
+  uint32_t present = 0;
+  for (int k = 0; k < kTargetKeys; ++k) present |= targets[k] ? 1u << k : 0u;
+  if (pm == accepted_model_ && present == accepted_options_) return true;
   struct Option {
     std::string_view name;  // the model's target_options name
     TargetKey key;          // where the domain has it
@@ -1007,6 +1012,8 @@ bool DefinePipeline::ValidateTargetOptions(int i, const TargetValues& targets) {
                 fmt::format("option '{}' is not valid for a {} controller", o.libvirt, pm->name),
                 i);
   }
+  accepted_model_ = pm;
+  accepted_options_ = present;
   return true;
 }
 

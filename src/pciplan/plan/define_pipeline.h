@@ -182,6 +182,10 @@ class DefinePipeline {
   mutable std::string last_model_name_;
   mutable ControllerModelId last_model_id_ = -2;
   int last_added_ = -1;  // the controller AddPciController added last
+  std::vector<std::pair<ControllerModelId, BusSetup>> grow_models_;  // GrowFor's scratch
+  // ValidateTargetOptions: the last model and set of options (bits) it accepted.
+  const ControllerModel* accepted_model_ = nullptr;
+  uint32_t accepted_options_ = 0;
   mutable std::vector<int> index_cache_;  // parsed @index per device; -2 = not parsed yet
   void SetIndex(int dev, int index) {
     devs_[dev].Set("@index", std::to_string(index));

@@ -1,6 +1,7 @@
 #include "pciplan/plan/nonpci.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -786,27 +787,28 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
     if (tag == std::string_view("disk")) disks.push_back(static_cast<int>(i));
     if (tag == std::string_view("hostdev")) hostdevs_at.push_back(static_cast<int>(i));
   }
-  // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal). The
-  // first disk whose target an earlier disk has is refused, naming that earlier disk: sorted by
-  // target (stably), each run of one target starts with its first disk.
-  std::vector<std::pair<std::string_view, int>> targets;  // views of the devices' props
-  targets.reserve(disks.size());
-  for (int i : disks) {
+  // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal): the
+  // first disk whose target an earlier disk has is refused, naming that earlier disk. The
+  // targets seen so far are in an open-addressing table of disks (views, no copies).
+  size_t buckets = 16;
+  while (buckets < 2 * disks.size()) buckets *= 2;
+  std::vector<int> seen(buckets, -1);
+  auto target_of = [&](int i) {
     const std::string* target = ScanProp(ctx.devices[i].props, "target/@dev");
-    targets.emplace_back(target ? std::string_view(*target) : std::string_view(), i);
-  }
-  std::stable_sort(targets.begin(), targets.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
+    return target ? std::string_view(*target) : std::string_view();
+  };
   int duplicate = -1, holder = -1;
-  for (size_t k = 1; k < targets.size(); ++k) {
-    if (targets[k].first != targets[k - 1].first) continue;
-    size_t first = k - 1;
-    while (first > 0 && targets[first - 1].first == targets[k].first) --first;
-    if (k != first + 1) continue;  // only the second of a run is the first duplicate
-    if (duplicate < 0 || targets[k].second < duplicate) {
-      duplicate = targets[k].second;
-      holder = targets[first].second;
+  for (int i : disks) {
+    std::string_view dev = target_of(i);
+    size_t b = std::hash<std::string_view>()(dev) & (buckets - 1);
+    while (seen[b] >= 0 && target_of(seen[b]) != dev) b = (b + 1) & (buckets - 1);
+    if (seen[b] < 0) {
+      seen[b] = i;
+      continue;
     }
+    duplicate = i;
+    holder = seen[b];
+    break;
   }
   if (duplicate >= 0) {
     auto source = [&](const Device& x) {

@@ -104,7 +104,9 @@ std::optional<int> DefinePipeline::GrowFor(BusTree& tree, uint32_t bus, const De
   // virDomainPCIAddressSetGrow (section 7.7). Returns the bus the device ends up on.
   int add = static_cast<int>(bus) - tree.size() + 1;
   if (add <= 0) return static_cast<int>(bus);
-  std::vector<std::pair<ControllerModelId, BusSetup>> models;
+  // The models of the new buses (a member: most growth adds one bus, once per device).
+  std::vector<std::pair<ControllerModelId, BusSetup>>& models = grow_models_;
+  models.clear();
   if (need.kinds.Has(Connect::kPci)) {
     bool bridge_home = false;
     for (int i = 0; i < tree.size(); ++i) {

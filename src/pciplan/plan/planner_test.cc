@@ -125,6 +125,33 @@ TEST(Planner, ClassesMatchNothingThePlannerWritesAfterClassifying) {
   }
 }
 
+TEST(Planner, TheFirstDuplicateDiskTargetInDocumentOrderIsRefused) {
+  // The third disk repeats the second's target, the fourth the first's: the third is the first
+  // duplicate, named with the second's source.
+  auto disk = [](const char* file, const char* dev) {
+    return std::string("<disk type='file' device='disk'><source file='") + file +
+           "'/><target dev='" + dev + "' bus='virtio'/></disk>";
+  };
+  Result<Plan> p = PlanXml(DomainXml(
+      "pc", disk("/a", "vdb") + disk("/b", "vda") + disk("/c", "vda") + disk("/d", "vdb")));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kDuplicateDiskTarget);
+  EXPECT_EQ(p.errors().front().message,
+            "target 'vda' duplicated for disk sources '/b' and '/c'");
+}
+
+TEST(Planner, TheFirstDuplicateControllerIndexInListOrderIsRefused) {
+  // Two pairs of duplicates. In document order the SATA pair repeats first, but libvirt's list
+  // keeps same-type controllers together (section 6.1): scsi 1, scsi 1, sata 2, sata 2. The first
+  // controller in list order whose (type, index) an earlier one has is named.
+  Result<Plan> p = PlanXml(DomainXml(
+      "q35", "<controller type='scsi' index='1'/><controller type='sata' index='2'/>"
+             "<controller type='sata' index='2'/><controller type='scsi' index='1'/>"));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kDuplicateIndex);
+  EXPECT_EQ(p.errors().front().message, "multiple 'scsi' controllers with index '1'");
+}
+
 TEST(Planner, DisksAreAssignedInTargetOrder) {
   Result<Plan> p = PlanXml(DomainXml("pc", kVirtioDisk("vdb") + kVirtioDisk("vda")));
   ASSERT_TRUE(p.ok());
