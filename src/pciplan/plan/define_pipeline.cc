@@ -181,7 +181,9 @@ void DefinePipeline::BuildListOrders() {
       std::string_view name = bus ? std::string_view(*bus) : std::string_view();
       auto it = std::find_if(by_bus.begin(), by_bus.end(),
                              [&](const auto& group) { return group.first == name; });
-      if (it == by_bus.end()) it = by_bus.emplace(by_bus.end(), name, std::vector<std::pair<int, int>>());
+      if (it == by_bus.end()) {
+        it = by_bus.emplace(by_bus.end(), name, std::vector<std::pair<int, int>>());
+      }
       it->second.emplace_back(DiskNameIndex(dev ? *dev : kNone), i);
     } else if (d.tag == std::string_view("controller")) {
       // Section 6.1: same-type controllers only; explicit indexes ascend.
@@ -343,7 +345,9 @@ void DefinePipeline::AddMachineDefaults() {
       }
     }
     cls_.push_back(nullptr);
-    if (d.tag == std::string_view("controller")) ctrl_order_.push_back(static_cast<int>(devs_.size()) - 1);
+    if (d.tag == std::string_view("controller")) {
+      ctrl_order_.push_back(static_cast<int>(devs_.size()) - 1);
+    }
   }
   if (FindPciController(0) < 0) AddPciController(0, cat_.controller(fam_->root).name);
   // Section 2 step 5 / 5.2: <graphics> without any <video> gets one video of the default model
@@ -364,7 +368,8 @@ void DefinePipeline::ApplyModelDefaults() {
       auto it = fam_->model_defaults.find(key);
       return it == fam_->model_defaults.end() ? nullptr : &it->second;
     };
-    if (d.tag == std::string_view("interface") && !d.Has("model/@type") && d.GetOr("@type", "") != "hostdev") {
+    if (d.tag == std::string_view("interface") && !d.Has("model/@type") &&
+        d.GetOr("@type", "") != "hostdev") {
       // A per-type default first (qemuDomainDeviceNetDefPostParse: vdpa is virtio).
       const std::string* m = def("interface-" + d.GetOr("@type", ""));
       if (!m) m = def("interface");
@@ -461,10 +466,10 @@ bool DefinePipeline::CheckControllers() {
     if (!duplicate || b.pos < duplicate->pos) duplicate = &b;
   }
   if (duplicate) {
-    return Fail(Rule::kDuplicateIndex,
-                fmt::format("multiple '{}' controllers with index '{}'", duplicate->type,
-                            duplicate->index),
-                ctrl_order_[duplicate->pos]);
+    return Fail(
+        Rule::kDuplicateIndex,
+        fmt::format("multiple '{}' controllers with index '{}'", duplicate->type, duplicate->index),
+        ctrl_order_[duplicate->pos]);
   }
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;
@@ -671,8 +676,8 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
     if (c != last_class) {
       auto it = std::find(cat_.assign_order.begin(), cat_.assign_order.end(), c->group);
       last_class = c;
-      last_group = it != cat_.assign_order.end() ? static_cast<int>(it - cat_.assign_order.begin())
-                                                 : -1;
+      last_group =
+          it != cat_.assign_order.end() ? static_cast<int>(it - cat_.assign_order.begin()) : -1;
     }
     group_of[i] = last_group;
     if (last_group >= 0) used[static_cast<size_t>(last_group)] = 1;
@@ -709,7 +714,8 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
     // Placing a device may add controllers to ctrl_order_: walk by position on a copy.
     std::vector<int> snapshot = *list;
     for (int i : snapshot) {
-      if (static_cast<size_t>(i) >= count || group_of[static_cast<size_t>(i)] != static_cast<int>(g)) {
+      if (static_cast<size_t>(i) >= count ||
+          group_of[static_cast<size_t>(i)] != static_cast<int>(g)) {
         continue;
       }
       if (!place(i, pci_controllers)) return false;
@@ -815,7 +821,9 @@ bool DefinePipeline::FillControllerDefaults() {
     // Room for every default at once: each Set then moves no more than the props after it.
     d.props.reserve(d.props.size() + 1 + m->target.size());
     // Each default is new (emplace: appended without a search when it sorts last).
-    if (!m->qemu.empty() && !ScanProp(d.props, "model/@name")) d.props.emplace(std::string_view("model/@name"), m->qemu);
+    if (!m->qemu.empty() && !ScanProp(d.props, "model/@name")) {
+      d.props.emplace(std::string_view("model/@name"), m->qemu);
+    }
     for (const auto& [attr, rule] : m->target) {
       path.assign("target/@");
       path += attr;
@@ -905,8 +913,8 @@ namespace {
 // The <target> properties of a PCI controller that validation reads.
 enum TargetKey { kChassis, kPort, kChassisNr, kBusNr, kTargetIndex, kNode, kHotplug, kTargetKeys };
 constexpr std::string_view kTargetPaths[kTargetKeys] = {
-    "target/@chassis", "target/@port",  "target/@chassisNr", "target/@busNr",
-    "target/@index",   "target/node",   "target/@hotplug"};
+    "target/@chassis", "target/@port", "target/@chassisNr", "target/@busNr",
+    "target/@index",   "target/node",  "target/@hotplug"};
 
 using TargetValues = std::array<const std::string*, kTargetKeys>;
 

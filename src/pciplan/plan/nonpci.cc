@@ -69,10 +69,13 @@ const DriveBus* HostdevDriveBus(const Catalog& catalog) {
 }
 
 bool IsVirtioChannel(const Device& d) {
-  return (d.tag == std::string_view("channel") || d.tag == std::string_view("console")) && d.GetOr("target/@type", "") == "virtio";
+  return (d.tag == std::string_view("channel") || d.tag == std::string_view("console")) &&
+         d.GetOr("target/@type", "") == "virtio";
 }
 
-bool IsScsiHostdev(const Device& d) { return d.tag == std::string_view("hostdev") && d.Is("@type", "scsi"); }
+bool IsScsiHostdev(const Device& d) {
+  return d.tag == std::string_view("hostdev") && d.Is("@type", "scsi");
+}
 
 void SetAddress(Device& d, AddressType type, const std::string& type_name, Props attrs) {
   d.address = Address{};
@@ -591,7 +594,9 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
       }
     }
     for (size_t k : candidates) {
-      if (ctx.catalog.usb_devices[k].Matches(d.tag, d.props)) hits.emplace_back(k, static_cast<int>(i));
+      if (ctx.catalog.usb_devices[k].Matches(d.tag, d.props)) {
+        hits.emplace_back(k, static_cast<int>(i));
+      }
     }
   }
   std::stable_sort(hits.begin(), hits.end(),
@@ -665,7 +670,7 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
                   fmt::format("requested USB port {} not present on USB bus {}", s, bus), i);
     }
     hub->occupant[p - 1] = i;
-    if (d.tag == std::string_view("hub")) hub->children[p - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
+    if (d.tag == "hub") hub->children[p - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
   }
   for (int i : order) {
     Device& d = ctx.devices[i];
@@ -691,7 +696,7 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
     if (!path) return Fail(ctx, errs, Rule::kNoFreeSlot, "no free USB ports", i);
     UsbHub* hub = buses[bus]->Walk(*path, 0);
     hub->occupant[path->back() - 1] = i;
-    if (d.tag == std::string_view("hub")) hub->children[path->back() - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
+    if (d.tag == "hub") hub->children[path->back() - 1] = std::make_unique<UsbHub>(ctx.catalog.usb_hub_ports);
     d.address.type = AddressType::kUsb;
     d.address.type_name = "usb";
     d.address.attrs = {{"bus", std::to_string(bus)}, {"port", PortString(*path)}};

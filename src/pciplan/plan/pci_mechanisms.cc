@@ -254,8 +254,8 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
     if (!IsPciController(i)) continue;
     const ControllerModel* model = PciModel(i);
     ControllerModelId id = static_cast<ControllerModelId>(model - cat_.controllers.data());
-    BusSetup setup = ScanIs(devs_[i].props, "target/@hotplug", "off") ? BusSetup::kNoHotplug
-                                                            : BusSetup::kNormal;
+    BusSetup setup =
+        ScanIs(devs_[i].props, "target/@hotplug", "off") ? BusSetup::kNoHotplug : BusSetup::kNormal;
     tree.SetModel(ControllerIndex(i), id, *model, setup);
     if (wished_only_.count(i)) tree.SetWishedOnly(ControllerIndex(i));
     if (auto n = numa_of_.find(i); n != numa_of_.end()) tree.SetNumaNode(ControllerIndex(i), n->second);

@@ -136,17 +136,17 @@ TEST(Planner, TheFirstDuplicateDiskTargetInDocumentOrderIsRefused) {
       "pc", disk("/a", "vdb") + disk("/b", "vda") + disk("/c", "vda") + disk("/d", "vdb")));
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.errors().front().rule, Rule::kDuplicateDiskTarget);
-  EXPECT_EQ(p.errors().front().message,
-            "target 'vda' duplicated for disk sources '/b' and '/c'");
+  EXPECT_EQ(p.errors().front().message, "target 'vda' duplicated for disk sources '/b' and '/c'");
 }
 
 TEST(Planner, TheFirstDuplicateControllerIndexInListOrderIsRefused) {
   // Two pairs of duplicates. In document order the SATA pair repeats first, but libvirt's list
   // keeps same-type controllers together (section 6.1): scsi 1, scsi 1, sata 2, sata 2. The first
   // controller in list order whose (type, index) an earlier one has is named.
-  Result<Plan> p = PlanXml(DomainXml(
-      "q35", "<controller type='scsi' index='1'/><controller type='sata' index='2'/>"
-             "<controller type='sata' index='2'/><controller type='scsi' index='1'/>"));
+  Result<Plan> p =
+      PlanXml(DomainXml("q35",
+                        "<controller type='scsi' index='1'/><controller type='sata' index='2'/>"
+                        "<controller type='sata' index='2'/><controller type='scsi' index='1'/>"));
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.errors().front().rule, Rule::kDuplicateIndex);
   EXPECT_EQ(p.errors().front().message, "multiple 'scsi' controllers with index '1'");

@@ -132,8 +132,9 @@ void CheckCycles(const std::vector<Device>& devices, const std::vector<PciContro
   std::vector<const PciController*> by_index;
   by_index.reserve(ctrls.size());
   for (const PciController& c : ctrls) by_index.push_back(&c);
-  std::stable_sort(by_index.begin(), by_index.end(),
-                   [](const PciController* x, const PciController* y) { return x->index < y->index; });
+  std::stable_sort(
+      by_index.begin(), by_index.end(),
+      [](const PciController* x, const PciController* y) { return x->index < y->index; });
   auto find = [&](uint32_t index) -> const PciController* {
     auto it = std::lower_bound(by_index.begin(), by_index.end(), index,
                                [](const PciController* c, uint32_t i) { return c->index < i; });
