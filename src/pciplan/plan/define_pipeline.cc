@@ -917,6 +917,7 @@ constexpr std::string_view kTargetPaths[kTargetKeys] = {
     "target/@index",   "target/node",  "target/@hotplug"};
 
 using TargetValues = std::array<const std::string*, kTargetKeys>;
+static_assert(kTargetKeys == 7, "ValidateTargetOptions' declaration names the array's size");
 
 /// The values of `props` at kTargetPaths (nullptr where absent), in one walk over the props
 /// below "target/".
