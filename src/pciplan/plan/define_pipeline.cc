@@ -133,6 +133,8 @@ int DefinePipeline::AddPciController(uint32_t index, const std::string& model) {
   index_cache_[c] = static_cast<int>(std::min<uint32_t>(index, 1u << 30));
   if (pci_ctrl_.size() < devs_.size()) pci_ctrl_.resize(devs_.size(), -1);
   pci_ctrl_[c] = 1;
+  if (added_.size() < devs_.size()) added_.resize(devs_.size(), 0);
+  added_[static_cast<size_t>(c)] = 1;
   ctrl_order_.push_back(c);
   return c;
 }
@@ -580,10 +582,25 @@ bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
       for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
     }
     const std::vector<int>& candidates = p.match.element == "controller" ? ctrl_order_ : all;
+    // The controllers the planner added differ only in their index: unless the placement
+    // looks at the index, one answer per model (the last one asked) serves them all.
+    const bool by_index = std::any_of(p.match.props.begin(), p.match.props.end(),
+                                      [](const auto& m) { return m.first == "@index"; });
+    const std::string* memo_model = nullptr;
+    bool memo_matches = false;
     for (int i : candidates) {
       Device& d = devs_[i];
       if (!p.match.element.empty() && d.tag != p.match.element) continue;
-      if (!p.match.Matches(d.tag, d.props)) continue;
+      if (!by_index && IsAddedController(i)) {
+        const std::string& model = (d.props.begin() + 1)->second;
+        if (!memo_model || *memo_model != model) {
+          memo_model = &model;
+          memo_matches = p.match.Matches(d.tag, d.props);
+        }
+        if (!memo_matches) continue;
+      } else if (!p.match.Matches(d.tag, d.props)) {
+        continue;
+      }
       if (p.mode == PlacementMode::kForced) {
         PciAddress want{0, 0, p.slots.front(), p.function};
         if (d.address.IsPresentPci() && d.address.pci != want) {
@@ -810,6 +827,13 @@ std::string HexNumber(uint32_t n) {
 }
 
 }  // namespace
+
+bool DefinePipeline::IsAddedController(int dev) const {
+  // AddPciController marks what it adds (index, model, type "pci"). Later passes set values
+  // (the model by default, the index) or add defaults (the size grows), never remove one.
+  return static_cast<size_t>(dev) < added_.size() && added_[static_cast<size_t>(dev)] &&
+         devs_[dev].props.size() == 3;
+}
 
 bool DefinePipeline::FillControllerDefaults() {
   // Section 6.4 and 6.5.

@@ -157,6 +157,9 @@ class DefinePipeline {
   DeviceNeed NeedOf(int dev) const;
   /// Whether `dev` is a <controller type='pci'> (tag and type never change: looked up once).
   bool IsPciController(int dev) const;
+  /// Whether `dev` is a PCI controller AddPciController added, its props still exactly index,
+  /// model and type "pci" (so two of one model differ only in the index).
+  bool IsAddedController(int dev) const;
   int ControllerIndex(int dev) const;
   /// The catalogue model of PCI controller `dev` on this family, or nullptr. Looked up once
   /// per device from ClassifyAll on, when every controller has its final model attribute.
@@ -182,6 +185,7 @@ class DefinePipeline {
   mutable std::string last_model_name_;
   mutable ControllerModelId last_model_id_ = -2;
   int last_added_ = -1;  // the controller AddPciController added last
+  std::vector<char> added_;  // per device: added by AddPciController
   std::vector<std::pair<ControllerModelId, BusSetup>> grow_models_;  // GrowFor's scratch
   // ValidateTargetOptions: the last model and set of options (bits) it accepted.
   const ControllerModel* accepted_model_ = nullptr;
