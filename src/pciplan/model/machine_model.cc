@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <string_view>
 
 namespace pciplan {
@@ -35,7 +36,9 @@ const std::string* FindValue(const Props& props, std::string_view path) {
     return it == props.end() ? nullptr : &it->second;
   }
   for (const auto& [key, value] : props) {
-    if (key.size() == path.size() && std::string_view(key) == path) return &value;
+    if (key.size() == path.size() && std::memcmp(key.data(), path.data(), path.size()) == 0) {
+      return &value;
+    }
   }
   return nullptr;
 }

@@ -34,7 +34,7 @@ std::string DefinePipeline::Describe(int dev) const {
   return DeviceRef::Describe(devs_[dev], ordinal);
 }
 
-int DefinePipeline::ControllerIndex(int dev) const {
+int DefinePipeline::ParseIndex(int dev) const {
   if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
   int& cached = index_cache_[dev];
   if (cached != -2) return cached;
@@ -44,7 +44,7 @@ int DefinePipeline::ControllerIndex(int dev) const {
   return cached;
 }
 
-bool DefinePipeline::IsPciController(int dev) const {
+bool DefinePipeline::LookUpPciController(int dev) const {
   if (pci_ctrl_.size() <= static_cast<size_t>(dev)) pci_ctrl_.resize(devs_.size(), -1);
   signed char& known = pci_ctrl_[dev];
   if (known < 0) {
@@ -65,7 +65,7 @@ ControllerModelId DefinePipeline::LookUpModel(int dev) const {
   return last_model_id_;
 }
 
-const ControllerModel* DefinePipeline::PciModel(int dev) const {
+const ControllerModel* DefinePipeline::FindPciModel(int dev) const {
   ControllerModelId id;
   if (models_final_) {
     if (model_cache_.size() <= static_cast<size_t>(dev)) model_cache_.resize(devs_.size(), -2);

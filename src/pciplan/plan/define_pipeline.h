@@ -156,14 +156,29 @@ class DefinePipeline {
   static void SetPciAddress(Address& a, const PciAddress& pci);
   DeviceNeed NeedOf(int dev) const;
   /// Whether `dev` is a <controller type='pci'> (tag and type never change: looked up once).
-  bool IsPciController(int dev) const;
+  bool IsPciController(int dev) const {
+    size_t k = static_cast<size_t>(dev);
+    return k < pci_ctrl_.size() && pci_ctrl_[k] >= 0 ? pci_ctrl_[k] != 0 : LookUpPciController(dev);
+  }
+  bool LookUpPciController(int dev) const;
   /// Whether `dev` is a PCI controller AddPciController added, its props still exactly index,
   /// model and type "pci" (so two of one model differ only in the index).
   bool IsAddedController(int dev) const;
-  int ControllerIndex(int dev) const;
+  int ControllerIndex(int dev) const {
+    size_t k = static_cast<size_t>(dev);
+    return k < index_cache_.size() && index_cache_[k] != -2 ? index_cache_[k] : ParseIndex(dev);
+  }
+  int ParseIndex(int dev) const;
   /// The catalogue model of PCI controller `dev` on this family, or nullptr. Looked up once
   /// per device from ClassifyAll on, when every controller has its final model attribute.
-  const ControllerModel* PciModel(int dev) const;
+  const ControllerModel* PciModel(int dev) const {
+    size_t k = static_cast<size_t>(dev);
+    if (models_final_ && k < model_cache_.size() && model_cache_[k] != -2) {
+      return model_cache_[k] < 0 ? nullptr : &cat_.controller(model_cache_[k]);
+    }
+    return FindPciModel(dev);
+  }
+  const ControllerModel* FindPciModel(int dev) const;
   ControllerModelId LookUpModel(int dev) const;
   int FindPciController(int index) const;
   std::string Describe(int dev) const;

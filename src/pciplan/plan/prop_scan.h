@@ -2,6 +2,7 @@
 // Internal to plan/.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -18,7 +19,9 @@ inline const std::string* ScanProp(const Props& props, std::string_view path) {
     return it == props.end() ? nullptr : &it->second;
   }
   for (const auto& [key, value] : props) {
-    if (key.size() == path.size() && std::string_view(key) == path) return &value;
+    if (key.size() == path.size() && std::memcmp(key.data(), path.data(), path.size()) == 0) {
+      return &value;
+    }
   }
   return nullptr;
 }
