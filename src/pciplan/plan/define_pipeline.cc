@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <set>
@@ -784,6 +785,7 @@ bool DefinePipeline::AssignPci() {
   // (catalogue test): each model is classified once.
   ControllerModelId classified_model = -1;
   const DeviceClass* model_class = nullptr;
+  ControllerModelId looked_up_model = -1;
   devs_.reserve(devs_.size() + static_cast<size_t>(tree.size()));
   // Reserving a controller's slot may grow the tree further: those buses get controllers too.
   for (int b = 1; b < tree.size(); ++b) {
@@ -795,8 +797,12 @@ bool DefinePipeline::AssignPci() {
     if (model != classified_model) {
       classified_model = model;
       model_class = cat_.Classify(devs_[c].tag, devs_[c].props);
+      looked_up_model = LookUpModel(c);
     }
     cls_[c] = model_class;
+    // Its model is what the first of that name was looked up as (PciModel's cache, filled).
+    if (model_cache_.size() < devs_.size()) model_cache_.resize(devs_.size(), -2);
+    model_cache_[static_cast<size_t>(c)] = looked_up_model;
     // An extra root bus (a pseries PHB) plugs into no slot.
     if (cat_.controller(tree.bus(b).model).root) continue;
     if (!ReserveNext(tree, NeedOf(c), -1, Pass::kDryRun, c)) return false;
@@ -948,12 +954,14 @@ static_assert(kTargetKeys == 7, "ValidateTargetOptions' declaration names the ar
 TargetValues TargetsOf(const Props& props) {
   TargetValues out{};
   constexpr std::string_view kPrefix = "target/";
-  auto it = std::lower_bound(props.begin(), props.end(), kPrefix,
-                             [](const auto& p, std::string_view k) { return p.first < k; });
-  for (; it != props.end() && std::string_view(it->first).substr(0, kPrefix.size()) == kPrefix;
-       ++it) {
+  // A scan: a controller has a handful of props, fewer than a binary search's comparisons cost.
+  for (const auto& [key, value] : props) {
+    if (key.size() <= kPrefix.size() ||
+        std::memcmp(key.data(), kPrefix.data(), kPrefix.size()) != 0) {
+      continue;
+    }
     for (int k = 0; k < kTargetKeys; ++k) {
-      if (it->first == kTargetPaths[k]) out[k] = &it->second;
+      if (SameText(key, kTargetPaths[k])) out[k] = &value;
     }
   }
   return out;

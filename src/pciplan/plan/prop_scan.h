@@ -10,6 +10,12 @@
 
 namespace pciplan {
 
+/// Whether `a` and `b` are the same text: lengths first, then one memcmp (string_view's ==
+/// calls its out-of-line compare).
+inline bool SameText(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 /// The value of `path` in `props`, or nullptr: Props::find's answer. A device has a handful of
 /// properties, so a scan that compares lengths first costs less than a binary search's string
 /// comparisons; a long list is searched.
@@ -19,9 +25,7 @@ inline const std::string* ScanProp(const Props& props, std::string_view path) {
     return it == props.end() ? nullptr : &it->second;
   }
   for (const auto& [key, value] : props) {
-    if (key.size() == path.size() && std::memcmp(key.data(), path.data(), path.size()) == 0) {
-      return &value;
-    }
+    if (SameText(key, path)) return &value;
   }
   return nullptr;
 }
