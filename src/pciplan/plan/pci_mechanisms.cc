@@ -248,7 +248,7 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
   for (int i : ctrl_order_) {
     if (IsPciController(i)) max_idx = std::max(max_idx, ControllerIndex(i));
   }
-  tree = BusTree();
+  tree.Clear();
   tree.Grow(max_idx + 1);
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;
