@@ -336,16 +336,13 @@ void DefinePipeline::AddMachineDefaults() {
     if (dd.props.at("element") == "memballoon" && FindPciController(0) < 0) {
       AddPciController(0, cat_.controller(fam_->root).name);
     }
-    // The default's props but "element" (the tag), in order: each is appended.
+    // The default's props but "element" (the tag): one copy, then the tag taken out.
     Device& d = devs_.emplace_back();
     d.origin = Origin::kPlanner;
-    d.props.reserve(dd.props.size());
-    for (const auto& [path, value] : dd.props) {
-      if (path == std::string_view("element")) {
-        d.tag = value;
-      } else {
-        d.props.emplace(path, value);
-      }
+    d.props = dd.props;
+    if (auto it = d.props.find("element"); it != d.props.end()) {
+      d.tag = std::move(it->second);
+      d.props.erase(it);
     }
     cls_.push_back(nullptr);
     if (d.tag == std::string_view("controller")) {
