@@ -116,7 +116,7 @@ int DefinePipeline::AddPciController(uint32_t index, const std::string& model) {
   const Props* last = last_added_ >= 0 ? &devs_[last_added_].props : nullptr;
   auto is = [&](size_t k, std::string_view key, std::string_view value) {
     const auto& [path, v] = *(last->begin() + static_cast<std::ptrdiff_t>(k));
-    return path == key && (value.empty() || v == value);
+    return SameText(path, key) && (value.empty() || SameText(v, value));
   };
   if (last && last->size() == 3 && is(0, "@index", "") && is(1, "@model", model) &&
       is(2, "@type", "pci")) {
