@@ -1060,6 +1060,13 @@ Result<Plan> DefinePipeline::Run() {
   // PCI Express machine), so that adding them moves no device.
   devs_.reserve(2 * in_.devices.size() + 16);
   devs_ = in_.devices;
+  // The per-device caches grow with the devices: room for as many at once.
+  const size_t room = devs_.capacity();
+  for (auto* v : {&index_cache_, &model_cache_}) v->reserve(room);
+  pci_ctrl_.reserve(room);
+  added_.reserve(room);
+  ctrl_order_.reserve(room);
+  cls_.reserve(room);
   cls_.assign(devs_.size(), nullptr);
   if (!FindFamily()) return errs_;
   ApplyDiskBuses(cat_, devs_);
