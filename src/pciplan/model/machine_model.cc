@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
+#include <string_view>
 
 namespace pciplan {
 namespace {
@@ -24,13 +26,30 @@ bool NameMatches(const std::string& pattern, const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+/// The value of `path` in `props`, or nullptr. A device has a handful of properties: a scan
+/// that compares lengths first costs less than a binary search's string comparisons.
+const std::string* FindValue(const Props& props, std::string_view path) {
+  if (props.size() > 16) {
+    auto it = props.find(path);
+    return it == props.end() ? nullptr : &it->second;
+  }
+  for (const auto& [key, value] : props) {
+    if (key.size() == path.size() && std::memcmp(key.data(), path.data(), path.size()) == 0) {
+      return &value;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 bool Match::Matches(const std::string& tag, const Props& dev_props) const {
   if (!element.empty() && tag != element) return false;
   for (const auto& [path, values] : props) {
-    auto it = dev_props.find(path);
-    if (it == dev_props.end() || std::find(values.begin(), values.end(), it->second) == values.end()) {
-      return false;
-    }
+    const std::string* value = FindValue(dev_props, path);
+    if (!value || std::find(values.begin(), values.end(), *value) == values.end()) return false;
   }
   return true;
 }

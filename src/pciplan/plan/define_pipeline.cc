@@ -1,15 +1,20 @@
 #include "pciplan/plan/define_pipeline.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 #include <fmt/format.h>
 
 #include "pciplan/base/numbers.h"
 #include "pciplan/domain/domain_reader.h"
 #include "pciplan/plan/nonpci.h"
+#include "pciplan/plan/prop_scan.h"
 #include "pciplan/plan/qemu_rules.h"
 
 namespace pciplan {
@@ -30,7 +35,7 @@ std::string DefinePipeline::Describe(int dev) const {
   return DeviceRef::Describe(devs_[dev], ordinal);
 }
 
-int DefinePipeline::ControllerIndex(int dev) const {
+int DefinePipeline::ParseIndex(int dev) const {
   if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
   int& cached = index_cache_[dev];
   if (cached != -2) return cached;
@@ -40,8 +45,37 @@ int DefinePipeline::ControllerIndex(int dev) const {
   return cached;
 }
 
-const ControllerModel* DefinePipeline::PciModel(int dev) const {
-  ControllerModelId id = cat_.FindController(devs_[dev].GetOr("@model", ""), fam_->name);
+bool DefinePipeline::LookUpPciController(int dev) const {
+  if (pci_ctrl_.size() <= static_cast<size_t>(dev)) pci_ctrl_.resize(devs_.size(), -1);
+  signed char& known = pci_ctrl_[dev];
+  if (known < 0) {
+    known = devs_[dev].tag == std::string_view("controller") &&
+            ScanIs(devs_[dev].props, "@type", "pci");
+  }
+  return known != 0;
+}
+
+ControllerModelId DefinePipeline::LookUpModel(int dev) const {
+  static const std::string kNone;
+  const std::string* name = ScanProp(devs_[dev].props, "@model");
+  if (!name) name = &kNone;
+  if (last_model_id_ == -2 || *name != last_model_name_) {
+    last_model_name_ = *name;
+    last_model_id_ = cat_.FindController(*name, fam_->name);
+  }
+  return last_model_id_;
+}
+
+const ControllerModel* DefinePipeline::FindPciModel(int dev) const {
+  ControllerModelId id;
+  if (models_final_) {
+    if (model_cache_.size() <= static_cast<size_t>(dev)) model_cache_.resize(devs_.size(), -2);
+    ControllerModelId& cached = model_cache_[dev];
+    if (cached == -2) cached = LookUpModel(dev);
+    id = cached;
+  } else {
+    id = LookUpModel(dev);
+  }
   return id < 0 ? nullptr : &cat_.controller(id);
 }
 
@@ -61,6 +95,49 @@ int DefinePipeline::AddDevice(Props props) {
   devs_.push_back(std::move(d));
   cls_.push_back(nullptr);
   return static_cast<int>(devs_.size()) - 1;
+}
+
+void DefinePipeline::SetPciAddress(Address& a, const PciAddress& pci) {
+  // What `a = Address{}` and setting type, type name and address leave, in place.
+  a.type = AddressType::kPci;
+  a.type_name.assign("pci");
+  a.pci = pci;
+  a.multifunction.clear();
+  a.attrs.clear();
+}
+
+int DefinePipeline::AddPciController(uint32_t index, const std::string& model) {
+  Device& d = devs_.emplace_back();
+  d.tag = "controller";
+  d.origin = Origin::kPlanner;
+  // Room for the defaults FillControllerDefaults adds. The props of the controller added last
+  // are copied when it has this model (only the index differs), else built in order.
+  d.props.reserve(6);
+  const Props* last = last_added_ >= 0 ? &devs_[last_added_].props : nullptr;
+  auto is = [&](size_t k, std::string_view key, std::string_view value) {
+    const auto& [path, v] = *(last->begin() + static_cast<std::ptrdiff_t>(k));
+    return SameText(path, key) && (value.empty() || SameText(v, value));
+  };
+  if (last && last->size() == 3 && is(0, "@index", "") && is(1, "@model", model) &&
+      is(2, "@type", "pci")) {
+    d.props = *last;
+    d.props.begin()->second = std::to_string(index);  // "@index" sorts first
+  } else {
+    d.props.emplace(std::string_view("@index"), std::to_string(index));
+    d.props.emplace(std::string_view("@model"), model);
+    d.props.emplace(std::string_view("@type"), std::string_view("pci"));
+  }
+  last_added_ = static_cast<int>(devs_.size()) - 1;
+  cls_.push_back(nullptr);
+  int c = static_cast<int>(devs_.size()) - 1;
+  if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
+  index_cache_[c] = static_cast<int>(std::min<uint32_t>(index, 1u << 30));
+  if (pci_ctrl_.size() < devs_.size()) pci_ctrl_.resize(devs_.size(), -1);
+  pci_ctrl_[c] = 1;
+  if (added_.size() < devs_.size()) added_.resize(devs_.size(), 0);
+  added_[static_cast<size_t>(c)] = 1;
+  ctrl_order_.push_back(c);
+  return c;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -92,8 +169,8 @@ void DefinePipeline::BuildListOrders() {
   // Disks: libvirt inserts each one (virDomainDiskInsert) before the first disk of its bus with
   // a higher name index, else after the last disk of its bus, else at the end. That makes
   // groups by bus in order of first appearance, each stably sorted by name index.
-  std::vector<std::string> bus_order;
-  std::map<std::string, std::vector<std::pair<int, int>>> by_bus;  // bus -> (name index, dev)
+  // Per bus in order of first appearance (a domain has few): (name index, dev) of its disks.
+  std::vector<std::pair<std::string_view, std::vector<std::pair<int, int>>>> by_bus;
   // Of each controller placed so far (by device): its type, and whether it has an index. Read
   // once, not again by every later controller's scan.
   static const std::string kNone;
@@ -101,12 +178,17 @@ void DefinePipeline::BuildListOrders() {
   std::vector<char> ctrl_has_index(devs_.size(), 0);
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
     const Device& d = devs_[i];
-    if (d.tag == "disk") {
-      std::string bus = d.GetOr("target/@bus", "");
-      auto [it, fresh] = by_bus.try_emplace(bus);
-      if (fresh) bus_order.push_back(bus);
-      it->second.emplace_back(DiskNameIndex(d.GetOr("target/@dev", "")), i);
-    } else if (d.tag == "controller") {
+    if (d.tag == std::string_view("disk")) {
+      const std::string* bus = ScanProp(d.props, "target/@bus");
+      const std::string* dev = ScanProp(d.props, "target/@dev");
+      std::string_view name = bus ? std::string_view(*bus) : std::string_view();
+      auto it = std::find_if(by_bus.begin(), by_bus.end(),
+                             [&](const auto& group) { return group.first == name; });
+      if (it == by_bus.end()) {
+        it = by_bus.emplace(by_bus.end(), name, std::vector<std::pair<int, int>>());
+      }
+      it->second.emplace_back(DiskNameIndex(dev ? *dev : kNone), i);
+    } else if (d.tag == std::string_view("controller")) {
       // Section 6.1: same-type controllers only; explicit indexes ascend.
       const std::string* type_attr = d.Get("@type");
       ctrl_type[i] = type_attr ? type_attr : &kNone;
@@ -132,7 +214,7 @@ void DefinePipeline::BuildListOrders() {
       }
       if (!any_same || pos < 0) pos = static_cast<int>(ctrl_order_.size());
       ctrl_order_.insert(ctrl_order_.begin() + pos, i);
-    } else if (d.tag == "video") {
+    } else if (d.tag == std::string_view("video")) {
       if (d.GetOr("model/@primary", "") == "yes" &&
           std::none_of(video_order_.begin(), video_order_.end(), [&](int v) {
             return devs_[v].GetOr("model/@primary", "") == "yes";
@@ -143,8 +225,7 @@ void DefinePipeline::BuildListOrders() {
       }
     }
   }
-  for (const std::string& bus : bus_order) {
-    std::vector<std::pair<int, int>>& group = by_bus[bus];
+  for (auto& [bus, group] : by_bus) {
     std::stable_sort(group.begin(), group.end(),
                      [](const auto& x, const auto& y) { return x.first < y.first; });
     for (const auto& [idx, dev] : group) disk_order_.push_back(dev);
@@ -218,18 +299,13 @@ bool DefinePipeline::AssignControllerIndexes() {
 
 void DefinePipeline::AddMachineDefaults() {
   // Section 5.2, in libvirt's order; added controllers are appended to the list.
-  auto add = [&](Props props) {
-    int i = AddDevice(std::move(props));
-    if (devs_[i].tag == "controller") ctrl_order_.push_back(i);
-    return i;
-  };
   // virDomainDefAddConsoleCompat: a first console without a target type is a serial console,
   // and with no serial port libvirt makes serial port 0 from it (the console then mirrors it).
   // With serial ports and no console, the console is a copy of serial port 0.
   int console = -1, serial = -1;
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
-    if (console < 0 && devs_[i].tag == "console") console = i;
-    if (serial < 0 && devs_[i].tag == "serial") serial = i;
+    if (console < 0 && devs_[i].tag == std::string_view("console")) console = i;
+    if (serial < 0 && devs_[i].tag == std::string_view("serial")) serial = i;
   }
   bool serials = serial >= 0;
   if (console < 0 && serials) {
@@ -251,21 +327,29 @@ void DefinePipeline::AddMachineDefaults() {
   for (const DefaultDevice& dd : fam_->default_devices) {
     if (dd.with_graphics && !in_.has_graphics) continue;
     bool present = false;
-    for (size_t i = 0; i < devs_.size(); ++i) {
-      if (dd.unless.Matches(devs_[i].tag, devs_[i].props)) present = true;
+    for (size_t i = 0; i < devs_.size() && !present; ++i) {
+      if (!dd.unless.element.empty() && devs_[i].tag != dd.unless.element) continue;
+      present = dd.unless.Matches(devs_[i].tag, devs_[i].props);
     }
     if (present) continue;
     // The PCI root comes before the memballoon (qemuDomainDefAddDefaultDevices).
     if (dd.props.at("element") == "memballoon" && FindPciController(0) < 0) {
-      add({{"element", "controller"}, {"@type", "pci"}, {"@index", "0"},
-           {"@model", cat_.controller(fam_->root).name}});
+      AddPciController(0, cat_.controller(fam_->root).name);
     }
-    add(dd.props);
+    // The default's props but "element" (the tag): one copy, then the tag taken out.
+    Device& d = devs_.emplace_back();
+    d.origin = Origin::kPlanner;
+    d.props = dd.props;
+    if (auto it = d.props.find("element"); it != d.props.end()) {
+      d.tag = std::move(it->second);
+      d.props.erase(it);
+    }
+    cls_.push_back(nullptr);
+    if (d.tag == std::string_view("controller")) {
+      ctrl_order_.push_back(static_cast<int>(devs_.size()) - 1);
+    }
   }
-  if (FindPciController(0) < 0) {
-    add({{"element", "controller"}, {"@type", "pci"}, {"@index", "0"},
-         {"@model", cat_.controller(fam_->root).name}});
-  }
+  if (FindPciController(0) < 0) AddPciController(0, cat_.controller(fam_->root).name);
   // Section 2 step 5 / 5.2: <graphics> without any <video> gets one video of the default model
   // (cirrus on x86, virtio on Arm virt). It is the primary video, so on pc/q35 it takes the
   // chipset's video slot.
@@ -284,16 +368,17 @@ void DefinePipeline::ApplyModelDefaults() {
       auto it = fam_->model_defaults.find(key);
       return it == fam_->model_defaults.end() ? nullptr : &it->second;
     };
-    if (d.tag == "interface" && !d.Has("model/@type") && d.GetOr("@type", "") != "hostdev") {
+    if (d.tag == std::string_view("interface") && !d.Has("model/@type") &&
+        d.GetOr("@type", "") != "hostdev") {
       // A per-type default first (qemuDomainDeviceNetDefPostParse: vdpa is virtio).
       const std::string* m = def("interface-" + d.GetOr("@type", ""));
       if (!m) m = def("interface");
       if (m) d.Set("model/@type", *m);
-    } else if (d.tag == "video" && !d.Has("model/@type")) {
+    } else if (d.tag == std::string_view("video") && !d.Has("model/@type")) {
       if (const std::string* m = def("video")) d.Set("model/@type", *m);
-    } else if (d.tag == "controller" && !d.Has("@model")) {
+    } else if (d.tag == std::string_view("controller") && !d.Has("@model")) {
       if (const std::string* m = def("controller-" + d.GetOr("@type", ""))) d.Set("@model", *m);
-    } else if (d.tag == "serial" && !d.Has("target/@type")) {
+    } else if (d.tag == std::string_view("serial") && !d.Has("target/@type")) {
       // The machine's serial port kind (pseries: spapr-vio-serial, which takes a spapr-vio reg).
       if (const std::string* t = def("serial-target")) d.Set("target/@type", *t);
     }
@@ -348,18 +433,43 @@ bool DefinePipeline::CheckControllers() {
       }
     }
   }
-  std::map<std::pair<std::string, int64_t>, int> seen;
-  for (int i : ctrl_order_) {
-    std::string type = devs_[i].GetOr("@type", "");
+  // Duplicate (type, index) pairs: the first controller in list order whose pair an earlier
+  // one has is refused. Sorted stably by pair, each run of one pair starts with its first.
+  struct TypeIndex {
+    std::string_view type;
+    int64_t index;
+    size_t pos;  // in ctrl_order_
+  };
+  static const std::string kNone;
+  std::vector<TypeIndex> pairs;
+  pairs.reserve(ctrl_order_.size());
+  for (size_t pos = 0; pos < ctrl_order_.size(); ++pos) {
+    const Device& d = devs_[ctrl_order_[pos]];
+    const std::string* type = ScanProp(d.props, "@type");
+    if (!type) type = &kNone;
+    if (*type == "usb") continue;  // USB2 companions share an index by design
     // Uncapped (ControllerIndex() caps), so that two huge indexes are not taken for one.
-    std::optional<uint32_t> parsed = ParseDecimal(devs_[i].GetOr("@index", ""));
-    int64_t idx = parsed ? static_cast<int64_t>(*parsed) : -1;
-    if (type == "usb") continue;  // USB2 companions share an index by design
-    auto [it, fresh] = seen.emplace(std::make_pair(type, idx), i);
-    if (!fresh) {
-      return Fail(Rule::kDuplicateIndex,
-                  fmt::format("multiple '{}' controllers with index '{}'", type, idx), i);
-    }
+    const std::string* index = ScanProp(d.props, "@index");
+    std::optional<uint32_t> parsed = ParseDecimal(index ? std::string_view(*index) : "");
+    pairs.push_back({*type, parsed ? static_cast<int64_t>(*parsed) : -1, pos});
+  }
+  std::stable_sort(pairs.begin(), pairs.end(), [](const TypeIndex& x, const TypeIndex& y) {
+    return std::tie(x.type, x.index) < std::tie(y.type, y.index);
+  });
+  const TypeIndex* duplicate = nullptr;
+  for (size_t k = 1; k < pairs.size(); ++k) {
+    const TypeIndex& a = pairs[k - 1];
+    const TypeIndex& b = pairs[k];
+    if (a.type != b.type || a.index != b.index) continue;
+    // Only the second of a run is a first duplicate.
+    if (k >= 2 && pairs[k - 2].type == b.type && pairs[k - 2].index == b.index) continue;
+    if (!duplicate || b.pos < duplicate->pos) duplicate = &b;
+  }
+  if (duplicate) {
+    return Fail(
+        Rule::kDuplicateIndex,
+        fmt::format("multiple '{}' controllers with index '{}'", duplicate->type, duplicate->index),
+        ctrl_order_[duplicate->pos]);
   }
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;
@@ -376,6 +486,7 @@ bool DefinePipeline::CheckControllers() {
 }
 
 void DefinePipeline::ClassifyAll() {
+  models_final_ = true;  // no model attribute changes from here on
   for (size_t i = 0; i < devs_.size(); ++i) {
     cls_[i] = cat_.Classify(devs_[i].tag, devs_[i].props);
     // libvirt drops the address of such a device: it takes no slot and is not written back.
@@ -404,8 +515,8 @@ void DefinePipeline::DetachSerialConsole() {
   // serial port, as a copy of the first serial port; it is not a second device on its address.
   int console = -1, serial = -1;
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
-    if (console < 0 && devs_[i].tag == "console") console = i;
-    if (serial < 0 && devs_[i].tag == "serial") serial = i;
+    if (console < 0 && devs_[i].tag == std::string_view("console")) console = i;
+    if (serial < 0 && devs_[i].tag == std::string_view("serial")) serial = i;
   }
   if (console < 0 || serial < 0) return;
   std::string target = devs_[console].GetOr("target/@type", "");
@@ -435,6 +546,7 @@ bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
     }
     tree.Take(a, false);
   }
+  std::vector<int> all;  // every device, for placements of any element
   for (const Placement& p : fam_->placements) {
     if (p.mode == PlacementMode::kPrimaryVideo) {
       if (video_order_.empty()) continue;
@@ -463,15 +575,30 @@ bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
       }
       continue;
     }
-    std::vector<int> candidates;
-    if (p.match.element == "controller") {
-      candidates = ctrl_order_;
-    } else {
-      for (int i = 0; i < static_cast<int>(devs_.size()); ++i) candidates.push_back(i);
+    if (all.size() != devs_.size()) {
+      all.resize(devs_.size());
+      for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
     }
+    const std::vector<int>& candidates = p.match.element == "controller" ? ctrl_order_ : all;
+    // The controllers the planner added differ only in their index: unless the placement
+    // looks at the index, one answer per model (the last one asked) serves them all.
+    const bool by_index = std::any_of(p.match.props.begin(), p.match.props.end(),
+                                      [](const auto& m) { return m.first == "@index"; });
+    const std::string* memo_model = nullptr;
+    bool memo_matches = false;
     for (int i : candidates) {
       Device& d = devs_[i];
-      if (!p.match.Matches(d.tag, d.props)) continue;
+      if (!p.match.element.empty() && d.tag != p.match.element) continue;
+      if (!by_index && IsAddedController(i)) {
+        const std::string& model = (d.props.begin() + 1)->second;
+        if (!memo_model || *memo_model != model) {
+          memo_model = &model;
+          memo_matches = p.match.Matches(d.tag, d.props);
+        }
+        if (!memo_matches) continue;
+      } else if (!p.match.Matches(d.tag, d.props)) {
+        continue;
+      }
       if (p.mode == PlacementMode::kForced) {
         PciAddress want{0, 0, p.slots.front(), p.function};
         if (d.address.IsPresentPci() && d.address.pci != want) {
@@ -511,12 +638,7 @@ bool DefinePipeline::PlaceOne(BusTree& tree, int dev, Pass pass) {
   if (!d.address.WantsPci()) return true;
   std::optional<PciAddress> got = ReserveNext(tree, NeedOf(dev), -1, pass, dev);
   if (!got) return false;
-  if (pass == Pass::kReal) {
-    d.address = Address{};
-    d.address.type = AddressType::kPci;
-    d.address.type_name = "pci";
-    d.address.pci = *got;
-  }
+  if (pass == Pass::kReal) SetPciAddress(d.address, *got);
   return true;
 }
 
@@ -554,47 +676,64 @@ bool DefinePipeline::PlaceUsb2Companion(BusTree& tree, int dev, Pass pass) {
 }
 
 bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
-  // Each device's group is looked up in the order once (-1: a group not in it, or no class).
-  std::vector<int> group_of(devs_.size(), -1);
-  for (size_t i = 0; i < devs_.size(); ++i) {
-    if (!cls_[i]) continue;
-    auto it = std::find(cat_.assign_order.begin(), cat_.assign_order.end(), cls_[i]->group);
-    if (it != cat_.assign_order.end())
-      group_of[i] = static_cast<int>(it - cat_.assign_order.begin());
+  // Each device's group is looked up in the order once (-1: a group not in it, or no class);
+  // devices of one class (most of a large domain) share the lookup. Groups no device is in are
+  // skipped.
+  const size_t groups = cat_.assign_order.size();
+  const size_t count = devs_.size();
+  std::vector<int> group_of(count, -1);
+  std::vector<char> used(groups, 0);
+  const DeviceClass* last_class = nullptr;
+  int last_group = -1;
+  for (size_t i = 0; i < count; ++i) {
+    const DeviceClass* c = cls_[i];
+    if (!c) continue;
+    if (c != last_class) {
+      auto it = std::find(cat_.assign_order.begin(), cat_.assign_order.end(), c->group);
+      last_class = c;
+      last_group =
+          it != cat_.assign_order.end() ? static_cast<int>(it - cat_.assign_order.begin()) : -1;
+    }
+    group_of[i] = last_group;
+    if (last_group >= 0) used[static_cast<size_t>(last_group)] = 1;
   }
-  std::vector<int> all;
-  for (size_t g = 0; g < cat_.assign_order.size(); ++g) {
-    const std::string& group = cat_.assign_order[g];
-    const std::vector<int>* list;
-    if (group == "pci-controller" || group == "controller") {
+  auto place = [&](int i, bool pci_controllers) {
+    if (pci_controllers) {
+      const ControllerModel* m = PciModel(i);
+      return !m || m->root || PlaceOne(tree, i, pass);
+    }
+    if (cls_[i]->connect == ConnectNeed::kNone) return true;
+    if (cls_[i]->companion_function >= 0) return PlaceUsb2Companion(tree, i, pass);
+    return PlaceOne(tree, i, pass);
+  };
+  for (size_t g = 0; g < groups; ++g) {
+    if (!used[g]) continue;
+    const std::string_view group = cat_.assign_order[g];
+    const bool pci_controllers = group == "pci-controller";
+    const std::vector<int>* list = nullptr;
+    if (pci_controllers || group == "controller") {
       list = &ctrl_order_;
     } else if (group == "disk") {
       list = &disk_order_;
     } else if (group == "video") {
       list = &video_order_;
-    } else {
-      if (all.size() != devs_.size()) {
-        all.resize(devs_.size());
-        for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    }
+    if (!list) {
+      // Any other group: its devices in device order.
+      for (size_t i = 0; i < count; ++i) {
+        if (group_of[i] != static_cast<int>(g)) continue;
+        if (!place(static_cast<int>(i), false)) return false;
       }
-      list = &all;
+      continue;
     }
     // Placing a device may add controllers to ctrl_order_: walk by position on a copy.
     std::vector<int> snapshot = *list;
     for (int i : snapshot) {
-      if (group_of[static_cast<size_t>(i)] != static_cast<int>(g)) continue;
-      if (group == "pci-controller") {
-        const ControllerModel* m = PciModel(i);
-        if (!m || m->root) continue;
-        if (!PlaceOne(tree, i, pass)) return false;
+      if (static_cast<size_t>(i) >= count ||
+          group_of[static_cast<size_t>(i)] != static_cast<int>(g)) {
         continue;
       }
-      if (cls_[i]->connect == ConnectNeed::kNone) continue;
-      if (cls_[i]->companion_function >= 0) {
-        if (!PlaceUsb2Companion(tree, i, pass)) return false;
-        continue;
-      }
-      if (!PlaceOne(tree, i, pass)) return false;
+      if (!place(i, pci_controllers)) return false;
     }
   }
   return true;
@@ -634,16 +773,33 @@ bool DefinePipeline::AssignPci() {
     }
   }
   if (spares.pcie + spares.pci > 0 && !spares.note.empty()) notes_.push_back(spares.note);
-  std::set<int> pci_indexes;
+  std::vector<char> has_controller(static_cast<size_t>(tree.size()), 0);
   for (int i : ctrl_order_) {
-    if (IsPciController(i)) pci_indexes.insert(ControllerIndex(i));
+    int index = IsPciController(i) ? ControllerIndex(i) : -1;
+    if (index >= 0 && index < tree.size()) has_controller[static_cast<size_t>(index)] = 1;
   }
+  // The added controllers of one model differ only in their index, which no class matches on
+  // (catalogue test): each model is classified once.
+  ControllerModelId classified_model = -1;
+  const DeviceClass* model_class = nullptr;
+  ControllerModelId looked_up_model = -1;
+  devs_.reserve(devs_.size() + static_cast<size_t>(tree.size()));
+  // Reserving a controller's slot may grow the tree further: those buses get controllers too.
   for (int b = 1; b < tree.size(); ++b) {
-    if (pci_indexes.count(b)) continue;
-    int c = AddDevice({{"element", "controller"}, {"@type", "pci"}, {"@index", std::to_string(b)},
-                       {"@model", cat_.controller(tree.bus(b).model).name}});
-    ctrl_order_.push_back(c);
-    cls_[c] = cat_.Classify(devs_[c].tag, devs_[c].props);
+    if (static_cast<size_t>(b) < has_controller.size() && has_controller[static_cast<size_t>(b)]) {
+      continue;
+    }
+    ControllerModelId model = tree.bus(b).model;
+    int c = AddPciController(static_cast<uint32_t>(b), cat_.controller(model).name);
+    if (model != classified_model) {
+      classified_model = model;
+      model_class = cat_.Classify(devs_[c].tag, devs_[c].props);
+      looked_up_model = LookUpModel(c);
+    }
+    cls_[c] = model_class;
+    // Its model is what the first of that name was looked up as (PciModel's cache, filled).
+    if (model_cache_.size() < devs_.size()) model_cache_.resize(devs_.size(), -2);
+    model_cache_[static_cast<size_t>(c)] = looked_up_model;
     // An extra root bus (a pseries PHB) plugs into no slot.
     if (cat_.controller(tree.bus(b).model).root) continue;
     if (!ReserveNext(tree, NeedOf(c), -1, Pass::kDryRun, c)) return false;
@@ -657,24 +813,56 @@ bool DefinePipeline::AssignPci() {
   return true;
 }
 
+namespace {
+
+/// "0x1f": what fmt's "0x{:x}" writes.
+std::string HexNumber(uint32_t n) {
+  char buf[16];
+  char* end = buf + sizeof buf;
+  char* p = end;
+  do {
+    *--p = "0123456789abcdef"[n & 0xf];
+    n >>= 4;
+  } while (n != 0);
+  *--p = 'x';
+  *--p = '0';
+  return std::string(p, end);
+}
+
+}  // namespace
+
+bool DefinePipeline::IsAddedController(int dev) const {
+  // AddPciController marks what it adds (index, model, type "pci"). Later passes set values
+  // (the model by default, the index) or add defaults (the size grows), never remove one.
+  return static_cast<size_t>(dev) < added_.size() && added_[static_cast<size_t>(dev)] &&
+         devs_[dev].props.size() == 3;
+}
+
 bool DefinePipeline::FillControllerDefaults() {
   // Section 6.4 and 6.5.
+  std::string path;
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;
     const ControllerModel* m = PciModel(i);
     Device& d = devs_[i];
-    if (!m->qemu.empty() && !d.Has("model/@name")) d.Set("model/@name", m->qemu);
+    // Room for every default at once: each Set then moves no more than the props after it.
+    d.props.reserve(d.props.size() + 1 + m->target.size());
+    // Each default is new (emplace: appended without a search when it sorts last).
+    if (!m->qemu.empty() && !ScanProp(d.props, "model/@name")) {
+      d.props.emplace(std::string_view("model/@name"), m->qemu);
+    }
     for (const auto& [attr, rule] : m->target) {
-      std::string path = "target/@" + attr;
-      if (d.Has(path)) continue;
+      path.assign("target/@");
+      path += attr;
+      if (ScanProp(d.props, path)) continue;
       const PciAddress& a = d.address.pci;
-      if (rule == "index") {
-        d.Set(path, std::to_string(ControllerIndex(i)));
-      } else if (rule == "slot-function") {
-        d.Set(path, fmt::format("0x{:x}", a.slot * 8 + a.function));
-      } else if (rule == "slot") {
-        d.Set(path, fmt::format("0x{:x}", a.slot));
-      } else if (rule == "auto") {
+      if (std::string_view r = rule; r == "index") {
+        d.props.emplace(path, std::to_string(ControllerIndex(i)));
+      } else if (r == "slot-function") {
+        d.props.emplace(path, HexNumber(a.slot * 8 + a.function));
+      } else if (r == "slot") {
+        d.props.emplace(path, HexNumber(a.slot));
+      } else if (r == "auto") {
         uint32_t lowest = 256;
         for (int o : ctrl_order_) {
           if (!IsPciController(o)) continue;
@@ -689,8 +877,8 @@ bool DefinePipeline::FillControllerDefaults() {
                       fmt::format("no free busNr lower than current lowest busNr is available to "
                                   "auto-assign to bus {}; it must be set by hand", a.bus), i);
         }
-        d.Set(path, std::to_string(lowest - 2));
-      } else if (rule == "free") {
+        d.props.emplace(path, std::to_string(lowest - 2));
+      } else if (r == "free") {
         // qemuDomainAddressFindNewTargetIndex: controller 0 has 0; another takes the lowest
         // number from 1 no controller of the model that has its QEMU model name yet uses (in
         // list order, so a later one's given number counts only when its model name was given).
@@ -710,7 +898,7 @@ bool DefinePipeline::FillControllerDefaults() {
                         fmt::format("no usable target index found for {}", a.bus), i);
           }
         }
-        d.Set(path, std::to_string(n));
+        d.props.emplace(path, std::to_string(n));
       }
     }
     // Same loop in libvirt (qemuDomainAssignPCIAddresses), so still part of addressing and
@@ -747,6 +935,37 @@ bool DefinePipeline::ValidateVideos() {
   return true;
 }
 
+namespace {
+
+// The <target> properties of a PCI controller that validation reads.
+enum TargetKey { kChassis, kPort, kChassisNr, kBusNr, kTargetIndex, kNode, kHotplug, kTargetKeys };
+constexpr std::string_view kTargetPaths[kTargetKeys] = {
+    "target/@chassis", "target/@port", "target/@chassisNr", "target/@busNr",
+    "target/@index",   "target/node",  "target/@hotplug"};
+
+using TargetValues = std::array<const std::string*, kTargetKeys>;
+static_assert(kTargetKeys == 7, "ValidateTargetOptions' declaration names the array's size");
+
+/// The values of `props` at kTargetPaths (nullptr where absent), in one walk over the props
+/// below "target/".
+TargetValues TargetsOf(const Props& props) {
+  TargetValues out{};
+  constexpr std::string_view kPrefix = "target/";
+  // A scan: a controller has a handful of props, fewer than a binary search's comparisons cost.
+  for (const auto& [key, value] : props) {
+    if (key.size() <= kPrefix.size() ||
+        std::memcmp(key.data(), kPrefix.data(), kPrefix.size()) != 0) {
+      continue;
+    }
+    for (int k = 0; k < kTargetKeys; ++k) {
+      if (SameText(key, kTargetPaths[k])) out[k] = &value;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 bool DefinePipeline::ValidateControllers() {
   // virDomainControllerDefValidate, after addressing.
   for (int i : ctrl_order_) {
@@ -762,19 +981,20 @@ bool DefinePipeline::ValidateControllers() {
                               ControllerIndex(i), kMaxControllerIndex), i);
     }
     struct RangeCheck {
-      const char* attr;
+      TargetKey key;
       const char* what;
       uint32_t lo, hi;
       Rule rule;
     };
     // A PHB's target index: QEMU's spapr-pci-host-bridge index, below libvirt's 31 PHBs.
-    static const RangeCheck kChecks[] = {{"chassis", "chassis", 0, 255, Rule::kChassisRange},
-                                         {"port", "port", 0, 255, Rule::kPortRange},
-                                         {"chassisNr", "chassisNr", 1, 255, Rule::kChassisNrRange},
-                                         {"busNr", "busNr", 1, 254, Rule::kBusNrRange},
-                                         {"index", "target index", 0, 30, Rule::kTargetIndex}};
+    static const RangeCheck kChecks[] = {{kChassis, "chassis", 0, 255, Rule::kChassisRange},
+                                         {kPort, "port", 0, 255, Rule::kPortRange},
+                                         {kChassisNr, "chassisNr", 1, 255, Rule::kChassisNrRange},
+                                         {kBusNr, "busNr", 1, 254, Rule::kBusNrRange},
+                                         {kTargetIndex, "target index", 0, 30, Rule::kTargetIndex}};
+    const TargetValues targets = TargetsOf(d.props);
     for (const RangeCheck& c : kChecks) {
-      const std::string* v = d.Get(std::string("target/@") + c.attr);
+      const std::string* v = targets[c.key];
       if (!v) continue;
       std::optional<uint32_t> n = ParseUnsigned(*v);
       if (!n || *n < c.lo || *n > c.hi) {
@@ -782,51 +1002,71 @@ bool DefinePipeline::ValidateControllers() {
                                         c.what, *v, c.lo, c.hi), i);
       }
     }
-    if (!ValidateTargetOptions(i)) return false;
+    if (!ValidateTargetOptions(i, targets)) return false;
   }
   return true;
 }
 
-bool DefinePipeline::ValidateTargetOptions(int i) {
+bool DefinePipeline::ValidateTargetOptions(int i, const TargetValues& targets) {
   // qemuValidateDomainDeviceDefControllerPCI, in libvirt's order: target index 0 and NUMA
   // nodes on controller 0, then each option the model does not have.
-  const Device& d = devs_[i];
   const ControllerModel* pm = PciModel(i);
   bool first = ControllerIndex(i) == 0;
-  if (const std::string* index = d.Get("target/@index"); index && (ParseUnsigned(*index) == 0u) != first) {
+  if (const std::string* index = targets[kTargetIndex];
+      index && (ParseUnsigned(*index) == 0u) != first) {
     return Fail(Rule::kTargetIndex,
                 "only the PCI controller with index 0 can have target index 0, and vice versa", i);
   }
-  if (first && d.Get("target/node")) {
+  if (first && targets[kNode]) {
     return Fail(Rule::kNumaNode,
                 "the PCI controller with index 0 cannot be associated with a NUMA node", i);
   }
   if (!pm) return true;
+  // Which options the controller has, as bits: a model refuses none of a set it accepted
+  // before (the controllers a plan adds share a model and a set).
+  uint32_t present = 0;
+  for (int k = 0; k < kTargetKeys; ++k) present |= targets[k] ? 1u << k : 0u;
+  if (pm == accepted_model_ && present == accepted_options_) return true;
   struct Option {
-    const char* name;  // the model's target_options name
-    const char* path;  // where the domain has it
+    std::string_view name;  // the model's target_options name
+    TargetKey key;          // where the domain has it
     const char* libvirt;
   };
-  static const Option kOptions[] = {{"index", "target/@index", "targetIndex"},
-                                    {"busNr", "target/@busNr", "busNr"},
-                                    {"node", "target/node", "numaNode"},
-                                    {"chassisNr", "target/@chassisNr", "chassisNr"},
-                                    {"chassis", "target/@chassis", "chassis"},
-                                    {"port", "target/@port", "port"},
-                                    {"hotplug", "target/@hotplug", "hotplug"}};
+  static const Option kOptions[] = {{"index", kTargetIndex, "targetIndex"},
+                                    {"busNr", kBusNr, "busNr"},
+                                    {"node", kNode, "numaNode"},
+                                    {"chassisNr", kChassisNr, "chassisNr"},
+                                    {"chassis", kChassis, "chassis"},
+                                    {"port", kPort, "port"},
+                                    {"hotplug", kHotplug, "hotplug"}};
   for (const Option& o : kOptions) {
-    if (!d.Get(o.path)) continue;
+    if (!targets[o.key]) continue;
     const std::vector<std::string>& allowed = pm->target_options;
-    if (std::find(allowed.begin(), allowed.end(), o.name) != allowed.end()) continue;
+    if (std::any_of(allowed.begin(), allowed.end(),
+                    [&](const std::string& a) { return std::string_view(a) == o.name; })) {
+      continue;
+    }
     return Fail(Rule::kTargetOption,
                 fmt::format("option '{}' is not valid for a {} controller", o.libvirt, pm->name),
                 i);
   }
+  accepted_model_ = pm;
+  accepted_options_ = present;
   return true;
 }
 
 Result<Plan> DefinePipeline::Run() {
+  // Room for the default devices and the controllers a plan adds (about one per device on a
+  // PCI Express machine), so that adding them moves no device.
+  devs_.reserve(2 * in_.devices.size() + 16);
   devs_ = in_.devices;
+  // The per-device caches grow with the devices: room for as many at once.
+  const size_t room = devs_.capacity();
+  for (auto* v : {&index_cache_, &model_cache_}) v->reserve(room);
+  pci_ctrl_.reserve(room);
+  added_.reserve(room);
+  ctrl_order_.reserve(room);
+  cls_.reserve(room);
   cls_.assign(devs_.size(), nullptr);
   if (!FindFamily()) return errs_;
   ApplyDiskBuses(cat_, devs_);
@@ -843,6 +1083,7 @@ Result<Plan> DefinePipeline::Run() {
   if (ok) {
     cls_.resize(devs_.size(), nullptr);
     ClassifyAll();
+    ctx.classes = &cls_;
     PrimeVirtioMmio();
     DetachSerialConsole();
     AddPolicyChains();

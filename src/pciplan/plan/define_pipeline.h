@@ -7,6 +7,7 @@
 // Internal to plan/: policies use it, nothing outside plan/ includes it.
 #pragma once
 
+#include <array>
 #include <map>
 #include <optional>
 #include <set>
@@ -143,17 +144,42 @@ class DefinePipeline {
   uint32_t GapFillerRoom(const BusTree& tree) const;
   bool FillControllerDefaults();
   bool ValidateControllers();
-  bool ValidateTargetOptions(int i);
+  bool ValidateTargetOptions(int i, const std::array<const std::string*, 7>& targets);
   bool ValidateVideos();
 
   // --- helpers ---
   int AddDevice(Props props);
+  /// Adds a PCI controller of model `model` with index `index` (its props built in order, no
+  /// lookups) and appends it to the controller list.
+  int AddPciController(uint32_t index, const std::string& model);
+  /// Makes `a` the PCI address `pci`, nothing else set.
+  static void SetPciAddress(Address& a, const PciAddress& pci);
   DeviceNeed NeedOf(int dev) const;
+  /// Whether `dev` is a <controller type='pci'> (tag and type never change: looked up once).
   bool IsPciController(int dev) const {
-    return devs_[dev].tag == "controller" && devs_[dev].Is("@type", "pci");
+    size_t k = static_cast<size_t>(dev);
+    return k < pci_ctrl_.size() && pci_ctrl_[k] >= 0 ? pci_ctrl_[k] != 0 : LookUpPciController(dev);
   }
-  int ControllerIndex(int dev) const;
-  const ControllerModel* PciModel(int dev) const;
+  bool LookUpPciController(int dev) const;
+  /// Whether `dev` is a PCI controller AddPciController added, its props still exactly index,
+  /// model and type "pci" (so two of one model differ only in the index).
+  bool IsAddedController(int dev) const;
+  int ControllerIndex(int dev) const {
+    size_t k = static_cast<size_t>(dev);
+    return k < index_cache_.size() && index_cache_[k] != -2 ? index_cache_[k] : ParseIndex(dev);
+  }
+  int ParseIndex(int dev) const;
+  /// The catalogue model of PCI controller `dev` on this family, or nullptr. Looked up once
+  /// per device from ClassifyAll on, when every controller has its final model attribute.
+  const ControllerModel* PciModel(int dev) const {
+    size_t k = static_cast<size_t>(dev);
+    if (models_final_ && k < model_cache_.size() && model_cache_[k] != -2) {
+      return model_cache_[k] < 0 ? nullptr : &cat_.controller(model_cache_[k]);
+    }
+    return FindPciModel(dev);
+  }
+  const ControllerModel* FindPciModel(int dev) const;
+  ControllerModelId LookUpModel(int dev) const;
   int FindPciController(int index) const;
   std::string Describe(int dev) const;
   bool Fail(Rule rule, std::string message, int dev, std::string address = {});
@@ -167,6 +193,18 @@ class DefinePipeline {
   std::vector<int> disk_order_;   // disks grouped by bus, sorted by target (section 2)
   std::vector<int> video_order_;  // primary video first
   std::vector<const DeviceClass*> cls_;
+  mutable std::vector<signed char> pci_ctrl_;  // IsPciController per device; -1 = not known yet
+  bool models_final_ = false;                  // model attributes final: PciModel caches
+  mutable std::vector<ControllerModelId> model_cache_;  // per device; -2 = not looked up yet
+  // The last model name looked up and its id (the controllers a plan adds share a few models).
+  mutable std::string last_model_name_;
+  mutable ControllerModelId last_model_id_ = -2;
+  int last_added_ = -1;  // the controller AddPciController added last
+  std::vector<char> added_;  // per device: added by AddPciController
+  std::vector<std::pair<ControllerModelId, BusSetup>> grow_models_;  // GrowFor's scratch
+  // ValidateTargetOptions: the last model and set of options (bits) it accepted.
+  const ControllerModel* accepted_model_ = nullptr;
+  uint32_t accepted_options_ = 0;
   mutable std::vector<int> index_cache_;  // parsed @index per device; -2 = not parsed yet
   void SetIndex(int dev, int index) {
     devs_[dev].Set("@index", std::to_string(index));

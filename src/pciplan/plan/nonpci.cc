@@ -1,14 +1,17 @@
 #include "pciplan/plan/nonpci.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 
 #include "pciplan/base/numbers.h"
+#include "pciplan/plan/prop_scan.h"
 
 namespace pciplan {
 namespace {
@@ -46,7 +49,9 @@ int AppendController(const NonPciContext& ctx, const std::string& type, uint32_t
 const Device* FindController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
   for (int i : ctx.controller_order) {
     const Device& d = ctx.devices[i];
-    if (d.GetOr("@type", "") == type && ParseDecimal(d.GetOr("@index", "")) == index) return &d;
+    if (!d.Is("@type", type)) continue;
+    const std::string* text = d.Get("@index");
+    if (ParseDecimal(text ? std::string_view(*text) : std::string_view()) == index) return &d;
   }
   return nullptr;
 }
@@ -64,10 +69,13 @@ const DriveBus* HostdevDriveBus(const Catalog& catalog) {
 }
 
 bool IsVirtioChannel(const Device& d) {
-  return (d.tag == "channel" || d.tag == "console") && d.GetOr("target/@type", "") == "virtio";
+  return (d.tag == std::string_view("channel") || d.tag == std::string_view("console")) &&
+         d.GetOr("target/@type", "") == "virtio";
 }
 
-bool IsScsiHostdev(const Device& d) { return d.tag == "hostdev" && d.Is("@type", "scsi"); }
+bool IsScsiHostdev(const Device& d) {
+  return d.tag == std::string_view("hostdev") && d.Is("@type", "scsi");
+}
 
 void SetAddress(Device& d, AddressType type, const std::string& type_name, Props attrs) {
   d.address = Address{};
@@ -104,9 +112,20 @@ std::string DriveText(const Address& a) {
 
 }  // namespace
 
+const DeviceClass* ClassOf(const NonPciContext& ctx, int dev) {
+  if (ctx.classes && static_cast<size_t>(dev) < ctx.classes->size()) {
+    return (*ctx.classes)[static_cast<size_t>(dev)];
+  }
+  const Device& d = ctx.devices[static_cast<size_t>(dev)];
+  return ctx.catalog.Classify(d.tag, d.props);
+}
+
 void ApplyDiskBuses(const Catalog& catalog, std::vector<Device>& devices) {
   for (Device& d : devices) {
-    if (d.tag != "disk" || d.Has("target/@bus") || !d.Has("target/@dev")) continue;
+    if (d.tag != std::string_view("disk") || ScanProp(d.props, "target/@bus") ||
+        !ScanProp(d.props, "target/@dev")) {
+      continue;
+    }
     std::string bus = catalog.disk_buses.fallback;
     if (d.Is("@device", "floppy")) {
       bus = catalog.disk_buses.floppy;
@@ -124,7 +143,7 @@ int DiskNameIndex(const std::string& name) {
   static const char* kPrefixes[] = {"fd", "hd", "vd", "sd", "xvd", "ubd"};
   for (const char* p : kPrefixes) {
     std::string_view pv = p;
-    if (name.compare(0, pv.size(), pv) != 0) continue;
+    if (std::string_view(name).substr(0, pv.size()) != pv) continue;
     int idx = -1;
     size_t i = pv.size();
     for (; i < name.size() && name[i] >= 'a' && name[i] <= 'z'; ++i) {
@@ -166,9 +185,9 @@ bool CheckUsbControllers(const NonPciContext& ctx, Diagnostics& errs) {
   int disabled = -1;
   for (int i : ctx.controller_order) {
     const Device& c = ctx.devices[i];
-    if (c.GetOr("@type", "") != "usb") continue;
+    if (!c.Is("@type", "usb")) continue;
     ++usb;
-    const DeviceClass* cls = ctx.catalog.Classify(c.tag, c.props);
+    const DeviceClass* cls = ClassOf(ctx, i);
     if (cls && cls->usb_ports == 0 && cls->connect == ConnectNeed::kNone) disabled = i;
   }
   if (disabled >= 0 && usb > 1) {
@@ -178,7 +197,7 @@ bool CheckUsbControllers(const NonPciContext& ctx, Diagnostics& errs) {
   // USB2 companions need their master controller at the same index.
   for (int i : ctx.controller_order) {
     const Device& c = ctx.devices[i];
-    const DeviceClass* cls = ctx.catalog.Classify(c.tag, c.props);
+    const DeviceClass* cls = ClassOf(ctx, i);
     if (!cls || cls->usb_master.empty()) continue;
     bool found = false;
     for (int o : ctx.controller_order) {
@@ -201,7 +220,8 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
   for (int i : ctx.disk_order) {
     Device& d = ctx.devices[i];
     if (d.address.type != AddressType::kNone) continue;
-    std::string bus = d.GetOr("target/@bus", "");
+    const std::string* bus_attr = ScanProp(d.props, "target/@bus");
+    std::string_view bus = bus_attr ? std::string_view(*bus_attr) : std::string_view();
     auto drive = std::find_if(ctx.catalog.drive_buses.begin(), ctx.catalog.drive_buses.end(),
                               [&](const DriveBus& b) { return b.bus == bus; });
     if (drive == ctx.catalog.drive_buses.end()) continue;
@@ -228,7 +248,7 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
   std::set<std::string> used;
   for (const Device& d : ctx.devices) {
     if (d.address.type != AddressType::kDrive) continue;
-    if ((d.tag == "disk" && d.Is("target/@bus", scsi->bus)) || IsScsiHostdev(d)) {
+    if ((d.tag == std::string_view("disk") && d.Is("target/@bus", scsi->bus)) || IsScsiHostdev(d)) {
       used.insert(DriveKey(d.address));
     }
   }
@@ -313,7 +333,7 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < ctx.devices.size(); ++i) {
       const Device& d = ctx.devices[i];
-      if (!IsVirtioChannel(d) || (pass == 0) != (d.tag == "channel")) continue;
+      if (!IsVirtioChannel(d) || (pass == 0) != (d.tag == std::string_view("channel"))) continue;
       uint32_t c = d.address.type == AddressType::kVirtioSerial ? d.address.Number("controller") : 0;
       if (!HasController(ctx, "virtio-serial", c)) AppendController(ctx, "virtio-serial", c, "");
     }
@@ -323,7 +343,7 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
   // By index: AppendController grows ctx.devices, which would leave a reference dangling.
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     Device& d = ctx.devices[i];
-    if (d.tag != "smartcard") continue;
+    if (d.tag != std::string_view("smartcard")) continue;
     if (d.address.type == AddressType::kNone) {
       SetAddress(d, AddressType::kCcid, "ccid", {{"controller", "0"}, {"slot", "0"}});
     }
@@ -335,6 +355,25 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
 }
 
 bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
+  // Nothing to do without a spapr-vio address or a device of a class that takes one. A device
+  // whose properties fit no such class cannot be of one: only the others are classified.
+  std::vector<const DeviceClass*> vio_classes;
+  for (const DeviceClass& c : ctx.catalog.classes) {
+    if (c.spapr_vio_reg != 0) vio_classes.push_back(&c);
+  }
+  bool any = false;
+  for (size_t i = 0; i < ctx.devices.size() && !any; ++i) {
+    const Device& d = ctx.devices[i];
+    if (d.address.type_name == std::string_view("spapr-vio")) {
+      any = true;
+    } else if (std::any_of(vio_classes.begin(), vio_classes.end(), [&](const DeviceClass* c) {
+                 return c->element == d.tag && c->when.Matches(d.tag, d.props);
+               })) {
+      const DeviceClass* cls = ClassOf(ctx, static_cast<int>(i));
+      any = cls && cls->spapr_vio_reg != 0;
+    }
+  }
+  if (!any) return true;
   std::set<uint32_t> used;
   std::vector<int> wanting;
   // The first console, when it is serial port 0's copy, is not a device of its own
@@ -342,8 +381,8 @@ bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
   int copy = -1;
   bool serials = false;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
-    if (copy < 0 && ctx.devices[i].tag == "console") copy = static_cast<int>(i);
-    serials = serials || ctx.devices[i].tag == "serial";
+    if (copy < 0 && ctx.devices[i].tag == std::string_view("console")) copy = static_cast<int>(i);
+    serials = serials || ctx.devices[i].tag == std::string_view("serial");
   }
   if (copy >= 0 && (!serials || !ctx.devices[copy].Is("target/@type", "serial"))) copy = -1;
   for (const std::string& tag : ctx.catalog.collect_order) {
@@ -368,7 +407,7 @@ bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
         }
         continue;
       }
-      const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
+      const DeviceClass* cls = ClassOf(ctx, i);
       if (!cls || cls->spapr_vio_reg == 0) continue;
       if (d.address.type == AddressType::kNone || d.address.type_name == "spapr-vio") {
         wanting.push_back(i);
@@ -377,7 +416,7 @@ bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
   }
   for (int i : wanting) {
     Device& d = ctx.devices[i];
-    uint32_t reg = ctx.catalog.Classify(d.tag, d.props)->spapr_vio_reg;
+    uint32_t reg = ClassOf(ctx, i)->spapr_vio_reg;
     while (used.count(reg)) reg += 0x1000;
     used.insert(reg);
     SetAddress(d, AddressType::kOther, "spapr-vio", {{"reg", fmt::format("0x{:08x}", reg)}});
@@ -393,7 +432,7 @@ bool AssignMemorySlots(const NonPciContext& ctx, Diagnostics& errs) {
   std::vector<int> wanting;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     const Device& d = ctx.devices[i];
-    const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
+    const DeviceClass* cls = ClassOf(ctx, static_cast<int>(i));
     if (!cls || !cls->dimm_slot) continue;
     auto slot = d.address.attrs.find("slot");
     if (d.address.type_name != "dimm" || slot == d.address.attrs.end()) {
@@ -436,14 +475,14 @@ bool AssignVirtioSerial(const NonPciContext& ctx, Diagnostics& errs) {
   std::map<uint32_t, uint32_t> ports;           // controller index -> port count
   for (int i : ctx.controller_order) {
     const Device& c = ctx.devices[i];
-    if (c.GetOr("@type", "") != "virtio-serial") continue;
+    if (!c.Is("@type", "virtio-serial")) continue;
     uint32_t idx = ParseDecimal(c.GetOr("@index", "0")).value_or(0);
     ports[idx] = ParseUnsigned(c.GetOr("@ports", "")).value_or(ctx.catalog.virtio_serial_ports);
   }
   std::vector<int> channels;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     Device& d = ctx.devices[i];
-    if (d.tag != "channel" || !IsVirtioChannel(d)) continue;
+    if (d.tag != std::string_view("channel") || !IsVirtioChannel(d)) continue;
     if (d.address.type == AddressType::kVirtioSerial && d.address.Number("port") != 0) {
       used[d.address.Number("controller")].insert(d.address.Number("port"));
     } else if (d.address.type == AddressType::kNone ||
@@ -536,13 +575,49 @@ std::string PortString(const std::vector<uint32_t>& path) {
 }  // namespace
 
 bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
+  // USB devices in assignment order (none: nothing to do): (match, device) pairs in device
+  // order, then stably by match. Consecutive devices of one element (most of a large domain)
+  // share the choice of the matches to try.
+  std::vector<std::pair<size_t, int>> hits;
+  const std::string* last_tag = nullptr;
+  const size_t matches = ctx.catalog.usb_devices.size();
+  std::vector<size_t> candidates;  // the matches of last_tag's element
+  candidates.reserve(matches);
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    const Device& d = ctx.devices[i];
+    if (!last_tag || d.tag != *last_tag) {
+      last_tag = &d.tag;
+      candidates.clear();
+      for (size_t k = 0; k < matches; ++k) {
+        const std::string& element = ctx.catalog.usb_devices[k].element;
+        if (element.empty() || element == d.tag) candidates.push_back(k);
+      }
+    }
+    for (size_t k : candidates) {
+      if (ctx.catalog.usb_devices[k].Matches(d.tag, d.props)) {
+        hits.emplace_back(k, static_cast<int>(i));
+      }
+    }
+  }
+  std::stable_sort(hits.begin(), hits.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::vector<int> order;
+  int user_hubs = 0;
+  size_t next_hit = 0;
+  for (size_t k = 0; k < matches; ++k) {
+    for (; next_hit < hits.size() && hits[next_hit].first == k; ++next_hit) {
+      order.push_back(hits[next_hit].second);
+    }
+    if (ctx.catalog.usb_devices[k].element == "hub") user_hubs = static_cast<int>(order.size());
+  }
+  if (order.empty()) return true;
   // USB buses by ascending index, with their root-hub port counts.
   std::map<uint32_t, std::unique_ptr<UsbHub>> buses;
   uint32_t total = 0;
   for (int i : ctx.controller_order) {
     const Device& c = ctx.devices[i];
-    if (c.GetOr("@type", "") != "usb") continue;
-    const DeviceClass* cls = ctx.catalog.Classify(c.tag, c.props);
+    if (!c.Is("@type", "usb")) continue;
+    const DeviceClass* cls = ClassOf(ctx, i);
     int ports = cls ? cls->usb_ports : 0;
     if (ports > 0 && c.Has("@ports")) ports = static_cast<int>(ParseUnsigned(*c.Get("@ports")).value_or(ports));
     if (ports <= 0) continue;
@@ -550,16 +625,6 @@ bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
     buses[idx] = std::make_unique<UsbHub>(static_cast<uint32_t>(std::min(ports, 64)));
     total += static_cast<uint32_t>(ports);
   }
-  // USB devices in assignment order.
-  std::vector<int> order;
-  int user_hubs = 0;
-  for (const Match& m : ctx.catalog.usb_devices) {
-    for (size_t i = 0; i < ctx.devices.size(); ++i) {
-      if (m.Matches(ctx.devices[i].tag, ctx.devices[i].props)) order.push_back(static_cast<int>(i));
-    }
-    if (m.element == "hub") user_hubs = static_cast<int>(order.size());
-  }
-  if (order.empty()) return true;
   total += ctx.catalog.usb_hub_ports * static_cast<uint32_t>(user_hubs);
   if (order.size() > total && !buses.empty()) {
     // libvirt adds ceil((count - ports + 1) / (hub ports - 1)) hubs, after the user's hubs.
@@ -663,7 +728,7 @@ bool ValidateDevices(const NonPciContext& ctx, Diagnostics& errs) {
   for (size_t k = 0; k < ctx.devices.size(); ++k) {
     const Device& d = ctx.devices[k];
     int i = static_cast<int>(k);
-    const DeviceClass* cls = ctx.catalog.Classify(d.tag, d.props);
+    const DeviceClass* cls = ClassOf(ctx, i);
     if (cls && !cls->address_types.empty() && d.address.type != AddressType::kNone &&
         std::find(cls->address_types.begin(), cls->address_types.end(), d.address.type_name) ==
             cls->address_types.end()) {
@@ -697,7 +762,7 @@ bool ValidateDevices(const NonPciContext& ctx, Diagnostics& errs) {
                     i);
       }
     }
-    if (d.tag == "smartcard") {
+    if (d.tag == std::string_view("smartcard")) {
       // QEMU 7.2 has one CCID slot (qemuValidateDomainSmartcardDef).
       bool at_zero = d.address.type == AddressType::kCcid && d.address.Number("controller") == 0 &&
                      d.address.Number("slot") == 0;
@@ -713,19 +778,44 @@ bool ValidateDevices(const NonPciContext& ctx, Diagnostics& errs) {
 bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
   for (const UnsupportedDevice& u : ctx.family.unsupported_devices) {
     for (size_t i = 0; i < ctx.devices.size(); ++i) {
-      if (u.match.Matches(ctx.devices[i].tag, ctx.devices[i].props)) {
+      const Device& d = ctx.devices[i];
+      if (!u.match.element.empty() && d.tag != u.match.element) continue;
+      if (u.match.Matches(d.tag, d.props)) {
         return Fail(ctx, errs, Rule::kDeviceUnsupported, u.message, static_cast<int>(i));
       }
     }
   }
-  // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal).
-  std::map<std::string, int> targets;
+  // The disks and host devices, in device order: the checks below look at nothing else.
+  std::vector<int> disks, hostdevs_at;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
-    const Device& d = ctx.devices[i];
-    if (d.tag != "disk") continue;
-    std::string dev = d.GetOr("target/@dev", "");
-    auto [it, fresh] = targets.emplace(dev, static_cast<int>(i));
-    if (fresh) continue;
+    const std::string& tag = ctx.devices[i].tag;
+    if (tag == std::string_view("disk")) disks.push_back(static_cast<int>(i));
+    if (tag == std::string_view("hostdev")) hostdevs_at.push_back(static_cast<int>(i));
+  }
+  // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal): the
+  // first disk whose target an earlier disk has is refused, naming that earlier disk. The
+  // targets seen so far are in an open-addressing table of disks (views, no copies).
+  size_t buckets = 16;
+  while (buckets < 2 * disks.size()) buckets *= 2;
+  std::vector<int> seen(buckets, -1);
+  auto target_of = [&](int i) {
+    const std::string* target = ScanProp(ctx.devices[i].props, "target/@dev");
+    return target ? std::string_view(*target) : std::string_view();
+  };
+  int duplicate = -1, holder = -1;
+  for (int i : disks) {
+    std::string_view dev = target_of(i);
+    size_t b = std::hash<std::string_view>()(dev) & (buckets - 1);
+    while (seen[b] >= 0 && target_of(seen[b]) != dev) b = (b + 1) & (buckets - 1);
+    if (seen[b] < 0) {
+      seen[b] = i;
+      continue;
+    }
+    duplicate = i;
+    holder = seen[b];
+    break;
+  }
+  if (duplicate >= 0) {
     auto source = [&](const Device& x) {
       for (const char* k : {"source/@file", "source/@dev", "source/@dir", "source/@name"}) {
         if (const std::string* v = x.Get(k)) return *v;
@@ -733,9 +823,10 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
       return std::string("<null>");
     };
     return Fail(ctx, errs, Rule::kDuplicateDiskTarget,
-                fmt::format("target '{}' duplicated for disk sources '{}' and '{}'", dev,
-                            source(ctx.devices[it->second]), source(d)),
-                static_cast<int>(i));
+                fmt::format("target '{}' duplicated for disk sources '{}' and '{}'",
+                            ctx.devices[duplicate].GetOr("target/@dev", ""),
+                            source(ctx.devices[holder]), source(ctx.devices[duplicate])),
+                duplicate);
   }
   // Drive addresses (virDomainDefDuplicateDriveAddressesValidate): disks on one bus, then SCSI
   // host devices against each other and against SCSI disks.
@@ -752,7 +843,8 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
                 i);
   }
   std::map<std::string, int> scsi_hostdevs;
-  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+  for (int at : hostdevs_at) {
+    size_t i = static_cast<size_t>(at);
     const Device& d = ctx.devices[i];
     if (!IsScsiHostdev(d) || d.address.type != AddressType::kDrive) continue;
     auto [it, fresh] = scsi_hostdevs.emplace(DriveKey(d.address), static_cast<int>(i));
@@ -771,9 +863,10 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
     }
   }
   std::set<std::string> identities;
-  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+  for (int at : hostdevs_at) {
+    size_t i = static_cast<size_t>(at);
     const Device& d = ctx.devices[i];
-    if (d.tag != "hostdev") continue;
+    if (d.tag != std::string_view("hostdev")) continue;
     for (const HostdevIdentity& id : ctx.catalog.hostdev_identities) {
       if (!d.Is("@type", id.type)) continue;
       // The first key set the device fills in names it; numbers compare as numbers.
@@ -798,9 +891,13 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
     }
   }
   std::set<PciAddress> hostdevs;
-  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+  for (int at : hostdevs_at) {
+    size_t i = static_cast<size_t>(at);
     const Device& d = ctx.devices[i];
-    if (d.tag != "hostdev" || d.GetOr("@type", "") != "pci" || !d.Has("source/address/")) continue;
+    if (d.tag != std::string_view("hostdev") || !d.Is("@type", "pci") ||
+        !d.Has("source/address/")) {
+      continue;
+    }
     auto n = [&](const char* k) { return ParseUnsigned(d.GetOr(k, "0")).value_or(0); };
     PciAddress src{n("source/address/@domain"), n("source/address/@bus"),
                    n("source/address/@slot"), n("source/address/@function")};

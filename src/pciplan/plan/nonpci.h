@@ -20,7 +20,13 @@ struct NonPciContext {
   std::vector<Device>& devices;
   std::vector<int>& controller_order;  // libvirt's controller list order
   std::vector<int>& disk_order;        // libvirt's disk list order
+  // The class of each device (Catalog::Classify) once the pipeline has classified them, or
+  // nullptr before; devices past its end are classified when asked (ClassOf).
+  const std::vector<const DeviceClass*>* classes = nullptr;
 };
+
+/// The class of device `dev`: the pipeline's when it has one, else Catalog::Classify.
+const DeviceClass* ClassOf(const NonPciContext& ctx, int dev);
 
 /// libvirt's virDiskNameToIndex: "vda" -> 0, "sdaa" -> 26; -1 when the name has no known
 /// prefix (fd, hd, vd, sd, xvd, ubd) or is followed by anything but letters.

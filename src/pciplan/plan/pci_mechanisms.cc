@@ -10,6 +10,7 @@
 
 #include "pciplan/base/numbers.h"
 #include "pciplan/plan/define_pipeline.h"
+#include "pciplan/plan/prop_scan.h"
 
 namespace pciplan {
 
@@ -103,7 +104,9 @@ std::optional<int> DefinePipeline::GrowFor(BusTree& tree, uint32_t bus, const De
   // virDomainPCIAddressSetGrow (section 7.7). Returns the bus the device ends up on.
   int add = static_cast<int>(bus) - tree.size() + 1;
   if (add <= 0) return static_cast<int>(bus);
-  std::vector<std::pair<ControllerModelId, BusSetup>> models;
+  // The models of the new buses (a member: most growth adds one bus, once per device).
+  std::vector<std::pair<ControllerModelId, BusSetup>>& models = grow_models_;
+  models.clear();
   if (need.kinds.Has(Connect::kPci)) {
     bool bridge_home = false;
     for (int i = 0; i < tree.size(); ++i) {
@@ -245,14 +248,15 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
   for (int i : ctrl_order_) {
     if (IsPciController(i)) max_idx = std::max(max_idx, ControllerIndex(i));
   }
-  tree = BusTree();
+  tree.Clear();
   tree.Grow(max_idx + 1);
   for (int i : ctrl_order_) {
     if (!IsPciController(i)) continue;
-    ControllerModelId id = cat_.FindController(devs_[i].GetOr("@model", ""), fam_->name);
-    BusSetup setup = devs_[i].GetOr("target/@hotplug", "") == "off" ? BusSetup::kNoHotplug
-                                                                     : BusSetup::kNormal;
-    tree.SetModel(ControllerIndex(i), id, cat_.controller(id), setup);
+    const ControllerModel* model = PciModel(i);
+    ControllerModelId id = static_cast<ControllerModelId>(model - cat_.controllers.data());
+    BusSetup setup =
+        ScanIs(devs_[i].props, "target/@hotplug", "off") ? BusSetup::kNoHotplug : BusSetup::kNormal;
+    tree.SetModel(ControllerIndex(i), id, *model, setup);
     if (wished_only_.count(i)) tree.SetWishedOnly(ControllerIndex(i));
     if (auto n = numa_of_.find(i); n != numa_of_.end()) tree.SetNumaNode(ControllerIndex(i), n->second);
   }
@@ -266,25 +270,33 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
   // bus decides which controllers the growth adds (section 7.2).
   // Each device's tag is looked up in the order once; the devices of a tag are then taken in
   // document order, those of no listed tag last.
+  // Only devices with an explicit address take part: the others are not looked up at all.
+  std::vector<char> present(devs_.size(), 0);
+  bool any_present = false;
+  for (size_t i = 0; i < devs_.size(); ++i) {
+    if (devs_[i].address.IsPresentPci()) present[i] = any_present = true;
+  }
+  if (!any_present) return true;
   const size_t tags = cat_.collect_order.size();
   std::vector<std::vector<int>> by_tag(tags + 1);
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
+    if (!present[static_cast<size_t>(i)]) continue;
     auto it = std::find(cat_.collect_order.begin(), cat_.collect_order.end(), devs_[i].tag);
     by_tag[static_cast<size_t>(it - cat_.collect_order.begin())].push_back(i);
   }
   std::vector<int> order;
-  order.reserve(devs_.size());
   for (size_t k = 0; k < tags; ++k) {
     const std::string& tag = cat_.collect_order[k];
     const std::vector<int>* list = tag == "disk"         ? &disk_order_
                                    : tag == "video"      ? &video_order_
                                    : tag == "controller" ? &ctrl_order_
                                                          : &by_tag[k];
-    order.insert(order.end(), list->begin(), list->end());
+    for (int i : *list) {
+      if (present[static_cast<size_t>(i)]) order.push_back(i);
+    }
   }
   order.insert(order.end(), by_tag[tags].begin(), by_tag[tags].end());
   for (int i : order) {
-    if (!devs_[i].address.IsPresentPci()) continue;
     // Forced chipset placements already at their address are reserved by the chipset step.
     bool forced_here = false;
     for (const Placement& p : fam_->placements) {
@@ -347,18 +359,30 @@ uint32_t DefinePipeline::GapFillerRoom(const BusTree& tree) const {
 }
 
 void DefinePipeline::SetMultifunction() {
-  // Section 7.11.
-  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, int> fn0;
-  for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
-    const Address& a = devs_[i].address;
-    if (a.type == AddressType::kPci && a.pci.function == 0) {
-      fn0[{a.pci.domain, a.pci.bus, a.pci.slot}] = i;
-    }
-  }
+  // Section 7.11. Only the slots with a device at a function above 0 are looked at (most plans
+  // have a few, or none).
+  std::vector<std::tuple<uint32_t, uint32_t, uint32_t>> shared;
   for (const Device& d : devs_) {
     const Address& a = d.address;
     if (a.type != AddressType::kPci || a.pci.function == 0 || a.pci.IsUnassigned()) continue;
-    auto it = fn0.find({a.pci.domain, a.pci.bus, a.pci.slot});
+    shared.emplace_back(a.pci.domain, a.pci.bus, a.pci.slot);
+  }
+  if (shared.empty()) return;
+  std::sort(shared.begin(), shared.end());
+  // Slot numbers of those slots, as bits (all bits when one is beyond 31): a cheap first test.
+  uint32_t slot_bits = 0;
+  for (const auto& t : shared) slot_bits |= std::get<2>(t) < 32 ? 1u << std::get<2>(t) : ~0u;
+  // The last device at function 0 of each such slot is its base.
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, int> fn0;
+  for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
+    const Address& a = devs_[i].address;
+    if (a.type != AddressType::kPci || a.pci.function != 0) continue;
+    if (a.pci.slot < 32 && !(slot_bits >> a.pci.slot & 1u)) continue;
+    std::tuple<uint32_t, uint32_t, uint32_t> slot{a.pci.domain, a.pci.bus, a.pci.slot};
+    if (std::binary_search(shared.begin(), shared.end(), slot)) fn0[slot] = i;
+  }
+  for (const auto& slot : shared) {
+    auto it = fn0.find(slot);
     if (it == fn0.end()) continue;
     Address& base = devs_[it->second].address;
     if (base.multifunction.empty()) base.multifunction = "on";

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 #include "pciplan/plan/plan_test_support.h"
 
 namespace pciplan {
@@ -103,6 +106,50 @@ TEST(Planner, ManyDisksOnPcGetTheBridgesLibvirtCannotPlace) {
     }
   }
   EXPECT_EQ(bridges, 5);
+}
+
+TEST(Planner, ClassesMatchNothingThePlannerWritesAfterClassifying) {
+  // The define pipeline classifies every device once, before PCI assignment, and its later
+  // passes reuse that class; the controllers it adds share one class per model. That holds while
+  // no class looks at what is written after: a controller's index, its model name and the
+  // <target> defaults of FillControllerDefaults.
+  const Catalog& cat = BuiltinCatalog();
+  std::set<std::string> written = {"@index", "model/@name"};
+  for (const ControllerModel& m : cat.controllers) {
+    for (const auto& [attr, rule] : m.target) written.insert("target/@" + attr);
+  }
+  for (const DeviceClass& c : cat.classes) {
+    for (const auto& [path, values] : c.when.props) {
+      EXPECT_EQ(written.count(path), 0u) << c.name << " matches on " << path;
+    }
+  }
+}
+
+TEST(Planner, TheFirstDuplicateDiskTargetInDocumentOrderIsRefused) {
+  // The third disk repeats the second's target, the fourth the first's: the third is the first
+  // duplicate, named with the second's source.
+  auto disk = [](const char* file, const char* dev) {
+    return std::string("<disk type='file' device='disk'><source file='") + file +
+           "'/><target dev='" + dev + "' bus='virtio'/></disk>";
+  };
+  Result<Plan> p = PlanXml(DomainXml(
+      "pc", disk("/a", "vdb") + disk("/b", "vda") + disk("/c", "vda") + disk("/d", "vdb")));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kDuplicateDiskTarget);
+  EXPECT_EQ(p.errors().front().message, "target 'vda' duplicated for disk sources '/b' and '/c'");
+}
+
+TEST(Planner, TheFirstDuplicateControllerIndexInListOrderIsRefused) {
+  // Two pairs of duplicates. In document order the SATA pair repeats first, but libvirt's list
+  // keeps same-type controllers together (section 6.1): scsi 1, scsi 1, sata 2, sata 2. The first
+  // controller in list order whose (type, index) an earlier one has is named.
+  Result<Plan> p =
+      PlanXml(DomainXml("q35",
+                        "<controller type='scsi' index='1'/><controller type='sata' index='2'/>"
+                        "<controller type='sata' index='2'/><controller type='scsi' index='1'/>"));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.errors().front().rule, Rule::kDuplicateIndex);
+  EXPECT_EQ(p.errors().front().message, "multiple 'scsi' controllers with index '1'");
 }
 
 TEST(Planner, DisksAreAssignedInTargetOrder) {

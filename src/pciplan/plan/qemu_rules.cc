@@ -2,30 +2,81 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+#include <iterator>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "pciplan/base/numbers.h"
+#include "pciplan/plan/prop_scan.h"
 
 namespace pciplan {
 namespace {
+
+/// A target attribute that QEMU takes once among the controllers whose models have it.
+struct UniqueTarget {
+  const char* attr;
+  std::string_view path;  // where the domain has it
+  Rule rule;
+  const char* why;
+  const char* hint;
+};
+
+// QEMU 7.2 hw/pci/pcie_port.c pcie_chassis_add_slot(): a (chassis, slot) pair is taken once.
+// The slot is QEMU's `slot` property, which libvirt never sets, so the chassis alone decides.
+// hw/pci-bridge/pci_expander_bridge.c pxb_register_bus(): "Bus N is already in use".
+// hw/ppc/spapr_pci.c spapr_phb_realize(): "PHB N already attached".
+constexpr UniqueTarget kUniqueTargets[] = {
+    {"chassis", "target/@chassis", Rule::kChassisClash,
+     "QEMU gives every root port and switch downstream port a chassis of its own",
+     "give it a chassis no other port uses, or none"},
+    {"busNr", "target/@busNr", Rule::kBusNrClash,
+     "QEMU gives every expander bus a bus number of its own",
+     "give it a busNr no other expander bus uses, or none"},
+    {"index", "target/@index", Rule::kTargetIndexClash,
+     "QEMU attaches every spapr PHB under a target index of its own ('PHB N already attached')",
+     "give it a target index no other PHB uses, or none"},
+};
+constexpr size_t kUniqueCount = std::size(kUniqueTargets);
 
 struct PciController {
   size_t device = 0;
   uint32_t index = 0;
   const ControllerModel* model = nullptr;
+  std::array<bool, kUniqueCount> has_target{};  // whether the model has each kUniqueTargets
 };
 
 std::vector<PciController> PciControllers(const std::vector<Device>& devices,
                                           const Catalog& catalog, const MachineFamily& family) {
   std::vector<PciController> out;
+  // A plan's controllers share a few models: each run of one model is looked up once.
+  const std::string* last_name = nullptr;
+  PciController last;
+  ControllerModelId m = -1;
   for (size_t i = 0; i < devices.size(); ++i) {
     const Device& d = devices[i];
-    if (d.tag != "controller" || !d.Is("@type", "pci")) continue;
-    ControllerModelId m = catalog.FindController(d.GetOr("@model", ""), family.name);
-    std::optional<uint32_t> index = ParseDecimal(d.GetOr("@index", ""));
+    if (d.tag != std::string_view("controller") || !ScanIs(d.props, "@type", "pci")) continue;
+    static const std::string kNone;
+    const std::string* name = ScanProp(d.props, "@model");
+    if (!name) name = &kNone;
+    if (!last_name || *name != *last_name) {
+      last_name = name;
+      m = catalog.FindController(*name, family.name);
+      if (m >= 0) {
+        last.model = &catalog.controller(m);
+        for (size_t k = 0; k < kUniqueCount; ++k) {
+          last.has_target[k] = last.model->target.count(kUniqueTargets[k].attr) > 0;
+        }
+      }
+    }
+    const std::string* index_text = ScanProp(d.props, "@index");
+    std::optional<uint32_t> index = index_text ? ParseDecimal(*index_text) : std::nullopt;
     if (m < 0 || !index) continue;
-    out.push_back({i, *index, &catalog.controller(m)});
+    last.device = i;
+    last.index = *index;
+    out.push_back(last);
   }
   return out;
 }
@@ -40,43 +91,35 @@ Diagnostic At(Rule rule, std::string message, const std::vector<Device>& devices
   return diag;
 }
 
-/// A target attribute that QEMU takes once among the controllers whose models have it.
-struct UniqueTarget {
-  const char* attr;
-  Rule rule;
-  const char* why;
-  const char* hint;
-};
-
-// QEMU 7.2 hw/pci/pcie_port.c pcie_chassis_add_slot(): a (chassis, slot) pair is taken once.
-// The slot is QEMU's `slot` property, which libvirt never sets, so the chassis alone decides.
-// hw/pci-bridge/pci_expander_bridge.c pxb_register_bus(): "Bus N is already in use".
-// hw/ppc/spapr_pci.c spapr_phb_realize(): "PHB N already attached".
-constexpr UniqueTarget kUniqueTargets[] = {
-    {"chassis", Rule::kChassisClash,
-     "QEMU gives every root port and switch downstream port a chassis of its own",
-     "give it a chassis no other port uses, or none"},
-    {"busNr", Rule::kBusNrClash, "QEMU gives every expander bus a bus number of its own",
-     "give it a busNr no other expander bus uses, or none"},
-    {"index", Rule::kTargetIndexClash,
-     "QEMU attaches every spapr PHB under a target index of its own ('PHB N already attached')",
-     "give it a target index no other PHB uses, or none"},
-};
-
 void CheckUnique(const std::vector<Device>& devices, const std::vector<PciController>& ctrls,
-                 const UniqueTarget& u, Diagnostics& out) {
-  std::map<uint32_t, size_t> taken;  // value -> device
+                 size_t k, Diagnostics& out) {
+  const UniqueTarget& u = kUniqueTargets[k];
+  // value -> device: values below 256 (all that validation lets through) in a table.
+  constexpr size_t kNobody = static_cast<size_t>(-1);
+  std::vector<size_t> small;
+  std::map<uint32_t, size_t> taken;
   for (const PciController& c : ctrls) {
-    if (!c.model->target.count(u.attr)) continue;
-    std::optional<uint32_t> v =
-        ParseUnsigned(devices[c.device].GetOr(std::string("target/@") + u.attr, ""));
+    if (!c.has_target[k]) continue;
+    const std::string* text = ScanProp(devices[c.device].props, u.path);
+    std::optional<uint32_t> v = ParseUnsigned(text ? std::string_view(*text) : std::string_view());
     if (!v) continue;
-    auto [it, fresh] = taken.emplace(*v, c.device);
-    if (fresh) continue;
+    size_t holder;
+    if (*v < 256) {
+      if (small.empty()) small.assign(256, kNobody);
+      holder = small[*v];
+      if (holder == kNobody) {
+        small[*v] = c.device;
+        continue;
+      }
+    } else {
+      auto [it, fresh] = taken.emplace(*v, c.device);
+      if (fresh) continue;
+      holder = it->second;
+    }
     out.push_back(At(u.rule,
                      fmt::format("{} {} is already taken by {}; {}",
                                  u.attr == std::string_view("index") ? "target index" : u.attr, *v,
-                                 DeviceRef::DescribeAt(devices, it->second), u.why),
+                                 DeviceRef::DescribeAt(devices, holder), u.why),
                      devices, c.device, u.hint));
   }
 }
@@ -85,21 +128,40 @@ void CheckUnique(const std::vector<Device>& devices, const std::vector<PciContro
 // exists by then: a loop of controllers, each plugged into the next, can never be created.
 void CheckCycles(const std::vector<Device>& devices, const std::vector<PciController>& ctrls,
                  Diagnostics& out) {
-  std::map<uint32_t, const PciController*> by_index;
-  for (const PciController& c : ctrls) by_index.emplace(c.index, &c);
-  std::set<uint32_t> reported;
-  for (const PciController& c : ctrls) {
-    std::vector<uint32_t> path = {c.index};
+  // Controllers by index, the first of an index first (lookup by binary search).
+  std::vector<const PciController*> by_index;
+  by_index.reserve(ctrls.size());
+  for (const PciController& c : ctrls) by_index.push_back(&c);
+  std::stable_sort(
+      by_index.begin(), by_index.end(),
+      [](const PciController* x, const PciController* y) { return x->index < y->index; });
+  auto find = [&](uint32_t index) -> const PciController* {
+    auto it = std::lower_bound(by_index.begin(), by_index.end(), index,
+                               [](const PciController* c, uint32_t i) { return c->index < i; });
+    return it != by_index.end() && (*it)->index == index ? *it : nullptr;
+  };
+  // Follows the buses up from `c` to where the walk stops (the controller plugged into c's bus
+  // when c is in a loop), recording the indexes passed in `path` when given.
+  auto walk = [&](const PciController& c, std::vector<uint32_t>* path) {
+    size_t steps = 1;
+    if (path) path->push_back(c.index);
     const PciController* at = &c;
     while (devices[at->device].address.type == AddressType::kPci) {
-      auto parent = by_index.find(devices[at->device].address.pci.bus);
-      if (parent == by_index.end() || parent->second->index == c.index) break;
-      if (path.size() > ctrls.size()) break;  // a loop that does not pass through `c`
-      at = parent->second;
-      path.push_back(at->index);
+      const PciController* parent = find(devices[at->device].address.pci.bus);
+      if (!parent || parent->index == c.index) break;
+      if (steps > ctrls.size()) break;  // a loop that does not pass through `c`
+      at = parent;
+      ++steps;
+      if (path) path->push_back(at->index);
     }
-    const Address& a = devices[at->device].address;
+    return at;
+  };
+  std::set<uint32_t> reported;
+  for (const PciController& c : ctrls) {
+    const Address& a = devices[walk(c, nullptr)->device].address;
     if (a.type != AddressType::kPci || a.pci.bus != c.index || reported.count(c.index)) continue;
+    std::vector<uint32_t> path;
+    walk(c, &path);
     reported.insert(path.begin(), path.end());
     std::string loop;
     for (uint32_t i : path) loop += fmt::format("{} -> ", i);
@@ -143,7 +205,7 @@ Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& ca
   std::vector<PciController> ctrls = PciControllers(devices, catalog, family);
   Diagnostics out;
   CheckCycles(devices, ctrls, out);
-  for (const UniqueTarget& u : kUniqueTargets) CheckUnique(devices, ctrls, u, out);
+  for (size_t k = 0; k < kUniqueCount; ++k) CheckUnique(devices, ctrls, k, out);
   CheckMmioTransports(devices, catalog, family, out);
   return out;
 }

@@ -42,10 +42,21 @@ void BusTree::SetModel(int index, ControllerModelId id, const ControllerModel& m
   b.hotplug = model.hotplug && setup == BusSetup::kNormal;
   b.min_slot = model.min_slot;
   b.max_slot = model.max_slot;
-  b.free_slots = 0;
-  b.open_aggregate = 0;
-  b.open_packable = 0;
-  for (uint32_t s = b.min_slot; s <= b.max_slot; ++s) Refresh(b, s);
+  // Refresh of every slot in range, in one pass (slots out of range have no bit).
+  uint32_t free_slots = 0, open_aggregate = 0, open_packable = 0;
+  for (uint32_t s = b.min_slot; s <= b.max_slot && s < 32; ++s) {
+    const Slot& slot = b.slots[s];
+    const uint32_t bit = 1u << s;
+    if (slot.functions == 0) {
+      free_slots |= bit;
+    } else if (slot.functions != 0xff) {
+      if (slot.aggregate) open_aggregate |= bit;
+      if (slot.packable) open_packable |= bit;
+    }
+  }
+  b.free_slots = free_slots;
+  b.open_aggregate = open_aggregate;
+  b.open_packable = open_packable;
   UpdateOpen(index);
 }
 

@@ -63,6 +63,11 @@ class BusTree {
 
   /// Appends `count` buses without a model.
   void Grow(int count);
+  /// Removes every bus (an empty tree, its memory kept for the next Grow).
+  void Clear() {
+    buses_.clear();
+    open_buses_.clear();
+  }
   /// Gives bus `index` the slots and connection kinds of `model`.
   void SetModel(int index, ControllerModelId id, const ControllerModel& model, BusSetup setup);
   /// Keeps bus `index` for devices whose need names its model (a wish): no other device or

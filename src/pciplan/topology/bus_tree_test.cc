@@ -46,6 +46,49 @@ TEST_F(BusTreeTest, EndpointSkipsPcieRootAndTakesTheRootPort) {
   ExpectBusTreeConsistent(tree_);
 }
 
+TEST_F(BusTreeTest, ClearEmptiesTheTreeAndGrowthAfterItStartsFresh) {
+  Add("pcie-root");
+  Add("pcie-root-port");
+  tree_.Take(PciAddress{0, 0, 1, 0}, false);
+  tree_.Take(PciAddress{0, 1, 0, 0}, false);
+  tree_.Clear();
+  EXPECT_EQ(tree_.size(), 0);
+  Add("pcie-root");
+  Add("pcie-root-port");
+  EXPECT_FALSE(tree_.SlotInUse(PciAddress{0, 0, 1, 0}));
+  EXPECT_FALSE(tree_.SlotInUse(PciAddress{0, 1, 0, 0}));
+  std::optional<PciAddress> a = tree_.FindFree(Endpoint(Connect::kPcie), -1);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, (PciAddress{0, 1, 0, 0}));
+  ExpectBusTreeConsistent(tree_);
+}
+
+TEST_F(BusTreeTest, SetModelKeepsTakenFunctionsAndOpenAggregateSlots) {
+  // A bus given a model after some of its functions were taken (growth, then the model):
+  // a wholly taken slot is not free, an aggregate slot with a free function stays open.
+  Add("pcie-root");
+  tree_.Take(PciAddress{0, 0, 1, 0}, false);
+  tree_.Take(PciAddress{0, 0, 2, 0}, true);
+  tree_.Take(PciAddress{0, 0, 3, 0}, false);
+  for (uint32_t f = 1; f < 8; ++f) tree_.Take(PciAddress{0, 0, 3, f}, false);
+  ControllerModelId id = cat_.FindController("pcie-root");
+  tree_.SetModel(0, id, cat_.controller(id), BusSetup::kNormal);
+  const Bus& bus = tree_.bus(0);
+  EXPECT_EQ((bus.free_slots >> 1) & 1u, 0u);
+  EXPECT_EQ((bus.open_aggregate >> 1) & 1u, 0u);
+  EXPECT_EQ((bus.open_aggregate >> 2) & 1u, 1u);
+  EXPECT_EQ((bus.free_slots >> 2) & 1u, 0u);
+  EXPECT_EQ((bus.free_slots >> 3) & 1u, 0u);
+  EXPECT_EQ((bus.open_aggregate >> 3) & 1u, 0u);
+  DeviceNeed port;
+  port.kinds.Add(Connect::kPcieRootPort);
+  port.aggregate = true;
+  std::optional<PciAddress> a = tree_.FindFree(port, -1);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, (PciAddress{0, 0, 2, 1}));
+  ExpectBusTreeConsistent(tree_);
+}
+
 TEST_F(BusTreeTest, RootPortsPackEightFunctionsPerSlot) {
   Add("pcie-root");
   DeviceNeed port;
