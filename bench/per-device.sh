@@ -12,27 +12,7 @@ trap 'rm -rf "$work"' EXIT
 
 # The domains of bench/plan_bench.cc's BM_Whole: N devices, disks and NICs alternating.
 domain() {  # MACHINE ARCH N
-  python3 - "$@" <<'PY'
-import sys
-machine, arch, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def disk(i):
-    s = ''
-    while True:
-        s = chr(ord('a') + i % 26) + s
-        i = i // 26 - 1
-        if i < 0:
-            return 'vd' + s
-out = ["<domain type='qemu'>\n  <name>bench</name>\n  <memory>1048576</memory>\n",
-       f"  <os>\n    <type arch='{arch}' machine='{machine}'>hvm</type>\n  </os>\n  <devices>\n"]
-for i in range(n):
-    if i % 2 == 0:
-        out.append(f"    <disk type='file' device='disk'>\n      <source file='/x{i}'/>\n"
-                   f"      <target dev='{disk(i // 2)}' bus='virtio'/>\n    </disk>\n")
-    else:
-        out.append("    <interface type='user'>\n      <model type='virtio'/>\n    </interface>\n")
-out.append("  </devices>\n</domain>\n")
-sys.stdout.write(''.join(out))
-PY
+  python3 bench/domains.py devices "$@"
 }
 
 # Inclusive instructions of a function in a callgrind profile.

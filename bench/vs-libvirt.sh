@@ -20,22 +20,7 @@ printf 'int main() {}\n' > "$work/empty.cc"
 g++ -O2 "$work/empty.cc" -o "$work/empty"
 
 # A q35 domain of 150 virtio disks.
-python3 - "$work/disks150.xml" <<'PY'
-import sys
-def name(i):
-    s = ''
-    while True:
-        s = chr(ord('a') + i % 26) + s
-        i = i // 26 - 1
-        if i < 0:
-            return 'vd' + s
-disks = ''.join(f"<disk type='file' device='disk'><source file='/x{i}'/>"
-                f"<target dev='{name(i)}' bus='virtio'/></disk>\n" for i in range(150))
-open(sys.argv[1], 'w').write(
-    "<domain type='qemu'><name>bench-disks150</name><memory>1048576</memory>"
-    "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>\n"
-    f"<emulator>/usr/bin/qemu-system-x86_64</emulator>\n{disks}</devices></domain>\n")
-PY
+python3 bench/domains.py disks q35 150 > "$work/disks150.xml"
 
 python3 - "$PCIPLAN" "$RUNS" "$URI" "$work" "${BASELINE:-}" examples/q35-server.xml \
     "$work/disks150.xml" <<'PY'
