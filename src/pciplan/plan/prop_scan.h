@@ -1,4 +1,4 @@
-// A lookup of one property of a device by a scan, for the planner's hot paths.
+// Property lookups and text comparison for the planner's hot paths.
 // Internal to plan/.
 #pragma once
 
@@ -16,18 +16,11 @@ inline bool SameText(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-/// The value of `path` in `props`, or nullptr: Props::find's answer. A device has a handful of
-/// properties, so a scan that compares lengths first costs less than a binary search's string
-/// comparisons; a long list is searched.
+/// The value of `path` in `props`, or nullptr (Props::find, which scans a short list comparing
+/// lengths first).
 inline const std::string* ScanProp(const Props& props, std::string_view path) {
-  if (props.size() > 16) {
-    auto it = props.find(path);
-    return it == props.end() ? nullptr : &it->second;
-  }
-  for (const auto& [key, value] : props) {
-    if (SameText(key, path)) return &value;
-  }
-  return nullptr;
+  auto it = props.find(path);
+  return it == props.end() ? nullptr : &it->second;
 }
 
 /// Whether `props` has `path` with the value `value`.
