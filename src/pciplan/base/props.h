@@ -14,6 +14,12 @@
 
 namespace pciplan {
 
+/// a == b: the sizes first, then the bytes in one memcmp (string_view's == calls an
+/// out-of-line compare; most texts compared on the hot paths differ in size or are equal).
+inline bool SameText(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
 /// "@attr" for an element's own attributes, "child/@attr", "child/grandchild/@attr" and
 /// "child/grandchild" (text) below it; "child/" marks that a child exists.
 ///
@@ -122,10 +128,7 @@ class Props {
     if (n <= kScanned) {
       const value_type* p = items_.data();
       for (size_t i = 0; i < n; ++i) {
-        const std::string& k = p[i].first;
-        if (k.size() == key.size() && std::memcmp(k.data(), key.data(), key.size()) == 0) {
-          return i;
-        }
+        if (SameText(p[i].first, key)) return i;
       }
       return n;
     }

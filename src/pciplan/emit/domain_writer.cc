@@ -38,11 +38,6 @@ struct StartTag {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/// a == b: the sizes, then the bytes at once (most texts compared here are equal).
-bool SameText(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-}
-
 /// Whether two property lists are equal (Props::operator==), compared inline.
 bool SameProps(const Props& a, const Props& b) {
   if (a.size() != b.size()) return false;

@@ -1,20 +1,13 @@
-// Property lookups and text comparison for the planner's hot paths.
+// Property lookups for the planner's hot paths (SameText is props.h's).
 // Internal to plan/.
 #pragma once
 
-#include <cstring>
 #include <string>
 #include <string_view>
 
 #include "pciplan/base/props.h"
 
 namespace pciplan {
-
-/// Whether `a` and `b` are the same text: lengths first, then one memcmp (string_view's ==
-/// calls its out-of-line compare).
-inline bool SameText(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
-}
 
 /// The value of `path` in `props`, or nullptr (Props::find, which scans a short list comparing
 /// lengths first).
