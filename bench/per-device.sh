@@ -3,6 +3,14 @@
 # machine's load): `pciplan plan` of a domain of N virtio disks and NICs, the catalogue's decoding
 # left out (it is the same for every domain). Flat in N means linear cost.
 #
+# Three views of one set of runs, each with its first/last ratio:
+#   given    all instructions / N (the devices of the input);
+#   planned  all instructions / the devices of the planned domain (the N given, the machine's
+#            defaults and the controllers the plan adds);
+#   added    (all instructions - those of the same machine's empty domain) / N: what each device
+#            given adds. The empty domain's cost is the machine's own: its default devices and
+#            controllers (pc: 5, q35: 9) and the passes over them.
+#
 #   bench/per-device.sh [PCIPLAN]      (default build/pciplan; needs valgrind)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,33 +29,40 @@ inclusive() {  # PROFILE FUNCTION-PATTERN
     awk -v pat="$2" '!done && index($0, pat) {gsub(",", "", $1); print $1; done = 1}'
 }
 
-measure() {  # MACHINE ARCH N...
-  local machine=$1 arch=$2 first=""
-  shift 2
-  printf '%-4s' "$machine"
-  for n in "$@"; do
-    domain "$machine" "$arch" "$n" > "$work/d.xml"
-    valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
-      "$pciplan" plan "$work/d.xml" -o "$work/out.xml" > /dev/null 2>&1
-    # Devices of the planned domain: the N given, the machine's defaults, the controllers added.
-    local planned
-    planned=$(python3 -c 'import sys, xml.etree.ElementTree as E
+# Prints "N PLANNED-DEVICES INSTRUCTIONS" for one domain.
+run() {  # MACHINE ARCH N
+  domain "$@" > "$work/d.xml"
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
+    "$pciplan" plan "$work/d.xml" -o "$work/out.xml" > /dev/null 2>&1
+  local planned all cat
+  planned=$(python3 -c 'import sys, xml.etree.ElementTree as E
 print(len(list(E.parse(sys.argv[1]).getroot().find("devices"))))' "$work/out.xml")
-    local all cat
-    all=$(inclusive "$work/cg" "pciplan::cli::ReadAndPlan(")
-    all=$((all + $(inclusive "$work/cg" "pciplan::PlannedXml")))
-    cat=$(inclusive "$work/cg" "pciplan::BuiltinCatalog()")
-    local per=$(((all - cat) / n)) per_planned=$(((all - cat) / planned))
-    [ -z "$first" ] && first=$per && first_planned=$per_planned
-    printf '  N=%-5s %6d (%d)' "$n" "$per" "$per_planned"
-    last=$per last_planned=$per_planned
-  done
-  awk -v a="$first" -v b="$last" -v c="$first_planned" -v d="$last_planned" \
-    'BEGIN {printf "   first/last %.2fx (%.2fx)\n", a / b, c / d}'
+  all=$(inclusive "$work/cg" "pciplan::cli::ReadAndPlan(")
+  all=$((all + $(inclusive "$work/cg" "pciplan::PlannedXml")))
+  cat=$(inclusive "$work/cg" "pciplan::BuiltinCatalog()")
+  echo "$3 $planned $((all - cat))"
 }
 
-echo "instructions per device given (per device of the planned domain) of read + plan + write,"
-echo "the catalogue's decoding left out"
+measure() {  # MACHINE ARCH N...
+  local machine=$1 arch=$2
+  shift 2
+  { run "$machine" "$arch" 0; for n in "$@"; do run "$machine" "$arch" "$n"; done; } |
+    awk -v m="$machine" '
+      NR == 1 { empty = $3; empty_planned = $2; next }
+      { n[++k] = $1; planned[k] = $2; all[k] = $3 }
+      END {
+        printf "%s: empty domain %d instructions (%d devices)\n", m, empty, empty_planned
+        printf "  %-6s %9s %9s %9s\n", "N", "given", "planned", "added"
+        for (i = 1; i <= k; ++i) {
+          g[i] = all[i] / n[i]; p[i] = all[i] / planned[i]; a[i] = (all[i] - empty) / n[i]
+          printf "  %-6d %9.0f %9.0f %9.0f\n", n[i], g[i], p[i], a[i]
+        }
+        printf "  %-6s %8.2fx %8.2fx %8.2fx\n", "first/last", g[1] / g[k], p[1] / p[k], a[1] / a[k]
+        print ""
+      }'
+}
+
+echo "instructions of read + plan + write, the catalogue's decoding left out"
 measure pc x86_64 10 100 500 1000 2000
 measure q35 x86_64 10 50 100 200
 measure virt aarch64 10 50 100 200

@@ -33,6 +33,7 @@ const Catalog& BuiltinCatalog() {
   static const Catalog* catalog = [] {
     auto* c = new Catalog(Unwrap(DecodeCatalog(BuiltinCatalogImage())));
     c->qemu_part = QemuPart(&BuiltinQemuFacts);
+    c->IndexClasses();
     return c;
   }();
   return *catalog;

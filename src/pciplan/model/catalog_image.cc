@@ -161,7 +161,7 @@ static_assert(MemberCount<QemuMachine>() == FieldCount<QemuMachine>());
 static_assert(MemberCount<GuestSystem>() == FieldCount<GuestSystem>());
 static_assert(MemberCount<GuestFacts>() == FieldCount<GuestFacts>());
 static_assert(MemberCount<QemuFacts>() == FieldCount<QemuFacts>());
-static_assert(MemberCount<Catalog>() == FieldCount<Catalog>() + 1);  // + qemu_part
+static_assert(MemberCount<Catalog>() == FieldCount<Catalog>() + 2);  // + qemu_part, class_index
 
 template <class T>
 struct IsVector : std::false_type {};

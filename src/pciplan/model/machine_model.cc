@@ -94,7 +94,33 @@ const MachineFamily* Catalog::FindMachine(const std::string& arch,
   return nullptr;
 }
 
+void ClassIndex::Build(const std::vector<DeviceClass>& classes) {
+  runs_.clear();
+  built_ = false;
+  if (classes.size() > UINT16_MAX) return;  // Classify scans them all
+  runs_.reserve(classes.size());
+  for (size_t i = 0; i < classes.size(); ++i) {
+    const std::string& element = classes[i].element;
+    if (runs_.empty() || !SameText(classes[i - 1].element, element)) {
+      runs_.push_back(Run{static_cast<uint16_t>(i), 0});
+    }
+    ++runs_.back().count;
+  }
+  count_ = classes.size();
+  built_ = true;
+}
+
 const DeviceClass* Catalog::Classify(const std::string& tag, const Props& props) const {
+  if (class_index.Covers(classes.size())) {
+    // An element's classes are one run, or several in catalogue order: the first match wins.
+    for (const ClassIndex::Run& run : class_index.runs()) {
+      if (!SameText(classes[run.first].element, tag)) continue;
+      for (size_t i = run.first; i < size_t{run.first} + run.count; ++i) {
+        if (classes[i].when.Matches(tag, props)) return &classes[i];
+      }
+    }
+    return nullptr;
+  }
   for (const DeviceClass& c : classes) {
     if (c.element == tag && c.when.Matches(tag, props)) return &c;
   }

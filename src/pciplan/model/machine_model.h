@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -337,6 +338,29 @@ class QemuPart {
   Source source_ = nullptr;
 };
 
+/// Catalog::classes in runs of one element, for Catalog::Classify: a device is matched against
+/// the classes of its element only. Built from the classes (Catalog::IndexClasses), so it takes
+/// no part in a catalogue's equality or image.
+class ClassIndex {
+ public:
+  struct Run {
+    uint16_t first = 0;  // into Catalog::classes; classes[first].element is the run's element
+    uint16_t count = 0;
+  };
+  void Build(const std::vector<DeviceClass>& classes);
+  /// True when built for a list of `count` classes.
+  bool Covers(size_t count) const { return built_ && count == count_; }
+  /// The runs, in catalogue order.
+  const std::vector<Run>& runs() const { return runs_; }
+
+  bool operator==(const ClassIndex&) const { return true; }
+
+ private:
+  std::vector<Run> runs_;
+  size_t count_ = 0;
+  bool built_ = false;
+};
+
 struct Catalog {
   std::vector<ControllerModel> controllers;
   std::vector<DeviceClass> classes;
@@ -354,6 +378,11 @@ struct Catalog {
   DiskBuses disk_buses;
   std::vector<HostdevIdentity> hostdev_identities;
   QemuPart qemu_part;
+  ClassIndex class_index;  // derived from classes: call IndexClasses() when they change
+
+  /// Indexes `classes` for Classify. The loaders call it; Classify scans them all while the
+  /// index is missing or built for another list.
+  void IndexClasses() { class_index.Build(classes); }
 
   /// The QEMU facts (data/qemu.json).
   const QemuFacts& qemu() const { return qemu_part.get(); }

@@ -721,6 +721,7 @@ Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
     }
   }
   if (!errs.empty()) return errs;
+  cat.IndexClasses();
   return cat;
 }
 

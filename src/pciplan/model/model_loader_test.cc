@@ -43,6 +43,39 @@ TEST(ModelLoader, CatalogInvariantsHold) {
   }
 }
 
+TEST(ModelLoader, ClassifyByElementIndexAgreesWithAScanOfEveryClass) {
+  const Catalog& cat = BuiltinCatalog();
+  ASSERT_TRUE(cat.class_index.Covers(cat.classes.size()));
+  Catalog scanned = cat;
+  scanned.class_index = ClassIndex{};  // no index: Classify scans every class
+  ASSERT_FALSE(scanned.class_index.Covers(scanned.classes.size()));
+  // Each class's own pattern (each listed property at each of its values, alone and together),
+  // and an element no class has.
+  int asked = 0;
+  auto same = [&](const std::string& tag, const Props& props) {
+    const DeviceClass* a = cat.Classify(tag, props);
+    const DeviceClass* b = scanned.Classify(tag, props);
+    ++asked;
+    EXPECT_EQ(a ? a - cat.classes.data() : -1, b ? b - scanned.classes.data() : -1) << tag;
+  };
+  for (const DeviceClass& c : cat.classes) {
+    SCOPED_TRACE(c.name);
+    Props all;
+    for (const auto& [path, values] : c.when.props) {
+      for (const std::string& v : values) {
+        Props one;
+        one[path] = v;
+        same(c.element, one);
+      }
+      all[path] = values.back();
+    }
+    same(c.element, all);
+    same(c.element, Props{});
+  }
+  same("no-such-element", Props{});
+  EXPECT_GT(asked, 2 * static_cast<int>(cat.classes.size()));
+}
+
 TEST(ModelLoader, MachineNamesMatchFamilies) {
   const Catalog& cat = BuiltinCatalog();
   struct Case {
