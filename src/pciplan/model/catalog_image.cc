@@ -246,7 +246,9 @@ class Reader {
       Raw(v);
     } else if constexpr (std::is_same_v<T, std::string>) {
       uint32_t n = Count(1);
-      v.assign(in_.substr(0, n));
+      // Straight into the (new, empty) string: no aliasing checks, one copy.
+      v.clear();
+      v.append(in_.data(), n);
       in_.remove_prefix(n);
     } else if constexpr (std::is_same_v<T, ConnectKinds>) {
       uint16_t bits = 0;
