@@ -546,7 +546,6 @@ bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
     }
     tree.Take(a, false);
   }
-  std::vector<int> all;  // every device, for placements of any element
   for (const Placement& p : fam_->placements) {
     if (p.mode == PlacementMode::kPrimaryVideo) {
       if (video_order_.empty()) continue;
@@ -575,20 +574,19 @@ bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
       }
       continue;
     }
-    if (all.size() != devs_.size()) {
-      all.resize(devs_.size());
-      for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-    }
-    const std::vector<int>& candidates = p.match.element == "controller" ? ctrl_order_ : all;
+    // Controllers in their list's order, other devices in the document's.
+    const bool controllers = SameText(p.match.element, "controller");
+    const size_t candidates = controllers ? ctrl_order_.size() : devs_.size();
     // The controllers the planner added differ only in their index: unless the placement
     // looks at the index, one answer per model (the last one asked) serves them all.
     const bool by_index = std::any_of(p.match.props.begin(), p.match.props.end(),
-                                      [](const auto& m) { return m.first == "@index"; });
+                                      [](const auto& m) { return SameText(m.first, "@index"); });
     const std::string* memo_model = nullptr;
     bool memo_matches = false;
-    for (int i : candidates) {
+    for (size_t k = 0; k < candidates; ++k) {
+      const int i = controllers ? ctrl_order_[k] : static_cast<int>(k);
       Device& d = devs_[i];
-      if (!p.match.element.empty() && d.tag != p.match.element) continue;
+      if (!p.match.element.empty() && !SameText(d.tag, p.match.element)) continue;
       if (!by_index && IsAddedController(i)) {
         const std::string& model = (d.props.begin() + 1)->second;
         if (!memo_model || *memo_model != model) {
@@ -681,18 +679,20 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
   // skipped.
   const size_t groups = cat_.assign_order.size();
   const size_t count = devs_.size();
-  std::vector<int> group_of(count, -1);
-  std::vector<char> used(groups, 0);
+  std::vector<int>& group_of = group_of_;
+  group_of.assign(count, -1);
+  std::vector<char>& used = group_used_;
+  used.assign(groups, 0);
   const DeviceClass* last_class = nullptr;
   int last_group = -1;
   for (size_t i = 0; i < count; ++i) {
     const DeviceClass* c = cls_[i];
     if (!c) continue;
     if (c != last_class) {
-      auto it = std::find(cat_.assign_order.begin(), cat_.assign_order.end(), c->group);
+      size_t g = 0;
+      while (g < groups && !SameText(cat_.assign_order[g], c->group)) ++g;
       last_class = c;
-      last_group =
-          it != cat_.assign_order.end() ? static_cast<int>(it - cat_.assign_order.begin()) : -1;
+      last_group = g < groups ? static_cast<int>(g) : -1;
     }
     group_of[i] = last_group;
     if (last_group >= 0) used[static_cast<size_t>(last_group)] = 1;
@@ -709,13 +709,13 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
   for (size_t g = 0; g < groups; ++g) {
     if (!used[g]) continue;
     const std::string_view group = cat_.assign_order[g];
-    const bool pci_controllers = group == "pci-controller";
+    const bool pci_controllers = SameText(group, "pci-controller");
     const std::vector<int>* list = nullptr;
-    if (pci_controllers || group == "controller") {
+    if (pci_controllers || SameText(group, "controller")) {
       list = &ctrl_order_;
-    } else if (group == "disk") {
+    } else if (SameText(group, "disk")) {
       list = &disk_order_;
-    } else if (group == "video") {
+    } else if (SameText(group, "video")) {
       list = &video_order_;
     }
     if (!list) {
@@ -727,7 +727,8 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
       continue;
     }
     // Placing a device may add controllers to ctrl_order_: walk by position on a copy.
-    std::vector<int> snapshot = *list;
+    std::vector<int>& snapshot = group_list_;
+    snapshot.assign(list->begin(), list->end());
     for (int i : snapshot) {
       if (static_cast<size_t>(i) >= count ||
           group_of[static_cast<size_t>(i)] != static_cast<int>(g)) {

@@ -202,6 +202,15 @@ class DefinePipeline {
   int last_added_ = -1;  // the controller AddPciController added last
   std::vector<char> added_;  // per device: added by AddPciController
   std::vector<std::pair<ControllerModelId, BusSetup>> grow_models_;  // GrowFor's scratch
+  // CreateSet's scratch: the devices with an explicit address, each device's tag position in
+  // the catalogue's collect order, and those devices in that order.
+  std::vector<int> explicit_present_;
+  std::vector<size_t> explicit_rank_;
+  std::vector<int> explicit_order_;
+  // AssignDevices' scratch: each device's assignment group, the groups in use, a group's list.
+  std::vector<int> group_of_;
+  std::vector<char> group_used_;
+  std::vector<int> group_list_;
   // ValidateTargetOptions: the last model and set of options (bits) it accepted.
   const ControllerModel* accepted_model_ = nullptr;
   uint32_t accepted_options_ = 0;

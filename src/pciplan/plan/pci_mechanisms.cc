@@ -271,31 +271,36 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
   // Each device's tag is looked up in the order once; the devices of a tag are then taken in
   // document order, those of no listed tag last.
   // Only devices with an explicit address take part: the others are not looked up at all.
-  std::vector<char> present(devs_.size(), 0);
-  bool any_present = false;
+  std::vector<int>& present = explicit_present_;
+  present.clear();
   for (size_t i = 0; i < devs_.size(); ++i) {
-    if (devs_[i].address.IsPresentPci()) present[i] = any_present = true;
+    if (devs_[i].address.IsPresentPci()) present.push_back(static_cast<int>(i));
   }
-  if (!any_present) return true;
+  if (present.empty()) return true;
+  // Each one's tag's position in the order (tags not listed: last); then the tags in order,
+  // each with its devices in its list's order or, for the other tags, the document's.
   const size_t tags = cat_.collect_order.size();
-  std::vector<std::vector<int>> by_tag(tags + 1);
-  for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
-    if (!present[static_cast<size_t>(i)]) continue;
-    auto it = std::find(cat_.collect_order.begin(), cat_.collect_order.end(), devs_[i].tag);
-    by_tag[static_cast<size_t>(it - cat_.collect_order.begin())].push_back(i);
+  std::vector<size_t>& rank = explicit_rank_;
+  rank.assign(devs_.size(), tags);
+  for (int i : present) {
+    size_t k = 0;
+    while (k < tags && !SameText(cat_.collect_order[k], devs_[i].tag)) ++k;
+    rank[static_cast<size_t>(i)] = k;
   }
-  std::vector<int> order;
-  for (size_t k = 0; k < tags; ++k) {
-    const std::string& tag = cat_.collect_order[k];
-    const std::vector<int>* list = tag == "disk"         ? &disk_order_
-                                   : tag == "video"      ? &video_order_
-                                   : tag == "controller" ? &ctrl_order_
-                                                         : &by_tag[k];
+  std::vector<int>& order = explicit_order_;
+  order.clear();
+  for (size_t k = 0; k <= tags; ++k) {
+    const std::vector<int>* list = &present;
+    if (k < tags) {
+      const std::string_view tag = cat_.collect_order[k];
+      if (tag == "disk") list = &disk_order_;
+      if (tag == "video") list = &video_order_;
+      if (tag == "controller") list = &ctrl_order_;
+    }
     for (int i : *list) {
-      if (present[static_cast<size_t>(i)]) order.push_back(i);
+      if (rank[static_cast<size_t>(i)] == k) order.push_back(i);
     }
   }
-  order.insert(order.end(), by_tag[tags].begin(), by_tag[tags].end());
   for (int i : order) {
     // Forced chipset placements already at their address are reserved by the chipset step.
     bool forced_here = false;
