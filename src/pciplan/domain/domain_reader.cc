@@ -388,19 +388,37 @@ std::optional<size_t> TooDeepAt(std::string_view s) {
 }  // namespace
 
 Result<bool> CheckXmlText(std::string_view text) {
+  // The '<' bytes, counted on the way: a document with no more of them than kMaxXmlDepth
+  // cannot nest deeper, and needs no walk over its tags.
+  size_t tags = 0;
   for (size_t i = 0; i < text.size();) {
-    // Eight bytes at a time while all are printable ASCII (0x20 to 0x7F): no byte has its top
-    // bit set, and none is below 0x20 (subtracting 0x20 from each would borrow).
-    constexpr uint64_t kHigh = 0x8080808080808080ull, kSpace = 0x2020202020202020ull;
+    // Eight bytes at a time while all are ASCII (no top bit set) and those below 0x20 are
+    // tab, line feed or carriage return. For a byte b below 0x80, b + 0x60 has its top bit
+    // set exactly when b >= 0x20, and (b ^ '<') + 0x7F exactly when b != '<' (no carry
+    // crosses into the next byte).
+    constexpr uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
     while (i + 8 <= text.size()) {
       uint64_t w;
       std::memcpy(&w, text.data() + i, 8);
-      if (((w | (w - kSpace)) & kHigh) != 0) break;
+      if ((w & kHigh) != 0) break;
+      uint64_t control = ~(w + 0x60 * kOnes) & kHigh;
+      bool plain = true;
+      for (; control != 0; control &= control - 1) {
+        const unsigned char c = static_cast<unsigned char>(w >> (__builtin_ctzll(control) - 7));
+        if (c != '\t' && c != '\n' && c != '\r') {
+          plain = false;
+          break;
+        }
+      }
+      if (!plain) break;
+      const uint64_t lt = ~((w ^ ('<' * kOnes)) + 0x7F * kOnes) & kHigh;
+      tags += static_cast<size_t>(((lt >> 7) * kOnes) >> 56);
       i += 8;
     }
     if (i >= text.size()) break;
     unsigned char b = static_cast<unsigned char>(text[i]);
     if (b >= 0x20 && b < 0x80) {  // the common case, one byte
+      tags += b == '<';
       ++i;
       continue;
     }
@@ -413,7 +431,7 @@ Result<bool> CheckXmlText(std::string_view text) {
     }
     i += n;
   }
-  if (std::optional<size_t> at = TooDeepAt(text)) {
+  if (std::optional<size_t> at = tags > kMaxXmlDepth ? TooDeepAt(text) : std::nullopt) {
     return EncodingError(text, *at,
                          fmt::format("excessive depth in document: elements nested deeper than "
                                      "{} levels are refused, as libxml2 does",
@@ -510,7 +528,25 @@ Result<Domain> ReadDomain(std::string text) {
               LineOf(dom.text, root.offset_debug()));
   }
   dom.root_offset = static_cast<size_t>(root.offset_debug());
-  pugi::xml_node os_type = root.child("os").child("type");
+  // The children read below, found in one walk: the first node of each name (as
+  // xml_node::child(name) finds it).
+  pugi::xml_node os, features, metadata, max_memory, cpu, devices;
+  for (pugi::xml_node child = root.first_child(); child; child = child.next_sibling()) {
+    const std::string_view name = child.name();
+    pugi::xml_node* slot = nullptr;
+    switch (name.size()) {
+      case 2: slot = name == "os" ? &os : nullptr; break;
+      case 3: slot = name == "cpu" ? &cpu : nullptr; break;
+      case 7: slot = name == "devices" ? &devices : nullptr; break;
+      case 8:
+        slot = name == "features" ? &features : name == "metadata" ? &metadata : nullptr;
+        break;
+      case 9: slot = name == "maxMemory" ? &max_memory : nullptr; break;
+      default: break;
+    }
+    if (slot && !*slot) *slot = child;
+  }
+  pugi::xml_node os_type = os.child("type");
   if (!os_type) {
     return At(Error(Rule::kMissingOsType, "the domain has no <os><type> element"),
               LineOf(dom.text, root.offset_debug()));
@@ -518,8 +554,8 @@ Result<Domain> ReadDomain(std::string text) {
   dom.arch = os_type.attribute("arch").value();
   dom.machine = os_type.attribute("machine").value();
   dom.os_type_offset = static_cast<size_t>(os_type.offset_debug());
-  dom.acpi = static_cast<bool>(root.child("features").child("acpi"));
-  if (pugi::xml_node metadata = root.child("metadata")) {
+  dom.acpi = static_cast<bool>(features.child("acpi"));
+  if (metadata) {
     dom.metadata_offset = static_cast<size_t>(metadata.offset_debug());
     for (const pugi::xml_node& m : metadata.children()) {
       if (m.type() != pugi::node_element) continue;
@@ -534,12 +570,15 @@ Result<Domain> ReadDomain(std::string text) {
       dom.wishes_offset = static_cast<size_t>(m.offset_debug());
     }
   }
-  dom.memory_slots = ParseUnsigned(root.child("maxMemory").attribute("slots").value()).value_or(0);
-  for (const pugi::xml_node& cell : root.child("cpu").child("numa").children("cell")) {
-    (void)cell;
-    ++dom.numa_cells;
+  if (max_memory) {
+    dom.memory_slots = ParseUnsigned(max_memory.attribute("slots").value()).value_or(0);
   }
-  pugi::xml_node devices = root.child("devices");
+  if (cpu) {
+    for (const pugi::xml_node& cell : cpu.child("numa").children("cell")) {
+      (void)cell;
+      ++dom.numa_cells;
+    }
+  }
   if (!devices) return dom;
   dom.devices_offset = static_cast<size_t>(devices.offset_debug());
   int line = 1;

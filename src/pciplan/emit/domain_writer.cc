@@ -439,7 +439,7 @@ class Sink {
   }
   [[gnu::always_inline]] void Put(std::string_view v) {
     if (v.size() > kSize - n_) return PutLong(v);
-    std::memcpy(buf_ + n_, v.data(), v.size());
+    CopyShort(buf_ + n_, v.data(), v.size());
     n_ += v.size();
   }
   /// Room for `size` characters written at the returned pointer, then Wrote(size) (at most
@@ -456,6 +456,21 @@ class Sink {
   static constexpr size_t kSize = 512;
 
  private:
+  /// memcpy(to, from, n) as a few moves of fixed size when n is at most 16 (most names and
+  /// values are; a call to memcpy costs more than the copy).
+  [[gnu::always_inline]] static void CopyShort(char* to, const char* from, size_t n) {
+    if (n >= 8 && n <= 16) {
+      std::memcpy(to, from, 8);
+      std::memcpy(to + n - 8, from + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+      std::memcpy(to, from, 4);
+      std::memcpy(to + n - 4, from + n - 4, 4);
+    } else if (n < 4) {
+      for (size_t i = 0; i < n; ++i) to[i] = from[i];
+    } else {
+      std::memcpy(to, from, n);
+    }
+  }
   void PutLong(std::string_view v) {
     Flush();
     if (v.size() > kSize) {
@@ -533,8 +548,8 @@ void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
 
 /// Whether a name equals one of a short list: sizes, then first bytes, then the rest.
 [[gnu::always_inline]] inline bool SameName(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && !a.empty() && a[0] == b[0] &&
-         std::memcmp(a.data() + 1, b.data() + 1, a.size() - 1) == 0;
+  return a.size() == b.size() &&
+         (a.empty() || (a[0] == b[0] && std::memcmp(a.data() + 1, b.data() + 1, a.size() - 1) == 0));
 }
 
 // libvirt's attribute and child order, so that new elements read like libvirt's output.
@@ -603,7 +618,7 @@ class ElementWriter {
     ops_.clear();
     literals_.clear();
     first_ = first;
-    indent_.assign(indent);
+    AssignIfOther(indent_, indent);
     Element(sink, name, kNoText, first, last, prefix, tail);
     recording_ = false;
     recorded_ = same_shape;
@@ -647,14 +662,18 @@ class ElementWriter {
   }
   void KeepShape(std::string_view name, const PathValue* props, size_t first, size_t last,
                  size_t prefix, std::string_view indent, const Address* tail) {
-    shape_name_.assign(name);
+    AssignIfOther(shape_name_, name);
     shape_.assign(props + first, props + last);
     shape_prefix_ = prefix;
     shape_tail_ = tail != nullptr;
     shape_inline_ = inline_;
     shape_quote_ = quote_;
-    shape_unit_.assign(unit_);
-    shape_indent_.assign(indent);
+    AssignIfOther(shape_unit_, unit_);
+    AssignIfOther(shape_indent_, indent);
+  }
+  /// s = v, no call when s has that text already (a writer's names and indents repeat).
+  static void AssignIfOther(std::string& s, std::string_view v) {
+    if (!SameText(s, v)) s.assign(v);
   }
   void Replay(Sink& out, const PathValue* props, size_t first, const Address* tail) {
     for (const Op& op : ops_) {
@@ -980,7 +999,7 @@ int Writer::OutputRank(std::string_view tag) {
   const std::vector<std::string>& order = cat_.output_order;
   int rank = static_cast<int>(order.size());
   for (size_t i = 0; i < order.size(); ++i) {
-    if (SameText(order[i], tag)) {
+    if (SameName(order[i], tag)) {
       rank = static_cast<int>(i);
       break;
     }
