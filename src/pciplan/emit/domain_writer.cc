@@ -449,6 +449,8 @@ class Sink {
     return buf_ + n_;
   }
   void Wrote(size_t size) { n_ += size; }
+  /// Characters written so far, in the string and in the buffer.
+  size_t Position() const { return out_.size() + n_; }
   void Flush() {
     out_.append(buf_, n_);
     n_ = 0;
@@ -592,7 +594,8 @@ class ElementWriter {
   /// Appends element `name` made of `props` (all paths starting with `prefix` characters that
   /// the element's own paths do not include: 0 for a device, "c/".size() for its child c);
   /// `indent` is its own indentation, `unit` one level; an empty unit with `inline_style`
-  /// writes everything on one line. `tail` (optional) is an address written as its last child.
+  /// writes everything on one line. `tail` (optional) is an address written as its last child;
+  /// `lead` (optional) is written first, before the element.
   ///
   /// Elements of one shape (the same name and paths, the same texts empty) are laid out alike,
   /// only their values differ: when an element has the shape of the one before, its layout is
@@ -600,12 +603,14 @@ class ElementWriter {
   /// shape is written from that record without sorting or searching anything.
   void Write(std::string& out, std::string_view name, const PathValue* props, size_t first,
              size_t last, size_t prefix, std::string_view indent, std::string_view unit,
-             bool inline_style, char quote, const Address* tail = nullptr) {
+             bool inline_style, char quote, const Address* tail = nullptr,
+             std::string_view lead = {}) {
     props_ = props;
     unit_ = unit;
     inline_ = inline_style;
     quote_ = quote;
     Sink sink(out);
+    sink.Put(lead);
     const bool same_shape = SameShape(name, props, first, last, prefix, indent, tail);
     if (same_shape && recorded_) {
       Replay(sink, props, first, tail);
@@ -615,11 +620,25 @@ class ElementWriter {
     // The second element of a shape is recorded while it is written.
     recording_ = same_shape;
     recorded_ = false;
-    ops_.clear();
-    literals_.clear();
+    values_.clear();
     first_ = first;
+    record_start_ = sink.Position();
     AssignIfOther(indent_, indent);
     Element(sink, name, kNoText, first, last, prefix, tail);
+    if (recording_) {
+      // The layout: the element's text between the values, copied once.
+      sink.Flush();
+      const size_t size = out.size() - record_start_;
+      literals_.assign(out.data() + record_start_, out.data() + out.size());
+      ops_.clear();
+      size_t at = 0;
+      for (const Op& v : values_) {
+        if (v.begin > at) ops_.push_back({OpKind::kLiteral, 0, at, v.begin});
+        ops_.push_back(v);
+        at = v.end;
+      }
+      if (size > at) ops_.push_back({OpKind::kLiteral, 0, at, size});
+    }
     recording_ = false;
     recorded_ = same_shape;
   }
@@ -643,7 +662,8 @@ class ElementWriter {
   enum class OpKind { kLiteral, kAttrValue, kTextValue, kTail };
   struct Op {
     OpKind kind;
-    size_t begin, size;  // kLiteral: [begin, begin + size) of literals_; values: the place
+    size_t place;       // a value's place among the element's paths
+    size_t begin, end;  // where it is in the recorded element's text (literals_)
   };
 
   bool SameShape(std::string_view name, const PathValue* props, size_t first, size_t last,
@@ -662,14 +682,14 @@ class ElementWriter {
   }
   void KeepShape(std::string_view name, const PathValue* props, size_t first, size_t last,
                  size_t prefix, std::string_view indent, const Address* tail) {
-    AssignIfOther(shape_name_, name);
+    shape_name_ = name;
     shape_.assign(props + first, props + last);
     shape_prefix_ = prefix;
     shape_tail_ = tail != nullptr;
     shape_inline_ = inline_;
     shape_quote_ = quote_;
-    AssignIfOther(shape_unit_, unit_);
-    AssignIfOther(shape_indent_, indent);
+    shape_unit_ = unit_;
+    shape_indent_ = indent;
   }
   /// s = v, no call when s has that text already (a writer's names and indents repeat).
   static void AssignIfOther(std::string& s, std::string_view v) {
@@ -679,13 +699,13 @@ class ElementWriter {
     for (const Op& op : ops_) {
       switch (op.kind) {
         case OpKind::kLiteral:
-          out.Put(std::string_view(literals_.data() + op.begin, op.size));
+          out.Put(std::string_view(literals_.data() + op.begin, op.end - op.begin));
           break;
         case OpKind::kAttrValue:
-          PutEscapedAttr(out, props[first + op.begin].value, quote_);
+          PutEscapedAttr(out, props[first + op.place].value, quote_);
           break;
         case OpKind::kTextValue:
-          PutEscapedText(out, props[first + op.begin].value);
+          PutEscapedText(out, props[first + op.place].value);
           break;
         case OpKind::kTail:
           PutAddressXml(out, *tail, quote_);
@@ -694,34 +714,27 @@ class ElementWriter {
     }
   }
 
-  // Writing, and recording when asked to (inlined: most elements are not recorded).
-  [[gnu::always_inline]] void Literal(Sink& out, std::string_view s) {
-    out.Put(s);
-    if (recording_) Record(s);
-  }
-  [[gnu::always_inline]] void Literal(Sink& out, char c) {
-    out.Put(c);
-    if (recording_) Record(std::string_view(&c, 1));
-  }
-  void Record(std::string_view s) {
-    if (!ops_.empty() && ops_.back().kind == OpKind::kLiteral) {
-      ops_.back().size += s.size();
-    } else {
-      ops_.push_back({OpKind::kLiteral, literals_.size(), s.size()});
-    }
-    literals_.append(s.data(), s.size());
+  // Writing, and recording where the values go when asked to (the text between them is
+  // taken from the output afterwards).
+  [[gnu::always_inline]] void Literal(Sink& out, std::string_view s) { out.Put(s); }
+  [[gnu::always_inline]] void Literal(Sink& out, char c) { out.Put(c); }
+  void RecordValue(const Sink& out, OpKind kind, size_t place, size_t begin) {
+    values_.push_back({kind, place, begin - record_start_, out.Position() - record_start_});
   }
   void AttrValue(Sink& out, size_t i) {
+    const size_t begin = out.Position();
     PutEscapedAttr(out, props_[i].value, quote_);
-    if (recording_) ops_.push_back({OpKind::kAttrValue, i - first_, 0});
+    if (recording_) RecordValue(out, OpKind::kAttrValue, i - first_, begin);
   }
   void TextValue(Sink& out, size_t i) {
+    const size_t begin = out.Position();
     PutEscapedText(out, props_[i].value);
-    if (recording_) ops_.push_back({OpKind::kTextValue, i - first_, 0});
+    if (recording_) RecordValue(out, OpKind::kTextValue, i - first_, begin);
   }
   void Tail(Sink& out, const Address& tail) {
+    const size_t begin = out.Position();
     PutAddressXml(out, tail, quote_);
-    if (recording_) ops_.push_back({OpKind::kTail, 0, 0});
+    if (recording_) RecordValue(out, OpKind::kTail, 0, begin);
   }
 
   template <class List, class RankFn>
@@ -754,10 +767,13 @@ class ElementWriter {
         ++i;
         continue;
       }
-      size_t slash = rest.find('/');
+      // Names are short: a loop is cheaper than calls to memchr and memcmp.
+      size_t slash = 0;
+      while (slash < rest.size() && rest[slash] != '/') ++slash;
+      if (slash == rest.size()) slash = std::string_view::npos;
       std::string_view child = rest.substr(0, slash);
       size_t k = children_at;
-      while (k < children_.size() && children_[k].name != child) ++k;
+      while (k < children_.size() && !SameName(children_[k].name, child)) ++k;
       if (k == children_.size()) children_.push_back({child, kNoText, 0, 0, ChildRank(child)});
       if (slash == std::string_view::npos) {
         children_[k].text = i;
@@ -768,7 +784,7 @@ class ElementWriter {
       size_t j = i + 1;
       const size_t below = prefix + slash + 1;
       while (j < last && props[j].path.size() >= below &&
-             props[j].path.compare(prefix, slash + 1, rest.substr(0, slash + 1)) == 0) {
+             SameName(props[j].path.substr(prefix, slash + 1), rest.substr(0, slash + 1))) {
         ++j;
       }
       children_[k].first = i;
@@ -836,16 +852,19 @@ class ElementWriter {
   std::string indent_;
   SmallVector<Attr, 16> attrs_;
   SmallVector<Child, 16> children_;
-  // The shape of the element written last (its paths point into devices that outlive the
-  // writer) and, once a second element had it, its layout.
-  std::string shape_name_;
+  // The shape of the element written last and, once a second element had it, its layout. Its
+  // views point where Write's arguments did: into the devices, the input text and the
+  // writer's own strings, which outlive the next call.
+  std::string_view shape_name_;
   SmallVector<PathValue, 32> shape_;
   size_t shape_prefix_ = 0;
   bool shape_tail_ = false, shape_inline_ = false;
   char shape_quote_ = 0;
-  std::string shape_unit_, shape_indent_;
+  std::string_view shape_unit_, shape_indent_;
   bool recording_ = false, recorded_ = false;
   size_t first_ = 0;
+  size_t record_start_ = 0;      // where the recorded element starts in the output
+  SmallVector<Op, 32> values_;   // the values of the element being recorded
   SmallVector<Op, 64> ops_;
   SmallVector<char, 512> literals_;
 };
@@ -908,7 +927,7 @@ class Writer {
   void FillEmptyDevices(const SmallVector<Added, 16>& added);
   /// Appends the new element of `dev`.
   void AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
-                       bool inline_style);
+                       bool inline_style, std::string_view lead = {});
   std::string DeviceXml(const Device& dev, std::string_view indent, bool inline_style) {
     std::string out;
     AppendDeviceXml(out, dev, indent, inline_style);
@@ -975,6 +994,7 @@ class Writer {
   SmallVector<std::string_view, 8> kid_names_;
   SmallVector<NewChild, 8> kids_;
   std::string child_indent_;
+  std::string lead_;  // a line feed and a new device's indentation
   Element scanned_;
   StartTag tag_;
 };
@@ -1364,7 +1384,7 @@ std::optional<Writer::QuickEnd> Writer::QuickEndOf(const Device& dev) const {
 }
 
 void Writer::AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
-                             bool inline_style) {
+                             bool inline_style, std::string_view lead) {
   paths_.clear();
   for (const auto& [path, value] : dev.props) {
     if (!path.empty() && path.back() == '/') continue;  // a child's marker: its paths make it
@@ -1372,7 +1392,7 @@ void Writer::AppendDeviceXml(std::string& out, const Device& dev, std::string_vi
   }
   writer_.Write(out, dev.tag, paths_.data(), 0, paths_.size(), 0, indent,
                 inline_style ? std::string_view() : std::string_view(unit_), inline_style, quote_,
-                dev.address.type == AddressType::kNone ? nullptr : &dev.address);
+                dev.address.type == AddressType::kNone ? nullptr : &dev.address, lead);
 }
 
 void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
@@ -1392,11 +1412,14 @@ void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
   }
   std::string& b = ed_.buffer();
   const size_t mark = b.size();
-  if (indent) {
-    b += '\n';
-    b += *indent;
+  // A line of its own: a line feed and the indentation first (kept for the next device, most
+  // have the same).
+  if (indent && (lead_.empty() || !SameText(std::string_view(lead_).substr(1), *indent))) {
+    lead_.assign(1, '\n');
+    lead_ += *indent;
   }
-  AppendDeviceXml(b, dev, indent ? *indent : std::string_view(), !indent);
+  AppendDeviceXml(b, dev, indent ? *indent : std::string_view(), !indent,
+                  indent ? std::string_view(lead_) : std::string_view());
   ed_.InsertAppended(pos, mark);
 }
 
