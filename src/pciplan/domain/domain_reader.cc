@@ -108,6 +108,14 @@ void CollectPropsAt(const pugi::xml_node& node, PathBuffer& path, int depth,
   }
 }
 
+/// Whether the NUL-terminated `name` is `want`, compared inline (no strlen, no call).
+bool NameIs(const char* name, std::string_view want) {
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (name[i] != want[i]) return false;  // also stops at the end of a shorter name
+  }
+  return name[want.size()] == '\0';
+}
+
 /// Whether path `a` sorts before path `b` (std::string's order), compared inline: paths are
 /// short and most differ in their first bytes, so a call to memcmp would cost more.
 bool PathLess(std::string_view a, std::string_view b) {
@@ -402,6 +410,8 @@ Result<bool> CheckXmlText(std::string_view text) {
       std::memcpy(&w, text.data() + i, 8);
       if ((w & kHigh) != 0) break;
       uint64_t control = ~(w + 0x60 * kOnes) & kHigh;
+      // Line feeds, the most of them, need no look at each byte.
+      if (control != 0) control &= ((w ^ ('\n' * kOnes)) + 0x7F * kOnes);
       bool plain = true;
       for (; control != 0; control &= control - 1) {
         const unsigned char c = static_cast<unsigned char>(w >> (__builtin_ctzll(control) - 7));
@@ -514,7 +524,7 @@ Result<Domain> ReadDomain(std::string text) {
     return At(Error(Rule::kXmlMalformed, std::string("malformed XML: ") + parsed.description()),
               LineOf(dom.text, static_cast<size_t>(parsed.offset)));
   }
-  for (const pugi::xml_node& n : doc.children()) {
+  for (pugi::xml_node n = doc.first_child(); n; n = n.next_sibling()) {
     if (n.type() == pugi::node_doctype) {
       return At(Error(Rule::kXmlDoctype,
                       "DOCTYPE declarations are not accepted (entities are never expanded)"),
@@ -522,7 +532,7 @@ Result<Domain> ReadDomain(std::string text) {
     }
   }
   pugi::xml_node root = doc.document_element();
-  if (std::string_view(root.name()) != "domain") {
+  if (!NameIs(root.name(), "domain")) {
     return At(Error(Rule::kNotADomain,
                     std::string("root element is <") + root.name() + ">, expected <domain>"),
               LineOf(dom.text, root.offset_debug()));
@@ -532,16 +542,17 @@ Result<Domain> ReadDomain(std::string text) {
   // xml_node::child(name) finds it).
   pugi::xml_node os, features, metadata, max_memory, cpu, devices;
   for (pugi::xml_node child = root.first_child(); child; child = child.next_sibling()) {
-    const std::string_view name = child.name();
+    const char* name = child.name();
     pugi::xml_node* slot = nullptr;
-    switch (name.size()) {
-      case 2: slot = name == "os" ? &os : nullptr; break;
-      case 3: slot = name == "cpu" ? &cpu : nullptr; break;
-      case 7: slot = name == "devices" ? &devices : nullptr; break;
-      case 8:
-        slot = name == "features" ? &features : name == "metadata" ? &metadata : nullptr;
+    switch (name[0]) {  // the first byte picks the one name to compare
+      case 'o': slot = NameIs(name, "os") ? &os : nullptr; break;
+      case 'c': slot = NameIs(name, "cpu") ? &cpu : nullptr; break;
+      case 'd': slot = NameIs(name, "devices") ? &devices : nullptr; break;
+      case 'f': slot = NameIs(name, "features") ? &features : nullptr; break;
+      case 'm':
+        slot = NameIs(name, "metadata") ? &metadata : NameIs(name, "maxMemory") ? &max_memory
+                                                                                : nullptr;
         break;
-      case 9: slot = name == "maxMemory" ? &max_memory : nullptr; break;
       default: break;
     }
     if (slot && !*slot) *slot = child;
