@@ -668,9 +668,10 @@ class ElementWriter {
 
   bool SameShape(std::string_view name, const PathValue* props, size_t first, size_t last,
                  size_t prefix, std::string_view indent, const Address* tail) const {
-    if (name != shape_name_ || last - first != shape_.size() || prefix != shape_prefix_ ||
-        (tail != nullptr) != shape_tail_ || inline_ != shape_inline_ || quote_ != shape_quote_ ||
-        unit_ != shape_unit_ || indent != shape_indent_) {
+    if (!SameText(name, shape_name_) || last - first != shape_.size() ||
+        prefix != shape_prefix_ || (tail != nullptr) != shape_tail_ || inline_ != shape_inline_ ||
+        quote_ != shape_quote_ || !SameText(unit_, shape_unit_) ||
+        !SameText(indent, shape_indent_)) {
       return false;
     }
     for (size_t i = 0; i < shape_.size(); ++i) {
