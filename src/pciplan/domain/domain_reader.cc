@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -402,8 +403,8 @@ Result<bool> CheckXmlText(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     // Eight bytes at a time while all are ASCII (no top bit set) and those below 0x20 are
     // tab, line feed or carriage return. For a byte b below 0x80, b + 0x60 has its top bit
-    // set exactly when b >= 0x20, and (b ^ '<') + 0x7F exactly when b != '<' (no carry
-    // crosses into the next byte).
+    // set exactly when b >= 0x20, and (b ^ c) + 0x7F exactly when b != c (no carry crosses
+    // into the next byte).
     constexpr uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
     while (i + 8 <= text.size()) {
       uint64_t w;
@@ -414,7 +415,7 @@ Result<bool> CheckXmlText(std::string_view text) {
       if (control != 0) control &= ((w ^ ('\n' * kOnes)) + 0x7F * kOnes);
       bool plain = true;
       for (; control != 0; control &= control - 1) {
-        const unsigned char c = static_cast<unsigned char>(w >> (__builtin_ctzll(control) - 7));
+        const unsigned char c = static_cast<unsigned char>(w >> (std::countr_zero(control) - 7));
         if (c != '\t' && c != '\n' && c != '\r') {
           plain = false;
           break;
@@ -545,15 +546,25 @@ Result<Domain> ReadDomain(std::string text) {
     const char* name = child.name();
     pugi::xml_node* slot = nullptr;
     switch (name[0]) {  // the first byte picks the one name to compare
-      case 'o': slot = NameIs(name, "os") ? &os : nullptr; break;
-      case 'c': slot = NameIs(name, "cpu") ? &cpu : nullptr; break;
-      case 'd': slot = NameIs(name, "devices") ? &devices : nullptr; break;
-      case 'f': slot = NameIs(name, "features") ? &features : nullptr; break;
-      case 'm':
-        slot = NameIs(name, "metadata") ? &metadata : NameIs(name, "maxMemory") ? &max_memory
-                                                                                : nullptr;
+      case 'o':
+        slot = NameIs(name, "os") ? &os : nullptr;
         break;
-      default: break;
+      case 'c':
+        slot = NameIs(name, "cpu") ? &cpu : nullptr;
+        break;
+      case 'd':
+        slot = NameIs(name, "devices") ? &devices : nullptr;
+        break;
+      case 'f':
+        slot = NameIs(name, "features") ? &features : nullptr;
+        break;
+      case 'm':
+        slot = NameIs(name, "metadata")    ? &metadata
+               : NameIs(name, "maxMemory") ? &max_memory
+                                           : nullptr;
+        break;
+      default:
+        break;
     }
     if (slot && !*slot) *slot = child;
   }

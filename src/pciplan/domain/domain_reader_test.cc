@@ -114,13 +114,11 @@ TEST(DomainReader, DepthIgnoresCommentsCdataQuotedBracketsAndEmptyElements) {
 TEST(DomainReader, ForbiddenControlBytesAreFoundAtEveryPlaceInAWord) {
   for (size_t pad = 0; pad < 16; ++pad) {
     SCOPED_TRACE(pad);
-    std::string text =
-        Q35("<disk><source file='" + std::string(pad, 'a') + "\x1F" + "'/></disk>");
+    std::string text = Q35("<disk><source file='" + std::string(pad, 'a') + "\x1F" + "'/></disk>");
     Result<Domain> d = ReadDomain(text);
     ASSERT_FALSE(d.ok());
-    EXPECT_EQ(d.errors().front().message,
-              "character U+001F is not allowed in XML at byte offset " +
-                  std::to_string(text.find('\x1F')));
+    EXPECT_EQ(d.errors().front().message, "character U+001F is not allowed in XML at byte offset " +
+                                              std::to_string(text.find('\x1F')));
     for (char space : {'\t', '\n', '\r'}) {
       EXPECT_TRUE(ReadDomain(Q35(std::string(pad, ' ') + space + "<disk/>" + space)).ok());
     }

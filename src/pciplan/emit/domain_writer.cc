@@ -551,7 +551,8 @@ void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
 /// Whether a name equals one of a short list: sizes, then first bytes, then the rest.
 [[gnu::always_inline]] inline bool SameName(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
-         (a.empty() || (a[0] == b[0] && std::memcmp(a.data() + 1, b.data() + 1, a.size() - 1) == 0));
+         (a.empty() ||
+          (a[0] == b[0] && std::memcmp(a.data() + 1, b.data() + 1, a.size() - 1) == 0));
 }
 
 // libvirt's attribute and child order, so that new elements read like libvirt's output.
@@ -668,10 +669,9 @@ class ElementWriter {
 
   bool SameShape(std::string_view name, const PathValue* props, size_t first, size_t last,
                  size_t prefix, std::string_view indent, const Address* tail) const {
-    if (!SameText(name, shape_name_) || last - first != shape_.size() ||
-        prefix != shape_prefix_ || (tail != nullptr) != shape_tail_ || inline_ != shape_inline_ ||
-        quote_ != shape_quote_ || !SameText(unit_, shape_unit_) ||
-        !SameText(indent, shape_indent_)) {
+    if (!SameText(name, shape_name_) || last - first != shape_.size() || prefix != shape_prefix_ ||
+        (tail != nullptr) != shape_tail_ || inline_ != shape_inline_ || quote_ != shape_quote_ ||
+        !SameText(unit_, shape_unit_) || !SameText(indent, shape_indent_)) {
       return false;
     }
     for (size_t i = 0; i < shape_.size(); ++i) {
@@ -864,8 +864,8 @@ class ElementWriter {
   std::string_view shape_unit_, shape_indent_;
   bool recording_ = false, recorded_ = false;
   size_t first_ = 0;
-  size_t record_start_ = 0;      // where the recorded element starts in the output
-  SmallVector<Op, 32> values_;   // the values of the element being recorded
+  size_t record_start_ = 0;     // where the recorded element starts in the output
+  SmallVector<Op, 32> values_;  // the values of the element being recorded
   SmallVector<Op, 64> ops_;
   SmallVector<char, 512> literals_;
 };

@@ -313,14 +313,15 @@ TEST(DomainWriter, ManyAddedDevicesComeInLibvirtsOrder) {
   for (int i = 1; i <= 40; ++i) {
     std::string port = "<controller type='pci' index='" + std::to_string(i) +
                        "' model='pcie-root-port'>\n      <model name='pcie-root-port'/>\n"
-                       "      <target chassis='" + std::to_string(i) + "'";
+                       "      <target chassis='" +
+                       std::to_string(i) + "'";
     size_t found = out.find(port);
     ASSERT_NE(found, std::string::npos) << port << "\n" << out;
     EXPECT_GT(found, at) << "root port " << i << " is out of order";
     at = found;
   }
-  EXPECT_LT(out.find("<controller type='pci' index='0' model='pcie-root'/>"), out.find(
-      "<controller type='pci' index='1'"));
+  EXPECT_LT(out.find("<controller type='pci' index='0' model='pcie-root'/>"),
+            out.find("<controller type='pci' index='1'"));
   EXPECT_EQ(PlanToText(out), out);
 }
 
