@@ -51,14 +51,14 @@ class PathBuffer {
   std::string_view view() const { return {buf_.data(), size_}; }
   void Append(std::string_view s, char then = 0) {
     size_t need = size_ + s.size() + 1;
-    if (need > buf_.size()) buf_.resize(std::max(need, 2 * buf_.size()));
+    if (need > buf_.size()) Grow(need);
     std::memcpy(buf_.data() + size_, s.data(), s.size());
     size_ += s.size();
     if (then) buf_[size_++] = then;
   }
   void Prepend(char c, std::string_view s) {  // c then s
     size_t need = size_ + s.size() + 1;
-    if (need > buf_.size()) buf_.resize(std::max(need, 2 * buf_.size()));
+    if (need > buf_.size()) Grow(need);
     buf_[size_++] = c;
     std::memcpy(buf_.data() + size_, s.data(), s.size());
     size_ += s.size();
@@ -66,7 +66,10 @@ class PathBuffer {
   void CutTo(size_t size) { size_ = size; }
 
  private:
-  std::string buf_ = std::string(64, '\0');
+  // Allocated on the first append (a domain without devices never needs it).
+  void Grow(size_t need) { buf_.resize(std::max({need, 2 * buf_.size(), size_t{64}})); }
+
+  std::string buf_;
   size_t size_ = 0;
 };
 

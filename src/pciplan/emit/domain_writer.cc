@@ -424,6 +424,22 @@ bool NeedsEscape(std::string_view v, const std::array<bool, 256>& special) {
 }
 bool NeedsAttrEscape(std::string_view v) { return NeedsEscape(v, kAttrSpecial); }
 
+/// memcpy(to, from, n) as a few moves of fixed size when n is at most 16 (most names and
+/// values are; a call to memcpy costs more than the copy).
+[[gnu::always_inline]] inline void CopyShort(char* to, const char* from, size_t n) {
+  if (n >= 8 && n <= 16) {
+    std::memcpy(to, from, 8);
+    std::memcpy(to + n - 8, from + n - 8, 8);
+  } else if (n >= 4 && n < 8) {
+    std::memcpy(to, from, 4);
+    std::memcpy(to + n - 4, from + n - 4, 4);
+  } else if (n < 4) {
+    for (size_t i = 0; i < n; ++i) to[i] = from[i];
+  } else {
+    std::memcpy(to, from, n);
+  }
+}
+
 /// Appends to a string through a buffer of its own: new elements are written a few characters
 /// at a time, and each append to a std::string is a call.
 class Sink {
@@ -458,21 +474,6 @@ class Sink {
   static constexpr size_t kSize = 512;
 
  private:
-  /// memcpy(to, from, n) as a few moves of fixed size when n is at most 16 (most names and
-  /// values are; a call to memcpy costs more than the copy).
-  [[gnu::always_inline]] static void CopyShort(char* to, const char* from, size_t n) {
-    if (n >= 8 && n <= 16) {
-      std::memcpy(to, from, 8);
-      std::memcpy(to + n - 8, from + n - 8, 8);
-    } else if (n >= 4 && n < 8) {
-      std::memcpy(to, from, 4);
-      std::memcpy(to + n - 4, from + n - 4, 4);
-    } else if (n < 4) {
-      for (size_t i = 0; i < n; ++i) to[i] = from[i];
-    } else {
-      std::memcpy(to, from, n);
-    }
-  }
   void PutLong(std::string_view v) {
     Flush();
     if (v.size() > kSize) {
@@ -1553,17 +1554,16 @@ void PutAddressXml(Sink& out, const Address& a, char q) {
       std::memcpy(p, v.data(), v.size());
       p += v.size();
     };
-    auto hex = [&p, q](std::string_view key, uint32_t value, int min_digits) {
-      p = PutHexAttr(p, key, value, min_digits, q);
-    };
     put("<address type=");
     *p++ = q;
-    put(a.type_name);
+    CopyShort(p, a.type_name.data(), a.type_name.size());
+    p += a.type_name.size();
     *p++ = q;
-    hex(" domain=", a.pci.domain, 4);
-    hex(" bus=", a.pci.bus, 2);
-    hex(" slot=", a.pci.slot, 2);
-    hex(" function=", a.pci.function, 1);
+    // Called directly (not through a lambda), so that each key's copy is a move of known size.
+    p = PutHexAttr(p, " domain=", a.pci.domain, 4, q);
+    p = PutHexAttr(p, " bus=", a.pci.bus, 2, q);
+    p = PutHexAttr(p, " slot=", a.pci.slot, 2, q);
+    p = PutHexAttr(p, " function=", a.pci.function, 1, q);
     out.Wrote(static_cast<size_t>(p - start));
     if (!a.multifunction.empty()) PutAttr(out, "multifunction", a.multifunction, q);
     out.Put("/>");
