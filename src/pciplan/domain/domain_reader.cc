@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -50,14 +51,14 @@ class PathBuffer {
   std::string_view view() const { return {buf_.data(), size_}; }
   void Append(std::string_view s, char then = 0) {
     size_t need = size_ + s.size() + 1;
-    if (need > buf_.size()) buf_.resize(std::max(need, 2 * buf_.size()));
+    if (need > buf_.size()) Grow(need);
     std::memcpy(buf_.data() + size_, s.data(), s.size());
     size_ += s.size();
     if (then) buf_[size_++] = then;
   }
   void Prepend(char c, std::string_view s) {  // c then s
     size_t need = size_ + s.size() + 1;
-    if (need > buf_.size()) buf_.resize(std::max(need, 2 * buf_.size()));
+    if (need > buf_.size()) Grow(need);
     buf_[size_++] = c;
     std::memcpy(buf_.data() + size_, s.data(), s.size());
     size_ += s.size();
@@ -65,7 +66,10 @@ class PathBuffer {
   void CutTo(size_t size) { size_ = size; }
 
  private:
-  std::string buf_ = std::string(64, '\0');
+  // Allocated on the first append (a domain without devices never needs it).
+  void Grow(size_t need) { buf_.resize(std::max({need, 2 * buf_.size(), size_t{64}})); }
+
+  std::string buf_;
   size_t size_ = 0;
 };
 
@@ -106,6 +110,14 @@ void CollectPropsAt(const pugi::xml_node& node, PathBuffer& path, int depth,
     CollectPropsAt(child, path, depth - 1, items, address);
     path.CutTo(base);
   }
+}
+
+/// Whether the NUL-terminated `name` is `want`, compared inline (no strlen, no call).
+bool NameIs(const char* name, std::string_view want) {
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (name[i] != want[i]) return false;  // also stops at the end of a shorter name
+  }
+  return name[want.size()] == '\0';
 }
 
 /// Whether path `a` sorts before path `b` (std::string's order), compared inline: paths are
@@ -388,19 +400,39 @@ std::optional<size_t> TooDeepAt(std::string_view s) {
 }  // namespace
 
 Result<bool> CheckXmlText(std::string_view text) {
+  // The '<' bytes, counted on the way: a document with no more of them than kMaxXmlDepth
+  // cannot nest deeper, and needs no walk over its tags.
+  size_t tags = 0;
   for (size_t i = 0; i < text.size();) {
-    // Eight bytes at a time while all are printable ASCII (0x20 to 0x7F): no byte has its top
-    // bit set, and none is below 0x20 (subtracting 0x20 from each would borrow).
-    constexpr uint64_t kHigh = 0x8080808080808080ull, kSpace = 0x2020202020202020ull;
+    // Eight bytes at a time while all are ASCII (no top bit set) and those below 0x20 are
+    // tab, line feed or carriage return. For a byte b below 0x80, b + 0x60 has its top bit
+    // set exactly when b >= 0x20, and (b ^ c) + 0x7F exactly when b != c (no carry crosses
+    // into the next byte).
+    constexpr uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
     while (i + 8 <= text.size()) {
       uint64_t w;
       std::memcpy(&w, text.data() + i, 8);
-      if (((w | (w - kSpace)) & kHigh) != 0) break;
+      if ((w & kHigh) != 0) break;
+      uint64_t control = ~(w + 0x60 * kOnes) & kHigh;
+      // Line feeds, the most of them, need no look at each byte.
+      if (control != 0) control &= ((w ^ ('\n' * kOnes)) + 0x7F * kOnes);
+      bool plain = true;
+      for (; control != 0; control &= control - 1) {
+        const unsigned char c = static_cast<unsigned char>(w >> (std::countr_zero(control) - 7));
+        if (c != '\t' && c != '\n' && c != '\r') {
+          plain = false;
+          break;
+        }
+      }
+      if (!plain) break;
+      const uint64_t lt = ~((w ^ ('<' * kOnes)) + 0x7F * kOnes) & kHigh;
+      tags += static_cast<size_t>(((lt >> 7) * kOnes) >> 56);
       i += 8;
     }
     if (i >= text.size()) break;
     unsigned char b = static_cast<unsigned char>(text[i]);
     if (b >= 0x20 && b < 0x80) {  // the common case, one byte
+      tags += b == '<';
       ++i;
       continue;
     }
@@ -413,7 +445,7 @@ Result<bool> CheckXmlText(std::string_view text) {
     }
     i += n;
   }
-  if (std::optional<size_t> at = TooDeepAt(text)) {
+  if (std::optional<size_t> at = tags > kMaxXmlDepth ? TooDeepAt(text) : std::nullopt) {
     return EncodingError(text, *at,
                          fmt::format("excessive depth in document: elements nested deeper than "
                                      "{} levels are refused, as libxml2 does",
@@ -496,7 +528,7 @@ Result<Domain> ReadDomain(std::string text) {
     return At(Error(Rule::kXmlMalformed, std::string("malformed XML: ") + parsed.description()),
               LineOf(dom.text, static_cast<size_t>(parsed.offset)));
   }
-  for (const pugi::xml_node& n : doc.children()) {
+  for (pugi::xml_node n = doc.first_child(); n; n = n.next_sibling()) {
     if (n.type() == pugi::node_doctype) {
       return At(Error(Rule::kXmlDoctype,
                       "DOCTYPE declarations are not accepted (entities are never expanded)"),
@@ -504,13 +536,42 @@ Result<Domain> ReadDomain(std::string text) {
     }
   }
   pugi::xml_node root = doc.document_element();
-  if (std::string_view(root.name()) != "domain") {
+  if (!NameIs(root.name(), "domain")) {
     return At(Error(Rule::kNotADomain,
                     std::string("root element is <") + root.name() + ">, expected <domain>"),
               LineOf(dom.text, root.offset_debug()));
   }
   dom.root_offset = static_cast<size_t>(root.offset_debug());
-  pugi::xml_node os_type = root.child("os").child("type");
+  // The children read below, found in one walk: the first node of each name (as
+  // xml_node::child(name) finds it).
+  pugi::xml_node os, features, metadata, max_memory, cpu, devices;
+  for (pugi::xml_node child = root.first_child(); child; child = child.next_sibling()) {
+    const char* name = child.name();
+    pugi::xml_node* slot = nullptr;
+    switch (name[0]) {  // the first byte picks the one name to compare
+      case 'o':
+        slot = NameIs(name, "os") ? &os : nullptr;
+        break;
+      case 'c':
+        slot = NameIs(name, "cpu") ? &cpu : nullptr;
+        break;
+      case 'd':
+        slot = NameIs(name, "devices") ? &devices : nullptr;
+        break;
+      case 'f':
+        slot = NameIs(name, "features") ? &features : nullptr;
+        break;
+      case 'm':
+        slot = NameIs(name, "metadata")    ? &metadata
+               : NameIs(name, "maxMemory") ? &max_memory
+                                           : nullptr;
+        break;
+      default:
+        break;
+    }
+    if (slot && !*slot) *slot = child;
+  }
+  pugi::xml_node os_type = os.child("type");
   if (!os_type) {
     return At(Error(Rule::kMissingOsType, "the domain has no <os><type> element"),
               LineOf(dom.text, root.offset_debug()));
@@ -518,8 +579,8 @@ Result<Domain> ReadDomain(std::string text) {
   dom.arch = os_type.attribute("arch").value();
   dom.machine = os_type.attribute("machine").value();
   dom.os_type_offset = static_cast<size_t>(os_type.offset_debug());
-  dom.acpi = static_cast<bool>(root.child("features").child("acpi"));
-  if (pugi::xml_node metadata = root.child("metadata")) {
+  dom.acpi = static_cast<bool>(features.child("acpi"));
+  if (metadata) {
     dom.metadata_offset = static_cast<size_t>(metadata.offset_debug());
     for (const pugi::xml_node& m : metadata.children()) {
       if (m.type() != pugi::node_element) continue;
@@ -534,12 +595,15 @@ Result<Domain> ReadDomain(std::string text) {
       dom.wishes_offset = static_cast<size_t>(m.offset_debug());
     }
   }
-  dom.memory_slots = ParseUnsigned(root.child("maxMemory").attribute("slots").value()).value_or(0);
-  for (const pugi::xml_node& cell : root.child("cpu").child("numa").children("cell")) {
-    (void)cell;
-    ++dom.numa_cells;
+  if (max_memory) {
+    dom.memory_slots = ParseUnsigned(max_memory.attribute("slots").value()).value_or(0);
   }
-  pugi::xml_node devices = root.child("devices");
+  if (cpu) {
+    for (const pugi::xml_node& cell : cpu.child("numa").children("cell")) {
+      (void)cell;
+      ++dom.numa_cells;
+    }
+  }
   if (!devices) return dom;
   dom.devices_offset = static_cast<size_t>(devices.offset_debug());
   int line = 1;

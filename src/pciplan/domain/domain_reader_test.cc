@@ -109,6 +109,40 @@ TEST(DomainReader, DepthIgnoresCommentsCdataQuotedBracketsAndEmptyElements) {
   EXPECT_TRUE(d.ok()) << d.errors().front().message;
 }
 
+// CheckXmlText looks at eight bytes at a time: a byte XML forbids is found at every place in
+// the word, and the white space it allows is let through at every place.
+TEST(DomainReader, ForbiddenControlBytesAreFoundAtEveryPlaceInAWord) {
+  for (size_t pad = 0; pad < 16; ++pad) {
+    SCOPED_TRACE(pad);
+    std::string text = Q35("<disk><source file='" + std::string(pad, 'a') + "\x1F" + "'/></disk>");
+    Result<Domain> d = ReadDomain(text);
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.errors().front().message, "character U+001F is not allowed in XML at byte offset " +
+                                              std::to_string(text.find('\x1F')));
+    for (char space : {'\t', '\n', '\r'}) {
+      EXPECT_TRUE(ReadDomain(Q35(std::string(pad, ' ') + space + "<disk/>" + space)).ok());
+    }
+  }
+}
+
+// The '<' bytes are counted on the way to decide whether the depth needs a look: the count
+// goes on where non-ASCII text sends the scan byte by byte.
+TEST(DomainReader, DepthIsCheckedWhenNonAsciiTextIsBetweenTheTags) {
+  auto nested = [](int depth) {
+    std::string open = "<domain><os><type arch='x86_64' machine='q35'>hvm</type></os><metadata>";
+    std::string close = "</metadata></domain>";
+    for (int i = 2; i < depth; ++i) {
+      open += "<x>\xC3\xA9";
+      close.insert(0, "</x>");
+    }
+    return open + close;
+  };
+  EXPECT_TRUE(ReadDomain(nested(kMaxXmlDepth)).ok());
+  Result<Domain> d = ReadDomain(nested(kMaxXmlDepth + 1));
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.errors().front().rule, Rule::kXmlMalformed);
+}
+
 }  // namespace
 // A device's properties are one list sorted by path whatever order the element writes them in;
 // of two children of one name the first is read and the second skipped whole, of an attribute

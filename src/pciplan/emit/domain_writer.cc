@@ -7,13 +7,72 @@
 #include <cstring>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "pciplan/base/numbers.h"
 #include "pciplan/plan/nonpci.h"
 
 namespace pciplan {
 namespace {
+
+/// A vector of trivially copyable items whose first N live inside it: a writer's lists hold a
+/// handful of items, and a heap allocation (with its free) costs more than writing them. Past N
+/// the items move to the heap, as in a std::vector. Not copyable or movable (it may point into
+/// itself).
+template <class T, size_t N>
+class SmallVector {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  SmallVector() = default;
+  SmallVector(const SmallVector&) = delete;
+  SmallVector& operator=(const SmallVector&) = delete;
+
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
+  const T* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  T& back() { return data_[size_ - 1]; }
+  void clear() { size_ = 0; }
+  /// Shrinks to `n` items (n <= size()).
+  void resize(size_t n) { size_ = n; }
+  void push_back(const T& item) {
+    if (size_ == capacity_) Grow(size_ + 1);
+    data_[size_++] = item;
+  }
+  void append(const T* items, size_t n) {
+    if (n > capacity_ - size_) Grow(size_ + n);
+    std::memcpy(static_cast<void*>(data_ + size_), items, n * sizeof(T));
+    size_ += n;
+  }
+  void assign(const T* first, const T* last) {
+    clear();
+    append(first, static_cast<size_t>(last - first));
+  }
+
+ private:
+  void Grow(size_t need) {
+    std::vector<T> bigger(std::max(need, 2 * capacity_));
+    std::memcpy(static_cast<void*>(bigger.data()), data_, size_ * sizeof(T));
+    heap_ = std::move(bigger);
+    data_ = heap_.data();
+    capacity_ = heap_.size();
+  }
+
+  // Raw storage: items are written before they are read, so none is constructed up front.
+  alignas(T) unsigned char inline_[N * sizeof(T)];
+  T* data_ = reinterpret_cast<T*>(inline_);
+  size_t size_ = 0;
+  size_t capacity_ = N;
+  std::vector<T> heap_;
+};
 
 // ---------------------------------------------------------------------------------------------
 // A small scanner over well-formed XML (the input already parsed): finds where tags end, where
@@ -131,6 +190,25 @@ TagEnd SkipStartTag(const std::string& t, size_t name_offset) {
     ++i;
   }
   return {n, false, quote};
+}
+
+/// The quote of the first attribute of the start tag at `name_offset`, 0 when it has none:
+/// ScanStartTag's walk up to its first attribute's value, collecting nothing.
+char FirstAttrQuote(const std::string& t, size_t name_offset) {
+  size_t i = name_offset;
+  while (i < t.size() && !IsSpace(t[i]) && t[i] != '>' && t[i] != '/') ++i;
+  while (i < t.size()) {
+    char c = t[i];
+    if (c == '>' || (c == '/' && i + 1 < t.size() && t[i + 1] == '>')) return 0;
+    if (IsSpace(c)) {
+      ++i;
+      continue;
+    }
+    while (i < t.size() && !IsSpace(t[i]) && t[i] != '=') ++i;
+    while (i < t.size() && t[i] != '\'' && t[i] != '"') ++i;
+    return i < t.size() ? t[i] : 0;
+  }
+  return 0;
 }
 
 /// The name offset of the first child element of an element whose content starts at `from`,
@@ -325,7 +403,7 @@ class Editor {
  private:
   const std::string& t_;
   std::string buf_;
-  std::vector<Splice> splices_;
+  SmallVector<Splice, 16> splices_;
   int seq_ = 0;
 };
 
@@ -346,6 +424,22 @@ bool NeedsEscape(std::string_view v, const std::array<bool, 256>& special) {
 }
 bool NeedsAttrEscape(std::string_view v) { return NeedsEscape(v, kAttrSpecial); }
 
+/// memcpy(to, from, n) as a few moves of fixed size when n is at most 16 (most names and
+/// values are; a call to memcpy costs more than the copy).
+[[gnu::always_inline]] inline void CopyShort(char* to, const char* from, size_t n) {
+  if (n >= 8 && n <= 16) {
+    std::memcpy(to, from, 8);
+    std::memcpy(to + n - 8, from + n - 8, 8);
+  } else if (n >= 4 && n < 8) {
+    std::memcpy(to, from, 4);
+    std::memcpy(to + n - 4, from + n - 4, 4);
+  } else if (n < 4) {
+    for (size_t i = 0; i < n; ++i) to[i] = from[i];
+  } else {
+    std::memcpy(to, from, n);
+  }
+}
+
 /// Appends to a string through a buffer of its own: new elements are written a few characters
 /// at a time, and each append to a std::string is a call.
 class Sink {
@@ -361,7 +455,7 @@ class Sink {
   }
   [[gnu::always_inline]] void Put(std::string_view v) {
     if (v.size() > kSize - n_) return PutLong(v);
-    std::memcpy(buf_ + n_, v.data(), v.size());
+    CopyShort(buf_ + n_, v.data(), v.size());
     n_ += v.size();
   }
   /// Room for `size` characters written at the returned pointer, then Wrote(size) (at most
@@ -371,6 +465,8 @@ class Sink {
     return buf_ + n_;
   }
   void Wrote(size_t size) { n_ += size; }
+  /// Characters written so far, in the string and in the buffer.
+  size_t Position() const { return out_.size() + n_; }
   void Flush() {
     out_.append(buf_, n_);
     n_ = 0;
@@ -453,13 +549,20 @@ void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
   }
 }
 
+/// Whether a name equals one of a short list: sizes, then first bytes, then the rest.
+[[gnu::always_inline]] inline bool SameName(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         (a.empty() ||
+          (a[0] == b[0] && std::memcmp(a.data() + 1, b.data() + 1, a.size() - 1) == 0));
+}
+
 // libvirt's attribute and child order, so that new elements read like libvirt's output.
 int AttrRank(std::string_view name) {
   static constexpr std::string_view kOrder[] = {
       "type", "index", "model", "name",   "chassisNr", "chassis", "port",
       "busNr", "hotplug", "domain", "bus", "slot",     "function"};
   for (size_t i = 0; i < std::size(kOrder); ++i) {
-    if (name == kOrder[i]) return static_cast<int>(i);
+    if (SameName(name, kOrder[i])) return static_cast<int>(i);
   }
   return 100;
 }
@@ -468,7 +571,7 @@ int ChildRank(std::string_view name) {
   static constexpr std::string_view kOrder[] = {"driver", "source", "model",  "target",
                                                 "node",   "alias",  "address"};
   for (size_t i = 0; i < std::size(kOrder); ++i) {
-    if (name == kOrder[i]) return static_cast<int>(i);
+    if (SameName(name, kOrder[i])) return static_cast<int>(i);
   }
   return 50;
 }
@@ -493,21 +596,23 @@ class ElementWriter {
   /// Appends element `name` made of `props` (all paths starting with `prefix` characters that
   /// the element's own paths do not include: 0 for a device, "c/".size() for its child c);
   /// `indent` is its own indentation, `unit` one level; an empty unit with `inline_style`
-  /// writes everything on one line. `tail` (optional) is an address written as its last child.
+  /// writes everything on one line. `tail` (optional) is an address written as its last child;
+  /// `lead` (optional) is written first, before the element.
   ///
   /// Elements of one shape (the same name and paths, the same texts empty) are laid out alike,
   /// only their values differ: when an element has the shape of the one before, its layout is
   /// recorded (the text between the values, where each value goes), and a third one of the
   /// shape is written from that record without sorting or searching anything.
-  void Write(std::string& out, std::string_view name, const std::vector<PathValue>& props,
-             size_t first, size_t last, size_t prefix, std::string_view indent,
-             std::string_view unit, bool inline_style, char quote,
-             const Address* tail = nullptr) {
-    props_ = &props;
+  void Write(std::string& out, std::string_view name, const PathValue* props, size_t first,
+             size_t last, size_t prefix, std::string_view indent, std::string_view unit,
+             bool inline_style, char quote, const Address* tail = nullptr,
+             std::string_view lead = {}) {
+    props_ = props;
     unit_ = unit;
     inline_ = inline_style;
     quote_ = quote;
     Sink sink(out);
+    sink.Put(lead);
     const bool same_shape = SameShape(name, props, first, last, prefix, indent, tail);
     if (same_shape && recorded_) {
       Replay(sink, props, first, tail);
@@ -517,11 +622,25 @@ class ElementWriter {
     // The second element of a shape is recorded while it is written.
     recording_ = same_shape;
     recorded_ = false;
-    ops_.clear();
-    literals_.clear();
+    values_.clear();
     first_ = first;
-    indent_.assign(indent);
+    record_start_ = sink.Position();
+    AssignIfOther(indent_, indent);
     Element(sink, name, kNoText, first, last, prefix, tail);
+    if (recording_) {
+      // The layout: the element's text between the values, copied once.
+      sink.Flush();
+      const size_t size = out.size() - record_start_;
+      literals_.assign(out.data() + record_start_, out.data() + out.size());
+      ops_.clear();
+      size_t at = 0;
+      for (const Op& v : values_) {
+        if (v.begin > at) ops_.push_back({OpKind::kLiteral, 0, at, v.begin});
+        ops_.push_back(v);
+        at = v.end;
+      }
+      if (size > at) ops_.push_back({OpKind::kLiteral, 0, at, size});
+    }
     recording_ = false;
     recorded_ = same_shape;
   }
@@ -545,14 +664,15 @@ class ElementWriter {
   enum class OpKind { kLiteral, kAttrValue, kTextValue, kTail };
   struct Op {
     OpKind kind;
-    size_t begin, size;  // kLiteral: [begin, begin + size) of literals_; values: the place
+    size_t place;       // a value's place among the element's paths
+    size_t begin, end;  // where it is in the recorded element's text (literals_)
   };
 
-  bool SameShape(std::string_view name, const std::vector<PathValue>& props, size_t first,
-                 size_t last, size_t prefix, std::string_view indent, const Address* tail) const {
-    if (name != shape_name_ || last - first != shape_.size() || prefix != shape_prefix_ ||
+  bool SameShape(std::string_view name, const PathValue* props, size_t first, size_t last,
+                 size_t prefix, std::string_view indent, const Address* tail) const {
+    if (!SameText(name, shape_name_) || last - first != shape_.size() || prefix != shape_prefix_ ||
         (tail != nullptr) != shape_tail_ || inline_ != shape_inline_ || quote_ != shape_quote_ ||
-        unit_ != shape_unit_ || indent != shape_indent_) {
+        !SameText(unit_, shape_unit_) || !SameText(indent, shape_indent_)) {
       return false;
     }
     for (size_t i = 0; i < shape_.size(); ++i) {
@@ -562,29 +682,32 @@ class ElementWriter {
     }
     return true;
   }
-  void KeepShape(std::string_view name, const std::vector<PathValue>& props, size_t first,
-                 size_t last, size_t prefix, std::string_view indent, const Address* tail) {
-    shape_name_.assign(name);
-    shape_.assign(props.begin() + static_cast<std::ptrdiff_t>(first),
-                  props.begin() + static_cast<std::ptrdiff_t>(last));
+  void KeepShape(std::string_view name, const PathValue* props, size_t first, size_t last,
+                 size_t prefix, std::string_view indent, const Address* tail) {
+    shape_name_ = name;
+    shape_.assign(props + first, props + last);
     shape_prefix_ = prefix;
     shape_tail_ = tail != nullptr;
     shape_inline_ = inline_;
     shape_quote_ = quote_;
-    shape_unit_.assign(unit_);
-    shape_indent_.assign(indent);
+    shape_unit_ = unit_;
+    shape_indent_ = indent;
   }
-  void Replay(Sink& out, const std::vector<PathValue>& props, size_t first, const Address* tail) {
+  /// s = v, no call when s has that text already (a writer's names and indents repeat).
+  static void AssignIfOther(std::string& s, std::string_view v) {
+    if (!SameText(s, v)) s.assign(v);
+  }
+  void Replay(Sink& out, const PathValue* props, size_t first, const Address* tail) {
     for (const Op& op : ops_) {
       switch (op.kind) {
         case OpKind::kLiteral:
-          out.Put(std::string_view(literals_).substr(op.begin, op.size));
+          out.Put(std::string_view(literals_.data() + op.begin, op.end - op.begin));
           break;
         case OpKind::kAttrValue:
-          PutEscapedAttr(out, props[first + op.begin].value, quote_);
+          PutEscapedAttr(out, props[first + op.place].value, quote_);
           break;
         case OpKind::kTextValue:
-          PutEscapedText(out, props[first + op.begin].value);
+          PutEscapedText(out, props[first + op.place].value);
           break;
         case OpKind::kTail:
           PutAddressXml(out, *tail, quote_);
@@ -593,37 +716,35 @@ class ElementWriter {
     }
   }
 
-  // Writing, and recording when asked to.
-  void Literal(Sink& out, std::string_view s) {
-    out.Put(s);
-    if (!recording_) return;
-    if (!ops_.empty() && ops_.back().kind == OpKind::kLiteral) {
-      ops_.back().size += s.size();
-    } else {
-      ops_.push_back({OpKind::kLiteral, literals_.size(), s.size()});
-    }
-    literals_ += s;
+  // Writing, and recording where the values go when asked to (the text between them is
+  // taken from the output afterwards).
+  [[gnu::always_inline]] void Literal(Sink& out, std::string_view s) { out.Put(s); }
+  [[gnu::always_inline]] void Literal(Sink& out, char c) { out.Put(c); }
+  void RecordValue(const Sink& out, OpKind kind, size_t place, size_t begin) {
+    values_.push_back({kind, place, begin - record_start_, out.Position() - record_start_});
   }
-  void Literal(Sink& out, char c) { Literal(out, std::string_view(&c, 1)); }
   void AttrValue(Sink& out, size_t i) {
-    PutEscapedAttr(out, (*props_)[i].value, quote_);
-    if (recording_) ops_.push_back({OpKind::kAttrValue, i - first_, 0});
+    const size_t begin = out.Position();
+    PutEscapedAttr(out, props_[i].value, quote_);
+    if (recording_) RecordValue(out, OpKind::kAttrValue, i - first_, begin);
   }
   void TextValue(Sink& out, size_t i) {
-    PutEscapedText(out, (*props_)[i].value);
-    if (recording_) ops_.push_back({OpKind::kTextValue, i - first_, 0});
+    const size_t begin = out.Position();
+    PutEscapedText(out, props_[i].value);
+    if (recording_) RecordValue(out, OpKind::kTextValue, i - first_, begin);
   }
   void Tail(Sink& out, const Address& tail) {
+    const size_t begin = out.Position();
     PutAddressXml(out, tail, quote_);
-    if (recording_) ops_.push_back({OpKind::kTail, 0, 0});
+    if (recording_) RecordValue(out, OpKind::kTail, 0, begin);
   }
 
-  template <class T, class RankFn>
-  static void SortTail(std::vector<T>& v, size_t from, RankFn rank) {
+  template <class List, class RankFn>
+  static void SortTail(List& v, size_t from, RankFn rank) {
     // Stable insertion sort: an element has a handful of attributes and children.
     for (size_t i = from + 1; i < v.size(); ++i) {
       if (rank(v[i - 1]) <= rank(v[i])) continue;
-      T moved = v[i];
+      auto moved = v[i];
       size_t j = i;
       while (j > from && rank(v[j - 1]) > rank(moved)) {
         v[j] = v[j - 1];
@@ -635,7 +756,7 @@ class ElementWriter {
 
   void Element(Sink& out, std::string_view name, size_t text, size_t first, size_t last,
                size_t prefix, const Address* tail) {
-    const std::vector<PathValue>& props = *props_;
+    const PathValue* props = props_;
     const size_t attrs_at = attrs_.size(), children_at = children_.size();
     for (size_t i = first; i < last;) {
       std::string_view rest = props[i].path.substr(prefix);
@@ -648,10 +769,13 @@ class ElementWriter {
         ++i;
         continue;
       }
-      size_t slash = rest.find('/');
+      // Names are short: a loop is cheaper than calls to memchr and memcmp.
+      size_t slash = 0;
+      while (slash < rest.size() && rest[slash] != '/') ++slash;
+      if (slash == rest.size()) slash = std::string_view::npos;
       std::string_view child = rest.substr(0, slash);
       size_t k = children_at;
-      while (k < children_.size() && children_[k].name != child) ++k;
+      while (k < children_.size() && !SameName(children_[k].name, child)) ++k;
       if (k == children_.size()) children_.push_back({child, kNoText, 0, 0, ChildRank(child)});
       if (slash == std::string_view::npos) {
         children_[k].text = i;
@@ -662,7 +786,7 @@ class ElementWriter {
       size_t j = i + 1;
       const size_t below = prefix + slash + 1;
       while (j < last && props[j].path.size() >= below &&
-             props[j].path.compare(prefix, slash + 1, rest.substr(0, slash + 1)) == 0) {
+             SameName(props[j].path.substr(prefix, slash + 1), rest.substr(0, slash + 1))) {
         ++j;
       }
       children_[k].first = i;
@@ -723,25 +847,28 @@ class ElementWriter {
     children_.resize(children_at);
   }
 
-  const std::vector<PathValue>* props_ = nullptr;
+  const PathValue* props_ = nullptr;
   std::string_view unit_;
   bool inline_ = false;
   char quote_ = '\'';
   std::string indent_;
-  std::vector<Attr> attrs_;
-  std::vector<Child> children_;
-  // The shape of the element written last (its paths point into devices that outlive the
-  // writer) and, once a second element had it, its layout.
-  std::string shape_name_;
-  std::vector<PathValue> shape_;
+  SmallVector<Attr, 16> attrs_;
+  SmallVector<Child, 16> children_;
+  // The shape of the element written last and, once a second element had it, its layout. Its
+  // views point where Write's arguments did: into the devices, the input text and the
+  // writer's own strings, which outlive the next call.
+  std::string_view shape_name_;
+  SmallVector<PathValue, 32> shape_;
   size_t shape_prefix_ = 0;
   bool shape_tail_ = false, shape_inline_ = false;
   char shape_quote_ = 0;
-  std::string shape_unit_, shape_indent_;
+  std::string_view shape_unit_, shape_indent_;
   bool recording_ = false, recorded_ = false;
   size_t first_ = 0;
-  std::vector<Op> ops_;
-  std::string literals_;
+  size_t record_start_ = 0;     // where the recorded element starts in the output
+  SmallVector<Op, 32> values_;  // the values of the element being recorded
+  SmallVector<Op, 64> ops_;
+  SmallVector<char, 512> literals_;
 };
 
 bool SameAddress(const Address& a, const Address& b) {
@@ -777,7 +904,11 @@ class Writer {
  public:
   Writer(const Domain& in, const Plan& plan, const Catalog& cat)
       : in_(in), plan_(plan), cat_(cat), t_(in.text), ed_(in.text) {
-    ed_.buffer().reserve(in.text.size());
+    // Room for the edits and for the new devices' text (an element is about this long), so
+    // that the buffer is allocated once.
+    size_t added = 0;
+    for (const Device& d : plan.devices) added += d.source < 0;
+    ed_.buffer().reserve(in.text.size() + 160 * added);
   }
 
   Result<std::string> Run();
@@ -788,12 +919,17 @@ class Writer {
   /// Adds children (their XML in the editor's buffer) to the element `e`, each before the first
   /// child of a
   /// later kind.
-  void AddChildren(size_t name_offset, const std::vector<NewChild>& kids, const Element& e);
+  void AddChildren(size_t name_offset, const SmallVector<NewChild, 8>& kids, const Element& e);
   void InsertNewDevice(const Device& dev, const ListKey& key);
-  void FillEmptyDevices(const std::vector<const Device*>& added);
+  /// A new device and its list key.
+  struct Added {
+    ListKey key;
+    const Device* dev;
+  };
+  void FillEmptyDevices(const SmallVector<Added, 16>& added);
   /// Appends the new element of `dev`.
   void AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
-                       bool inline_style);
+                       bool inline_style, std::string_view lead = {});
   std::string DeviceXml(const Device& dev, std::string_view indent, bool inline_style) {
     std::string out;
     AppendDeviceXml(out, dev, indent, inline_style);
@@ -812,7 +948,7 @@ class Writer {
   /// A number per distinct controller type, so that keys compare types as integers.
   int TypeId(std::string_view type) {
     for (size_t i = 0; i < types_.size(); ++i) {
-      if (types_[i] == type) return static_cast<int>(i);
+      if (SameText(types_[i], type)) return static_cast<int>(i);
     }
     types_.push_back(type);
     return static_cast<int>(types_.size() - 1);
@@ -836,23 +972,31 @@ class Writer {
   std::string unit_ = "  ";
   char quote_ = '\'';
   // Output ranks of the tags met so far (a handful), tags pointing into the devices.
-  std::vector<std::pair<std::string_view, int>> ranks_;
+  struct TagRank {
+    std::string_view tag;
+    int rank;
+  };
+  SmallVector<TagRank, 32> ranks_;
   int controller_rank_ = -1;
-  std::vector<std::string_view> types_;  // pointing into the devices
+  SmallVector<std::string_view, 8> types_;  // pointing into the devices
   // The input's keys, and its devices by rank: by_rank_[rank_begin_[r] .. rank_begin_[r + 1])
   // are the indexes of the devices of rank r, in order; last_at_most_[r] the last device of
   // rank <= r (kNone when none).
   bool indexed_ = false;
   std::vector<ListKey> input_keys_;
-  std::vector<size_t> by_rank_, rank_begin_, last_at_most_;
+  std::vector<size_t> index_;  // holds the three below
+  size_t* by_rank_ = nullptr;
+  size_t* rank_begin_ = nullptr;
+  size_t* last_at_most_ = nullptr;
   std::vector<std::optional<std::pair<size_t, std::optional<std::string_view>>>> input_ends_;
   std::optional<std::pair<size_t, std::optional<std::string>>> first_slot_;
   // Reused from one device to the next.
   ElementWriter writer_;
-  std::vector<PathValue> paths_;
-  std::vector<std::string_view> kid_names_;
-  std::vector<NewChild> kids_;
+  SmallVector<PathValue, 32> paths_;
+  SmallVector<std::string_view, 8> kid_names_;
+  SmallVector<NewChild, 8> kids_;
   std::string child_indent_;
+  std::string lead_;  // a line feed and a new device's indentation
   Element scanned_;
   StartTag tag_;
 };
@@ -871,13 +1015,18 @@ char Writer::QuoteOf(size_t name_offset) const {
 }
 
 int Writer::OutputRank(std::string_view tag) {
-  for (const auto& [t, r] : ranks_) {
-    if (SameText(t, tag)) return r;
+  for (const TagRank& r : ranks_) {
+    if (SameText(r.tag, tag)) return r.rank;
   }
-  auto it = std::find(cat_.output_order.begin(), cat_.output_order.end(), tag);
-  int rank = it == cat_.output_order.end() ? static_cast<int>(cat_.output_order.size())
-                                           : static_cast<int>(it - cat_.output_order.begin());
-  if (ranks_.size() < 32) ranks_.emplace_back(tag, rank);
+  const std::vector<std::string>& order = cat_.output_order;
+  int rank = static_cast<int>(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (SameName(order[i], tag)) {
+      rank = static_cast<int>(i);
+      break;
+    }
+  }
+  if (ranks_.size() < 32) ranks_.push_back({tag, rank});
   return rank;
 }
 
@@ -897,23 +1046,30 @@ ListKey Writer::KeyOf(const Device& dev) {
 }
 
 size_t Writer::InsertAfter(const ListKey& key) {
+  // No input device: every new one goes first (no index to build).
+  if (in_.devices.empty()) return kNone;
   const size_t ranks = cat_.output_order.size() + 1;  // an unknown tag ranks last
   if (!indexed_) {
     indexed_ = true;
-    input_keys_.reserve(in_.devices.size());
+    const size_t n = in_.devices.size();
+    input_keys_.reserve(n);
     for (const Device& d : in_.devices) input_keys_.push_back(KeyOf(d));
-    rank_begin_.assign(ranks + 1, 0);
-    last_at_most_.assign(ranks, kNone);
-    for (size_t i = 0; i < input_keys_.size(); ++i) {
+    // The three lists in one allocation, and the next free place of each rank after them.
+    index_.assign(ranks + 1 + ranks + n + ranks, 0);
+    rank_begin_ = index_.data();
+    last_at_most_ = rank_begin_ + ranks + 1;
+    by_rank_ = last_at_most_ + ranks;
+    size_t* next = by_rank_ + n;
+    std::fill(last_at_most_, last_at_most_ + ranks, kNone);
+    for (size_t i = 0; i < n; ++i) {
       size_t r = static_cast<size_t>(input_keys_[i].rank);
       ++rank_begin_[r + 1];
       last_at_most_[r] = i;
     }
     for (size_t r = 1; r < ranks; ++r) last_at_most_[r] = Later(last_at_most_[r - 1], last_at_most_[r]);
     for (size_t r = 0; r < ranks; ++r) rank_begin_[r + 1] += rank_begin_[r];
-    by_rank_.assign(input_keys_.size(), 0);
-    std::vector<size_t> next(rank_begin_.begin(), rank_begin_.end() - 1);
-    for (size_t i = 0; i < input_keys_.size(); ++i) {
+    std::copy(rank_begin_, rank_begin_ + ranks, next);
+    for (size_t i = 0; i < n; ++i) {
       by_rank_[next[static_cast<size_t>(input_keys_[i].rank)]++] = i;
     }
   }
@@ -984,7 +1140,7 @@ void Writer::SetAttr(size_t name_offset, std::string_view attr, std::string_view
   ed_.InsertAppended(pos, mark);
 }
 
-void Writer::AddChildren(size_t name_offset, const std::vector<NewChild>& kids,
+void Writer::AddChildren(size_t name_offset, const SmallVector<NewChild, 8>& kids,
                          const Element& e) {
   if (kids.empty()) return;
   std::string& b = ed_.buffer();
@@ -1140,7 +1296,7 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     size_t last = first;
     while (last < paths_.size() && below(last)) ++last;
     NewChild kid{child, b.size(), 0};
-    writer_.Write(b, child, paths_, first, last, child.size() + 1, "", "", true, q());
+    writer_.Write(b, child, paths_.data(), first, last, child.size() + 1, "", "", true, q());
     kid.end = b.size();
     kids_.push_back(kid);
   }
@@ -1230,15 +1386,15 @@ std::optional<Writer::QuickEnd> Writer::QuickEndOf(const Device& dev) const {
 }
 
 void Writer::AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
-                             bool inline_style) {
+                             bool inline_style, std::string_view lead) {
   paths_.clear();
   for (const auto& [path, value] : dev.props) {
     if (!path.empty() && path.back() == '/') continue;  // a child's marker: its paths make it
     paths_.push_back({path, value});
   }
-  writer_.Write(out, dev.tag, paths_, 0, paths_.size(), 0, indent,
+  writer_.Write(out, dev.tag, paths_.data(), 0, paths_.size(), 0, indent,
                 inline_style ? std::string_view() : std::string_view(unit_), inline_style, quote_,
-                dev.address.type == AddressType::kNone ? nullptr : &dev.address);
+                dev.address.type == AddressType::kNone ? nullptr : &dev.address, lead);
 }
 
 void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
@@ -1258,29 +1414,33 @@ void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
   }
   std::string& b = ed_.buffer();
   const size_t mark = b.size();
-  if (indent) {
-    b += '\n';
-    b += *indent;
+  // A line of its own: a line feed and the indentation first (kept for the next device, most
+  // have the same).
+  if (indent && (lead_.empty() || !SameText(std::string_view(lead_).substr(1), *indent))) {
+    lead_.assign(1, '\n');
+    lead_ += *indent;
   }
-  AppendDeviceXml(b, dev, indent ? *indent : std::string_view(), !indent);
+  AppendDeviceXml(b, dev, indent ? *indent : std::string_view(), !indent,
+                  indent ? std::string_view(lead_) : std::string_view());
   ed_.InsertAppended(pos, mark);
 }
 
 Result<std::string> Writer::Run() {
   // Indentation unit: the <devices> element's children relative to it.
+  bool devices_self_closing = false;
   if (in_.devices_offset != std::string::npos) {
-    StartTag devices = ScanStartTag(t_, in_.devices_offset);
-    std::optional<std::string> di = IndentOf(t_, devices.lt);
+    const TagEnd devices = SkipStartTag(t_, in_.devices_offset);
+    devices_self_closing = devices.self_closing;
+    std::optional<std::string_view> di = IndentViewOf(t_, in_.devices_offset - 1);
     std::optional<size_t> first =
         devices.self_closing ? std::nullopt : FirstChild(t_, devices.after);
     if (di && first) {
-      std::optional<std::string> ci = IndentOf(t_, *first - 1);
-      if (ci && ci->size() > di->size() && ci->compare(0, di->size(), *di) == 0) {
-        unit_ = ci->substr(di->size());
+      std::optional<std::string_view> ci = IndentViewOf(t_, *first - 1);
+      if (ci && ci->size() > di->size() && ci->substr(0, di->size()) == *di) {
+        unit_.assign(ci->substr(di->size()));
       }
     }
-    StartTag root = ScanStartTag(t_, t_.find("<domain") + 1);
-    if (!root.attrs.empty()) quote_ = root.attrs.front().quote;
+    if (char q = FirstAttrQuote(t_, t_.find("<domain") + 1)) quote_ = q;
   }
   // A <type> without machine= gets the machine type the plan was made for, as libvirt writes it.
   if (in_.machine.empty() && !plan_.machine.empty() && in_.os_type_offset != std::string::npos) {
@@ -1293,32 +1453,39 @@ Result<std::string> Writer::Run() {
     }
   }
   // New devices sorted the way libvirt lists them, so that equal insertion points keep order.
-  std::vector<std::pair<ListKey, const Device*>> added;
+  SmallVector<Added, 16> added;
   for (const Device& d : plan_.devices) {
-    if (d.source < 0) added.emplace_back(KeyOf(d), &d);
+    if (d.source < 0) added.push_back({KeyOf(d), &d});
   }
-  auto listed_before = [](const auto& a, const auto& b) {
-    const ListKey& ka = a.first;
-    const ListKey& kb = b.first;
+  auto listed_before = [](const Added& a, const Added& b) {
+    const ListKey& ka = a.key;
+    const ListKey& kb = b.key;
     if (ka.rank != kb.rank) return ka.rank < kb.rank;
     if (ka.controller && ka.type_id == kb.type_id) return ka.index < kb.index;
     return false;
   };
-  std::stable_sort(added.begin(), added.end(), listed_before);
-  bool empty = in_.devices_offset == std::string::npos ||
-               ScanStartTag(t_, in_.devices_offset).self_closing;
-  if (empty && !added.empty()) {
-    std::vector<const Device*> devices;
-    devices.reserve(added.size());
-    for (const auto& [key, d] : added) devices.push_back(d);
-    FillEmptyDevices(devices);
+  if (added.size() <= 32) {
+    // Stable insertion sort: the plan adds a handful of devices, most in order already.
+    for (size_t i = 1; i < added.size(); ++i) {
+      if (!listed_before(added[i], added[i - 1])) continue;
+      const Added moved = added[i];
+      size_t j = i;
+      for (; j > 0 && listed_before(moved, added[j - 1]); --j) added[j] = added[j - 1];
+      added[j] = moved;
+    }
   } else {
-    for (const auto& [key, d] : added) InsertNewDevice(*d, key);
+    std::stable_sort(added.begin(), added.end(), listed_before);
+  }
+  bool empty = in_.devices_offset == std::string::npos || devices_self_closing;
+  if (empty && !added.empty()) {
+    FillEmptyDevices(added);
+  } else {
+    for (const Added& a : added) InsertNewDevice(*a.dev, a.key);
   }
   return ed_.Apply();
 }
 
-void Writer::FillEmptyDevices(const std::vector<const Device*>& added) {
+void Writer::FillEmptyDevices(const SmallVector<Added, 16>& added) {
   // A self-closing <devices/> is opened once for all the new devices; a domain without
   // <devices> (libvirt accepts it and adds its defaults) gets one after its last child. Each
   // device has a line of its own when the domain's elements have.
@@ -1331,8 +1498,8 @@ void Writer::FillEmptyDevices(const std::vector<const Device*>& added) {
   if (!present && root.children.empty()) outer = outer ? std::optional(*outer + unit_) : outer;
   std::string inner = outer ? *outer + unit_ : std::string();
   std::string body;
-  for (const Device* d : added) {
-    body += (outer ? "\n" + inner : std::string()) + DeviceXml(*d, inner, !outer);
+  for (const Added& a : added) {
+    body += (outer ? "\n" + inner : std::string()) + DeviceXml(*a.dev, inner, !outer);
   }
   if (outer) body += "\n" + *outer;
   if (present) {
@@ -1387,17 +1554,16 @@ void PutAddressXml(Sink& out, const Address& a, char q) {
       std::memcpy(p, v.data(), v.size());
       p += v.size();
     };
-    auto hex = [&p, q](std::string_view key, uint32_t value, int min_digits) {
-      p = PutHexAttr(p, key, value, min_digits, q);
-    };
     put("<address type=");
     *p++ = q;
-    put(a.type_name);
+    CopyShort(p, a.type_name.data(), a.type_name.size());
+    p += a.type_name.size();
     *p++ = q;
-    hex(" domain=", a.pci.domain, 4);
-    hex(" bus=", a.pci.bus, 2);
-    hex(" slot=", a.pci.slot, 2);
-    hex(" function=", a.pci.function, 1);
+    // Called directly (not through a lambda), so that each key's copy is a move of known size.
+    p = PutHexAttr(p, " domain=", a.pci.domain, 4, q);
+    p = PutHexAttr(p, " bus=", a.pci.bus, 2, q);
+    p = PutHexAttr(p, " slot=", a.pci.slot, 2, q);
+    p = PutHexAttr(p, " function=", a.pci.function, 1, q);
     out.Wrote(static_cast<size_t>(p - start));
     if (!a.multifunction.empty()) PutAttr(out, "multifunction", a.multifunction, q);
     out.Put("/>");

@@ -296,4 +296,33 @@ TEST(DomainWriter, AddedControllersOfOneShapeEachHaveTheirOwnValues) {
   EXPECT_EQ(PlanToText(out), out);
 }
 
+// More new devices than the writer keeps inline (its lists move to the heap, its key sort is a
+// merge sort): they still come in libvirt's order, each with its own values.
+TEST(DomainWriter, ManyAddedDevicesComeInLibvirtsOrder) {
+  std::string disks;
+  for (int i = 0; i < 40; ++i) {
+    disks += "    <disk type='file' device='disk'><source file='/d" + std::to_string(i) +
+             "'/><target dev='vd" + std::string(1, static_cast<char>('a' + i / 26)) +
+             static_cast<char>('a' + i % 26) + "' bus='virtio'/></disk>\n";
+  }
+  std::string out = PlanToText(
+      "<domain type='kvm'>\n  <name>s</name>\n  <os>\n"
+      "    <type arch='x86_64' machine='q35'>hvm</type>\n  </os>\n  <devices>\n" +
+      disks + "  </devices>\n</domain>\n");
+  size_t at = 0;
+  for (int i = 1; i <= 40; ++i) {
+    std::string port = "<controller type='pci' index='" + std::to_string(i) +
+                       "' model='pcie-root-port'>\n      <model name='pcie-root-port'/>\n"
+                       "      <target chassis='" +
+                       std::to_string(i) + "'";
+    size_t found = out.find(port);
+    ASSERT_NE(found, std::string::npos) << port << "\n" << out;
+    EXPECT_GT(found, at) << "root port " << i << " is out of order";
+    at = found;
+  }
+  EXPECT_LT(out.find("<controller type='pci' index='0' model='pcie-root'/>"),
+            out.find("<controller type='pci' index='1'"));
+  EXPECT_EQ(PlanToText(out), out);
+}
+
 }  // namespace pciplan
