@@ -25,7 +25,7 @@ domain() {  # MACHINE ARCH N
 
 # Inclusive instructions of a function in a callgrind profile.
 inclusive() {  # PROFILE FUNCTION-PATTERN
-  callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
+  callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
     awk -v pat="$2" '!done && index($0, pat) {gsub(",", "", $1); print $1; done = 1}'
 }
 
