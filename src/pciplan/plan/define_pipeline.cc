@@ -546,7 +546,16 @@ bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
     }
     tree.Take(a, false);
   }
-  for (const Placement& p : fam_->placements) {
+  // Which devices each placement matches is kept from the dry run: a device's tag and
+  // properties do not change between the runs (only its address does), so the real run asks
+  // only about the controllers added in between.
+  const size_t placements = fam_->placements.size();
+  if (pass == Pass::kDryRun) {
+    placement_devices_ = devs_.size();
+    placement_hits_.assign(placements * placement_devices_, -1);
+  }
+  for (size_t pi = 0; pi < placements; ++pi) {
+    const Placement& p = fam_->placements[pi];
     if (p.mode == PlacementMode::kPrimaryVideo) {
       if (video_order_.empty()) continue;
       int v = video_order_.front();
@@ -594,6 +603,10 @@ bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
           memo_matches = p.match.Matches(d.tag, d.props);
         }
         if (!memo_matches) continue;
+      } else if (static_cast<size_t>(i) < placement_devices_) {
+        signed char& hit = placement_hits_[pi * placement_devices_ + static_cast<size_t>(i)];
+        if (hit < 0) hit = p.match.Matches(d.tag, d.props) ? 1 : 0;
+        if (hit == 0) continue;
       } else if (!p.match.Matches(d.tag, d.props)) {
         continue;
       }

@@ -207,6 +207,10 @@ class DefinePipeline {
   std::vector<int> explicit_present_;
   std::vector<size_t> explicit_rank_;
   std::vector<int> explicit_order_;
+  // ChipsetPlacements: per placement and device of the dry run, whether the placement matches
+  // it (-1: not asked yet).
+  std::vector<signed char> placement_hits_;
+  size_t placement_devices_ = 0;
   // AssignDevices' scratch: each device's assignment group, the groups in use, a group's list.
   std::vector<int> group_of_;
   std::vector<char> group_used_;
