@@ -377,20 +377,21 @@ void DefinePipeline::SetMultifunction() {
   // Slot numbers of those slots, as bits (all bits when one is beyond 31): a cheap first test.
   uint32_t slot_bits = 0;
   for (const auto& t : shared) slot_bits |= std::get<2>(t) < 32 ? 1u << std::get<2>(t) : ~0u;
-  // The last device at function 0 of each such slot is its base.
-  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, int> fn0;
+  shared.erase(std::unique(shared.begin(), shared.end()), shared.end());
+  // The last device at function 0 of each such slot is its base (-1: none).
+  std::vector<int> base(shared.size(), -1);
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
     const Address& a = devs_[i].address;
     if (a.type != AddressType::kPci || a.pci.function != 0) continue;
     if (a.pci.slot < 32 && !(slot_bits >> a.pci.slot & 1u)) continue;
     std::tuple<uint32_t, uint32_t, uint32_t> slot{a.pci.domain, a.pci.bus, a.pci.slot};
-    if (std::binary_search(shared.begin(), shared.end(), slot)) fn0[slot] = i;
+    auto it = std::lower_bound(shared.begin(), shared.end(), slot);
+    if (it != shared.end() && *it == slot) base[static_cast<size_t>(it - shared.begin())] = i;
   }
-  for (const auto& slot : shared) {
-    auto it = fn0.find(slot);
-    if (it == fn0.end()) continue;
-    Address& base = devs_[it->second].address;
-    if (base.multifunction.empty()) base.multifunction = "on";
+  for (int b : base) {
+    if (b < 0) continue;
+    Address& a = devs_[b].address;
+    if (a.multifunction.empty()) a.multifunction = "on";
   }
 }
 
