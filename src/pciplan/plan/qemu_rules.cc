@@ -47,7 +47,36 @@ struct PciController {
   uint32_t index = 0;
   const ControllerModel* model = nullptr;
   std::array<bool, kUniqueCount> has_target{};  // whether the model has each kUniqueTargets
+  // The device's value of each kUniqueTargets, or nullptr.
+  std::array<const std::string*, kUniqueCount> target{};
 };
+
+/// The properties of a controller the checks read, found in one walk over its list (a
+/// controller has a handful; each is told apart by its length first).
+struct ControllerProps {
+  const std::string* type = nullptr;
+  const std::string* model = nullptr;
+  const std::string* index = nullptr;
+  std::array<const std::string*, kUniqueCount> target{};
+};
+
+ControllerProps ReadControllerProps(const Props& props) {
+  ControllerProps out;
+  for (const auto& [path, value] : props) {
+    if (SameText(path, "@type")) {
+      out.type = &value;
+    } else if (SameText(path, "@model")) {
+      out.model = &value;
+    } else if (SameText(path, "@index")) {
+      out.index = &value;
+    } else {
+      for (size_t k = 0; k < kUniqueCount; ++k) {
+        if (SameText(path, kUniqueTargets[k].path)) out.target[k] = &value;
+      }
+    }
+  }
+  return out;
+}
 
 std::vector<PciController> PciControllers(const std::vector<Device>& devices,
                                           const Catalog& catalog, const MachineFamily& family) {
@@ -59,9 +88,10 @@ std::vector<PciController> PciControllers(const std::vector<Device>& devices,
   ControllerModelId m = -1;
   for (size_t i = 0; i < devices.size(); ++i) {
     const Device& d = devices[i];
-    if (!SameText(d.tag, "controller") || !ScanIs(d.props, "@type", "pci")) continue;
-    const std::string* name = ScanProp(d.props, "@model");
-    if (!name) name = &no_model;
+    if (!SameText(d.tag, "controller")) continue;
+    const ControllerProps props = ReadControllerProps(d.props);
+    if (!props.type || !SameText(*props.type, "pci")) continue;
+    const std::string* name = props.model ? props.model : &no_model;
     if (!last_name || !SameText(*name, *last_name)) {
       last_name = name;
       m = catalog.FindController(*name, family.name);
@@ -76,11 +106,12 @@ std::vector<PciController> PciControllers(const std::vector<Device>& devices,
         }
       }
     }
-    const std::string* index_text = ScanProp(d.props, "@index");
-    std::optional<uint32_t> index = index_text ? ParseDecimal(*index_text) : std::nullopt;
+    std::optional<uint32_t> index = props.index ? ParseDecimal(*props.index) : std::nullopt;
     if (m < 0 || !index) continue;
     last.device = i;
     last.index = *index;
+    last.target = props.target;
+    if (out.empty()) out.reserve(8);  // most plans have a few: one allocation
     out.push_back(last);
   }
   return out;
@@ -100,7 +131,7 @@ void CheckUnique(const std::vector<Device>& devices, const std::vector<PciContro
                  size_t k, Diagnostics& out) {
   const UniqueTarget& u = kUniqueTargets[k];
   auto value_of = [&](const PciController& c) {
-    const std::string* text = ScanProp(devices[c.device].props, u.path);
+    const std::string* text = c.target[k];
     return ParseUnsigned(text ? std::string_view(*text) : std::string_view());
   };
   // Values below 256 (all that validation lets through) taken: a bit each; the holder of a
