@@ -7,6 +7,7 @@
 #include <bitset>
 #include <iterator>
 #include <map>
+#include <memory_resource>
 #include <set>
 #include <string_view>
 
@@ -78,10 +79,15 @@ ControllerProps ReadControllerProps(const Props& props) {
   return out;
 }
 
-std::vector<PciController> PciControllers(const std::vector<Device>& devices,
-                                          const Catalog& catalog, const MachineFamily& family) {
-  std::vector<PciController> out;
-  // A plan's controllers share a few models: each run of one model is looked up once.
+/// The plan's PCI controllers, in device order, in memory from `arena`.
+std::pmr::vector<PciController> PciControllers(const std::vector<Device>& devices,
+                                               const Catalog& catalog, const MachineFamily& family,
+                                               std::pmr::memory_resource* arena) {
+  std::pmr::vector<PciController> out(arena);
+  // Only a controller with one of kUniqueTargets needs its model (whether the model has it):
+  // every PCI controller's model is a known one by now (the pipeline refuses the others before
+  // addressing). A plan's controllers share a few models: each run of one model is looked up
+  // once.
   const std::string no_model;
   const std::string* last_name = nullptr;
   PciController last;
@@ -92,7 +98,9 @@ std::vector<PciController> PciControllers(const std::vector<Device>& devices,
     const ControllerProps props = ReadControllerProps(d.props);
     if (!props.type || !SameText(*props.type, "pci")) continue;
     const std::string* name = props.model ? props.model : &no_model;
-    if (!last_name || !SameText(*name, *last_name)) {
+    const bool targets = std::any_of(props.target.begin(), props.target.end(),
+                                     [](const std::string* t) { return t != nullptr; });
+    if (targets && (!last_name || !SameText(*name, *last_name))) {
       last_name = name;
       m = catalog.FindController(*name, family.name);
       if (m >= 0) {
@@ -107,7 +115,7 @@ std::vector<PciController> PciControllers(const std::vector<Device>& devices,
       }
     }
     std::optional<uint32_t> index = props.index ? ParseDecimal(*props.index) : std::nullopt;
-    if (m < 0 || !index) continue;
+    if ((targets && m < 0) || !index) continue;
     last.device = i;
     last.index = *index;
     last.target = props.target;
@@ -127,7 +135,7 @@ Diagnostic At(Rule rule, std::string message, const std::vector<Device>& devices
   return diag;
 }
 
-void CheckUnique(const std::vector<Device>& devices, const std::vector<PciController>& ctrls,
+void CheckUnique(const std::vector<Device>& devices, const std::pmr::vector<PciController>& ctrls,
                  size_t k, Diagnostics& out) {
   const UniqueTarget& u = kUniqueTargets[k];
   auto value_of = [&](const PciController& c) {
@@ -170,8 +178,8 @@ void CheckUnique(const std::vector<Device>& devices, const std::vector<PciContro
 
 // QEMU creates the -device objects in command-line order and a controller only on a bus that
 // exists by then: a loop of controllers, each plugged into the next, can never be created.
-void CheckCycles(const std::vector<Device>& devices, const std::vector<PciController>& ctrls,
-                 Diagnostics& out) {
+void CheckCycles(const std::vector<Device>& devices,
+                 const std::pmr::vector<PciController>& ctrls, Diagnostics& out) {
   // A loop passes through controllers that have PCI addresses: none, no loop.
   if (std::none_of(ctrls.begin(), ctrls.end(), [&](const PciController& c) {
         return devices[c.device].address.type == AddressType::kPci;
@@ -187,7 +195,7 @@ void CheckCycles(const std::vector<Device>& devices, const std::vector<PciContro
   const bool in_order =
       std::is_sorted(ctrls.begin(), ctrls.end(),
                      [](const PciController& x, const PciController& y) { return x.index < y.index; });
-  std::vector<const PciController*> by_index;
+  std::pmr::vector<const PciController*> by_index(ctrls.get_allocator());
   if (!in_order) {
     by_index.reserve(ctrls.size());
     for (const PciController& c : ctrls) by_index.push_back(&c);
@@ -265,7 +273,10 @@ void CheckMmioTransports(const std::vector<Device>& devices, const Catalog& cata
 
 Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog,
                            const MachineFamily& family) {
-  const std::vector<PciController> ctrls = PciControllers(devices, catalog, family);
+  // Most plans have a few PCI controllers: their lists live on the stack.
+  std::array<std::byte, 1024> buffer;
+  std::pmr::monotonic_buffer_resource arena(buffer.data(), buffer.size());
+  const std::pmr::vector<PciController> ctrls = PciControllers(devices, catalog, family, &arena);
   Diagnostics out;
   CheckCycles(devices, ctrls, out);
   for (size_t k = 0; k < kUniqueCount; ++k) CheckUnique(devices, ctrls, k, out);
