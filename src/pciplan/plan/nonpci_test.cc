@@ -141,6 +141,26 @@ TEST(NonPci, ASpaprVioRegGivenTwiceIsRefused) {
   EXPECT_EQ(p.errors().front().message, "spapr-vio address 0x2000 already in use");
 }
 
+TEST(NonPci, TheSpaprVioAddressOfANoneMemballoonIsDroppedAndTakesNoReg) {
+  // libvirt drops the address of a memballoon of model none (oracle: libvirt 9.0 defines this
+  // domain and gives the controller its reg).
+  Result<Plan> p = PlanXml(DomainXml(
+      "pc",
+      "<controller type='scsi' index='0' model='ibmvscsi'><address type='spapr-vio' "
+      "reg='0x2000'/></controller><memballoon model='none'><address type='spapr-vio' "
+      "reg='0x2000'/></memballoon>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "controller"), "spapr-vio reg=0x2000");
+  EXPECT_EQ(AddressOf(*p, "memballoon"), "");
+  // Nor does it keep the controller from the first reg (oracle: 0x00002000).
+  Result<Plan> q = PlanXml(DomainXml(
+      "pc",
+      "<controller type='scsi' index='0' model='ibmvscsi'/><memballoon model='none'><address "
+      "type='spapr-vio' reg='0x2000'/></memballoon>"));
+  ASSERT_TRUE(q.ok()) << q.errors().front().message;
+  EXPECT_EQ(AddressOf(*q, "controller"), "spapr-vio reg=0x00002000");
+}
+
 TEST(NonPci, NvramIsPseriesOnly) {
   Result<Plan> p = PlanXml(DomainXml("pc", "<nvram/>"));
   ASSERT_FALSE(p.ok());
