@@ -192,9 +192,9 @@ void CheckCycles(const std::vector<Device>& devices,
   auto by_index_less = [](const PciController* x, const PciController* y) {
     return x->index < y->index;
   };
-  const bool in_order =
-      std::is_sorted(ctrls.begin(), ctrls.end(),
-                     [](const PciController& x, const PciController& y) { return x.index < y.index; });
+  const bool in_order = std::is_sorted(
+      ctrls.begin(), ctrls.end(),
+      [](const PciController& x, const PciController& y) { return x.index < y.index; });
   std::pmr::vector<const PciController*> by_index(ctrls.get_allocator());
   if (!in_order) {
     by_index.reserve(ctrls.size());
