@@ -1092,12 +1092,17 @@ Result<Plan> DefinePipeline::Run() {
     AddMachineDefaults();
     ApplyModelDefaults();
     ok = AssignDriveAddresses(ctx, errs_) && AddImplicitControllers(ctx, errs_) &&
-         CheckControllers() && AssignVirtioSerial(ctx, errs_) && AssignSpaprVio(ctx, errs_);
+         CheckControllers() && AssignVirtioSerial(ctx, errs_);
   }
   if (ok) {
     cls_.resize(devs_.size(), nullptr);
     ClassifyAll();
     ctx.classes = &cls_;
+    // After classification: the classes say which devices take a reg, and an address libvirt
+    // drops (ClassifyAll) takes none.
+    ok = AssignSpaprVio(ctx, errs_);
+  }
+  if (ok) {
     PrimeVirtioMmio();
     DetachSerialConsole();
     AddPolicyChains();

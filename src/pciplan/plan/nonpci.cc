@@ -1,6 +1,7 @@
 #include "pciplan/plan/nonpci.h"
 
 #include <algorithm>
+#include <bit>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,12 +32,12 @@ bool Fail(const NonPciContext& ctx, Diagnostics& errs, Rule rule, std::string me
   return false;
 }
 
-int AppendController(const NonPciContext& ctx, const std::string& type, uint32_t index,
+int AppendController(const NonPciContext& ctx, std::string_view type, uint32_t index,
                      const std::string& model) {
   Device d;
   d.tag = "controller";
   d.origin = Origin::kPlanner;
-  d.Set("@type", type);
+  d.Set("@type", std::string(type));
   d.Set("@index", std::to_string(index));
   if (!model.empty()) d.Set("@model", model);
   ctx.devices.push_back(std::move(d));
@@ -46,17 +47,18 @@ int AppendController(const NonPciContext& ctx, const std::string& type, uint32_t
 }
 
 /// The controller of `type` with `index`, or nullptr.
-const Device* FindController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
+const Device* FindController(const NonPciContext& ctx, std::string_view type, uint32_t index) {
   for (int i : ctx.controller_order) {
     const Device& d = ctx.devices[i];
-    if (!d.Is("@type", type)) continue;
-    const std::string* text = d.Get("@index");
+    const std::string* controller_type = ScanProp(d.props, "@type");
+    if (!controller_type || !SameText(*controller_type, type)) continue;
+    const std::string* text = ScanProp(d.props, "@index");
     if (ParseDecimal(text ? std::string_view(*text) : std::string_view()) == index) return &d;
   }
   return nullptr;
 }
 
-bool HasController(const NonPciContext& ctx, const std::string& type, uint32_t index) {
+bool HasController(const NonPciContext& ctx, std::string_view type, uint32_t index) {
   return FindController(ctx, type, index) != nullptr;
 }
 
@@ -69,12 +71,12 @@ const DriveBus* HostdevDriveBus(const Catalog& catalog) {
 }
 
 bool IsVirtioChannel(const Device& d) {
-  return (d.tag == std::string_view("channel") || d.tag == std::string_view("console")) &&
-         d.GetOr("target/@type", "") == "virtio";
+  return (SameText(d.tag, "channel") || SameText(d.tag, "console")) &&
+         ScanIs(d.props, "target/@type", "virtio");
 }
 
 bool IsScsiHostdev(const Device& d) {
-  return d.tag == std::string_view("hostdev") && d.Is("@type", "scsi");
+  return SameText(d.tag, "hostdev") && ScanIs(d.props, "@type", "scsi");
 }
 
 void SetAddress(Device& d, AddressType type, const std::string& type_name, Props attrs) {
@@ -82,6 +84,32 @@ void SetAddress(Device& d, AddressType type, const std::string& type_name, Props
   d.address.type = type;
   d.address.type_name = type_name;
   d.address.attrs = std::move(attrs);
+}
+
+/// The class the pipeline found for device `dev`, or nullptr when it has found none (yet):
+/// unlike ClassOf, never classifies.
+const DeviceClass* KnownClass(const NonPciContext& ctx, int dev) {
+  const size_t i = static_cast<size_t>(dev);
+  return ctx.classes && i < ctx.classes->size() ? (*ctx.classes)[i] : nullptr;
+}
+
+/// Whether no device of class `cls` can match `m`: the class's rule and `m` want one property
+/// to take values they share none of (a controller of class "@type pci" is no "@type ccid"
+/// one). The pipeline's properties only grow after classification, so what the rule saw still
+/// holds.
+bool ClassRulesOut(const DeviceClass& cls, const Match& m) {
+  const Match& when = cls.when;
+  for (const auto& [path, values] : m.props) {
+    for (const auto& [class_path, class_values] : when.props) {
+      if (!SameText(path, class_path)) continue;
+      bool shared = false;
+      for (const std::string& v : values) {
+        for (const std::string& c : class_values) shared = shared || SameText(v, c);
+      }
+      if (!shared) return true;
+    }
+  }
+  return false;
 }
 
 /// A USB port path "1.2.3": dot-separated numbers, at most `depth` of them.
@@ -111,14 +139,6 @@ std::string DriveText(const Address& a) {
 }
 
 }  // namespace
-
-const DeviceClass* ClassOf(const NonPciContext& ctx, int dev) {
-  if (ctx.classes && static_cast<size_t>(dev) < ctx.classes->size()) {
-    return (*ctx.classes)[static_cast<size_t>(dev)];
-  }
-  const Device& d = ctx.devices[static_cast<size_t>(dev)];
-  return ctx.catalog.Classify(d.tag, d.props);
-}
 
 void ApplyDiskBuses(const Catalog& catalog, std::vector<Device>& devices) {
   for (Device& d : devices) {
@@ -223,7 +243,7 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
     const std::string* bus_attr = ScanProp(d.props, "target/@bus");
     std::string_view bus = bus_attr ? std::string_view(*bus_attr) : std::string_view();
     auto drive = std::find_if(ctx.catalog.drive_buses.begin(), ctx.catalog.drive_buses.end(),
-                              [&](const DriveBus& b) { return b.bus == bus; });
+                              [&](const DriveBus& b) { return SameText(b.bus, bus); });
     if (drive == ctx.catalog.drive_buses.end()) continue;
     std::string name = d.GetOr("target/@dev", "");
     int idx = DiskNameIndex(name);
@@ -244,7 +264,11 @@ bool AssignDriveAddresses(const NonPciContext& ctx, Diagnostics& errs) {
   // controller, the first unit no SCSI disk or host device uses and the controller's model has.
   // Controllers are not added here, so only those already written cap the units.
   const DriveBus* scsi = HostdevDriveBus(ctx.catalog);
-  if (!scsi) return true;
+  if (!scsi || std::none_of(ctx.devices.begin(), ctx.devices.end(), [](const Device& d) {
+        return d.address.type == AddressType::kNone && IsScsiHostdev(d);
+      })) {
+    return true;
+  }
   std::set<std::string> used;
   for (const Device& d : ctx.devices) {
     if (d.address.type != AddressType::kDrive) continue;
@@ -294,7 +318,7 @@ bool AddScsiHostdevControllers(const NonPciContext& ctx, Unaddressed unaddressed
   const DriveBus* scsi = HostdevDriveBus(ctx.catalog);
   if (!scsi) return true;
   int max = -1;
-  std::string model = ImplicitModel(ctx, *scsi);
+  int model_from = -1;  // the last controller that raised `max` and has a model, if any
   for (const Device& d : ctx.devices) {
     if (!IsScsiHostdev(d)) continue;
     bool none = d.address.type == AddressType::kNone && unaddressed == Unaddressed::kController0;
@@ -303,8 +327,12 @@ bool AddScsiHostdevControllers(const NonPciContext& ctx, Unaddressed unaddressed
     if (c <= max) continue;
     max = c;
     const Device* ctl = FindController(ctx, scsi->bus, static_cast<uint32_t>(c));
-    if (ctl && ctl->Has("@model")) model = *ctl->Get("@model");
+    if (ctl && ctl->Has("@model")) model_from = static_cast<int>(ctl - ctx.devices.data());
   }
+  if (max < 0) return true;
+  // A copy: appending controllers moves the devices.
+  const std::string model =
+      model_from >= 0 ? *ctx.devices[model_from].Get("@model") : ImplicitModel(ctx, *scsi);
   for (int c = 0; c <= max; ++c) {
     if (!HasController(ctx, scsi->bus, static_cast<uint32_t>(c))) {
       AppendController(ctx, scsi->bus, static_cast<uint32_t>(c), model);
@@ -320,7 +348,9 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
     int max = -1;
     for (int i : ctx.disk_order) {
       const Device& d = ctx.devices[i];
-      if (d.address.type != AddressType::kDrive || d.GetOr("target/@bus", "") != bus.bus) continue;
+      if (d.address.type != AddressType::kDrive) continue;
+      const std::string* on = ScanProp(d.props, "target/@bus");
+      if (!SameText(on ? std::string_view(*on) : std::string_view(), bus.bus)) continue;
       max = std::max(max, static_cast<int>(std::min<uint32_t>(d.address.Number("controller"), 255)));
     }
     for (int c = 0; c <= max; ++c) {
@@ -329,11 +359,15 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
       }
     }
   }
-  // virtio-serial for virtio channels and consoles: the controller they name, else index 0.
-  for (int pass = 0; pass < 2; ++pass) {
+  // virtio-serial for virtio channels, then consoles: the controller they name, else index 0.
+  // The second pass only when the first saw a virtio console.
+  bool consoles = false;
+  for (int pass = 0; pass < 2 && (pass == 0 || consoles); ++pass) {
     for (size_t i = 0; i < ctx.devices.size(); ++i) {
       const Device& d = ctx.devices[i];
-      if (!IsVirtioChannel(d) || (pass == 0) != (d.tag == std::string_view("channel"))) continue;
+      if (!IsVirtioChannel(d)) continue;
+      if (pass == 0 && !SameText(d.tag, "channel")) consoles = true;
+      if ((pass == 0) != SameText(d.tag, "channel")) continue;
       uint32_t c = d.address.type == AddressType::kVirtioSerial ? d.address.Number("controller") : 0;
       if (!HasController(ctx, "virtio-serial", c)) AppendController(ctx, "virtio-serial", c, "");
     }
@@ -343,7 +377,7 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
   // By index: AppendController grows ctx.devices, which would leave a reference dangling.
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     Device& d = ctx.devices[i];
-    if (d.tag != std::string_view("smartcard")) continue;
+    if (!SameText(d.tag, "smartcard")) continue;
     if (d.address.type == AddressType::kNone) {
       SetAddress(d, AddressType::kCcid, "ccid", {{"controller", "0"}, {"slot", "0"}});
     }
@@ -354,26 +388,39 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
   return AddScsiHostdevControllers(ctx, Unaddressed::kSkip);
 }
 
-bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
-  // Nothing to do without a spapr-vio address or a device of a class that takes one. A device
-  // whose properties fit no such class cannot be of one: only the others are classified.
-  std::vector<const DeviceClass*> vio_classes;
-  for (const DeviceClass& c : ctx.catalog.classes) {
-    if (c.spapr_vio_reg != 0) vio_classes.push_back(&c);
+namespace {
+
+/// Whether any device has a spapr-vio address or is of a class that takes one. Before the
+/// pipeline has classified the devices: a device whose properties fit no such class cannot be
+/// of one, so only the others are classified; the classes with a spapr-vio reg are few: each is
+/// tried on the devices of its element, with no list built.
+bool AnySpaprVio(const NonPciContext& ctx) {
+  for (const Device& d : ctx.devices) {
+    if (SameText(d.address.type_name, "spapr-vio")) return true;
   }
-  bool any = false;
-  for (size_t i = 0; i < ctx.devices.size() && !any; ++i) {
-    const Device& d = ctx.devices[i];
-    if (d.address.type_name == std::string_view("spapr-vio")) {
-      any = true;
-    } else if (std::any_of(vio_classes.begin(), vio_classes.end(), [&](const DeviceClass* c) {
-                 return c->element == d.tag && c->when.Matches(d.tag, d.props);
-               })) {
+  if (ctx.classes && ctx.classes->size() >= ctx.devices.size()) {
+    // Every device classified: its class says.
+    auto end = ctx.classes->begin() + static_cast<std::ptrdiff_t>(ctx.devices.size());
+    return std::any_of(ctx.classes->begin(), end,
+                       [](const DeviceClass* c) { return c && c->spapr_vio_reg != 0; });
+  }
+  for (const DeviceClass& c : ctx.catalog.classes) {
+    if (c.spapr_vio_reg == 0) continue;
+    for (size_t i = 0; i < ctx.devices.size(); ++i) {
+      const Device& d = ctx.devices[i];
+      if (!SameText(d.tag, c.element) || !c.when.Matches(d.tag, d.props)) continue;
       const DeviceClass* cls = ClassOf(ctx, static_cast<int>(i));
-      any = cls && cls->spapr_vio_reg != 0;
+      if (cls && cls->spapr_vio_reg != 0) return true;
     }
   }
-  if (!any) return true;
+  return false;
+}
+
+}  // namespace
+
+bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
+  // Nothing to do without a spapr-vio address or a device of a class that takes one.
+  if (!AnySpaprVio(ctx)) return true;
   std::set<uint32_t> used;
   std::vector<int> wanting;
   // The first console, when it is serial port 0's copy, is not a device of its own
@@ -472,23 +519,24 @@ bool AssignMemorySlots(const NonPciContext& ctx, Diagnostics& errs) {
 bool AssignVirtioSerial(const NonPciContext& ctx, Diagnostics& errs) {
   (void)errs;
   std::map<uint32_t, std::set<uint32_t>> used;  // controller index -> ports taken
-  std::map<uint32_t, uint32_t> ports;           // controller index -> port count
-  for (int i : ctx.controller_order) {
-    const Device& c = ctx.devices[i];
-    if (!c.Is("@type", "virtio-serial")) continue;
-    uint32_t idx = ParseDecimal(c.GetOr("@index", "0")).value_or(0);
-    ports[idx] = ParseUnsigned(c.GetOr("@ports", "")).value_or(ctx.catalog.virtio_serial_ports);
-  }
   std::vector<int> channels;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     Device& d = ctx.devices[i];
-    if (d.tag != std::string_view("channel") || !IsVirtioChannel(d)) continue;
+    if (!SameText(d.tag, "channel") || !IsVirtioChannel(d)) continue;
     if (d.address.type == AddressType::kVirtioSerial && d.address.Number("port") != 0) {
       used[d.address.Number("controller")].insert(d.address.Number("port"));
     } else if (d.address.type == AddressType::kNone ||
                d.address.type == AddressType::kVirtioSerial) {
       channels.push_back(static_cast<int>(i));
     }
+  }
+  if (channels.empty()) return true;
+  std::map<uint32_t, uint32_t> ports;  // controller index -> port count
+  for (int i : ctx.controller_order) {
+    const Device& c = ctx.devices[i];
+    if (!c.Is("@type", "virtio-serial")) continue;
+    uint32_t idx = ParseDecimal(c.GetOr("@index", "0")).value_or(0);
+    ports[idx] = ParseUnsigned(c.GetOr("@ports", "")).value_or(ctx.catalog.virtio_serial_ports);
   }
   auto free_port = [&](uint32_t controller) -> std::optional<uint32_t> {
     auto it = ports.find(controller);
@@ -576,29 +624,44 @@ std::string PortString(const std::vector<uint32_t>& path) {
 
 bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
   // USB devices in assignment order (none: nothing to do): (match, device) pairs in device
-  // order, then stably by match. Consecutive devices of one element (most of a large domain)
-  // share the choice of the matches to try.
+  // order, then stably by match. Consecutive devices of one class, or of one element when
+  // their class is not known, (most of a large domain) share the choice of the matches to try:
+  // those of their element that their class does not rule out, a bit each for the first 64 (a
+  // catalogue with more tries the others on every device).
   std::vector<std::pair<size_t, int>> hits;
   const std::string* last_tag = nullptr;
+  const DeviceClass* last_class = nullptr;
   const size_t matches = ctx.catalog.usb_devices.size();
-  std::vector<size_t> candidates;  // the matches of last_tag's element
-  candidates.reserve(matches);
+  constexpr size_t kMasked = 64;
+  uint64_t candidates = 0;  // the first kMasked matches of last_tag's element
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     const Device& d = ctx.devices[i];
-    if (!last_tag || d.tag != *last_tag) {
+    const DeviceClass* cls = KnownClass(ctx, static_cast<int>(i));
+    if (!last_tag || cls != last_class || (!cls && !SameText(d.tag, *last_tag))) {
       last_tag = &d.tag;
-      candidates.clear();
-      for (size_t k = 0; k < matches; ++k) {
-        const std::string& element = ctx.catalog.usb_devices[k].element;
-        if (element.empty() || element == d.tag) candidates.push_back(k);
+      last_class = cls;
+      candidates = 0;
+      for (size_t k = 0; k < matches && k < kMasked; ++k) {
+        const Match& m = ctx.catalog.usb_devices[k];
+        if ((m.element.empty() || SameText(m.element, d.tag)) && !(cls && ClassRulesOut(*cls, m))) {
+          candidates |= uint64_t{1} << k;
+        }
       }
     }
-    for (size_t k : candidates) {
+    for (uint64_t bits = candidates; bits != 0; bits &= bits - 1) {
+      size_t k = static_cast<size_t>(std::countr_zero(bits));
+      const Match& m = ctx.catalog.usb_devices[k];
+      if (m.Matches(d.tag, d.props)) {
+        hits.emplace_back(k, static_cast<int>(i));
+      }
+    }
+    for (size_t k = kMasked; k < matches; ++k) {
       if (ctx.catalog.usb_devices[k].Matches(d.tag, d.props)) {
         hits.emplace_back(k, static_cast<int>(i));
       }
     }
   }
+  if (hits.empty()) return true;
   std::stable_sort(hits.begin(), hits.end(),
                    [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<int> order;
@@ -762,7 +825,7 @@ bool ValidateDevices(const NonPciContext& ctx, Diagnostics& errs) {
                     i);
       }
     }
-    if (d.tag == std::string_view("smartcard")) {
+    if (SameText(d.tag, "smartcard")) {
       // QEMU 7.2 has one CCID slot (qemuValidateDomainSmartcardDef).
       bool at_zero = d.address.type == AddressType::kCcid && d.address.Number("controller") == 0 &&
                      d.address.Number("slot") == 0;
@@ -777,9 +840,16 @@ bool ValidateDevices(const NonPciContext& ctx, Diagnostics& errs) {
 
 bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
   for (const UnsupportedDevice& u : ctx.family.unsupported_devices) {
+    // Devices of a class its rule rules out are skipped; consecutive ones share the answer.
+    const DeviceClass* last_class = nullptr;
+    bool ruled_out = false;
     for (size_t i = 0; i < ctx.devices.size(); ++i) {
       const Device& d = ctx.devices[i];
-      if (!u.match.element.empty() && d.tag != u.match.element) continue;
+      if (!u.match.element.empty() && !SameText(d.tag, u.match.element)) continue;
+      const DeviceClass* cls = KnownClass(ctx, static_cast<int>(i));
+      if (cls && cls != last_class) ruled_out = ClassRulesOut(*cls, u.match);
+      last_class = cls;
+      if (cls && ruled_out) continue;
       if (u.match.Matches(d.tag, d.props)) {
         return Fail(ctx, errs, Rule::kDeviceUnsupported, u.message, static_cast<int>(i));
       }
@@ -789,21 +859,24 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
   std::vector<int> disks, hostdevs_at;
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     const std::string& tag = ctx.devices[i].tag;
-    if (tag == std::string_view("disk")) disks.push_back(static_cast<int>(i));
-    if (tag == std::string_view("hostdev")) hostdevs_at.push_back(static_cast<int>(i));
+    if (SameText(tag, "disk")) disks.push_back(static_cast<int>(i));
+    if (SameText(tag, "hostdev")) hostdevs_at.push_back(static_cast<int>(i));
   }
   // Duplicate disk targets, then duplicate host devices (virDomainDefValidateInternal): the
   // first disk whose target an earlier disk has is refused, naming that earlier disk. The
-  // targets seen so far are in an open-addressing table of disks (views, no copies).
+  // targets seen so far are in an open-addressing table of disks (views, no copies); one disk
+  // needs none.
   size_t buckets = 16;
   while (buckets < 2 * disks.size()) buckets *= 2;
-  std::vector<int> seen(buckets, -1);
+  std::vector<int> seen;
+  if (disks.size() > 1) seen.assign(buckets, -1);
   auto target_of = [&](int i) {
     const std::string* target = ScanProp(ctx.devices[i].props, "target/@dev");
     return target ? std::string_view(*target) : std::string_view();
   };
   int duplicate = -1, holder = -1;
-  for (int i : disks) {
+  for (size_t k = 0; k < disks.size() && !seen.empty(); ++k) {
+    int i = disks[k];
     std::string_view dev = target_of(i);
     size_t b = std::hash<std::string_view>()(dev) & (buckets - 1);
     while (seen[b] >= 0 && target_of(seen[b]) != dev) b = (b + 1) & (buckets - 1);

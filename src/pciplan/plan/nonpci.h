@@ -26,7 +26,11 @@ struct NonPciContext {
 };
 
 /// The class of device `dev`: the pipeline's when it has one, else Catalog::Classify.
-const DeviceClass* ClassOf(const NonPciContext& ctx, int dev);
+inline const DeviceClass* ClassOf(const NonPciContext& ctx, int dev) {
+  const size_t i = static_cast<size_t>(dev);
+  if (ctx.classes && i < ctx.classes->size()) return (*ctx.classes)[i];
+  return ctx.catalog.Classify(ctx.devices[i].tag, ctx.devices[i].props);
+}
 
 /// libvirt's virDiskNameToIndex: "vda" -> 0, "sdaa" -> 26; -1 when the name has no known
 /// prefix (fd, hd, vd, sd, xvd, ubd) or is followed by anything but letters.

@@ -141,6 +141,26 @@ TEST(NonPci, ASpaprVioRegGivenTwiceIsRefused) {
   EXPECT_EQ(p.errors().front().message, "spapr-vio address 0x2000 already in use");
 }
 
+TEST(NonPci, TheSpaprVioAddressOfANoneMemballoonIsDroppedAndTakesNoReg) {
+  // libvirt drops the address of a memballoon of model none (oracle: libvirt 9.0 defines this
+  // domain and gives the controller its reg).
+  Result<Plan> p = PlanXml(DomainXml(
+      "pc",
+      "<controller type='scsi' index='0' model='ibmvscsi'><address type='spapr-vio' "
+      "reg='0x2000'/></controller><memballoon model='none'><address type='spapr-vio' "
+      "reg='0x2000'/></memballoon>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "controller"), "spapr-vio reg=0x2000");
+  EXPECT_EQ(AddressOf(*p, "memballoon"), "");
+  // Nor does it keep the controller from the first reg (oracle: 0x00002000).
+  Result<Plan> q = PlanXml(DomainXml(
+      "pc",
+      "<controller type='scsi' index='0' model='ibmvscsi'/><memballoon model='none'><address "
+      "type='spapr-vio' reg='0x2000'/></memballoon>"));
+  ASSERT_TRUE(q.ok()) << q.errors().front().message;
+  EXPECT_EQ(AddressOf(*q, "controller"), "spapr-vio reg=0x00002000");
+}
+
 TEST(NonPci, NvramIsPseriesOnly) {
   Result<Plan> p = PlanXml(DomainXml("pc", "<nvram/>"));
   ASSERT_FALSE(p.ok());
@@ -267,6 +287,16 @@ TEST(NonPci, InvalidDomainsAreRefusedNamingTheRule) {
        Rule::kMemorySlotRange},
       {"more dimms than slots",
        DomainXml("q35", std::string(kDimm) + kDimm + kDimm, "x86_64", kSlots), Rule::kNoFreeSlot},
+      // The machine's other controllers are of classes that cannot be IDE ones; this one is.
+      {"ide controller on q35", DomainXml("q35", "<controller type='ide' index='0'/>"),
+       Rule::kDeviceUnsupported},
+      // The smallest table of targets: two disks.
+      {"two disks with one target",
+       DomainXml("pc",
+                 "<disk type='file' device='disk'><source file='/a'/><target dev='vda' "
+                 "bus='virtio'/></disk><disk type='file' device='disk'><source file='/b'/>"
+                 "<target dev='vda' bus='virtio'/></disk>"),
+       Rule::kDuplicateDiskTarget},
   };
   for (const RuleCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -275,6 +305,34 @@ TEST(NonPci, InvalidDomainsAreRefusedNamingTheRule) {
     EXPECT_EQ(RuleId(p.errors().front().rule), RuleId(c.rule))
         << p.errors().front().Render("t.xml");
   }
+}
+
+TEST(NonPci, OnlyUsbDevicesAmongDevicesOfOtherClassesTakeUsbPorts) {
+  // The controllers and the PS/2 inputs are of classes no USB device match fits; the tablet and
+  // the ccid controller (no class rules it out) take ports, in the catalogue's order.
+  Result<Plan> p = PlanXml(DomainXml("q35",
+                                     "<input type='mouse' bus='ps2'/><input type='tablet' "
+                                     "bus='usb'/><smartcard mode='host'/>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(AddressOf(*p, "input", 0), "");
+  EXPECT_EQ(AddressOf(*p, "input", 1), "usb bus=0 port=2");
+  for (const Device& d : p->devices) {
+    if (d.tag != "controller") continue;
+    EXPECT_EQ(d.address.type == AddressType::kUsb, d.Is("@type", "ccid")) << d.GetOr("@type", "");
+    if (d.Is("@type", "ccid")) {
+      EXPECT_EQ(d.address.attrs.at("port"), "1");
+    }
+  }
+}
+
+TEST(NonPci, AVirtioConsoleWithoutChannelsGetsAVirtioSerialController) {
+  Result<Plan> p =
+      PlanXml(DomainXml("pc", "<console type='pty'><target type='virtio' port='0'/></console>"));
+  ASSERT_TRUE(p.ok()) << p.errors().front().message;
+  EXPECT_EQ(Controllers(*p, "virtio-serial"), 1);
+  Result<Plan> none = PlanXml(DomainXml("pc", ""));
+  ASSERT_TRUE(none.ok()) << none.errors().front().message;
+  EXPECT_EQ(Controllers(*none, "virtio-serial"), 0);
 }
 
 TEST(NonPci, ErrorNamesANonPciHostdevByItsOrdinalNotAPciAddress) {

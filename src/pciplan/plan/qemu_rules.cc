@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <bitset>
 #include <iterator>
 #include <map>
+#include <memory_resource>
 #include <set>
 #include <string_view>
 
@@ -46,36 +48,78 @@ struct PciController {
   uint32_t index = 0;
   const ControllerModel* model = nullptr;
   std::array<bool, kUniqueCount> has_target{};  // whether the model has each kUniqueTargets
+  // The device's value of each kUniqueTargets, or nullptr.
+  std::array<const std::string*, kUniqueCount> target{};
 };
 
-std::vector<PciController> PciControllers(const std::vector<Device>& devices,
-                                          const Catalog& catalog, const MachineFamily& family) {
-  std::vector<PciController> out;
-  // A plan's controllers share a few models: each run of one model is looked up once.
+/// The properties of a controller the checks read, found in one walk over its list (a
+/// controller has a handful; each is told apart by its length first).
+struct ControllerProps {
+  const std::string* type = nullptr;
+  const std::string* model = nullptr;
+  const std::string* index = nullptr;
+  std::array<const std::string*, kUniqueCount> target{};
+};
+
+ControllerProps ReadControllerProps(const Props& props) {
+  ControllerProps out;
+  for (const auto& [path, value] : props) {
+    if (SameText(path, "@type")) {
+      out.type = &value;
+    } else if (SameText(path, "@model")) {
+      out.model = &value;
+    } else if (SameText(path, "@index")) {
+      out.index = &value;
+    } else {
+      for (size_t k = 0; k < kUniqueCount; ++k) {
+        if (SameText(path, kUniqueTargets[k].path)) out.target[k] = &value;
+      }
+    }
+  }
+  return out;
+}
+
+/// The plan's PCI controllers, in device order, in memory from `arena`.
+std::pmr::vector<PciController> PciControllers(const std::vector<Device>& devices,
+                                               const Catalog& catalog, const MachineFamily& family,
+                                               std::pmr::memory_resource* arena) {
+  std::pmr::vector<PciController> out(arena);
+  // Only a controller with one of kUniqueTargets needs its model (whether the model has it):
+  // every PCI controller's model is a known one by now (the pipeline refuses the others before
+  // addressing). A plan's controllers share a few models: each run of one model is looked up
+  // once.
+  const std::string no_model;
   const std::string* last_name = nullptr;
   PciController last;
   ControllerModelId m = -1;
   for (size_t i = 0; i < devices.size(); ++i) {
     const Device& d = devices[i];
-    if (d.tag != std::string_view("controller") || !ScanIs(d.props, "@type", "pci")) continue;
-    static const std::string kNone;
-    const std::string* name = ScanProp(d.props, "@model");
-    if (!name) name = &kNone;
-    if (!last_name || *name != *last_name) {
+    if (!SameText(d.tag, "controller")) continue;
+    const ControllerProps props = ReadControllerProps(d.props);
+    if (!props.type || !SameText(*props.type, "pci")) continue;
+    const std::string* name = props.model ? props.model : &no_model;
+    const bool targets = std::any_of(props.target.begin(), props.target.end(),
+                                     [](const std::string* t) { return t != nullptr; });
+    if (targets && (!last_name || !SameText(*name, *last_name))) {
       last_name = name;
       m = catalog.FindController(*name, family.name);
       if (m >= 0) {
         last.model = &catalog.controller(m);
-        for (size_t k = 0; k < kUniqueCount; ++k) {
-          last.has_target[k] = last.model->target.count(kUniqueTargets[k].attr) > 0;
+        last.has_target = {};
+        for (const auto& [attr, value] : last.model->target) {
+          (void)value;
+          for (size_t k = 0; k < kUniqueCount; ++k) {
+            last.has_target[k] = last.has_target[k] || SameText(attr, kUniqueTargets[k].attr);
+          }
         }
       }
     }
-    const std::string* index_text = ScanProp(d.props, "@index");
-    std::optional<uint32_t> index = index_text ? ParseDecimal(*index_text) : std::nullopt;
-    if (m < 0 || !index) continue;
+    std::optional<uint32_t> index = props.index ? ParseDecimal(*props.index) : std::nullopt;
+    if ((targets && m < 0) || !index) continue;
     last.device = i;
     last.index = *index;
+    last.target = props.target;
+    if (out.empty()) out.reserve(8);  // most plans have a few: one allocation
     out.push_back(last);
   }
   return out;
@@ -91,25 +135,33 @@ Diagnostic At(Rule rule, std::string message, const std::vector<Device>& devices
   return diag;
 }
 
-void CheckUnique(const std::vector<Device>& devices, const std::vector<PciController>& ctrls,
+void CheckUnique(const std::vector<Device>& devices, const std::pmr::vector<PciController>& ctrls,
                  size_t k, Diagnostics& out) {
   const UniqueTarget& u = kUniqueTargets[k];
-  // value -> device: values below 256 (all that validation lets through) in a table.
-  constexpr size_t kNobody = static_cast<size_t>(-1);
-  std::vector<size_t> small;
+  auto value_of = [&](const PciController& c) {
+    const std::string* text = c.target[k];
+    return ParseUnsigned(text ? std::string_view(*text) : std::string_view());
+  };
+  // Values below 256 (all that validation lets through) taken: a bit each; the holder of a
+  // value taken twice is looked up again (an error, so rare). Others: value -> device.
+  std::bitset<256> small;
   std::map<uint32_t, size_t> taken;
-  for (const PciController& c : ctrls) {
+  for (size_t at = 0; at < ctrls.size(); ++at) {
+    const PciController& c = ctrls[at];
     if (!c.has_target[k]) continue;
-    const std::string* text = ScanProp(devices[c.device].props, u.path);
-    std::optional<uint32_t> v = ParseUnsigned(text ? std::string_view(*text) : std::string_view());
+    std::optional<uint32_t> v = value_of(c);
     if (!v) continue;
-    size_t holder;
+    size_t holder = 0;
     if (*v < 256) {
-      if (small.empty()) small.assign(256, kNobody);
-      holder = small[*v];
-      if (holder == kNobody) {
-        small[*v] = c.device;
+      if (!small[*v]) {
+        small[*v] = true;
         continue;
+      }
+      for (size_t first = 0; first < at; ++first) {
+        if (ctrls[first].has_target[k] && value_of(ctrls[first]) == v) {
+          holder = ctrls[first].device;
+          break;
+        }
       }
     } else {
       auto [it, fresh] = taken.emplace(*v, c.device);
@@ -126,16 +178,35 @@ void CheckUnique(const std::vector<Device>& devices, const std::vector<PciContro
 
 // QEMU creates the -device objects in command-line order and a controller only on a bus that
 // exists by then: a loop of controllers, each plugged into the next, can never be created.
-void CheckCycles(const std::vector<Device>& devices, const std::vector<PciController>& ctrls,
-                 Diagnostics& out) {
-  // Controllers by index, the first of an index first (lookup by binary search).
-  std::vector<const PciController*> by_index;
-  by_index.reserve(ctrls.size());
-  for (const PciController& c : ctrls) by_index.push_back(&c);
-  std::stable_sort(
-      by_index.begin(), by_index.end(),
-      [](const PciController* x, const PciController* y) { return x->index < y->index; });
+void CheckCycles(const std::vector<Device>& devices,
+                 const std::pmr::vector<PciController>& ctrls, Diagnostics& out) {
+  // A loop passes through controllers that have PCI addresses: none, no loop.
+  if (std::none_of(ctrls.begin(), ctrls.end(), [&](const PciController& c) {
+        return devices[c.device].address.type == AddressType::kPci;
+      })) {
+    return;
+  }
+  // Controllers by index, the first of an index first (lookup by binary search): the
+  // controllers themselves when they come in that order (a plan's usually do), else pointers
+  // to them, sorted.
+  auto by_index_less = [](const PciController* x, const PciController* y) {
+    return x->index < y->index;
+  };
+  const bool in_order = std::is_sorted(
+      ctrls.begin(), ctrls.end(),
+      [](const PciController& x, const PciController& y) { return x.index < y.index; });
+  std::pmr::vector<const PciController*> by_index(ctrls.get_allocator());
+  if (!in_order) {
+    by_index.reserve(ctrls.size());
+    for (const PciController& c : ctrls) by_index.push_back(&c);
+    std::stable_sort(by_index.begin(), by_index.end(), by_index_less);
+  }
   auto find = [&](uint32_t index) -> const PciController* {
+    if (in_order) {
+      auto it = std::lower_bound(ctrls.begin(), ctrls.end(), index,
+                                 [](const PciController& c, uint32_t i) { return c.index < i; });
+      return it != ctrls.end() && it->index == index ? &*it : nullptr;
+    }
     auto it = std::lower_bound(by_index.begin(), by_index.end(), index,
                                [](const PciController* c, uint32_t i) { return c->index < i; });
     return it != by_index.end() && (*it)->index == index ? *it : nullptr;
@@ -202,7 +273,10 @@ void CheckMmioTransports(const std::vector<Device>& devices, const Catalog& cata
 
 Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog,
                            const MachineFamily& family) {
-  std::vector<PciController> ctrls = PciControllers(devices, catalog, family);
+  // Most plans have a few PCI controllers: their lists live on the stack.
+  std::array<std::byte, 1024> buffer;
+  std::pmr::monotonic_buffer_resource arena(buffer.data(), buffer.size());
+  const std::pmr::vector<PciController> ctrls = PciControllers(devices, catalog, family, &arena);
   Diagnostics out;
   CheckCycles(devices, ctrls, out);
   for (size_t k = 0; k < kUniqueCount; ++k) CheckUnique(devices, ctrls, k, out);
