@@ -46,7 +46,11 @@ const std::string* FindValue(const Props& props, std::string_view path) {
 }  // namespace
 
 bool Match::Matches(const std::string& tag, const Props& dev_props) const {
-  if (!element.empty() && tag != element) return false;
+  if (!element.empty() && !SameText(tag, element)) return false;
+  return MatchesProps(dev_props);
+}
+
+bool Match::MatchesProps(const Props& dev_props) const {
   for (const auto& [path, values] : props) {
     const std::string* value = FindValue(dev_props, path);
     if (!value || std::find(values.begin(), values.end(), *value) == values.end()) return false;
@@ -116,7 +120,10 @@ const DeviceClass* Catalog::Classify(const std::string& tag, const Props& props)
     for (const ClassIndex::Run& run : class_index.runs()) {
       if (!SameText(classes[run.first].element, tag)) continue;
       for (size_t i = run.first; i < size_t{run.first} + run.count; ++i) {
-        if (classes[i].when.Matches(tag, props)) return &classes[i];
+        const Match& when = classes[i].when;
+        if ((when.element.empty() || SameText(when.element, tag)) && when.MatchesProps(props)) {
+          return &classes[i];
+        }
       }
     }
     return nullptr;

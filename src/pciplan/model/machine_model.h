@@ -27,6 +27,8 @@ struct Match {
   /// True when the element is `tag` and every listed property has one of the values.
   /// Roles are not checked here (the caller knows which device plays a role).
   bool Matches(const std::string& tag, const Props& props) const;
+  /// The same for the properties alone (the caller has checked the element).
+  bool MatchesProps(const Props& props) const;
 
   bool operator==(const Match&) const = default;
 };

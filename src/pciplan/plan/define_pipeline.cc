@@ -434,7 +434,7 @@ bool DefinePipeline::CheckControllers() {
     }
   }
   // Duplicate (type, index) pairs: the first controller in list order whose pair an earlier
-  // one has is refused. Sorted stably by pair, each run of one pair starts with its first.
+  // one has is refused. Sorted by pair and position, each run of one pair starts with its first.
   struct TypeIndex {
     std::string_view type;
     int64_t index;
@@ -453,8 +453,9 @@ bool DefinePipeline::CheckControllers() {
     std::optional<uint32_t> parsed = ParseDecimal(index ? std::string_view(*index) : "");
     pairs.push_back({*type, parsed ? static_cast<int64_t>(*parsed) : -1, pos});
   }
-  std::stable_sort(pairs.begin(), pairs.end(), [](const TypeIndex& x, const TypeIndex& y) {
-    return std::tie(x.type, x.index) < std::tie(y.type, y.index);
+  // By pair, then list position (unique): what a stable sort by pair gives, with no buffer.
+  std::sort(pairs.begin(), pairs.end(), [](const TypeIndex& x, const TypeIndex& y) {
+    return std::tie(x.type, x.index, x.pos) < std::tie(y.type, y.index, y.pos);
   });
   const TypeIndex* duplicate = nullptr;
   for (size_t k = 1; k < pairs.size(); ++k) {
