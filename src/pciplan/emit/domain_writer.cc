@@ -467,6 +467,8 @@ class Sink {
   void Wrote(size_t size) { n_ += size; }
   /// Characters written so far, in the string and in the buffer.
   size_t Position() const { return out_.size() + n_; }
+  /// The string, holding what was written before the last Flush().
+  const std::string& text() const { return out_; }
   void Flush() {
     out_.append(buf_, n_);
     n_ = 0;
@@ -556,24 +558,45 @@ void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
           (a[0] == b[0] && std::memcmp(a.data() + 1, b.data() + 1, a.size() - 1) == 0));
 }
 
-// libvirt's attribute and child order, so that new elements read like libvirt's output.
-int AttrRank(std::string_view name) {
-  static constexpr std::string_view kOrder[] = {
-      "type", "index", "model", "name",   "chassisNr", "chassis", "port",
-      "busNr", "hotplug", "domain", "bus", "slot",     "function"};
-  for (size_t i = 0; i < std::size(kOrder); ++i) {
-    if (SameName(name, kOrder[i])) return static_cast<int>(i);
-  }
-  return 100;
+/// name == lit, the length a constant: the bytes compared in a move or two, no call.
+template <size_t N>
+[[gnu::always_inline]] inline bool Is(std::string_view name, const char (&lit)[N]) {
+  return name.size() == N - 1 && std::memcmp(name.data(), lit, N - 1) == 0;
 }
 
-int ChildRank(std::string_view name) {
-  static constexpr std::string_view kOrder[] = {"driver", "source", "model",  "target",
-                                                "node",   "alias",  "address"};
-  for (size_t i = 0; i < std::size(kOrder); ++i) {
-    if (SameName(name, kOrder[i])) return static_cast<int>(i);
+// libvirt's attribute and child order, so that new elements read like libvirt's output: type,
+// index, model, name, chassisNr, chassis, port, busNr, hotplug, domain, bus, slot, function,
+// then any other (found by first letter, then one compare).
+int AttrRank(std::string_view name) {
+  if (name.empty()) return 100;
+  switch (name[0]) {
+    case 't': return Is(name, "type") ? 0 : 100;
+    case 'i': return Is(name, "index") ? 1 : 100;
+    case 'm': return Is(name, "model") ? 2 : 100;
+    case 'n': return Is(name, "name") ? 3 : 100;
+    case 'c': return Is(name, "chassisNr") ? 4 : Is(name, "chassis") ? 5 : 100;
+    case 'p': return Is(name, "port") ? 6 : 100;
+    case 'b': return Is(name, "busNr") ? 7 : Is(name, "bus") ? 10 : 100;
+    case 'h': return Is(name, "hotplug") ? 8 : 100;
+    case 'd': return Is(name, "domain") ? 9 : 100;
+    case 's': return Is(name, "slot") ? 11 : 100;
+    case 'f': return Is(name, "function") ? 12 : 100;
+    default: return 100;
   }
-  return 50;
+}
+
+// driver, source, model, target, node, alias, address, then any other.
+int ChildRank(std::string_view name) {
+  if (name.empty()) return 50;
+  switch (name[0]) {
+    case 'd': return Is(name, "driver") ? 0 : 50;
+    case 's': return Is(name, "source") ? 1 : 50;
+    case 'm': return Is(name, "model") ? 2 : 50;
+    case 't': return Is(name, "target") ? 3 : 50;
+    case 'n': return Is(name, "node") ? 4 : 50;
+    case 'a': return Is(name, "alias") ? 5 : Is(name, "address") ? 6 : 50;
+    default: return 50;
+  }
 }
 
 /// Puts (appends) the XML of one address element (AddressXml).
@@ -603,7 +626,7 @@ class ElementWriter {
   /// only their values differ: when an element has the shape of the one before, its layout is
   /// recorded (the text between the values, where each value goes), and a third one of the
   /// shape is written from that record without sorting or searching anything.
-  void Write(std::string& out, std::string_view name, const PathValue* props, size_t first,
+  void Write(Sink& sink, std::string_view name, const PathValue* props, size_t first,
              size_t last, size_t prefix, std::string_view indent, std::string_view unit,
              bool inline_style, char quote, const Address* tail = nullptr,
              std::string_view lead = {}) {
@@ -611,7 +634,6 @@ class ElementWriter {
     unit_ = unit;
     inline_ = inline_style;
     quote_ = quote;
-    Sink sink(out);
     sink.Put(lead);
     const bool same_shape = SameShape(name, props, first, last, prefix, indent, tail);
     if (same_shape && recorded_) {
@@ -630,6 +652,7 @@ class ElementWriter {
     if (recording_) {
       // The layout: the element's text between the values, copied once.
       sink.Flush();
+      const std::string& out = sink.text();
       const size_t size = out.size() - record_start_;
       literals_.assign(out.data() + record_start_, out.data() + out.size());
       ops_.clear();
@@ -920,7 +943,9 @@ class Writer {
   /// child of a
   /// later kind.
   void AddChildren(size_t name_offset, const SmallVector<NewChild, 8>& kids, const Element& e);
-  void InsertNewDevice(const Device& dev, const ListKey& key);
+  /// Writes the element of new device `dev` to `out`, a sink of the editor's buffer that the
+  /// new devices share (flushed once after the last).
+  void InsertNewDevice(Sink& out, const Device& dev, const ListKey& key);
   /// A new device and its list key.
   struct Added {
     ListKey key;
@@ -928,11 +953,14 @@ class Writer {
   };
   void FillEmptyDevices(const SmallVector<Added, 16>& added);
   /// Appends the new element of `dev`.
-  void AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
+  void AppendDeviceXml(Sink& out, const Device& dev, std::string_view indent,
                        bool inline_style, std::string_view lead = {});
   std::string DeviceXml(const Device& dev, std::string_view indent, bool inline_style) {
     std::string out;
-    AppendDeviceXml(out, dev, indent, inline_style);
+    {
+      Sink sink(out);
+      AppendDeviceXml(sink, dev, indent, inline_style);
+    }
     return out;
   }
   char QuoteOf(size_t name_offset) const;
@@ -1038,9 +1066,19 @@ ListKey Writer::KeyOf(const Device& dev) {
   // <controller>, and read for those only.
   if (controller_rank_ < 0) controller_rank_ = OutputRank("controller");
   if (!k.controller && k.rank != controller_rank_) return k;
-  if (const std::string* type = dev.Get("@type")) k.type = *type;
+  // The element's own attributes sort before its children ('@' is below every letter): one
+  // walk over them.
+  const std::string* index = nullptr;
+  for (const auto& [path, value] : dev.props) {
+    if (path.empty() || path[0] < '@') continue;
+    if (path[0] != '@') break;
+    if (Is(path, "@type")) {
+      k.type = value;
+    } else if (Is(path, "@index")) {
+      index = &value;
+    }
+  }
   k.type_id = TypeId(k.type);
-  const std::string* index = dev.Get("@index");
   k.index = index ? ParseDecimal(*index).value_or(0) : 0;
   return k;
 }
@@ -1296,7 +1334,10 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     size_t last = first;
     while (last < paths_.size() && below(last)) ++last;
     NewChild kid{child, b.size(), 0};
-    writer_.Write(b, child, paths_.data(), first, last, child.size() + 1, "", "", true, q());
+    {
+      Sink sink(b);
+      writer_.Write(sink, child, paths_.data(), first, last, child.size() + 1, "", "", true, q());
+    }
     kid.end = b.size();
     kids_.push_back(kid);
   }
@@ -1385,7 +1426,7 @@ std::optional<Writer::QuickEnd> Writer::QuickEndOf(const Device& dev) const {
   return QuickEnd{lt, start.quote};
 }
 
-void Writer::AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
+void Writer::AppendDeviceXml(Sink& out, const Device& dev, std::string_view indent,
                              bool inline_style, std::string_view lead) {
   paths_.clear();
   for (const auto& [path, value] : dev.props) {
@@ -1397,7 +1438,7 @@ void Writer::AppendDeviceXml(std::string& out, const Device& dev, std::string_vi
                 dev.address.type == AddressType::kNone ? nullptr : &dev.address, lead);
 }
 
-void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
+void Writer::InsertNewDevice(Sink& out, const Device& dev, const ListKey& key) {
   // Where libvirt lists it: after the last device of an earlier kind; controllers after the
   // last controller of the same type with a lower index (section 6.1).
   size_t after = InsertAfter(key);
@@ -1412,17 +1453,16 @@ void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
     pos = first;
     if (own) indent = *own;
   }
-  std::string& b = ed_.buffer();
-  const size_t mark = b.size();
+  const size_t mark = out.Position();
   // A line of its own: a line feed and the indentation first (kept for the next device, most
   // have the same).
   if (indent && (lead_.empty() || !SameText(std::string_view(lead_).substr(1), *indent))) {
     lead_.assign(1, '\n');
     lead_ += *indent;
   }
-  AppendDeviceXml(b, dev, indent ? *indent : std::string_view(), !indent,
+  AppendDeviceXml(out, dev, indent ? *indent : std::string_view(), !indent,
                   indent ? std::string_view(lead_) : std::string_view());
-  ed_.InsertAppended(pos, mark);
+  ed_.InsertRange(pos, mark, out.Position() - mark);
 }
 
 Result<std::string> Writer::Run() {
@@ -1480,7 +1520,8 @@ Result<std::string> Writer::Run() {
   if (empty && !added.empty()) {
     FillEmptyDevices(added);
   } else {
-    for (const Added& a : added) InsertNewDevice(*a.dev, a.key);
+    Sink out(ed_.buffer());
+    for (const Added& a : added) InsertNewDevice(out, *a.dev, a.key);
   }
   return ed_.Apply();
 }
