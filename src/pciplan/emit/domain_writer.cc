@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -97,11 +99,41 @@ struct StartTag {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/// a == b, inlined: texts of at most 16 bytes (the writer's names, indents and values) are
+/// compared in two overlapping loads of each, no call to memcmp.
+[[gnu::always_inline]] inline bool Same(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n >= 8 && n <= 16) {
+    uint64_t x0, x1, y0, y1;
+    std::memcpy(&x0, x, 8);
+    std::memcpy(&x1, x + n - 8, 8);
+    std::memcpy(&y0, y, 8);
+    std::memcpy(&y1, y + n - 8, 8);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+  }
+  if (n >= 4 && n < 8) {
+    uint32_t x0, x1, y0, y1;
+    std::memcpy(&x0, x, 4);
+    std::memcpy(&x1, x + n - 4, 4);
+    std::memcpy(&y0, y, 4);
+    std::memcpy(&y1, y + n - 4, 4);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+  }
+  if (n < 4) {
+    // 0 to 3 bytes: the first, the middle and the last (some the same byte).
+    return n == 0 || (x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1]);
+  }
+  return std::memcmp(x, y, n) == 0;
+}
+
 /// Whether two property lists are equal (Props::operator==), compared inline.
 bool SameProps(const Props& a, const Props& b) {
   if (a.size() != b.size()) return false;
   for (auto x = a.begin(), y = b.begin(); x != a.end(); ++x, ++y) {
-    if (!SameText(x->first, y->first) || !SameText(x->second, y->second)) return false;
+    if (!Same(x->first, y->first) || !Same(x->second, y->second)) return false;
   }
   return true;
 }
@@ -433,9 +465,12 @@ bool NeedsAttrEscape(std::string_view v) { return NeedsEscape(v, kAttrSpecial); 
   } else if (n >= 4 && n < 8) {
     std::memcpy(to, from, 4);
     std::memcpy(to + n - 4, from + n - 4, 4);
-  } else if (n < 4) {
-    for (size_t i = 0; i < n; ++i) to[i] = from[i];
-  } else {
+  } else if (n >= 2 && n < 4) {
+    std::memcpy(to, from, 2);
+    std::memcpy(to + n - 2, from + n - 2, 2);
+  } else if (n == 1) {
+    *to = *from;
+  } else if (n > 16) {
     std::memcpy(to, from, n);
   }
 }
@@ -551,11 +586,9 @@ void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
   }
 }
 
-/// Whether a name equals one of a short list: sizes, then first bytes, then the rest.
+/// Whether a name equals one of a short list.
 [[gnu::always_inline]] inline bool SameName(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         (a.empty() ||
-          (a[0] == b[0] && std::memcmp(a.data() + 1, b.data() + 1, a.size() - 1) == 0));
+  return Same(a, b);
 }
 
 /// name == lit, the length a constant: the bytes compared in a move or two, no call.
@@ -693,15 +726,15 @@ class ElementWriter {
 
   bool SameShape(std::string_view name, const PathValue* props, size_t first, size_t last,
                  size_t prefix, std::string_view indent, const Address* tail) const {
-    if (!SameText(name, shape_name_) || last - first != shape_.size() || prefix != shape_prefix_ ||
+    if (!Same(name, shape_name_) || last - first != shape_.size() || prefix != shape_prefix_ ||
         (tail != nullptr) != shape_tail_ || inline_ != shape_inline_ || quote_ != shape_quote_ ||
-        !SameText(unit_, shape_unit_) || !SameText(indent, shape_indent_)) {
+        !Same(unit_, shape_unit_) || !Same(indent, shape_indent_)) {
       return false;
     }
     for (size_t i = 0; i < shape_.size(); ++i) {
       const PathValue& p = props[first + i];
       const PathValue& k = shape_[i];
-      if (p.value.empty() != k.value.empty() || !SameText(p.path, k.path)) return false;
+      if (p.value.empty() != k.value.empty() || !Same(p.path, k.path)) return false;
     }
     return true;
   }
@@ -718,7 +751,7 @@ class ElementWriter {
   }
   /// s = v, no call when s has that text already (a writer's names and indents repeat).
   static void AssignIfOther(std::string& s, std::string_view v) {
-    if (!SameText(s, v)) s.assign(v);
+    if (!Same(s, v)) s.assign(v);
   }
   void Replay(Sink& out, const PathValue* props, size_t first, const Address* tail) {
     for (const Op& op : ops_) {
@@ -976,7 +1009,7 @@ class Writer {
   /// A number per distinct controller type, so that keys compare types as integers.
   int TypeId(std::string_view type) {
     for (size_t i = 0; i < types_.size(); ++i) {
-      if (SameText(types_[i], type)) return static_cast<int>(i);
+      if (Same(types_[i], type)) return static_cast<int>(i);
     }
     types_.push_back(type);
     return static_cast<int>(types_.size() - 1);
@@ -1044,7 +1077,7 @@ char Writer::QuoteOf(size_t name_offset) const {
 
 int Writer::OutputRank(std::string_view tag) {
   for (const TagRank& r : ranks_) {
-    if (SameText(r.tag, tag)) return r.rank;
+    if (Same(r.tag, tag)) return r.rank;
   }
   const std::vector<std::string>& order = cat_.output_order;
   int rank = static_cast<int>(order.size());
@@ -1058,10 +1091,21 @@ int Writer::OutputRank(std::string_view tag) {
   return rank;
 }
 
+/// ParseDecimal(s).value_or(0), a short run of digits read in place.
+uint32_t IndexValue(std::string_view s) {
+  if (s.empty() || s.size() > 9) return ParseDecimal(s).value_or(0);
+  uint32_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return ParseDecimal(s).value_or(0);
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return v;
+}
+
 ListKey Writer::KeyOf(const Device& dev) {
   ListKey k;
   k.rank = OutputRank(dev.tag);
-  k.controller = SameText(dev.tag, "controller");
+  k.controller = Same(dev.tag, "controller");
   // Type and index order controllers only: they are compared between devices of the rank of
   // <controller>, and read for those only.
   if (controller_rank_ < 0) controller_rank_ = OutputRank("controller");
@@ -1079,7 +1123,7 @@ ListKey Writer::KeyOf(const Device& dev) {
     }
   }
   k.type_id = TypeId(k.type);
-  k.index = index ? ParseDecimal(*index).value_or(0) : 0;
+  k.index = index ? IndexValue(*index) : 0;
   return k;
 }
 
@@ -1456,7 +1500,7 @@ void Writer::InsertNewDevice(Sink& out, const Device& dev, const ListKey& key) {
   const size_t mark = out.Position();
   // A line of its own: a line feed and the indentation first (kept for the next device, most
   // have the same).
-  if (indent && (lead_.empty() || !SameText(std::string_view(lead_).substr(1), *indent))) {
+  if (indent && (lead_.empty() || !Same(std::string_view(lead_).substr(1), *indent))) {
     lead_.assign(1, '\n');
     lead_ += *indent;
   }
@@ -1566,22 +1610,38 @@ void PutAttr(Sink& out, std::string_view key, std::string_view value, char q) {
   out.Put(q);
 }
 
+/// "000102...feff": each byte's two lower-case hex digits.
+constexpr std::array<char, 512> kHexPairs = [] {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::array<char, 512> t{};
+  for (int i = 0; i < 256; ++i) {
+    t[2 * i] = kHex[i >> 4];
+    t[2 * i + 1] = kHex[i & 0xf];
+  }
+  return t;
+}();
+
 /// Writes `key` (" name=", a literal) and Q0x..Q at `p`: `value` in lower-case hex, at least
 /// `min_digits` digits. Returns the end. Inlined, so that the key's copy is a few moves.
 [[gnu::always_inline]] inline char* PutHexAttr(char* p, std::string_view key, uint32_t value,
                                                int min_digits, char q) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::memcpy(p, key.data(), key.size());
   p += key.size();
   *p++ = q;
   *p++ = '0';
   *p++ = 'x';
-  int digits = 1;
-  while (digits < 8 && (value >> (4 * digits)) != 0) ++digits;
-  digits = std::max(digits, min_digits);
-  for (int d = digits - 1; d >= 0; --d) *p++ = kHex[(value >> (4 * d)) & 0xf];
-  *p++ = q;
-  return p;
+  const int digits = std::max(static_cast<int>(std::bit_width(value) + 3) / 4, min_digits);
+  // From the last digit back, two at a time (a byte's pair from a table).
+  char* const end = p + digits;
+  char* d = end;
+  int left = digits;
+  for (; left >= 2; left -= 2, value >>= 8) {
+    d -= 2;
+    std::memcpy(d, &kHexPairs[2 * (value & 0xff)], 2);
+  }
+  if (left) *--d = kHexPairs[2 * (value & 0xf) + 1];
+  *end = q;
+  return end + 1;
 }
 
 void PutAddressXml(Sink& out, const Address& a, char q) {
