@@ -854,8 +854,29 @@ class ElementWriter {
     Literal(out, '<');
     Literal(out, name);
     for (size_t a = attrs_at; a < attrs_.size(); ++a) {
+      const std::string_view key = attrs_[a].name;
+      const std::string_view value = props[attrs_[a].value].value;
+      const size_t size = key.size() + value.size() + 4;
+      if (size <= Sink::kSize && !NeedsAttrEscape(value)) {
+        // ` key='value'` in one piece, the most common case.
+        char* p = out.Reserve(size);
+        const size_t at = out.Position() + key.size() + 3;  // where the value goes
+        p[0] = ' ';
+        CopyShort(p + 1, key.data(), key.size());
+        p += key.size() + 1;
+        p[0] = '=';
+        p[1] = quote_;
+        CopyShort(p + 2, value.data(), value.size());
+        p[value.size() + 2] = quote_;
+        out.Wrote(size);
+        if (recording_) {
+          values_.push_back({OpKind::kAttrValue, attrs_[a].value - first_, at - record_start_,
+                             at + value.size() - record_start_});
+        }
+        continue;
+      }
       Literal(out, ' ');
-      Literal(out, attrs_[a].name);
+      Literal(out, key);
       Literal(out, '=');
       Literal(out, quote_);
       AttrValue(out, attrs_[a].value);
