@@ -43,8 +43,15 @@ class SmallVector {
   const T& operator[](size_t i) const { return data_[i]; }
   T& back() { return data_[size_ - 1]; }
   void clear() { size_ = 0; }
-  /// Shrinks to `n` items (n <= size()).
+  /// Shrinks to `n` items (n <= size()), or keeps `n` items written at Room() (n <= size() +
+  /// the room made).
   void resize(size_t n) { size_ = n; }
+  /// Room for `n` more items, written at the returned pointer, then counted by resize(): one
+  /// check for all of them instead of one per push_back.
+  T* Room(size_t n) {
+    if (n > capacity_ - size_) Grow(size_ + n);
+    return data_ + size_;
+  }
   void push_back(const T& item) {
     if (size_ == capacity_) Grow(size_ + 1);
     data_[size_++] = item;
@@ -776,6 +783,36 @@ class ElementWriter {
   // taken from the output afterwards).
   [[gnu::always_inline]] void Literal(Sink& out, std::string_view s) { out.Put(s); }
   [[gnu::always_inline]] void Literal(Sink& out, char c) { out.Put(c); }
+  /// A line feed and the indentation, in one piece.
+  void Line(Sink& out) {
+    const size_t size = indent_.size() + 1;
+    if (size > Sink::kSize) {
+      out.Put('\n');
+      out.Put(indent_);
+      return;
+    }
+    char* p = out.Reserve(size);
+    p[0] = '\n';
+    CopyShort(p + 1, indent_.data(), indent_.size());
+    out.Wrote(size);
+  }
+  /// `open`, `name`, `close` (short literals) in one piece.
+  template <size_t N, size_t M>
+  [[gnu::always_inline]] static void Tag(Sink& out, const char (&open)[N], std::string_view name,
+                                         const char (&close)[M]) {
+    const size_t size = N - 1 + name.size() + M - 1;
+    if (size > Sink::kSize) {
+      out.Put(std::string_view(open, N - 1));
+      out.Put(name);
+      out.Put(std::string_view(close, M - 1));
+      return;
+    }
+    char* p = out.Reserve(size);
+    std::memcpy(p, open, N - 1);
+    CopyShort(p + N - 1, name.data(), name.size());
+    std::memcpy(p + N - 1 + name.size(), close, M - 1);
+    out.Wrote(size);
+  }
   void RecordValue(const Sink& out, OpKind kind, size_t place, size_t begin) {
     values_.push_back({kind, place, begin - record_start_, out.Position() - record_start_});
   }
@@ -851,8 +888,7 @@ class ElementWriter {
     }
     SortTail(attrs_, attrs_at, [](const Attr& a) { return a.rank; });
     SortTail(children_, children_at, [](const Child& c) { return c.rank; });
-    Literal(out, '<');
-    Literal(out, name);
+    Tag(out, "<", name, "");
     for (size_t a = attrs_at; a < attrs_.size(); ++a) {
       const std::string_view key = attrs_[a].name;
       const std::string_view value = props[attrs_[a].value].value;
@@ -895,8 +931,7 @@ class ElementWriter {
         if (!inline_) indent_ += unit_;
         for (size_t c = children_at; c < children_.size(); ++c) {
           if (!inline_) {
-            Literal(out, '\n');
-            Literal(out, indent_);
+            Line(out);
           }
           // Copied: the recursion may grow the list.
           Child child = children_[c];
@@ -905,20 +940,16 @@ class ElementWriter {
         }
         if (tail) {
           if (!inline_) {
-            Literal(out, '\n');
-            Literal(out, indent_);
+            Line(out);
           }
           Tail(out, *tail);
         }
         indent_.resize(indent_size);
         if (!inline_) {
-          Literal(out, '\n');
-          Literal(out, indent_);
+          Line(out);
         }
       }
-      Literal(out, "</");
-      Literal(out, name);
-      Literal(out, '>');
+      Tag(out, "</", name, ">");
     }
     attrs_.resize(attrs_at);
     children_.resize(children_at);
@@ -1494,10 +1525,13 @@ std::optional<Writer::QuickEnd> Writer::QuickEndOf(const Device& dev) const {
 void Writer::AppendDeviceXml(Sink& out, const Device& dev, std::string_view indent,
                              bool inline_style, std::string_view lead) {
   paths_.clear();
+  PathValue* const first = paths_.Room(dev.props.size());
+  PathValue* p = first;
   for (const auto& [path, value] : dev.props) {
     if (!path.empty() && path.back() == '/') continue;  // a child's marker: its paths make it
-    paths_.push_back({path, value});
+    *p++ = {path, value};
   }
+  paths_.resize(static_cast<size_t>(p - first));
   writer_.Write(out, dev.tag, paths_.data(), 0, paths_.size(), 0, indent,
                 inline_style ? std::string_view() : std::string_view(unit_), inline_style, quote_,
                 dev.address.type == AddressType::kNone ? nullptr : &dev.address, lead);
