@@ -12,7 +12,10 @@ namespace pciplan {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                  // NOLINT: implicit by design
+  // A value is moved (or copied) into place once: a by-value parameter would move it twice,
+  // and a Domain's move is not free.
+  Result(T&& value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  Result(const T& value) : v_(std::in_place_index<0>, value) {}       // NOLINT: implicit
   Result(Diagnostic error) : v_(Diagnostics{std::move(error)}) {}  // NOLINT
   Result(Diagnostics errors) : v_(std::move(errors)) {}      // NOLINT
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -41,8 +43,15 @@ class SmallVector {
   const T& operator[](size_t i) const { return data_[i]; }
   T& back() { return data_[size_ - 1]; }
   void clear() { size_ = 0; }
-  /// Shrinks to `n` items (n <= size()).
+  /// Shrinks to `n` items (n <= size()), or keeps `n` items written at Room() (n <= size() +
+  /// the room made).
   void resize(size_t n) { size_ = n; }
+  /// Room for `n` more items, written at the returned pointer, then counted by resize(): one
+  /// check for all of them instead of one per push_back.
+  T* Room(size_t n) {
+    if (n > capacity_ - size_) Grow(size_ + n);
+    return data_ + size_;
+  }
   void push_back(const T& item) {
     if (size_ == capacity_) Grow(size_ + 1);
     data_[size_++] = item;
@@ -97,11 +106,41 @@ struct StartTag {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/// a == b, inlined: texts of at most 16 bytes (the writer's names, indents and values) are
+/// compared in two overlapping loads of each, no call to memcmp.
+[[gnu::always_inline]] inline bool Same(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n >= 8 && n <= 16) {
+    uint64_t x0, x1, y0, y1;
+    std::memcpy(&x0, x, 8);
+    std::memcpy(&x1, x + n - 8, 8);
+    std::memcpy(&y0, y, 8);
+    std::memcpy(&y1, y + n - 8, 8);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+  }
+  if (n >= 4 && n < 8) {
+    uint32_t x0, x1, y0, y1;
+    std::memcpy(&x0, x, 4);
+    std::memcpy(&x1, x + n - 4, 4);
+    std::memcpy(&y0, y, 4);
+    std::memcpy(&y1, y + n - 4, 4);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+  }
+  if (n < 4) {
+    // 0 to 3 bytes: the first, the middle and the last (some the same byte).
+    return n == 0 || (x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1]);
+  }
+  return std::memcmp(x, y, n) == 0;
+}
+
 /// Whether two property lists are equal (Props::operator==), compared inline.
 bool SameProps(const Props& a, const Props& b) {
   if (a.size() != b.size()) return false;
   for (auto x = a.begin(), y = b.begin(); x != a.end(); ++x, ++y) {
-    if (!SameText(x->first, y->first) || !SameText(x->second, y->second)) return false;
+    if (!Same(x->first, y->first) || !Same(x->second, y->second)) return false;
   }
   return true;
 }
@@ -433,9 +472,12 @@ bool NeedsAttrEscape(std::string_view v) { return NeedsEscape(v, kAttrSpecial); 
   } else if (n >= 4 && n < 8) {
     std::memcpy(to, from, 4);
     std::memcpy(to + n - 4, from + n - 4, 4);
-  } else if (n < 4) {
-    for (size_t i = 0; i < n; ++i) to[i] = from[i];
-  } else {
+  } else if (n >= 2 && n < 4) {
+    std::memcpy(to, from, 2);
+    std::memcpy(to + n - 2, from + n - 2, 2);
+  } else if (n == 1) {
+    *to = *from;
+  } else if (n > 16) {
     std::memcpy(to, from, n);
   }
 }
@@ -467,6 +509,8 @@ class Sink {
   void Wrote(size_t size) { n_ += size; }
   /// Characters written so far, in the string and in the buffer.
   size_t Position() const { return out_.size() + n_; }
+  /// The string, holding what was written before the last Flush().
+  const std::string& text() const { return out_; }
   void Flush() {
     out_.append(buf_, n_);
     n_ = 0;
@@ -549,31 +593,50 @@ void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
   }
 }
 
-/// Whether a name equals one of a short list: sizes, then first bytes, then the rest.
+/// Whether a name equals one of a short list.
 [[gnu::always_inline]] inline bool SameName(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         (a.empty() ||
-          (a[0] == b[0] && std::memcmp(a.data() + 1, b.data() + 1, a.size() - 1) == 0));
+  return Same(a, b);
 }
 
-// libvirt's attribute and child order, so that new elements read like libvirt's output.
+/// name == lit, the length a constant: the bytes compared in a move or two, no call.
+template <size_t N>
+[[gnu::always_inline]] inline bool Is(std::string_view name, const char (&lit)[N]) {
+  return name.size() == N - 1 && std::memcmp(name.data(), lit, N - 1) == 0;
+}
+
+// libvirt's attribute and child order, so that new elements read like libvirt's output: type,
+// index, model, name, chassisNr, chassis, port, busNr, hotplug, domain, bus, slot, function,
+// then any other (found by first letter, then one compare).
 int AttrRank(std::string_view name) {
-  static constexpr std::string_view kOrder[] = {
-      "type", "index", "model", "name",   "chassisNr", "chassis", "port",
-      "busNr", "hotplug", "domain", "bus", "slot",     "function"};
-  for (size_t i = 0; i < std::size(kOrder); ++i) {
-    if (SameName(name, kOrder[i])) return static_cast<int>(i);
+  if (name.empty()) return 100;
+  switch (name[0]) {
+    case 't': return Is(name, "type") ? 0 : 100;
+    case 'i': return Is(name, "index") ? 1 : 100;
+    case 'm': return Is(name, "model") ? 2 : 100;
+    case 'n': return Is(name, "name") ? 3 : 100;
+    case 'c': return Is(name, "chassisNr") ? 4 : Is(name, "chassis") ? 5 : 100;
+    case 'p': return Is(name, "port") ? 6 : 100;
+    case 'b': return Is(name, "busNr") ? 7 : Is(name, "bus") ? 10 : 100;
+    case 'h': return Is(name, "hotplug") ? 8 : 100;
+    case 'd': return Is(name, "domain") ? 9 : 100;
+    case 's': return Is(name, "slot") ? 11 : 100;
+    case 'f': return Is(name, "function") ? 12 : 100;
+    default: return 100;
   }
-  return 100;
 }
 
+// driver, source, model, target, node, alias, address, then any other.
 int ChildRank(std::string_view name) {
-  static constexpr std::string_view kOrder[] = {"driver", "source", "model",  "target",
-                                                "node",   "alias",  "address"};
-  for (size_t i = 0; i < std::size(kOrder); ++i) {
-    if (SameName(name, kOrder[i])) return static_cast<int>(i);
+  if (name.empty()) return 50;
+  switch (name[0]) {
+    case 'd': return Is(name, "driver") ? 0 : 50;
+    case 's': return Is(name, "source") ? 1 : 50;
+    case 'm': return Is(name, "model") ? 2 : 50;
+    case 't': return Is(name, "target") ? 3 : 50;
+    case 'n': return Is(name, "node") ? 4 : 50;
+    case 'a': return Is(name, "alias") ? 5 : Is(name, "address") ? 6 : 50;
+    default: return 50;
   }
-  return 50;
 }
 
 /// Puts (appends) the XML of one address element (AddressXml).
@@ -603,7 +666,7 @@ class ElementWriter {
   /// only their values differ: when an element has the shape of the one before, its layout is
   /// recorded (the text between the values, where each value goes), and a third one of the
   /// shape is written from that record without sorting or searching anything.
-  void Write(std::string& out, std::string_view name, const PathValue* props, size_t first,
+  void Write(Sink& sink, std::string_view name, const PathValue* props, size_t first,
              size_t last, size_t prefix, std::string_view indent, std::string_view unit,
              bool inline_style, char quote, const Address* tail = nullptr,
              std::string_view lead = {}) {
@@ -611,7 +674,6 @@ class ElementWriter {
     unit_ = unit;
     inline_ = inline_style;
     quote_ = quote;
-    Sink sink(out);
     sink.Put(lead);
     const bool same_shape = SameShape(name, props, first, last, prefix, indent, tail);
     if (same_shape && recorded_) {
@@ -630,6 +692,7 @@ class ElementWriter {
     if (recording_) {
       // The layout: the element's text between the values, copied once.
       sink.Flush();
+      const std::string& out = sink.text();
       const size_t size = out.size() - record_start_;
       literals_.assign(out.data() + record_start_, out.data() + out.size());
       ops_.clear();
@@ -670,15 +733,15 @@ class ElementWriter {
 
   bool SameShape(std::string_view name, const PathValue* props, size_t first, size_t last,
                  size_t prefix, std::string_view indent, const Address* tail) const {
-    if (!SameText(name, shape_name_) || last - first != shape_.size() || prefix != shape_prefix_ ||
+    if (!Same(name, shape_name_) || last - first != shape_.size() || prefix != shape_prefix_ ||
         (tail != nullptr) != shape_tail_ || inline_ != shape_inline_ || quote_ != shape_quote_ ||
-        !SameText(unit_, shape_unit_) || !SameText(indent, shape_indent_)) {
+        !Same(unit_, shape_unit_) || !Same(indent, shape_indent_)) {
       return false;
     }
     for (size_t i = 0; i < shape_.size(); ++i) {
       const PathValue& p = props[first + i];
       const PathValue& k = shape_[i];
-      if (p.value.empty() != k.value.empty() || !SameText(p.path, k.path)) return false;
+      if (p.value.empty() != k.value.empty() || !Same(p.path, k.path)) return false;
     }
     return true;
   }
@@ -695,7 +758,7 @@ class ElementWriter {
   }
   /// s = v, no call when s has that text already (a writer's names and indents repeat).
   static void AssignIfOther(std::string& s, std::string_view v) {
-    if (!SameText(s, v)) s.assign(v);
+    if (!Same(s, v)) s.assign(v);
   }
   void Replay(Sink& out, const PathValue* props, size_t first, const Address* tail) {
     for (const Op& op : ops_) {
@@ -720,6 +783,36 @@ class ElementWriter {
   // taken from the output afterwards).
   [[gnu::always_inline]] void Literal(Sink& out, std::string_view s) { out.Put(s); }
   [[gnu::always_inline]] void Literal(Sink& out, char c) { out.Put(c); }
+  /// A line feed and the indentation, in one piece.
+  void Line(Sink& out) {
+    const size_t size = indent_.size() + 1;
+    if (size > Sink::kSize) {
+      out.Put('\n');
+      out.Put(indent_);
+      return;
+    }
+    char* p = out.Reserve(size);
+    p[0] = '\n';
+    CopyShort(p + 1, indent_.data(), indent_.size());
+    out.Wrote(size);
+  }
+  /// `open`, `name`, `close` (short literals) in one piece.
+  template <size_t N, size_t M>
+  [[gnu::always_inline]] static void Tag(Sink& out, const char (&open)[N], std::string_view name,
+                                         const char (&close)[M]) {
+    const size_t size = N - 1 + name.size() + M - 1;
+    if (size > Sink::kSize) {
+      out.Put(std::string_view(open, N - 1));
+      out.Put(name);
+      out.Put(std::string_view(close, M - 1));
+      return;
+    }
+    char* p = out.Reserve(size);
+    std::memcpy(p, open, N - 1);
+    CopyShort(p + N - 1, name.data(), name.size());
+    std::memcpy(p + N - 1 + name.size(), close, M - 1);
+    out.Wrote(size);
+  }
   void RecordValue(const Sink& out, OpKind kind, size_t place, size_t begin) {
     values_.push_back({kind, place, begin - record_start_, out.Position() - record_start_});
   }
@@ -795,11 +888,31 @@ class ElementWriter {
     }
     SortTail(attrs_, attrs_at, [](const Attr& a) { return a.rank; });
     SortTail(children_, children_at, [](const Child& c) { return c.rank; });
-    Literal(out, '<');
-    Literal(out, name);
+    Tag(out, "<", name, "");
     for (size_t a = attrs_at; a < attrs_.size(); ++a) {
+      const std::string_view key = attrs_[a].name;
+      const std::string_view value = props[attrs_[a].value].value;
+      const size_t size = key.size() + value.size() + 4;
+      if (size <= Sink::kSize && !NeedsAttrEscape(value)) {
+        // ` key='value'` in one piece, the most common case.
+        char* p = out.Reserve(size);
+        const size_t at = out.Position() + key.size() + 3;  // where the value goes
+        p[0] = ' ';
+        CopyShort(p + 1, key.data(), key.size());
+        p += key.size() + 1;
+        p[0] = '=';
+        p[1] = quote_;
+        CopyShort(p + 2, value.data(), value.size());
+        p[value.size() + 2] = quote_;
+        out.Wrote(size);
+        if (recording_) {
+          values_.push_back({OpKind::kAttrValue, attrs_[a].value - first_, at - record_start_,
+                             at + value.size() - record_start_});
+        }
+        continue;
+      }
       Literal(out, ' ');
-      Literal(out, attrs_[a].name);
+      Literal(out, key);
       Literal(out, '=');
       Literal(out, quote_);
       AttrValue(out, attrs_[a].value);
@@ -818,8 +931,7 @@ class ElementWriter {
         if (!inline_) indent_ += unit_;
         for (size_t c = children_at; c < children_.size(); ++c) {
           if (!inline_) {
-            Literal(out, '\n');
-            Literal(out, indent_);
+            Line(out);
           }
           // Copied: the recursion may grow the list.
           Child child = children_[c];
@@ -828,20 +940,16 @@ class ElementWriter {
         }
         if (tail) {
           if (!inline_) {
-            Literal(out, '\n');
-            Literal(out, indent_);
+            Line(out);
           }
           Tail(out, *tail);
         }
         indent_.resize(indent_size);
         if (!inline_) {
-          Literal(out, '\n');
-          Literal(out, indent_);
+          Line(out);
         }
       }
-      Literal(out, "</");
-      Literal(out, name);
-      Literal(out, '>');
+      Tag(out, "</", name, ">");
     }
     attrs_.resize(attrs_at);
     children_.resize(children_at);
@@ -920,7 +1028,9 @@ class Writer {
   /// child of a
   /// later kind.
   void AddChildren(size_t name_offset, const SmallVector<NewChild, 8>& kids, const Element& e);
-  void InsertNewDevice(const Device& dev, const ListKey& key);
+  /// Writes the element of new device `dev` to `out`, a sink of the editor's buffer that the
+  /// new devices share (flushed once after the last).
+  void InsertNewDevice(Sink& out, const Device& dev, const ListKey& key);
   /// A new device and its list key.
   struct Added {
     ListKey key;
@@ -928,11 +1038,14 @@ class Writer {
   };
   void FillEmptyDevices(const SmallVector<Added, 16>& added);
   /// Appends the new element of `dev`.
-  void AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
+  void AppendDeviceXml(Sink& out, const Device& dev, std::string_view indent,
                        bool inline_style, std::string_view lead = {});
   std::string DeviceXml(const Device& dev, std::string_view indent, bool inline_style) {
     std::string out;
-    AppendDeviceXml(out, dev, indent, inline_style);
+    {
+      Sink sink(out);
+      AppendDeviceXml(sink, dev, indent, inline_style);
+    }
     return out;
   }
   char QuoteOf(size_t name_offset) const;
@@ -948,7 +1061,7 @@ class Writer {
   /// A number per distinct controller type, so that keys compare types as integers.
   int TypeId(std::string_view type) {
     for (size_t i = 0; i < types_.size(); ++i) {
-      if (SameText(types_[i], type)) return static_cast<int>(i);
+      if (Same(types_[i], type)) return static_cast<int>(i);
     }
     types_.push_back(type);
     return static_cast<int>(types_.size() - 1);
@@ -1016,7 +1129,7 @@ char Writer::QuoteOf(size_t name_offset) const {
 
 int Writer::OutputRank(std::string_view tag) {
   for (const TagRank& r : ranks_) {
-    if (SameText(r.tag, tag)) return r.rank;
+    if (Same(r.tag, tag)) return r.rank;
   }
   const std::vector<std::string>& order = cat_.output_order;
   int rank = static_cast<int>(order.size());
@@ -1030,18 +1143,39 @@ int Writer::OutputRank(std::string_view tag) {
   return rank;
 }
 
+/// ParseDecimal(s).value_or(0), a short run of digits read in place.
+uint32_t IndexValue(std::string_view s) {
+  if (s.empty() || s.size() > 9) return ParseDecimal(s).value_or(0);
+  uint32_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return ParseDecimal(s).value_or(0);
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return v;
+}
+
 ListKey Writer::KeyOf(const Device& dev) {
   ListKey k;
   k.rank = OutputRank(dev.tag);
-  k.controller = SameText(dev.tag, "controller");
+  k.controller = Same(dev.tag, "controller");
   // Type and index order controllers only: they are compared between devices of the rank of
   // <controller>, and read for those only.
   if (controller_rank_ < 0) controller_rank_ = OutputRank("controller");
   if (!k.controller && k.rank != controller_rank_) return k;
-  if (const std::string* type = dev.Get("@type")) k.type = *type;
+  // The element's own attributes sort before its children ('@' is below every letter): one
+  // walk over them.
+  const std::string* index = nullptr;
+  for (const auto& [path, value] : dev.props) {
+    if (path.empty() || path[0] < '@') continue;
+    if (path[0] != '@') break;
+    if (Is(path, "@type")) {
+      k.type = value;
+    } else if (Is(path, "@index")) {
+      index = &value;
+    }
+  }
   k.type_id = TypeId(k.type);
-  const std::string* index = dev.Get("@index");
-  k.index = index ? ParseDecimal(*index).value_or(0) : 0;
+  k.index = index ? IndexValue(*index) : 0;
   return k;
 }
 
@@ -1296,7 +1430,10 @@ void Writer::EditDevice(const Device& before, const Device& after) {
     size_t last = first;
     while (last < paths_.size() && below(last)) ++last;
     NewChild kid{child, b.size(), 0};
-    writer_.Write(b, child, paths_.data(), first, last, child.size() + 1, "", "", true, q());
+    {
+      Sink sink(b);
+      writer_.Write(sink, child, paths_.data(), first, last, child.size() + 1, "", "", true, q());
+    }
     kid.end = b.size();
     kids_.push_back(kid);
   }
@@ -1385,19 +1522,22 @@ std::optional<Writer::QuickEnd> Writer::QuickEndOf(const Device& dev) const {
   return QuickEnd{lt, start.quote};
 }
 
-void Writer::AppendDeviceXml(std::string& out, const Device& dev, std::string_view indent,
+void Writer::AppendDeviceXml(Sink& out, const Device& dev, std::string_view indent,
                              bool inline_style, std::string_view lead) {
   paths_.clear();
+  PathValue* const first = paths_.Room(dev.props.size());
+  PathValue* p = first;
   for (const auto& [path, value] : dev.props) {
     if (!path.empty() && path.back() == '/') continue;  // a child's marker: its paths make it
-    paths_.push_back({path, value});
+    *p++ = {path, value};
   }
+  paths_.resize(static_cast<size_t>(p - first));
   writer_.Write(out, dev.tag, paths_.data(), 0, paths_.size(), 0, indent,
                 inline_style ? std::string_view() : std::string_view(unit_), inline_style, quote_,
                 dev.address.type == AddressType::kNone ? nullptr : &dev.address, lead);
 }
 
-void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
+void Writer::InsertNewDevice(Sink& out, const Device& dev, const ListKey& key) {
   // Where libvirt lists it: after the last device of an earlier kind; controllers after the
   // last controller of the same type with a lower index (section 6.1).
   size_t after = InsertAfter(key);
@@ -1412,17 +1552,16 @@ void Writer::InsertNewDevice(const Device& dev, const ListKey& key) {
     pos = first;
     if (own) indent = *own;
   }
-  std::string& b = ed_.buffer();
-  const size_t mark = b.size();
+  const size_t mark = out.Position();
   // A line of its own: a line feed and the indentation first (kept for the next device, most
   // have the same).
-  if (indent && (lead_.empty() || !SameText(std::string_view(lead_).substr(1), *indent))) {
+  if (indent && (lead_.empty() || !Same(std::string_view(lead_).substr(1), *indent))) {
     lead_.assign(1, '\n');
     lead_ += *indent;
   }
-  AppendDeviceXml(b, dev, indent ? *indent : std::string_view(), !indent,
+  AppendDeviceXml(out, dev, indent ? *indent : std::string_view(), !indent,
                   indent ? std::string_view(lead_) : std::string_view());
-  ed_.InsertAppended(pos, mark);
+  ed_.InsertRange(pos, mark, out.Position() - mark);
 }
 
 Result<std::string> Writer::Run() {
@@ -1480,7 +1619,8 @@ Result<std::string> Writer::Run() {
   if (empty && !added.empty()) {
     FillEmptyDevices(added);
   } else {
-    for (const Added& a : added) InsertNewDevice(*a.dev, a.key);
+    Sink out(ed_.buffer());
+    for (const Added& a : added) InsertNewDevice(out, *a.dev, a.key);
   }
   return ed_.Apply();
 }
@@ -1525,22 +1665,38 @@ void PutAttr(Sink& out, std::string_view key, std::string_view value, char q) {
   out.Put(q);
 }
 
+/// "000102...feff": each byte's two lower-case hex digits.
+constexpr std::array<char, 512> kHexPairs = [] {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::array<char, 512> t{};
+  for (int i = 0; i < 256; ++i) {
+    t[2 * i] = kHex[i >> 4];
+    t[2 * i + 1] = kHex[i & 0xf];
+  }
+  return t;
+}();
+
 /// Writes `key` (" name=", a literal) and Q0x..Q at `p`: `value` in lower-case hex, at least
 /// `min_digits` digits. Returns the end. Inlined, so that the key's copy is a few moves.
 [[gnu::always_inline]] inline char* PutHexAttr(char* p, std::string_view key, uint32_t value,
                                                int min_digits, char q) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::memcpy(p, key.data(), key.size());
   p += key.size();
   *p++ = q;
   *p++ = '0';
   *p++ = 'x';
-  int digits = 1;
-  while (digits < 8 && (value >> (4 * digits)) != 0) ++digits;
-  digits = std::max(digits, min_digits);
-  for (int d = digits - 1; d >= 0; --d) *p++ = kHex[(value >> (4 * d)) & 0xf];
-  *p++ = q;
-  return p;
+  const int digits = std::max(static_cast<int>(std::bit_width(value) + 3) / 4, min_digits);
+  // From the last digit back, two at a time (a byte's pair from a table).
+  char* const end = p + digits;
+  char* d = end;
+  int left = digits;
+  for (; left >= 2; left -= 2, value >>= 8) {
+    d -= 2;
+    std::memcpy(d, &kHexPairs[2 * (value & 0xff)], 2);
+  }
+  if (left) *--d = kHexPairs[2 * (value & 0xf) + 1];
+  *end = q;
+  return end + 1;
 }
 
 void PutAddressXml(Sink& out, const Address& a, char q) {
