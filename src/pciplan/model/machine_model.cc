@@ -54,6 +54,20 @@ bool Match::Matches(const std::string& tag, const Props& dev_props) const {
   return true;
 }
 
+bool Match::RulesOut(const Match& other) const {
+  for (const auto& [path, values] : other.props) {
+    for (const auto& [own_path, own_values] : props) {
+      if (!SameText(path, own_path)) continue;
+      bool shared = false;
+      for (const std::string& v : values) {
+        for (const std::string& o : own_values) shared = shared || SameText(v, o);
+      }
+      if (!shared) return true;
+    }
+  }
+  return false;
+}
+
 ControllerModelId Catalog::FindController(const std::string& name) const {
   for (size_t i = 0; i < controllers.size(); ++i) {
     if (controllers[i].name == name) return static_cast<ControllerModelId>(i);
@@ -94,19 +108,31 @@ const MachineFamily* Catalog::FindMachine(const std::string& arch,
   return nullptr;
 }
 
-void ClassIndex::Build(const std::vector<DeviceClass>& classes) {
+void ClassIndex::Build(const std::vector<DeviceClass>& classes,
+                       const std::vector<Match>& usb_devices) {
   runs_.clear();
+  usb_candidates_.clear();
   built_ = false;
   if (classes.size() > UINT16_MAX) return;  // Classify scans them all
   runs_.reserve(classes.size());
+  usb_candidates_.reserve(classes.size());
   for (size_t i = 0; i < classes.size(); ++i) {
-    const std::string& element = classes[i].element;
-    if (runs_.empty() || !SameText(classes[i - 1].element, element)) {
+    const DeviceClass& c = classes[i];
+    if (runs_.empty() || !SameText(classes[i - 1].element, c.element)) {
       runs_.push_back(Run{static_cast<uint16_t>(i), 0});
     }
     ++runs_.back().count;
+    uint64_t candidates = 0;
+    for (size_t k = 0; k < usb_devices.size() && k < kUsbMasked; ++k) {
+      const Match& m = usb_devices[k];
+      if ((m.element.empty() || SameText(m.element, c.element)) && !c.when.RulesOut(m)) {
+        candidates |= uint64_t{1} << k;
+      }
+    }
+    usb_candidates_.push_back(candidates);
   }
   count_ = classes.size();
+  usb_count_ = usb_devices.size();
   built_ = true;
 }
 
