@@ -108,6 +108,37 @@ const MachineFamily* Catalog::FindMachine(const std::string& arch,
   return nullptr;
 }
 
+namespace {
+
+/// Whether every device `m` matches (on its properties) also meets `rule`: `rule` lists no
+/// property `m` does not, at no value `m` does not accept.
+bool Implies(const Match& m, const Match& rule) {
+  for (const auto& [path, values] : rule.props) {
+    auto it = std::find_if(m.props.begin(), m.props.end(),
+                           [&](const auto& p) { return SameText(p.first, path); });
+    if (it == m.props.end()) return false;
+    for (const std::string& v : it->second) {
+      if (std::find(values.begin(), values.end(), v) == values.end()) return false;
+    }
+  }
+  return true;
+}
+
+/// Whether a device of classes[c] cannot match `m` because an earlier class of its element
+/// takes every device `m` matches (Classify gives the first class that matches: "input-other"
+/// is no input "input-usb" takes).
+bool TakenEarlier(const std::vector<DeviceClass>& classes, size_t c, const Match& m) {
+  for (size_t e = 0; e < c; ++e) {
+    if (SameText(classes[e].element, classes[c].element) && classes[e].when.role.empty() &&
+        Implies(m, classes[e].when)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 void ClassIndex::Build(const std::vector<DeviceClass>& classes,
                        const std::vector<Match>& usb_devices) {
   runs_.clear();
@@ -125,7 +156,8 @@ void ClassIndex::Build(const std::vector<DeviceClass>& classes,
     uint64_t candidates = 0;
     for (size_t k = 0; k < usb_devices.size() && k < kUsbMasked; ++k) {
       const Match& m = usb_devices[k];
-      if ((m.element.empty() || SameText(m.element, c.element)) && !c.when.RulesOut(m)) {
+      if ((m.element.empty() || SameText(m.element, c.element)) && !c.when.RulesOut(m) &&
+          !TakenEarlier(classes, i, m)) {
         candidates |= uint64_t{1} << k;
       }
     }

@@ -363,8 +363,11 @@ class ClassIndex {
   /// The runs, in catalogue order.
   const std::vector<Run>& runs() const { return runs_; }
   /// Bit k set when a device of class `cls` (its position in Catalog::classes) may match
-  /// usb_devices[k], k < kUsbMasked: the match names no element or the class's, and the
-  /// class's rule does not rule it out (Match::RulesOut). 0: it takes no USB port by those.
+  /// usb_devices[k], k < kUsbMasked: the match names no element or the class's, the class's
+  /// rule does not rule it out (Match::RulesOut), and no earlier class of its element takes
+  /// every device the match matches (Classify gives the first). 0: it takes no USB port by
+  /// those. The properties a class's or match's rule names keep their values after
+  /// classification (the define pipeline's do: it only adds properties rules do not name).
   uint64_t UsbCandidates(size_t cls) const { return usb_candidates_[cls]; }
 
   bool operator==(const ClassIndex&) const { return true; }
