@@ -58,6 +58,20 @@ bool Match::MatchesProps(const Props& dev_props) const {
   return true;
 }
 
+bool Match::RulesOut(const Match& other) const {
+  for (const auto& [path, values] : other.props) {
+    for (const auto& [own_path, own_values] : props) {
+      if (!SameText(path, own_path)) continue;
+      bool shared = false;
+      for (const std::string& v : values) {
+        for (const std::string& o : own_values) shared = shared || SameText(v, o);
+      }
+      if (!shared) return true;
+    }
+  }
+  return false;
+}
+
 ControllerModelId Catalog::FindController(const std::string& name) const {
   for (size_t i = 0; i < controllers.size(); ++i) {
     if (controllers[i].name == name) return static_cast<ControllerModelId>(i);
@@ -98,19 +112,63 @@ const MachineFamily* Catalog::FindMachine(const std::string& arch,
   return nullptr;
 }
 
-void ClassIndex::Build(const std::vector<DeviceClass>& classes) {
+namespace {
+
+/// Whether every device `m` matches (on its properties) also meets `rule`: `rule` lists no
+/// property `m` does not, at no value `m` does not accept.
+bool Implies(const Match& m, const Match& rule) {
+  for (const auto& [path, values] : rule.props) {
+    auto it = std::find_if(m.props.begin(), m.props.end(),
+                           [&](const auto& p) { return SameText(p.first, path); });
+    if (it == m.props.end()) return false;
+    for (const std::string& v : it->second) {
+      if (std::find(values.begin(), values.end(), v) == values.end()) return false;
+    }
+  }
+  return true;
+}
+
+/// Whether a device of classes[c] cannot match `m` because an earlier class of its element
+/// takes every device `m` matches (Classify gives the first class that matches: "input-other"
+/// is no input "input-usb" takes).
+bool TakenEarlier(const std::vector<DeviceClass>& classes, size_t c, const Match& m) {
+  for (size_t e = 0; e < c; ++e) {
+    if (SameText(classes[e].element, classes[c].element) && classes[e].when.role.empty() &&
+        Implies(m, classes[e].when)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void ClassIndex::Build(const std::vector<DeviceClass>& classes,
+                       const std::vector<Match>& usb_devices) {
   runs_.clear();
+  usb_candidates_.clear();
   built_ = false;
   if (classes.size() > UINT16_MAX) return;  // Classify scans them all
   runs_.reserve(classes.size());
+  usb_candidates_.reserve(classes.size());
   for (size_t i = 0; i < classes.size(); ++i) {
-    const std::string& element = classes[i].element;
-    if (runs_.empty() || !SameText(classes[i - 1].element, element)) {
+    const DeviceClass& c = classes[i];
+    if (runs_.empty() || !SameText(classes[i - 1].element, c.element)) {
       runs_.push_back(Run{static_cast<uint16_t>(i), 0});
     }
     ++runs_.back().count;
+    uint64_t candidates = 0;
+    for (size_t k = 0; k < usb_devices.size() && k < kUsbMasked; ++k) {
+      const Match& m = usb_devices[k];
+      if ((m.element.empty() || SameText(m.element, c.element)) && !c.when.RulesOut(m) &&
+          !TakenEarlier(classes, i, m)) {
+        candidates |= uint64_t{1} << k;
+      }
+    }
+    usb_candidates_.push_back(candidates);
   }
   count_ = classes.size();
+  usb_count_ = usb_devices.size();
   built_ = true;
 }
 

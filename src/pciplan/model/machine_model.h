@@ -29,6 +29,10 @@ struct Match {
   bool Matches(const std::string& tag, const Props& props) const;
   /// The same for the properties alone (the caller has checked the element).
   bool MatchesProps(const Props& props) const;
+  /// Whether no device this matches can match `other` on its properties: both list one
+  /// property and share none of its values (a "@type pci" rule is no "@type ccid" one).
+  /// Elements and roles are not compared.
+  bool RulesOut(const Match& other) const;
 
   bool operator==(const Match&) const = default;
 };
@@ -341,25 +345,40 @@ class QemuPart {
 };
 
 /// Catalog::classes in runs of one element, for Catalog::Classify: a device is matched against
-/// the classes of its element only. Built from the classes (Catalog::IndexClasses), so it takes
-/// no part in a catalogue's equality or image.
+/// the classes of its element only. With it, per class, which of Catalog::usb_devices a device
+/// of the class may match (the USB port pass tries no others). Built from the classes and the
+/// USB matches (Catalog::IndexClasses), so it takes no part in a catalogue's equality or image.
 class ClassIndex {
  public:
   struct Run {
     uint16_t first = 0;  // into Catalog::classes; classes[first].element is the run's element
     uint16_t count = 0;
   };
-  void Build(const std::vector<DeviceClass>& classes);
+  /// The USB matches a class has a bit for: the first kUsbMasked.
+  static constexpr size_t kUsbMasked = 64;
+
+  void Build(const std::vector<DeviceClass>& classes, const std::vector<Match>& usb_devices);
   /// True when built for a list of `count` classes.
   bool Covers(size_t count) const { return built_ && count == count_; }
+  /// True when built for `classes` classes and `usb` USB matches.
+  bool CoversUsb(size_t classes, size_t usb) const { return Covers(classes) && usb == usb_count_; }
   /// The runs, in catalogue order.
   const std::vector<Run>& runs() const { return runs_; }
+  /// Bit k set when a device of class `cls` (its position in Catalog::classes) may match
+  /// usb_devices[k], k < kUsbMasked: the match names no element or the class's, the class's
+  /// rule does not rule it out (Match::RulesOut), and no earlier class of its element takes
+  /// every device the match matches (Classify gives the first). 0: it takes no USB port by
+  /// those. The properties a class's or match's rule names keep their values after
+  /// classification (the define pipeline's do: it only adds properties rules do not name).
+  uint64_t UsbCandidates(size_t cls) const { return usb_candidates_[cls]; }
 
   bool operator==(const ClassIndex&) const { return true; }
 
  private:
   std::vector<Run> runs_;
+  std::vector<uint64_t> usb_candidates_;  // per class
   size_t count_ = 0;
+  size_t usb_count_ = 0;
   bool built_ = false;
 };
 
@@ -382,9 +401,9 @@ struct Catalog {
   QemuPart qemu_part;
   ClassIndex class_index;  // derived from classes: call IndexClasses() when they change
 
-  /// Indexes `classes` for Classify. The loaders call it; Classify scans them all while the
-  /// index is missing or built for another list.
-  void IndexClasses() { class_index.Build(classes); }
+  /// Indexes `classes` for Classify (and their USB matches). The loaders call it; Classify
+  /// scans them all while the index is missing or built for another list.
+  void IndexClasses() { class_index.Build(classes, usb_devices); }
 
   /// The QEMU facts (data/qemu.json).
   const QemuFacts& qemu() const { return qemu_part.get(); }

@@ -76,6 +76,40 @@ TEST(ModelLoader, ClassifyByElementIndexAgreesWithAScanOfEveryClass) {
   EXPECT_GT(asked, 2 * static_cast<int>(cat.classes.size()));
 }
 
+TEST(ModelLoader, AClassesUsbCandidatesHoldEveryUsbMatchItsDevicesCanMeet) {
+  const Catalog& cat = BuiltinCatalog();
+  ASSERT_TRUE(cat.class_index.CoversUsb(cat.classes.size(), cat.usb_devices.size()));
+  ASSERT_LE(cat.usb_devices.size(), ClassIndex::kUsbMasked);
+  // A device of each class that also has each USB match's properties where the class's rule
+  // leaves them open: when it is of that class and meets the match, the class has its bit.
+  int met = 0;
+  for (size_t c = 0; c < cat.classes.size(); ++c) {
+    const DeviceClass& cls = cat.classes[c];
+    SCOPED_TRACE(cls.name);
+    for (size_t k = 0; k < cat.usb_devices.size(); ++k) {
+      const Match& m = cat.usb_devices[k];
+      Props props;
+      for (const auto& [path, values] : m.props) props[path] = values.front();
+      for (const auto& [path, values] : cls.when.props) props[path] = values.front();
+      if (cat.Classify(cls.element, props) != &cls || !m.Matches(cls.element, props)) continue;
+      ++met;
+      EXPECT_NE(cat.class_index.UsbCandidates(c) & (uint64_t{1} << k), 0u) << k;
+    }
+  }
+  EXPECT_GT(met, 0);
+  // A PS/2 input takes no USB port (its class has no rule on the bus, but an earlier class
+  // takes every USB input); a USB input may.
+  const DeviceClass* ps2 = cat.Classify("input", Props{{"@type", "mouse"}, {"@bus", "ps2"}});
+  const DeviceClass* usb = cat.Classify("input", Props{{"@type", "tablet"}, {"@bus", "usb"}});
+  ASSERT_TRUE(ps2 && usb);
+  EXPECT_EQ(cat.class_index.UsbCandidates(static_cast<size_t>(ps2 - cat.classes.data())), 0u);
+  EXPECT_NE(cat.class_index.UsbCandidates(static_cast<size_t>(usb - cat.classes.data())), 0u);
+  // An index built for other lists is not taken for these.
+  Catalog more = cat;
+  more.usb_devices.push_back(Match{"watchdog", "", {}});
+  EXPECT_FALSE(more.class_index.CoversUsb(more.classes.size(), more.usb_devices.size()));
+}
+
 TEST(ModelLoader, MachineNamesMatchFamilies) {
   const Catalog& cat = BuiltinCatalog();
   struct Case {

@@ -1117,7 +1117,7 @@ Result<Plan> DefinePipeline::Run() {
   }
   if (ok) {
     // Last, so that a domain libvirt refuses keeps libvirt's error.
-    Diagnostics qemu = CheckQemuRules(devs_, cat_, *fam_);
+    Diagnostics qemu = CheckQemuRules(devs_, cat_, *fam_, {model_cache_, index_cache_});
     errs_.insert(errs_.end(), qemu.begin(), qemu.end());
     ok = qemu.empty();
   }

@@ -93,25 +93,6 @@ const DeviceClass* KnownClass(const NonPciContext& ctx, int dev) {
   return ctx.classes && i < ctx.classes->size() ? (*ctx.classes)[i] : nullptr;
 }
 
-/// Whether no device of class `cls` can match `m`: the class's rule and `m` want one property
-/// to take values they share none of (a controller of class "@type pci" is no "@type ccid"
-/// one). The pipeline's properties only grow after classification, so what the rule saw still
-/// holds.
-bool ClassRulesOut(const DeviceClass& cls, const Match& m) {
-  const Match& when = cls.when;
-  for (const auto& [path, values] : m.props) {
-    for (const auto& [class_path, class_values] : when.props) {
-      if (!SameText(path, class_path)) continue;
-      bool shared = false;
-      for (const std::string& v : values) {
-        for (const std::string& c : class_values) shared = shared || SameText(v, c);
-      }
-      if (!shared) return true;
-    }
-  }
-  return false;
-}
-
 /// A USB port path "1.2.3": dot-separated numbers, at most `depth` of them.
 std::optional<std::vector<uint32_t>> ParsePortPath(const std::string& s, uint32_t depth) {
   std::vector<uint32_t> path;
@@ -624,26 +605,33 @@ std::string PortString(const std::vector<uint32_t>& path) {
 
 bool AssignUsbPorts(const NonPciContext& ctx, Diagnostics& errs) {
   // USB devices in assignment order (none: nothing to do): (match, device) pairs in device
-  // order, then stably by match. Consecutive devices of one class, or of one element when
-  // their class is not known, (most of a large domain) share the choice of the matches to try:
-  // those of their element that their class does not rule out, a bit each for the first 64 (a
-  // catalogue with more tries the others on every device).
+  // order, then stably by match. A device tries the matches of its element that its class does
+  // not rule out, a bit each for the first kMasked (a catalogue with more tries the others on
+  // every device): its class's bits from the catalogue's index, else (a device of no known
+  // class, or an index built for other lists) found here, shared by consecutive devices of one
+  // class, or of one element when their class is not known.
   std::vector<std::pair<size_t, int>> hits;
   const std::string* last_tag = nullptr;
   const DeviceClass* last_class = nullptr;
   const size_t matches = ctx.catalog.usb_devices.size();
-  constexpr size_t kMasked = 64;
+  constexpr size_t kMasked = ClassIndex::kUsbMasked;
+  const DeviceClass* classes = ctx.catalog.classes.data();
+  const bool indexed = ctx.catalog.class_index.CoversUsb(ctx.catalog.classes.size(), matches);
   uint64_t candidates = 0;  // the first kMasked matches of last_tag's element
   for (size_t i = 0; i < ctx.devices.size(); ++i) {
     const Device& d = ctx.devices[i];
     const DeviceClass* cls = KnownClass(ctx, static_cast<int>(i));
-    if (!last_tag || cls != last_class || (!cls && !SameText(d.tag, *last_tag))) {
+    if (cls && indexed) {
+      // A pointer into the catalogue's classes (the pipeline classifies with this catalogue).
+      candidates = ctx.catalog.class_index.UsbCandidates(static_cast<size_t>(cls - classes));
+      last_tag = nullptr;
+    } else if (!last_tag || cls != last_class || (!cls && !SameText(d.tag, *last_tag))) {
       last_tag = &d.tag;
       last_class = cls;
       candidates = 0;
       for (size_t k = 0; k < matches && k < kMasked; ++k) {
         const Match& m = ctx.catalog.usb_devices[k];
-        if ((m.element.empty() || SameText(m.element, d.tag)) && !(cls && ClassRulesOut(*cls, m))) {
+        if ((m.element.empty() || SameText(m.element, d.tag)) && !(cls && cls->when.RulesOut(m))) {
           candidates |= uint64_t{1} << k;
         }
       }
@@ -847,7 +835,7 @@ bool ValidateIdeAndDuplicates(const NonPciContext& ctx, Diagnostics& errs) {
       const Device& d = ctx.devices[i];
       if (!u.match.element.empty() && !SameText(d.tag, u.match.element)) continue;
       const DeviceClass* cls = KnownClass(ctx, static_cast<int>(i));
-      if (cls && cls != last_class) ruled_out = ClassRulesOut(*cls, u.match);
+      if (cls && cls != last_class) ruled_out = cls->when.RulesOut(u.match);
       last_class = cls;
       if (cls && ruled_out) continue;
       if (u.match.Matches(d.tag, d.props)) {

@@ -325,6 +325,35 @@ TEST(NonPci, OnlyUsbDevicesAmongDevicesOfOtherClassesTakeUsbPorts) {
   }
 }
 
+TEST(NonPci, UsbPortsAreTheSameWithoutTheCataloguesClassIndex) {
+  // The pass takes a class's USB matches from the catalogue's index, else finds them itself
+  // (an index built for other lists, or none).
+  Catalog unindexed = BuiltinCatalog();
+  unindexed.class_index = ClassIndex{};
+  Result<Domain> dom = ReadDomain(DomainXml(
+      "q35",
+      "<input type='mouse' bus='ps2'/><input type='tablet' bus='usb'/><smartcard mode='host'/>"
+      "<hub type='usb'/><redirdev bus='usb' type='spicevmc'/><sound model='usb'/>"
+      "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1'/><product id='0x2'/>"
+      "</source></hostdev><disk type='file' device='disk'><target dev='sda' bus='usb'/></disk>"));
+  ASSERT_TRUE(dom.ok());
+  Result<Plan> indexed_plan = MakePlan(*dom, BuiltinCatalog(), PolicyName::kLibvirt);
+  Result<Plan> unindexed_plan = MakePlan(*dom, unindexed, PolicyName::kLibvirt);
+  ASSERT_TRUE(indexed_plan.ok()) << indexed_plan.errors().front().message;
+  ASSERT_TRUE(unindexed_plan.ok()) << unindexed_plan.errors().front().message;
+  ASSERT_EQ(indexed_plan->devices.size(), unindexed_plan->devices.size());
+  int usb = 0;
+  for (size_t i = 0; i < indexed_plan->devices.size(); ++i) {
+    const Device& a = indexed_plan->devices[i];
+    const Device& b = unindexed_plan->devices[i];
+    SCOPED_TRACE(a.tag);
+    EXPECT_EQ(a.tag, b.tag);
+    EXPECT_TRUE(a.address == b.address);
+    usb += a.address.type == AddressType::kUsb;
+  }
+  EXPECT_EQ(usb, 7);  // the tablet, ccid, hub, redirdev, sound, host device and disk
+}
+
 TEST(NonPci, AVirtioConsoleWithoutChannelsGetsAVirtioSerialController) {
   Result<Plan> p =
       PlanXml(DomainXml("pc", "<console type='pty'><target type='virtio' port='0'/></console>"));

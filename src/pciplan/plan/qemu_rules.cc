@@ -79,9 +79,23 @@ ControllerProps ReadControllerProps(const Props& props) {
   return out;
 }
 
-/// The plan's PCI controllers, in device order, in memory from `arena`.
+/// Whether `model` has each kUniqueTargets.
+std::array<bool, kUniqueCount> HasTargets(const ControllerModel& model) {
+  std::array<bool, kUniqueCount> has{};
+  for (const auto& [attr, value] : model.target) {
+    (void)value;
+    for (size_t k = 0; k < kUniqueCount; ++k) {
+      has[k] = has[k] || SameText(attr, kUniqueTargets[k].attr);
+    }
+  }
+  return has;
+}
+
+/// The plan's PCI controllers, in device order, in memory from `arena`; what `known` knows is
+/// not looked up again.
 std::pmr::vector<PciController> PciControllers(const std::vector<Device>& devices,
                                                const Catalog& catalog, const MachineFamily& family,
+                                               const KnownControllers& known,
                                                std::pmr::memory_resource* arena) {
   std::pmr::vector<PciController> out(arena);
   // Only a controller with one of kUniqueTargets needs its model (whether the model has it):
@@ -100,21 +114,27 @@ std::pmr::vector<PciController> PciControllers(const std::vector<Device>& device
     const std::string* name = props.model ? props.model : &no_model;
     const bool targets = std::any_of(props.target.begin(), props.target.end(),
                                      [](const std::string* t) { return t != nullptr; });
-    if (targets && (!last_name || !SameText(*name, *last_name))) {
+    if (targets && i < known.models.size() && known.models[i] != -2) {
+      if (known.models[i] != m && known.models[i] >= 0) {
+        last.model = &catalog.controller(known.models[i]);
+        last.has_target = HasTargets(*last.model);
+      }
+      m = known.models[i];
+      last_name = nullptr;  // the next controller's name is not that of the last looked up
+    } else if (targets && (!last_name || !SameText(*name, *last_name))) {
       last_name = name;
       m = catalog.FindController(*name, family.name);
       if (m >= 0) {
         last.model = &catalog.controller(m);
-        last.has_target = {};
-        for (const auto& [attr, value] : last.model->target) {
-          (void)value;
-          for (size_t k = 0; k < kUniqueCount; ++k) {
-            last.has_target[k] = last.has_target[k] || SameText(attr, kUniqueTargets[k].attr);
-          }
-        }
+        last.has_target = HasTargets(*last.model);
       }
     }
-    std::optional<uint32_t> index = props.index ? ParseDecimal(*props.index) : std::nullopt;
+    std::optional<uint32_t> index;
+    if (i < known.indexes.size() && known.indexes[i] != -2) {
+      if (known.indexes[i] >= 0) index = static_cast<uint32_t>(known.indexes[i]);
+    } else if (props.index) {
+      index = ParseDecimal(*props.index);
+    }
     if ((targets && m < 0) || !index) continue;
     last.device = i;
     last.index = *index;
@@ -137,6 +157,13 @@ Diagnostic At(Rule rule, std::string message, const std::vector<Device>& devices
 
 void CheckUnique(const std::vector<Device>& devices, const std::pmr::vector<PciController>& ctrls,
                  size_t k, Diagnostics& out) {
+  // A clash needs two controllers with the value (most plans set no busNr and no target
+  // index): fewer, no table.
+  if (std::count_if(ctrls.begin(), ctrls.end(), [k](const PciController& c) {
+        return c.has_target[k] && c.target[k];
+      }) < 2) {
+    return;
+  }
   const UniqueTarget& u = kUniqueTargets[k];
   auto value_of = [&](const PciController& c) {
     const std::string* text = c.target[k];
@@ -272,11 +299,12 @@ void CheckMmioTransports(const std::vector<Device>& devices, const Catalog& cata
 }  // namespace
 
 Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog,
-                           const MachineFamily& family) {
+                           const MachineFamily& family, const KnownControllers& known) {
   // Most plans have a few PCI controllers: their lists live on the stack.
   std::array<std::byte, 1024> buffer;
   std::pmr::monotonic_buffer_resource arena(buffer.data(), buffer.size());
-  const std::pmr::vector<PciController> ctrls = PciControllers(devices, catalog, family, &arena);
+  const std::pmr::vector<PciController> ctrls =
+      PciControllers(devices, catalog, family, known, &arena);
   Diagnostics out;
   CheckCycles(devices, ctrls, out);
   for (size_t k = 0; k < kUniqueCount; ++k) CheckUnique(devices, ctrls, k, out);

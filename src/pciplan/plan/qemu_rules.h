@@ -3,6 +3,7 @@
 // was found by the differential fuzzer (tests/fuzz) and is a `qemu-refuses` deviation.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "pciplan/base/diag.h"
@@ -10,6 +11,17 @@
 #include "pciplan/model/machine_model.h"
 
 namespace pciplan {
+
+/// What the caller knows already of its devices as PCI controllers (the define pipeline's
+/// per-device caches), so that the checks need not look it up again. Entries past a list's end
+/// are not known.
+struct KnownControllers {
+  // Per device: its PCI controller model's id on the plan's machine family (the one
+  // Catalog::FindController gives for its @model), -1 for none, -2 when not known.
+  std::span<const ControllerModelId> models;
+  // Per device: its @index as a number (ParseDecimal), -1 for none, -2 when not known.
+  std::span<const int> indexes;
+};
 
 /// The planned `devices` against QEMU's own rules for PCI controllers:
 /// - `chassis-clash`: two ports with a slot of their own (root ports, switch downstream ports)
@@ -26,6 +38,6 @@ namespace pciplan {
 ///   'virtio-bus' bus found").
 /// Returns one error per problem, naming the device, its address and the other controller.
 Diagnostics CheckQemuRules(const std::vector<Device>& devices, const Catalog& catalog,
-                           const MachineFamily& family);
+                           const MachineFamily& family, const KnownControllers& known = {});
 
 }  // namespace pciplan

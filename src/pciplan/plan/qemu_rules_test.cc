@@ -100,6 +100,41 @@ TEST(QemuRules, AControllerOnAHigherIndexedControllerIsNoCycle) {
   ASSERT_TRUE(p.ok()) << p.errors().front().Render("t");
 }
 
+TEST(QemuRules, WhatTheCallerKnowsOfItsControllersIsNotLookedUpAgain) {
+  Result<Plan> p = PlanQ35(
+      "<controller type='pci' index='1' model='pcie-root-port'><target chassis='7'/></controller>"
+      "<controller type='pci' index='2' model='pcie-root-port'><target chassis='8'/></controller>");
+  ASSERT_TRUE(p.ok()) << p.errors().front().Render("t");
+  std::vector<Device> devices = p->devices;
+  int second = -1;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    if (devices[i].Is("@index", "2") && devices[i].Is("@type", "pci")) second = static_cast<int>(i);
+  }
+  ASSERT_GE(second, 0);
+  devices[second].Set("target/@chassis", "7");
+  const Catalog& cat = BuiltinCatalog();
+  // From the properties alone: the clash.
+  Diagnostics found = CheckQemuRules(devices, cat, *p->family);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found.front().rule, Rule::kChassisClash);
+  // Known models and indexes, as the properties give them: the same.
+  std::vector<ControllerModelId> models(devices.size(), -2);
+  std::vector<int> indexes(devices.size(), -2);
+  const ControllerModelId port = cat.FindController("pcie-root-port", p->family->name);
+  models[second] = port;
+  indexes[second] = 2;
+  found = CheckQemuRules(devices, cat, *p->family, {models, indexes});
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found.front().rule, Rule::kChassisClash);
+  // What is known is taken as it is: a port known to have no model is no controller QEMU
+  // checks, one known to have no index neither.
+  models[second] = -1;
+  EXPECT_TRUE(CheckQemuRules(devices, cat, *p->family, {models, indexes}).empty());
+  models[second] = port;
+  indexes[second] = -1;
+  EXPECT_TRUE(CheckQemuRules(devices, cat, *p->family, {models, indexes}).empty());
+}
+
 TEST(QemuRules, RiscvVirtHasEightVirtioMmioTransports) {
   // libvirt 9.0 makes every virtio device virtio-mmio once one is (corpus 519, 550); QEMU 7.2's
   // riscv64 virt has 8 transports (data: virtio_mmio_transports) and refuses the ninth device.
