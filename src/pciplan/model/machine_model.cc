@@ -1,6 +1,7 @@
 #include "pciplan/model/machine_model.h"
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <cstring>
 #include <string_view>
@@ -128,19 +129,6 @@ bool Implies(const Match& m, const Match& rule) {
   return true;
 }
 
-/// Whether a device of classes[c] cannot match `m` because an earlier class of its element
-/// takes every device `m` matches (Classify gives the first class that matches: "input-other"
-/// is no input "input-usb" takes).
-bool TakenEarlier(const std::vector<DeviceClass>& classes, size_t c, const Match& m) {
-  for (size_t e = 0; e < c; ++e) {
-    if (SameText(classes[e].element, classes[c].element) && classes[e].when.role.empty() &&
-        Implies(m, classes[e].when)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 void ClassIndex::Build(const std::vector<DeviceClass>& classes,
@@ -151,19 +139,39 @@ void ClassIndex::Build(const std::vector<DeviceClass>& classes,
   if (classes.size() > UINT16_MAX) return;  // Classify scans them all
   runs_.reserve(classes.size());
   usb_candidates_.reserve(classes.size());
+  // Each class's element as the position of the first class of that element, and per element
+  // the USB rules an earlier class of it takes.
+  std::vector<uint16_t> element_of(classes.size());
+  std::vector<uint64_t> taken_by_element(classes.size(), 0);
+  const size_t rules = std::min<size_t>(usb_devices.size(), kUsbMasked);
+  uint64_t element_rules = 0;  // the rules that name the element of the current run, or none
   for (size_t i = 0; i < classes.size(); ++i) {
     const DeviceClass& c = classes[i];
     if (runs_.empty() || !SameText(classes[i - 1].element, c.element)) {
       runs_.push_back(Run{static_cast<uint16_t>(i), 0});
+      size_t r = 0;
+      while (!SameText(classes[runs_[r].first].element, c.element)) ++r;
+      element_of[i] = runs_[r].first;
+      element_rules = 0;
+      for (size_t k = 0; k < rules; ++k) {
+        const std::string& e = usb_devices[k].element;
+        if (e.empty() || SameText(e, c.element)) element_rules |= uint64_t{1} << k;
+      }
+    } else {
+      element_of[i] = element_of[i - 1];
     }
     ++runs_.back().count;
+    // A rule is no candidate for a class its properties rule out, nor once an earlier class of
+    // the element (without a role) takes every device the rule matches: Classify gives the
+    // first class that matches ("input-other" is no input "input-usb" takes).
     uint64_t candidates = 0;
-    for (size_t k = 0; k < usb_devices.size() && k < kUsbMasked; ++k) {
-      const Match& m = usb_devices[k];
-      if ((m.element.empty() || SameText(m.element, c.element)) && !c.when.RulesOut(m) &&
-          !TakenEarlier(classes, i, m)) {
-        candidates |= uint64_t{1} << k;
-      }
+    uint64_t& taken = taken_by_element[element_of[i]];
+    for (uint64_t left = element_rules; left != 0; left &= left - 1) {
+      const int k = std::countr_zero(left);
+      const Match& m = usb_devices[static_cast<size_t>(k)];
+      const uint64_t bit = uint64_t{1} << k;
+      if (!(taken & bit) && !c.when.RulesOut(m)) candidates |= bit;
+      if (c.when.role.empty() && Implies(m, c.when)) taken |= bit;
     }
     usb_candidates_.push_back(candidates);
   }
