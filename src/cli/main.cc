@@ -565,6 +565,21 @@ int RunVerifyCommandLine(const FileCommandArgs& a, const VerifyOptions& options,
 
 namespace {
 
+/// Whether the command line after the subcommand is only inputs (words not starting with '-',
+/// or "-" itself) and "-o/--output VALUE": the everyday `plan FILE [-o OUT]`.
+bool OnlyInputsAndOutput(int argc, char** argv) {
+  auto is_option = [](std::string_view word) { return word.size() > 1 && word[0] == '-'; };
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word == "-o" || word == "--output") {
+      if (++i == argc || is_option(argv[i])) return false;
+    } else if (is_option(word)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 int Main(int argc, char** argv) {
   using namespace pciplan::cli;  // NOLINT: the command table reads better unqualified
   CLI::App app{"pciplan: plans PCI/PCIe device addresses for QEMU virtual machines", "pciplan"};
@@ -589,10 +604,16 @@ int Main(int argc, char** argv) {
       "and - for a list of paths on standard input";
   CLI::App* plan = subcommand(
       "plan", "Fill in every missing address (libvirt 9.0 policy) and print the domain XML");
+  // The same for options: `plan FILE [-o OUT]` builds only those two (the others keep their
+  // defaults, as when not given); any other word, --help included, builds them all, so that
+  // parsing, errors and help are CLI11's as always.
+  CLI::App* plan_options = plan && !OnlyInputsAndOutput(argc, argv) ? plan : nullptr;
   if (plan) {
     plan->add_option("input", file_args.inputs, kBatchInputHelp)->required();
     plan->add_option("-o,--output", file_args.output,
                      "Write the planned XML here (atomically) instead of standard output");
+  }
+  if (plan_options) {
     plan->add_flag("--explain", file_args.explain,
                    "Print why controllers were added, on standard error");
     plan->add_flag("--write-wishes", file_args.write_wishes,
@@ -621,7 +642,7 @@ int Main(int argc, char** argv) {
                         "files and JSON lines)");
   }
 
-  for (CLI::App* c : {plan, check, qemu_args}) {
+  for (CLI::App* c : {plan_options, check, qemu_args}) {
     if (c == nullptr) continue;
     c->add_flag("--batch", file_args.batch,
                 "Many inputs, one outcome line each on standard output in input order");
@@ -685,7 +706,7 @@ int Main(int argc, char** argv) {
         ->check(CLI::Range(1, 3600));
   }
 
-  for (CLI::App* c : {plan, check, qemu_args, verify}) {
+  for (CLI::App* c : {plan_options, check, qemu_args, verify}) {
     if (c == nullptr) continue;
     AddWishOptions(*c, file_args.wishes);
     AddReplanOption(*c, file_args.wishes);
