@@ -118,9 +118,10 @@ namespace {
 /// Whether every device `m` matches (on its properties) also meets `rule`: `rule` lists no
 /// property `m` does not, at no value `m` does not accept.
 bool Implies(const Match& m, const Match& rule) {
-  for (const auto& [path, values] : rule.props) {
+  for (const auto& wanted : rule.props) {
+    const std::vector<std::string>& values = wanted.second;
     auto it = std::find_if(m.props.begin(), m.props.end(),
-                           [&](const auto& p) { return SameText(p.first, path); });
+                           [&](const auto& p) { return SameText(p.first, wanted.first); });
     if (it == m.props.end()) return false;
     for (const std::string& v : it->second) {
       if (std::find(values.begin(), values.end(), v) == values.end()) return false;
