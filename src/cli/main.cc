@@ -607,7 +607,8 @@ int Main(int argc, char** argv) {
   // The same for options: `plan FILE [-o OUT]` builds only those two (the others keep their
   // defaults, as when not given); any other word, --help included, builds them all, so that
   // parsing, errors and help are CLI11's as always.
-  CLI::App* plan_options = plan && !OnlyInputsAndOutput(argc, argv) ? plan : nullptr;
+  CLI::App* plan_options =
+      plan && !(named == "plan" && OnlyInputsAndOutput(argc, argv)) ? plan : nullptr;
   if (plan) {
     plan->add_option("input", file_args.inputs, kBatchInputHelp)->required();
     plan->add_option("-o,--output", file_args.output,
