@@ -106,41 +106,11 @@ struct StartTag {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/// a == b, inlined: texts of at most 16 bytes (the writer's names, indents and values) are
-/// compared in two overlapping loads of each, no call to memcmp.
-[[gnu::always_inline]] inline bool Same(std::string_view a, std::string_view b) {
-  const size_t n = a.size();
-  if (n != b.size()) return false;
-  const char* x = a.data();
-  const char* y = b.data();
-  if (n >= 8 && n <= 16) {
-    uint64_t x0, x1, y0, y1;
-    std::memcpy(&x0, x, 8);
-    std::memcpy(&x1, x + n - 8, 8);
-    std::memcpy(&y0, y, 8);
-    std::memcpy(&y1, y + n - 8, 8);
-    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-  }
-  if (n >= 4 && n < 8) {
-    uint32_t x0, x1, y0, y1;
-    std::memcpy(&x0, x, 4);
-    std::memcpy(&x1, x + n - 4, 4);
-    std::memcpy(&y0, y, 4);
-    std::memcpy(&y1, y + n - 4, 4);
-    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-  }
-  if (n < 4) {
-    // 0 to 3 bytes: the first, the middle and the last (some the same byte).
-    return n == 0 || (x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1]);
-  }
-  return std::memcmp(x, y, n) == 0;
-}
-
 /// Whether two property lists are equal (Props::operator==), compared inline.
 bool SameProps(const Props& a, const Props& b) {
   if (a.size() != b.size()) return false;
   for (auto x = a.begin(), y = b.begin(); x != a.end(); ++x, ++y) {
-    if (!Same(x->first, y->first) || !Same(x->second, y->second)) return false;
+    if (!SameText(x->first, y->first) || !SameText(x->second, y->second)) return false;
   }
   return true;
 }
@@ -593,11 +563,6 @@ void AppendEscapedAttr(std::string& out, std::string_view v, char quote) {
   }
 }
 
-/// Whether a name equals one of a short list.
-[[gnu::always_inline]] inline bool SameName(std::string_view a, std::string_view b) {
-  return Same(a, b);
-}
-
 /// name == lit, the length a constant: the bytes compared in a move or two, no call.
 template <size_t N>
 [[gnu::always_inline]] inline bool Is(std::string_view name, const char (&lit)[N]) {
@@ -733,15 +698,15 @@ class ElementWriter {
 
   bool SameShape(std::string_view name, const PathValue* props, size_t first, size_t last,
                  size_t prefix, std::string_view indent, const Address* tail) const {
-    if (!Same(name, shape_name_) || last - first != shape_.size() || prefix != shape_prefix_ ||
+    if (!SameText(name, shape_name_) || last - first != shape_.size() || prefix != shape_prefix_ ||
         (tail != nullptr) != shape_tail_ || inline_ != shape_inline_ || quote_ != shape_quote_ ||
-        !Same(unit_, shape_unit_) || !Same(indent, shape_indent_)) {
+        !SameText(unit_, shape_unit_) || !SameText(indent, shape_indent_)) {
       return false;
     }
     for (size_t i = 0; i < shape_.size(); ++i) {
       const PathValue& p = props[first + i];
       const PathValue& k = shape_[i];
-      if (p.value.empty() != k.value.empty() || !Same(p.path, k.path)) return false;
+      if (p.value.empty() != k.value.empty() || !SameText(p.path, k.path)) return false;
     }
     return true;
   }
@@ -758,7 +723,7 @@ class ElementWriter {
   }
   /// s = v, no call when s has that text already (a writer's names and indents repeat).
   static void AssignIfOther(std::string& s, std::string_view v) {
-    if (!Same(s, v)) s.assign(v);
+    if (!SameText(s, v)) s.assign(v);
   }
   void Replay(Sink& out, const PathValue* props, size_t first, const Address* tail) {
     for (const Op& op : ops_) {
@@ -868,7 +833,7 @@ class ElementWriter {
       if (slash == rest.size()) slash = std::string_view::npos;
       std::string_view child = rest.substr(0, slash);
       size_t k = children_at;
-      while (k < children_.size() && !SameName(children_[k].name, child)) ++k;
+      while (k < children_.size() && !SameText(children_[k].name, child)) ++k;
       if (k == children_.size()) children_.push_back({child, kNoText, 0, 0, ChildRank(child)});
       if (slash == std::string_view::npos) {
         children_[k].text = i;
@@ -879,7 +844,7 @@ class ElementWriter {
       size_t j = i + 1;
       const size_t below = prefix + slash + 1;
       while (j < last && props[j].path.size() >= below &&
-             SameName(props[j].path.substr(prefix, slash + 1), rest.substr(0, slash + 1))) {
+             SameText(props[j].path.substr(prefix, slash + 1), rest.substr(0, slash + 1))) {
         ++j;
       }
       children_[k].first = i;
@@ -1061,7 +1026,7 @@ class Writer {
   /// A number per distinct controller type, so that keys compare types as integers.
   int TypeId(std::string_view type) {
     for (size_t i = 0; i < types_.size(); ++i) {
-      if (Same(types_[i], type)) return static_cast<int>(i);
+      if (SameText(types_[i], type)) return static_cast<int>(i);
     }
     types_.push_back(type);
     return static_cast<int>(types_.size() - 1);
@@ -1129,12 +1094,12 @@ char Writer::QuoteOf(size_t name_offset) const {
 
 int Writer::OutputRank(std::string_view tag) {
   for (const TagRank& r : ranks_) {
-    if (Same(r.tag, tag)) return r.rank;
+    if (SameText(r.tag, tag)) return r.rank;
   }
   const std::vector<std::string>& order = cat_.output_order;
   int rank = static_cast<int>(order.size());
   for (size_t i = 0; i < order.size(); ++i) {
-    if (SameName(order[i], tag)) {
+    if (SameText(order[i], tag)) {
       rank = static_cast<int>(i);
       break;
     }
@@ -1157,7 +1122,7 @@ uint32_t IndexValue(std::string_view s) {
 ListKey Writer::KeyOf(const Device& dev) {
   ListKey k;
   k.rank = OutputRank(dev.tag);
-  k.controller = Same(dev.tag, "controller");
+  k.controller = SameText(dev.tag, "controller");
   // Type and index order controllers only: they are compared between devices of the rank of
   // <controller>, and read for those only.
   if (controller_rank_ < 0) controller_rank_ = OutputRank("controller");
@@ -1555,7 +1520,7 @@ void Writer::InsertNewDevice(Sink& out, const Device& dev, const ListKey& key) {
   const size_t mark = out.Position();
   // A line of its own: a line feed and the indentation first (kept for the next device, most
   // have the same).
-  if (indent && (lead_.empty() || !Same(std::string_view(lead_).substr(1), *indent))) {
+  if (indent && (lead_.empty() || !SameText(std::string_view(lead_).substr(1), *indent))) {
     lead_.assign(1, '\n');
     lead_ += *indent;
   }
