@@ -27,25 +27,6 @@ bool NameMatches(const std::string& pattern, const std::string& name) {
 
 }  // namespace
 
-namespace {
-
-/// The value of `path` in `props`, or nullptr. A device has a handful of properties: a scan
-/// that compares lengths first costs less than a binary search's string comparisons.
-const std::string* FindValue(const Props& props, std::string_view path) {
-  if (props.size() > 16) {
-    auto it = props.find(path);
-    return it == props.end() ? nullptr : &it->second;
-  }
-  for (const auto& [key, value] : props) {
-    if (key.size() == path.size() && std::memcmp(key.data(), path.data(), path.size()) == 0) {
-      return &value;
-    }
-  }
-  return nullptr;
-}
-
-}  // namespace
-
 bool Match::Matches(const std::string& tag, const Props& dev_props) const {
   if (!element.empty() && !SameText(tag, element)) return false;
   return MatchesProps(dev_props);
@@ -53,7 +34,8 @@ bool Match::Matches(const std::string& tag, const Props& dev_props) const {
 
 bool Match::MatchesProps(const Props& dev_props) const {
   for (const auto& [path, values] : props) {
-    const std::string* value = FindValue(dev_props, path);
+    auto it = dev_props.find(path);
+    const std::string* value = it == dev_props.end() ? nullptr : &it->second;
     if (!value || std::find(values.begin(), values.end(), *value) == values.end()) return false;
   }
   return true;
