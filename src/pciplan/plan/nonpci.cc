@@ -371,28 +371,15 @@ bool AddImplicitControllers(const NonPciContext& ctx, Diagnostics& errs) {
 
 namespace {
 
-/// Whether any device has a spapr-vio address or is of a class that takes one. Before the
-/// pipeline has classified the devices: a device whose properties fit no such class cannot be
-/// of one, so only the others are classified; the classes with a spapr-vio reg are few: each is
-/// tried on the devices of its element, with no list built.
+/// Whether any device has a spapr-vio address or is of a class that takes one (the pipeline's
+/// classes: the pass runs after classification).
 bool AnySpaprVio(const NonPciContext& ctx) {
   for (const Device& d : ctx.devices) {
     if (SameText(d.address.type_name, "spapr-vio")) return true;
   }
-  if (ctx.classes && ctx.classes->size() >= ctx.devices.size()) {
-    // Every device classified: its class says.
-    auto end = ctx.classes->begin() + static_cast<std::ptrdiff_t>(ctx.devices.size());
-    return std::any_of(ctx.classes->begin(), end,
-                       [](const DeviceClass* c) { return c && c->spapr_vio_reg != 0; });
-  }
-  for (const DeviceClass& c : ctx.catalog.classes) {
-    if (c.spapr_vio_reg == 0) continue;
-    for (size_t i = 0; i < ctx.devices.size(); ++i) {
-      const Device& d = ctx.devices[i];
-      if (!SameText(d.tag, c.element) || !c.when.Matches(d.tag, d.props)) continue;
-      const DeviceClass* cls = ClassOf(ctx, static_cast<int>(i));
-      if (cls && cls->spapr_vio_reg != 0) return true;
-    }
+  for (size_t i = 0; i < ctx.devices.size(); ++i) {
+    const DeviceClass* cls = ClassOf(ctx, static_cast<int>(i));
+    if (cls && cls->spapr_vio_reg != 0) return true;
   }
   return false;
 }
