@@ -82,7 +82,7 @@ auto Fields(T& r) {
 }
 template <Is<DefaultDevice> T>
 auto Fields(T& d) {
-  return std::tie(d.props, d.unless, d.with_graphics);
+  return std::tie(d.element, d.props, d.unless, d.with_graphics);
 }
 template <Is<MachineFamily> T>
 auto Fields(T& m) {

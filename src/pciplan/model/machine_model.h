@@ -177,7 +177,8 @@ struct ReservedFunction {
 };
 
 struct DefaultDevice {
-  Props props;  // "element" gives the tag; the rest become attributes
+  std::string element;  // the tag (the data's "element" prop)
+  Props props;          // the attributes: the data's props but "element"
   Match unless;
   bool with_graphics = false;  // only when the domain has a <graphics>
 

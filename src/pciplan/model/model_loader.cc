@@ -666,8 +666,14 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
       Obj d((*defs)[i], nullptr, file, ptr, errs);
       DefaultDevice dd;
       d.OptStr("source");
-      for (auto& [k, v] : d.StrMap("props")) dd.props.emplace(k, std::move(v));
-      if (!dd.props.count("element")) d.Fail("props", "missing \"element\"");
+      for (auto& [k, v] : d.StrMap("props")) {
+        if (k == "element") {
+          dd.element = std::move(v);
+        } else {
+          dd.props.emplace(k, std::move(v));
+        }
+      }
+      if (dd.element.empty()) d.Fail("props", "missing \"element\"");
       if (const Json* unless = d.Need("unless")) dd.unless = ReadMatch(*unless, file, ptr + "/unless", errs);
       dd.with_graphics = d.OptBool("with_graphics");
       d.Finish();

@@ -243,5 +243,38 @@ TEST(ModelLoader, MalformedJsonIsRejectedNamingTheFile) {
   EXPECT_NE(cat.errors().front().message.find("devices.json"), std::string::npos);
 }
 
+TEST(ModelLoader, ADefaultDevicesElementIsItsTagAndNoProp) {
+  Result<Catalog> cat = LoadCatalog(BuiltinDataFiles());
+  ASSERT_TRUE(cat.ok());
+  const MachineFamily* q35 = nullptr;
+  for (const MachineFamily& m : cat->machines) {
+    if (m.name == "q35") q35 = &m;
+  }
+  ASSERT_NE(q35, nullptr);
+  const DefaultDevice* balloon = nullptr;
+  for (const DefaultDevice& d : q35->default_devices) {
+    EXPECT_FALSE(d.element.empty());
+    EXPECT_FALSE(d.props.contains("element")) << d.element;
+    if (d.element == "memballoon") balloon = &d;
+  }
+  ASSERT_NE(balloon, nullptr);
+  EXPECT_EQ(balloon->props, (Props{{"@model", "virtio"}}));
+}
+
+TEST(ModelLoader, ADefaultDeviceWithoutElementIsRejected) {
+  std::string q35;
+  for (const DataFile& f : BuiltinDataFiles()) {
+    if (f.name == "machines/q35.json") q35 = f.text;
+  }
+  const std::string balloon = "\"element\": \"memballoon\", ";
+  size_t at = q35.find(balloon);
+  ASSERT_NE(at, std::string::npos);
+  q35.erase(at, balloon.size());
+  Result<Catalog> cat = LoadCatalog(WithFile("machines/q35.json", q35));
+  ASSERT_FALSE(cat.ok());
+  EXPECT_NE(cat.errors().front().message.find("props: missing \"element\""), std::string::npos)
+      << cat.errors().front().message;
+}
+
 }  // namespace
 }  // namespace pciplan

@@ -333,17 +333,13 @@ void DefinePipeline::AddMachineDefaults() {
     }
     if (present) continue;
     // The PCI root comes before the memballoon (qemuDomainDefAddDefaultDevices).
-    if (dd.props.at("element") == "memballoon" && FindPciController(0) < 0) {
+    if (SameText(dd.element, "memballoon") && FindPciController(0) < 0) {
       AddPciController(0, cat_.controller(fam_->root).name);
     }
-    // The default's props but "element" (the tag): one copy, then the tag taken out.
     Device& d = devs_.emplace_back();
     d.origin = Origin::kPlanner;
+    d.tag = dd.element;
     d.props = dd.props;
-    if (auto it = d.props.find("element"); it != d.props.end()) {
-      d.tag = std::move(it->second);
-      d.props.erase(it);
-    }
     cls_.push_back(nullptr);
     if (d.tag == std::string_view("controller")) {
       ctrl_order_.push_back(static_cast<int>(devs_.size()) - 1);
