@@ -689,9 +689,9 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
   // skipped.
   const size_t groups = cat_.assign_order.size();
   const size_t count = devs_.size();
-  std::vector<int>& group_of = group_of_;
+  auto& group_of = group_of_;
   group_of.assign(count, -1);
-  std::vector<char>& used = group_used_;
+  auto& used = group_used_;
   used.assign(groups, 0);
   const DeviceClass* last_class = nullptr;
   int last_group = -1;
@@ -720,7 +720,7 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
     if (!used[g]) continue;
     const std::string_view group = cat_.assign_order[g];
     const bool pci_controllers = SameText(group, "pci-controller");
-    const std::vector<int>* list = nullptr;
+    const std::pmr::vector<int>* list = nullptr;
     if (pci_controllers || SameText(group, "controller")) {
       list = &ctrl_order_;
     } else if (SameText(group, "disk")) {
@@ -737,7 +737,7 @@ bool DefinePipeline::AssignDevices(BusTree& tree, Pass pass) {
       continue;
     }
     // Placing a device may add controllers to ctrl_order_: walk by position on a copy.
-    std::vector<int>& snapshot = group_list_;
+    auto& snapshot = group_list_;
     snapshot.assign(list->begin(), list->end());
     for (int i : snapshot) {
       if (static_cast<size_t>(i) >= count ||

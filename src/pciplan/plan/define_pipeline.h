@@ -8,6 +8,8 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
+#include <memory_resource>
 #include <map>
 #include <optional>
 #include <set>
@@ -188,37 +190,41 @@ class DefinePipeline {
   const Catalog& cat_;
   const PlacementChoices& choices_;
   const MachineFamily* fam_ = nullptr;
+  // The per-device caches and scratch lists below live in one arena: a buffer inside the
+  // pipeline, then the heap for large domains. Nothing is freed before the pipeline ends.
+  alignas(std::max_align_t) std::byte arena_buffer_[4096];
+  std::pmr::monotonic_buffer_resource arena_{arena_buffer_, sizeof arena_buffer_};
   std::vector<Device> devs_;
-  std::vector<int> ctrl_order_;   // libvirt's controller list order (section 6.1)
-  std::vector<int> disk_order_;   // disks grouped by bus, sorted by target (section 2)
-  std::vector<int> video_order_;  // primary video first
-  std::vector<const DeviceClass*> cls_;
-  mutable std::vector<signed char> pci_ctrl_;  // IsPciController per device; -1 = not known yet
+  std::pmr::vector<int> ctrl_order_{&arena_};   // libvirt's controller list order (section 6.1)
+  std::pmr::vector<int> disk_order_{&arena_};   // disks grouped by bus, sorted by target (section 2)
+  std::pmr::vector<int> video_order_{&arena_};  // primary video first
+  std::pmr::vector<const DeviceClass*> cls_{&arena_};
+  mutable std::pmr::vector<signed char> pci_ctrl_{&arena_};  // IsPciController per device; -1 = not known yet
   bool models_final_ = false;                  // model attributes final: PciModel caches
-  mutable std::vector<ControllerModelId> model_cache_;  // per device; -2 = not looked up yet
+  mutable std::pmr::vector<ControllerModelId> model_cache_{&arena_};  // per device; -2 = not looked up yet
   // The last model name looked up and its id (the controllers a plan adds share a few models).
   mutable std::string last_model_name_;
   mutable ControllerModelId last_model_id_ = -2;
   int last_added_ = -1;  // the controller AddPciController added last
-  std::vector<char> added_;  // per device: added by AddPciController
-  std::vector<std::pair<ControllerModelId, BusSetup>> grow_models_;  // GrowFor's scratch
+  std::pmr::vector<char> added_{&arena_};  // per device: added by AddPciController
+  std::pmr::vector<std::pair<ControllerModelId, BusSetup>> grow_models_{&arena_};  // GrowFor's scratch
   // CreateSet's scratch: the devices with an explicit address, each device's tag position in
   // the catalogue's collect order, and those devices in that order.
-  std::vector<int> explicit_present_;
-  std::vector<size_t> explicit_rank_;
-  std::vector<int> explicit_order_;
+  std::pmr::vector<int> explicit_present_{&arena_};
+  std::pmr::vector<size_t> explicit_rank_{&arena_};
+  std::pmr::vector<int> explicit_order_{&arena_};
   // ChipsetPlacements: per placement and device of the dry run, whether the placement matches
   // it (-1: not asked yet).
-  std::vector<signed char> placement_hits_;
+  std::pmr::vector<signed char> placement_hits_{&arena_};
   size_t placement_devices_ = 0;
   // AssignDevices' scratch: each device's assignment group, the groups in use, a group's list.
-  std::vector<int> group_of_;
-  std::vector<char> group_used_;
-  std::vector<int> group_list_;
+  std::pmr::vector<int> group_of_{&arena_};
+  std::pmr::vector<char> group_used_{&arena_};
+  std::pmr::vector<int> group_list_{&arena_};
   // ValidateTargetOptions: the last model and set of options (bits) it accepted.
   const ControllerModel* accepted_model_ = nullptr;
   uint32_t accepted_options_ = 0;
-  mutable std::vector<int> index_cache_;  // parsed @index per device; -2 = not parsed yet
+  mutable std::pmr::vector<int> index_cache_{&arena_};  // parsed @index per device; -2 = not parsed yet
   void SetIndex(int dev, int index) {
     devs_[dev].Set("@index", std::to_string(index));
     if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);

@@ -403,7 +403,7 @@ bool AssignSpaprVio(const NonPciContext& ctx, Diagnostics& errs) {
   for (const std::string& tag : ctx.catalog.collect_order) {
     std::vector<int> list;
     if (tag == "controller") {
-      list = ctx.controller_order;
+      list.assign(ctx.controller_order.begin(), ctx.controller_order.end());
     } else {
       for (size_t i = 0; i < ctx.devices.size(); ++i) {
         if (ctx.devices[i].tag == tag) list.push_back(static_cast<int>(i));

@@ -4,6 +4,7 @@
 // define-time checks that are not about PCI.
 #pragma once
 
+#include <memory_resource>
 #include <string>
 #include <vector>
 
@@ -18,11 +19,11 @@ struct NonPciContext {
   const MachineFamily& family;
   const Domain& input;
   std::vector<Device>& devices;
-  std::vector<int>& controller_order;  // libvirt's controller list order
-  std::vector<int>& disk_order;        // libvirt's disk list order
+  std::pmr::vector<int>& controller_order;  // libvirt's controller list order
+  std::pmr::vector<int>& disk_order;        // libvirt's disk list order
   // The class of each device (Catalog::Classify) once the pipeline has classified them, or
   // nullptr before; devices past its end are classified when asked (ClassOf).
-  const std::vector<const DeviceClass*>* classes = nullptr;
+  const std::pmr::vector<const DeviceClass*>* classes = nullptr;
 };
 
 /// The class of device `dev`: the pipeline's when it has one, else Catalog::Classify.

@@ -105,7 +105,7 @@ std::optional<int> DefinePipeline::GrowFor(BusTree& tree, uint32_t bus, const De
   int add = static_cast<int>(bus) - tree.size() + 1;
   if (add <= 0) return static_cast<int>(bus);
   // The models of the new buses (a member: most growth adds one bus, once per device).
-  std::vector<std::pair<ControllerModelId, BusSetup>>& models = grow_models_;
+  auto& models = grow_models_;
   models.clear();
   if (need.kinds.Has(Connect::kPci)) {
     bool bridge_home = false;
@@ -271,7 +271,7 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
   // Each device's tag is looked up in the order once; the devices of a tag are then taken in
   // document order, those of no listed tag last.
   // Only devices with an explicit address take part: the others are not looked up at all.
-  std::vector<int>& present = explicit_present_;
+  auto& present = explicit_present_;
   present.clear();
   for (size_t i = 0; i < devs_.size(); ++i) {
     if (devs_[i].address.IsPresentPci()) present.push_back(static_cast<int>(i));
@@ -280,17 +280,17 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
   // Each one's tag's position in the order (tags not listed: last); then the tags in order,
   // each with its devices in its list's order or, for the other tags, the document's.
   const size_t tags = cat_.collect_order.size();
-  std::vector<size_t>& rank = explicit_rank_;
+  auto& rank = explicit_rank_;
   rank.assign(devs_.size(), tags);
   for (int i : present) {
     size_t k = 0;
     while (k < tags && !SameText(cat_.collect_order[k], devs_[i].tag)) ++k;
     rank[static_cast<size_t>(i)] = k;
   }
-  std::vector<int>& order = explicit_order_;
+  auto& order = explicit_order_;
   order.clear();
   for (size_t k = 0; k <= tags; ++k) {
-    const std::vector<int>* list = &present;
+    const std::pmr::vector<int>* list = &present;
     if (k < tags) {
       const std::string_view tag = cat_.collect_order[k];
       if (tag == "disk") list = &disk_order_;
