@@ -18,6 +18,12 @@
 #include "pciplan/plan/qemu_rules.h"
 
 namespace pciplan {
+namespace {
+
+// The text of an attribute a device does not have, where a string is needed.
+const std::string kNone;
+
+}  // namespace
 
 bool DefinePipeline::Fail(Rule rule, std::string message, int dev, std::string address) {
   Diagnostic d = Error(rule, std::move(message), dev >= 0 ? Describe(dev) : std::string(),
@@ -56,7 +62,6 @@ bool DefinePipeline::LookUpPciController(int dev) const {
 }
 
 ControllerModelId DefinePipeline::LookUpModel(int dev) const {
-  static const std::string kNone;
   const std::string* name = ScanProp(devs_[dev].props, "@model");
   if (!name) name = &kNone;
   if (last_model_id_ == -2 || *name != last_model_name_) {
@@ -173,9 +178,8 @@ void DefinePipeline::BuildListOrders() {
   std::vector<std::pair<std::string_view, std::vector<std::pair<int, int>>>> by_bus;
   // Of each controller placed so far (by device): its type, and whether it has an index. Read
   // once, not again by every later controller's scan.
-  static const std::string kNone;
-  std::vector<const std::string*> ctrl_type(devs_.size(), &kNone);
-  std::vector<char> ctrl_has_index(devs_.size(), 0);
+  std::pmr::vector<const std::string*> ctrl_type(devs_.size(), &kNone, &arena_);
+  std::pmr::vector<char> ctrl_has_index(devs_.size(), 0, &arena_);
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
     const Device& d = devs_[i];
     if (d.tag == std::string_view("disk")) {
@@ -436,8 +440,7 @@ bool DefinePipeline::CheckControllers() {
     int64_t index;
     size_t pos;  // in ctrl_order_
   };
-  static const std::string kNone;
-  std::vector<TypeIndex> pairs;
+  std::pmr::vector<TypeIndex> pairs(&arena_);
   pairs.reserve(ctrl_order_.size());
   for (size_t pos = 0; pos < ctrl_order_.size(); ++pos) {
     const Device& d = devs_[ctrl_order_[pos]];
@@ -758,6 +761,9 @@ bool DefinePipeline::AssignPci() {
 
   // Pass 1: a dry run that only counts the buses needed (section 7.1).
   BusTree tree;
+  // Room for a bus per device and two more (a PCI Express machine's plan adds about one root
+  // port per device), at most every bus number.
+  tree.Reserve(static_cast<int>(std::min<size_t>(devs_.size() + 2, kMaxControllerIndex + 1)));
   if (!CreateSet(tree, Pass::kDryRun)) return false;
   if (!ChipsetPlacements(tree, Pass::kDryRun)) return false;
   if (fam_->dry_run_reserve) {
@@ -784,7 +790,7 @@ bool DefinePipeline::AssignPci() {
     }
   }
   if (spares.pcie + spares.pci > 0 && !spares.note.empty()) notes_.push_back(spares.note);
-  std::vector<char> has_controller(static_cast<size_t>(tree.size()), 0);
+  std::pmr::vector<char> has_controller(static_cast<size_t>(tree.size()), 0, &arena_);
   for (int i : ctrl_order_) {
     int index = IsPciController(i) ? ControllerIndex(i) : -1;
     if (index >= 0 && index < tree.size()) has_controller[static_cast<size_t>(index)] = 1;

@@ -366,7 +366,7 @@ uint32_t DefinePipeline::GapFillerRoom(const BusTree& tree) const {
 void DefinePipeline::SetMultifunction() {
   // Section 7.11. Only the slots with a device at a function above 0 are looked at (most plans
   // have a few, or none).
-  std::vector<std::tuple<uint32_t, uint32_t, uint32_t>> shared;
+  std::pmr::vector<std::tuple<uint32_t, uint32_t, uint32_t>> shared(&arena_);
   for (const Device& d : devs_) {
     const Address& a = d.address;
     if (a.type != AddressType::kPci || a.pci.function == 0 || a.pci.IsUnassigned()) continue;
@@ -379,7 +379,7 @@ void DefinePipeline::SetMultifunction() {
   for (const auto& t : shared) slot_bits |= std::get<2>(t) < 32 ? 1u << std::get<2>(t) : ~0u;
   shared.erase(std::unique(shared.begin(), shared.end()), shared.end());
   // The last device at function 0 of each such slot is its base (-1: none).
-  std::vector<int> base(shared.size(), -1);
+  std::pmr::vector<int> base(shared.size(), -1, &arena_);
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
     const Address& a = devs_[i].address;
     if (a.type != AddressType::kPci || a.pci.function != 0) continue;

@@ -63,6 +63,11 @@ class BusTree {
 
   /// Appends `count` buses without a model.
   void Grow(int count);
+  /// Room for `count` buses, so that growing to that many moves no bus.
+  void Reserve(int count) {
+    buses_.reserve(static_cast<size_t>(count));
+    open_buses_.reserve((static_cast<size_t>(count) + 63) / 64);
+  }
   /// Removes every bus (an empty tree, its memory kept for the next Grow).
   void Clear() {
     buses_.clear();
