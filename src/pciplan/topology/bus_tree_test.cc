@@ -63,6 +63,19 @@ TEST_F(BusTreeTest, ClearEmptiesTheTreeAndGrowthAfterItStartsFresh) {
   ExpectBusTreeConsistent(tree_);
 }
 
+TEST_F(BusTreeTest, ReservedRoomKeepsBusesInPlaceAsTheTreeGrows) {
+  tree_.Reserve(70);
+  Add("pcie-root");
+  const Bus* first = &tree_.bus(0);
+  for (int i = 0; i < 69; ++i) Add("pcie-root-port");
+  EXPECT_EQ(&tree_.bus(0), first);
+  // The open-bus bits of buses past the first 64 work as before.
+  std::optional<PciAddress> a = tree_.FindFree(Endpoint(Connect::kPcie), -1);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, (PciAddress{0, 1, 0, 0}));
+  ExpectBusTreeConsistent(tree_);
+}
+
 TEST_F(BusTreeTest, SetModelKeepsTakenFunctionsAndOpenAggregateSlots) {
   // A bus given a model after some of its functions were taken (growth, then the model):
   // a wholly taken slot is not free, an aggregate slot with a free function stays open.
