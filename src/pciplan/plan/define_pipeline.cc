@@ -390,9 +390,17 @@ bool DefinePipeline::CheckControllers() {
   // root model (machine defaults, section 5.1), the expander's machine, the expander's NUMA
   // node, then duplicate indexes. "index too high" and "root with an address" come only after
   // addressing (ValidateControllers).
+  // The PCI controllers in list order with their models, looked up once for every check.
+  struct PciController {
+    int dev;
+    const ControllerModel* model;
+  };
+  std::pmr::vector<PciController> pci(&arena_);
+  pci.reserve(ctrl_order_.size());
   for (int i : ctrl_order_) {
-    if (!IsPciController(i)) continue;
-    const ControllerModel* m = PciModel(i);
+    if (IsPciController(i)) pci.push_back({i, PciModel(i)});
+  }
+  for (const auto& [i, m] : pci) {
     if (!m) {
       return Fail(Rule::kUnknownModel,
                   "unknown PCI controller model '" + devs_[i].GetOr("@model", "") + "'", i);
@@ -401,26 +409,21 @@ bool DefinePipeline::CheckControllers() {
       return Fail(Rule::kRootIndex, "pci-root and pcie-root controllers should have index 0", i);
     }
   }
-  for (int i : ctrl_order_) {
-    if (!IsPciController(i) || ControllerIndex(i) != 0) continue;
-    const ControllerModel* m = PciModel(i);
-    if (m->name != cat_.controller(fam_->root).name) {
-      return Fail(Rule::kRootModel,
-                  fmt::format("the PCI controller with index='0' must be model='{}' for this "
-                              "machine type, but model='{}' was found instead",
-                              cat_.controller(fam_->root).name, devs_[i].GetOr("@model", "")), i);
-    }
+  const std::string& root = cat_.controller(fam_->root).name;
+  for (const auto& [i, m] : pci) {
+    if (ControllerIndex(i) != 0 || SameText(m->name, root)) continue;
+    return Fail(Rule::kRootModel,
+                fmt::format("the PCI controller with index='0' must be model='{}' for this "
+                            "machine type, but model='{}' was found instead",
+                            root, devs_[i].GetOr("@model", "")), i);
   }
-  for (int i : ctrl_order_) {
-    if (!IsPciController(i)) continue;
-    const ControllerModel* m = PciModel(i);
+  for (const auto& [i, m] : pci) {
     if (!m->machines.empty() &&
         std::find(m->machines.begin(), m->machines.end(), fam_->name) == m->machines.end()) {
       return Fail(Rule::kExpanderMachine, m->machine_error, i);
     }
   }
-  for (int i : ctrl_order_) {
-    if (!IsPciController(i)) continue;
+  for (const auto& [i, m] : pci) {
     const Device& d = devs_[i];
     if (const std::string* node = d.Get("target/node")) {
       std::optional<uint32_t> n = ParseUnsigned(*node);
@@ -471,8 +474,8 @@ bool DefinePipeline::CheckControllers() {
         fmt::format("multiple '{}' controllers with index '{}'", duplicate->type, duplicate->index),
         ctrl_order_[duplicate->pos]);
   }
-  for (int i : ctrl_order_) {
-    if (!IsPciController(i)) continue;
+  for (const PciController& c : pci) {
+    const int i = c.dev;
     int idx = ControllerIndex(i);
     if (static_cast<uint32_t>(idx) > kMaxPlannableIndex) {
       // The index as written: ControllerIndex() caps what it returns.
