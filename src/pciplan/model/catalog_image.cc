@@ -10,7 +10,7 @@ namespace {
 
 constexpr char kMagic[8] = {'p', 'c', 'i', 'p', 'c', 'a', 't', '\0'};
 // Raise when the payload's layout changes (a field added, removed or retyped).
-constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersion = 3;
 constexpr size_t kHeaderSize = sizeof(kMagic) + 4 + 4 + 8;
 
 // The payload's check value: 64-bit words folded by multiply and rotate (FNV-1a's constants),
@@ -74,7 +74,7 @@ auto Fields(T& h) {
 template <Is<Placement> T>
 auto Fields(T& p) {
   return std::tie(p.match, p.slots, p.function, p.mode, p.multifunction, p.empty_address,
-                  p.message);
+                  p.message, p.classes);
 }
 template <Is<ReservedFunction> T>
 auto Fields(T& r) {

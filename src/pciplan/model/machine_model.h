@@ -164,6 +164,15 @@ struct Placement {
   // wanted" for these, "no address at all" for the others).
   bool empty_address = false;
   std::string message;  // kForced: libvirt's text when the user gave another address
+  // Derived by the loader from the device classes: bit c is set when a device of class c (the
+  // catalogue's c-th) may match, clear when the class's own match rules this one out.
+  std::vector<uint64_t> classes;
+
+  /// False when no device of class `c` (its position in the catalogue) can match; true when
+  /// one may (or the placement has no derived bits).
+  bool MayMatchClass(size_t c) const {
+    return c / 64 >= classes.size() || (classes[c / 64] >> (c % 64) & 1u) != 0;
+  }
 
   bool operator==(const Placement&) const = default;
 };

@@ -684,6 +684,25 @@ void LoadMachine(const Json& j, const std::string& file, Catalog& cat, Diagnosti
   cat.machines.push_back(std::move(m));
 }
 
+// Which device classes each chipset placement may match: a class's devices have its element
+// and meet its match, so a placement naming another element, or listing a property at values
+// the class's match excludes, never matches them. Done once here (and so at build time for the
+// built-in catalogue's image), not for every device of every plan.
+void DerivePlacementClasses(Catalog& cat) {
+  const size_t words = (cat.classes.size() + 63) / 64;
+  for (MachineFamily& m : cat.machines) {
+    for (Placement& p : m.placements) {
+      p.classes.assign(words, 0);
+      for (size_t c = 0; c < cat.classes.size(); ++c) {
+        const DeviceClass& dc = cat.classes[c];
+        const bool other_element = !p.match.element.empty() && p.match.element != dc.element;
+        if (other_element || dc.when.RulesOut(p.match)) continue;
+        p.classes[c / 64] |= uint64_t{1} << (c % 64);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
@@ -727,6 +746,7 @@ Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
     }
   }
   if (!errs.empty()) return errs;
+  DerivePlacementClasses(cat);
   cat.IndexClasses();
   return cat;
 }

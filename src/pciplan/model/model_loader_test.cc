@@ -76,6 +76,65 @@ TEST(ModelLoader, ClassifyByElementIndexAgreesWithAScanOfEveryClass) {
   EXPECT_GT(asked, 2 * static_cast<int>(cat.classes.size()));
 }
 
+TEST(ModelLoader, APlacementRulesOutOnlyClassesWhoseDevicesNeverMatchIt) {
+  // For every placement and class: devices of the class (each combination of its match's
+  // values, with the placement's own properties added where the class leaves them open) match
+  // the placement only when its bit for the class is set; and the sata and USB placements of
+  // q35 keep the bit of the class they exist for.
+  const Catalog& cat = BuiltinCatalog();
+  int ruled_out = 0, kept = 0;
+  for (const MachineFamily& m : cat.machines) {
+    for (const Placement& p : m.placements) {
+      ASSERT_EQ(p.classes.size(), (cat.classes.size() + 63) / 64) << m.name;
+      for (size_t c = 0; c < cat.classes.size(); ++c) {
+        const DeviceClass& dc = cat.classes[c];
+        SCOPED_TRACE(m.name + " " + p.match.element + " " + dc.name);
+        // The class's values, one at a time for its first property, the first of the others.
+        std::vector<Props> devices;
+        const size_t first_values = dc.when.props.empty() ? 1 : dc.when.props[0].second.size();
+        for (size_t k = 0; k < first_values; ++k) {
+          Props d;
+          for (size_t j = 0; j < dc.when.props.size(); ++j) {
+            const auto& [path, values] = dc.when.props[j];
+            d[path] = values[j == 0 ? k : 0];
+          }
+          for (const auto& [path, values] : p.match.props) {
+            if (!d.contains(path)) d[path] = values.front();
+          }
+          devices.push_back(std::move(d));
+        }
+        bool any = false;
+        for (const Props& d : devices) {
+          if (cat.Classify(dc.element, d) != &dc) continue;  // an earlier class takes it
+          any = any || p.match.Matches(dc.element, d);
+        }
+        if (any) {
+          EXPECT_TRUE(p.MayMatchClass(c));
+        }
+        (p.MayMatchClass(c) ? kept : ruled_out)++;
+      }
+    }
+  }
+  EXPECT_GT(ruled_out, kept);
+  const MachineFamily* q35 = nullptr;
+  for (const MachineFamily& m : cat.machines) {
+    if (m.name == "q35") q35 = &m;
+  }
+  ASSERT_NE(q35, nullptr);
+  auto class_of = [&](const std::string& tag, const Props& props) {
+    const DeviceClass* c = cat.Classify(tag, props);
+    return c ? static_cast<size_t>(c - cat.classes.data()) : cat.classes.size();
+  };
+  const size_t sata = class_of("controller", {{"@type", "sata"}, {"@index", "0"}});
+  const size_t xhci = class_of("controller", {{"@type", "usb"}, {"@model", "qemu-xhci"}});
+  ASSERT_LT(sata, cat.classes.size());
+  ASSERT_LT(xhci, cat.classes.size());
+  const Placement& forced_sata = q35->placements.front();
+  ASSERT_EQ(forced_sata.mode, PlacementMode::kForced);
+  EXPECT_TRUE(forced_sata.MayMatchClass(sata));
+  EXPECT_FALSE(forced_sata.MayMatchClass(xhci));
+}
+
 TEST(ModelLoader, AClassesUsbCandidatesHoldEveryUsbMatchItsDevicesCanMeet) {
   const Catalog& cat = BuiltinCatalog();
   ASSERT_TRUE(cat.class_index.CoversUsb(cat.classes.size(), cat.usb_devices.size()));

@@ -599,6 +599,8 @@ bool DefinePipeline::ChipsetPlacements(BusTree& tree, Pass pass) {
       const int i = controllers ? ctrl_order_[k] : static_cast<int>(k);
       Device& d = devs_[i];
       if (!p.match.element.empty() && !SameText(d.tag, p.match.element)) continue;
+      // A device whose class rules the placement out is not asked (the loader's bits).
+      if (!MayMatch(p, i)) continue;
       if (!by_index && IsAddedController(i)) {
         const std::string& model = (d.props.begin() + 1)->second;
         if (!memo_model || *memo_model != model) {

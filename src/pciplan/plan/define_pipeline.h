@@ -181,6 +181,13 @@ class DefinePipeline {
     return FindPciModel(dev);
   }
   const ControllerModel* FindPciModel(int dev) const;
+  /// Whether placement `p` may match device `dev` as far as its class tells (true when it has
+  /// none yet): Placement::MayMatchClass.
+  bool MayMatch(const Placement& p, int dev) const {
+    const size_t k = static_cast<size_t>(dev);
+    const DeviceClass* c = k < cls_.size() ? cls_[k] : nullptr;
+    return !c || p.MayMatchClass(static_cast<size_t>(c - cat_.classes.data()));
+  }
   ControllerModelId LookUpModel(int dev) const;
   int FindPciController(int index) const;
   std::string Describe(int dev) const;

@@ -305,7 +305,8 @@ bool DefinePipeline::CreateSet(BusTree& tree, Pass pass) {
     // Forced chipset placements already at their address are reserved by the chipset step.
     bool forced_here = false;
     for (const Placement& p : fam_->placements) {
-      if (p.mode == PlacementMode::kForced && p.match.Matches(devs_[i].tag, devs_[i].props)) {
+      if (p.mode == PlacementMode::kForced && MayMatch(p, i) &&
+          p.match.Matches(devs_[i].tag, devs_[i].props)) {
         PciAddress want{0, 0, p.slots.front(), p.function};
         forced_here = devs_[i].address.pci == want;
       }
