@@ -10,7 +10,7 @@ namespace {
 
 constexpr char kMagic[8] = {'p', 'c', 'i', 'p', 'c', 'a', 't', '\0'};
 // Raise when the payload's layout changes (a field added, removed or retyped).
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersion = 4;
 constexpr size_t kHeaderSize = sizeof(kMagic) + 4 + 4 + 8;
 
 // The payload's check value: 64-bit words folded by multiply and rotate (FNV-1a's constants),
@@ -82,7 +82,7 @@ auto Fields(T& r) {
 }
 template <Is<DefaultDevice> T>
 auto Fields(T& d) {
-  return std::tie(d.element, d.props, d.unless, d.with_graphics);
+  return std::tie(d.element, d.props, d.unless, d.with_graphics, d.class_id);
 }
 template <Is<MachineFamily> T>
 auto Fields(T& m) {

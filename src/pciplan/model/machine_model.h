@@ -190,6 +190,9 @@ struct DefaultDevice {
   Props props;          // the attributes: the data's props but "element"
   Match unless;
   bool with_graphics = false;  // only when the domain has a <graphics>
+  // Derived by the loader: the position of Catalog::Classify(element, props) among the
+  // classes, -1 when no class has it. A plan that leaves the device as it is takes this class.
+  int32_t class_id = -1;
 
   bool operator==(const DefaultDevice&) const = default;
 };

@@ -703,6 +703,17 @@ void DerivePlacementClasses(Catalog& cat) {
   }
 }
 
+// The class of each machine default as the data gives it, so that a plan that does not change
+// the device need not classify it.
+void DeriveDefaultDeviceClasses(Catalog& cat) {
+  for (MachineFamily& m : cat.machines) {
+    for (DefaultDevice& d : m.default_devices) {
+      const DeviceClass* c = cat.Classify(d.element, d.props);
+      d.class_id = c ? static_cast<int32_t>(c - cat.classes.data()) : -1;
+    }
+  }
+}
+
 }  // namespace
 
 Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
@@ -747,6 +758,7 @@ Result<Catalog> LoadCatalog(const std::vector<DataFile>& files) {
   }
   if (!errs.empty()) return errs;
   DerivePlacementClasses(cat);
+  DeriveDefaultDeviceClasses(cat);
   cat.IndexClasses();
   return cat;
 }

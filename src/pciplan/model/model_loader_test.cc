@@ -320,6 +320,20 @@ TEST(ModelLoader, ADefaultDevicesElementIsItsTagAndNoProp) {
   EXPECT_EQ(balloon->props, (Props{{"@model", "virtio"}}));
 }
 
+TEST(ModelLoader, ADefaultDeviceKnowsItsClass) {
+  const Catalog& cat = BuiltinCatalog();
+  int with_class = 0;
+  for (const MachineFamily& m : cat.machines) {
+    for (const DefaultDevice& d : m.default_devices) {
+      SCOPED_TRACE(m.name + " " + d.element);
+      const DeviceClass* c = cat.Classify(d.element, d.props);
+      EXPECT_EQ(d.class_id, c ? c - cat.classes.data() : -1);
+      with_class += d.class_id >= 0;
+    }
+  }
+  EXPECT_GT(with_class, 10);
+}
+
 TEST(ModelLoader, ADefaultDeviceWithoutElementIsRejected) {
   std::string q35;
   for (const DataFile& f : BuiltinDataFiles()) {

@@ -345,6 +345,7 @@ void DefinePipeline::AddMachineDefaults() {
     d.tag = dd.element;
     d.props = dd.props;
     cls_.push_back(nullptr);
+    defaults_added_.emplace_back(static_cast<int>(devs_.size()) - 1, &dd);
     if (d.tag == std::string_view("controller")) {
       ctrl_order_.push_back(static_cast<int>(devs_.size()) - 1);
     }
@@ -490,8 +491,20 @@ bool DefinePipeline::CheckControllers() {
 
 void DefinePipeline::ClassifyAll() {
   models_final_ = true;  // no model attribute changes from here on
+  auto next_default = defaults_added_.begin();
   for (size_t i = 0; i < devs_.size(); ++i) {
-    cls_[i] = cat_.Classify(devs_[i].tag, devs_[i].props);
+    const Device& d = devs_[i];
+    // A machine default still as the data gives it has the class the loader found for it.
+    const DefaultDevice* dd = nullptr;
+    if (next_default != defaults_added_.end() && next_default->first == static_cast<int>(i)) {
+      dd = (next_default++)->second;
+      if (!SameText(d.tag, dd->element) || d.props != dd->props) dd = nullptr;
+    }
+    if (dd) {
+      cls_[i] = dd->class_id < 0 ? nullptr : &cat_.classes[static_cast<size_t>(dd->class_id)];
+    } else {
+      cls_[i] = cat_.Classify(d.tag, d.props);
+    }
     // libvirt drops the address of such a device: it takes no slot and is not written back.
     if (cls_[i] && cls_[i]->address_ignored) devs_[i].address = Address{};
   }

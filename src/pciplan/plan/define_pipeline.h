@@ -213,7 +213,9 @@ class DefinePipeline {
   mutable std::string last_model_name_;
   mutable ControllerModelId last_model_id_ = -2;
   int last_added_ = -1;  // the controller AddPciController added last
-  std::pmr::vector<char> added_{&arena_};  // per device: added by AddPciController
+  std::pmr::vector<char> added_{&arena_};
+  // The machine defaults AddMachineDefaults added: (device, its DefaultDevice), by device.
+  std::pmr::vector<std::pair<int, const DefaultDevice*>> defaults_added_{&arena_};  // per device: added by AddPciController
   std::pmr::vector<std::pair<ControllerModelId, BusSetup>> grow_models_{&arena_};  // GrowFor's scratch
   // CreateSet's scratch: the devices with an explicit address, each device's tag position in
   // the catalogue's collect order, and those devices in that order.
