@@ -364,24 +364,29 @@ void DefinePipeline::AddMachineDefaults() {
 
 void DefinePipeline::ApplyModelDefaults() {
   // Section 5.4: models that decide a device's connection type.
+  std::string key;  // one buffer for every default's name
+  auto def = [&](std::string_view kind, const std::string* type) -> const std::string* {
+    key.assign(kind);
+    if (type) key.append("-").append(*type);
+    auto it = fam_->model_defaults.find(key);
+    return it == fam_->model_defaults.end() ? nullptr : &it->second;
+  };
   for (Device& d : devs_) {
-    auto def = [&](const std::string& key) -> const std::string* {
-      auto it = fam_->model_defaults.find(key);
-      return it == fam_->model_defaults.end() ? nullptr : &it->second;
-    };
     if (d.tag == std::string_view("interface") && !d.Has("model/@type") &&
-        d.GetOr("@type", "") != "hostdev") {
+        !d.Is("@type", "hostdev")) {
       // A per-type default first (qemuDomainDeviceNetDefPostParse: vdpa is virtio).
-      const std::string* m = def("interface-" + d.GetOr("@type", ""));
-      if (!m) m = def("interface");
+      const std::string* type = d.Get("@type");
+      const std::string* m = def("interface", type ? type : &kNone);
+      if (!m) m = def("interface", nullptr);
       if (m) d.Set("model/@type", *m);
     } else if (d.tag == std::string_view("video") && !d.Has("model/@type")) {
-      if (const std::string* m = def("video")) d.Set("model/@type", *m);
+      if (const std::string* m = def("video", nullptr)) d.Set("model/@type", *m);
     } else if (d.tag == std::string_view("controller") && !d.Has("@model")) {
-      if (const std::string* m = def("controller-" + d.GetOr("@type", ""))) d.Set("@model", *m);
+      const std::string* type = d.Get("@type");
+      if (const std::string* m = def("controller", type ? type : &kNone)) d.Set("@model", *m);
     } else if (d.tag == std::string_view("serial") && !d.Has("target/@type")) {
       // The machine's serial port kind (pseries: spapr-vio-serial, which takes a spapr-vio reg).
-      if (const std::string* t = def("serial-target")) d.Set("target/@type", *t);
+      if (const std::string* t = def("serial-target", nullptr)) d.Set("target/@type", *t);
     }
   }
 }
@@ -807,7 +812,7 @@ bool DefinePipeline::AssignPci() {
       if (!ReserveNext(tree, spare, -1, Pass::kDryRun, -1)) return false;
     }
   }
-  if (spares.pcie + spares.pci > 0 && !spares.note.empty()) notes_.push_back(spares.note);
+  if (spares.pcie + spares.pci > 0 && !spares.note.empty()) notes_.emplace_back(spares.note);
   std::pmr::vector<char> has_controller(static_cast<size_t>(tree.size()), 0, &arena_);
   for (int i : ctrl_order_) {
     int index = IsPciController(i) ? ControllerIndex(i) : -1;

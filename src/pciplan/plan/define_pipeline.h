@@ -32,7 +32,7 @@ enum class VirtioTransport { kPci, kVirtioMmio };
 struct SpareSlots {
   uint32_t pcie = 0;  // PCI Express hot-plug slots (root ports or switch downstream ports)
   uint32_t pci = 0;   // conventional PCI slots
-  std::string note;   // said by --explain when a slot was reserved, or empty
+  std::string_view note;  // said by --explain when a slot was reserved, or empty (a literal)
   ControllerModelId pcie_model = -1;  // >= 0: the PCIe spares are new controllers of this model
 };
 
