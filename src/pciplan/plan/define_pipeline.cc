@@ -18,12 +18,6 @@
 #include "pciplan/plan/qemu_rules.h"
 
 namespace pciplan {
-namespace {
-
-// The text of an attribute a device does not have, where a string is needed.
-const std::string kNone;
-
-}  // namespace
 
 bool DefinePipeline::Fail(Rule rule, std::string message, int dev, std::string address) {
   Diagnostic d = Error(rule, std::move(message), dev >= 0 ? Describe(dev) : std::string(),
@@ -62,11 +56,11 @@ bool DefinePipeline::LookUpPciController(int dev) const {
 }
 
 ControllerModelId DefinePipeline::LookUpModel(int dev) const {
-  const std::string* name = ScanProp(devs_[dev].props, "@model");
-  if (!name) name = &kNone;
-  if (last_model_id_ == -2 || *name != last_model_name_) {
-    last_model_name_ = *name;
-    last_model_id_ = cat_.FindController(*name, fam_->name);
+  const std::string* model = ScanProp(devs_[dev].props, "@model");
+  const std::string_view name = model ? std::string_view(*model) : std::string_view();
+  if (last_model_id_ == -2 || !SameText(name, last_model_name_)) {
+    last_model_name_.assign(name);
+    last_model_id_ = cat_.FindController(last_model_name_, fam_->name);
   }
   return last_model_id_;
 }
@@ -178,7 +172,7 @@ void DefinePipeline::BuildListOrders() {
   std::vector<std::pair<std::string_view, std::vector<std::pair<int, int>>>> by_bus;
   // Of each controller placed so far (by device): its type, and whether it has an index. Read
   // once, not again by every later controller's scan.
-  std::pmr::vector<const std::string*> ctrl_type(devs_.size(), &kNone, &arena_);
+  std::pmr::vector<std::string_view> ctrl_type(devs_.size(), std::string_view(), &arena_);
   std::pmr::vector<char> ctrl_has_index(devs_.size(), 0, &arena_);
   for (int i = 0; i < static_cast<int>(devs_.size()); ++i) {
     const Device& d = devs_[i];
@@ -191,12 +185,12 @@ void DefinePipeline::BuildListOrders() {
       if (it == by_bus.end()) {
         it = by_bus.emplace(by_bus.end(), name, std::vector<std::pair<int, int>>());
       }
-      it->second.emplace_back(DiskNameIndex(dev ? *dev : kNone), i);
+      it->second.emplace_back(dev ? DiskNameIndex(*dev) : DiskNameIndex(std::string()), i);
     } else if (d.tag == std::string_view("controller")) {
       // Section 6.1: same-type controllers only; explicit indexes ascend.
       const std::string* type_attr = d.Get("@type");
-      ctrl_type[i] = type_attr ? type_attr : &kNone;
-      const std::string& type = *ctrl_type[i];
+      ctrl_type[i] = type_attr ? std::string_view(*type_attr) : std::string_view();
+      const std::string_view type = ctrl_type[i];
       int index = ControllerIndex(i);
       bool has_index = d.Has("@index");
       ctrl_has_index[i] = has_index;
@@ -204,7 +198,7 @@ void DefinePipeline::BuildListOrders() {
       bool any_same = false;
       for (int k = static_cast<int>(ctrl_order_.size()) - 1; k >= 0; --k) {
         int o = ctrl_order_[k];
-        if (*ctrl_type[o] != type) continue;
+        if (ctrl_type[o] != type) continue;
         any_same = true;
         if (!has_index) {
           pos = k + 1;
@@ -365,9 +359,11 @@ void DefinePipeline::AddMachineDefaults() {
 void DefinePipeline::ApplyModelDefaults() {
   // Section 5.4: models that decide a device's connection type.
   std::string key;  // one buffer for every default's name
-  auto def = [&](std::string_view kind, const std::string* type) -> const std::string* {
+  // `kind`, or "kind-type" when a type is given (the device's, or "" when it has none).
+  auto def = [&](std::string_view kind, const std::string* type,
+                 bool typed = true) -> const std::string* {
     key.assign(kind);
-    if (type) key.append("-").append(*type);
+    if (typed) key.append("-").append(type ? std::string_view(*type) : std::string_view());
     auto it = fam_->model_defaults.find(key);
     return it == fam_->model_defaults.end() ? nullptr : &it->second;
   };
@@ -376,17 +372,17 @@ void DefinePipeline::ApplyModelDefaults() {
         !d.Is("@type", "hostdev")) {
       // A per-type default first (qemuDomainDeviceNetDefPostParse: vdpa is virtio).
       const std::string* type = d.Get("@type");
-      const std::string* m = def("interface", type ? type : &kNone);
-      if (!m) m = def("interface", nullptr);
+      const std::string* m = def("interface", type);
+      if (!m) m = def("interface", nullptr, false);
       if (m) d.Set("model/@type", *m);
     } else if (d.tag == std::string_view("video") && !d.Has("model/@type")) {
-      if (const std::string* m = def("video", nullptr)) d.Set("model/@type", *m);
+      if (const std::string* m = def("video", nullptr, false)) d.Set("model/@type", *m);
     } else if (d.tag == std::string_view("controller") && !d.Has("@model")) {
       const std::string* type = d.Get("@type");
-      if (const std::string* m = def("controller", type ? type : &kNone)) d.Set("@model", *m);
+      if (const std::string* m = def("controller", type)) d.Set("@model", *m);
     } else if (d.tag == std::string_view("serial") && !d.Has("target/@type")) {
       // The machine's serial port kind (pseries: spapr-vio-serial, which takes a spapr-vio reg).
-      if (const std::string* t = def("serial-target", nullptr)) d.Set("target/@type", *t);
+      if (const std::string* t = def("serial-target", nullptr, false)) d.Set("target/@type", *t);
     }
   }
 }
@@ -453,13 +449,13 @@ bool DefinePipeline::CheckControllers() {
   pairs.reserve(ctrl_order_.size());
   for (size_t pos = 0; pos < ctrl_order_.size(); ++pos) {
     const Device& d = devs_[ctrl_order_[pos]];
-    const std::string* type = ScanProp(d.props, "@type");
-    if (!type) type = &kNone;
-    if (*type == "usb") continue;  // USB2 companions share an index by design
+    const std::string* type_attr = ScanProp(d.props, "@type");
+    const std::string_view type = type_attr ? std::string_view(*type_attr) : std::string_view();
+    if (type == "usb") continue;  // USB2 companions share an index by design
     // Uncapped (ControllerIndex() caps), so that two huge indexes are not taken for one.
     const std::string* index = ScanProp(d.props, "@index");
     std::optional<uint32_t> parsed = ParseDecimal(index ? std::string_view(*index) : "");
-    pairs.push_back({*type, parsed ? static_cast<int64_t>(*parsed) : -1, pos});
+    pairs.push_back({type, parsed ? static_cast<int64_t>(*parsed) : -1, pos});
   }
   // By pair, then list position (unique): what a stable sort by pair gives, with no buffer.
   std::sort(pairs.begin(), pairs.end(), [](const TypeIndex& x, const TypeIndex& y) {
