@@ -191,8 +191,10 @@ struct DefaultDevice {
   Match unless;
   bool with_graphics = false;  // only when the domain has a <graphics>
   // Derived by the loader: the position of Catalog::Classify(element, props) among the
-  // classes, -1 when no class has it. A plan that leaves the device as it is takes this class.
-  int32_t class_id = -1;
+  // classes, -1 when no class has it (-2: not derived, as in a catalogue built by hand). A plan
+  // that leaves the device as it is takes this class.
+  static constexpr int32_t kNotDerived = -2;
+  int32_t class_id = kNotDerived;
 
   bool operator==(const DefaultDevice&) const = default;
 };

@@ -79,8 +79,8 @@ TEST(ModelLoader, ClassifyByElementIndexAgreesWithAScanOfEveryClass) {
 TEST(ModelLoader, APlacementRulesOutOnlyClassesWhoseDevicesNeverMatchIt) {
   // For every placement and class: devices of the class (each combination of its match's
   // values, with the placement's own properties added where the class leaves them open) match
-  // the placement only when its bit for the class is set; and the sata and USB placements of
-  // q35 keep the bit of the class they exist for.
+  // the placement only when its bit for the class is set; and q35's forced SATA placement
+  // keeps the SATA controller's class and rules out qemu-xhci's.
   const Catalog& cat = BuiltinCatalog();
   int ruled_out = 0, kept = 0;
   for (const MachineFamily& m : cat.machines) {

@@ -499,7 +499,8 @@ void DefinePipeline::ClassifyAll() {
     const DefaultDevice* dd = nullptr;
     if (next_default != defaults_added_.end() && next_default->first == static_cast<int>(i)) {
       dd = (next_default++)->second;
-      if (!SameText(d.tag, dd->element) || d.props != dd->props) dd = nullptr;
+      const bool as_given = SameText(d.tag, dd->element) && d.props == dd->props;
+      if (!as_given || dd->class_id == DefaultDevice::kNotDerived) dd = nullptr;
     }
     if (dd) {
       cls_[i] = dd->class_id < 0 ? nullptr : &cat_.classes[static_cast<size_t>(dd->class_id)];

@@ -9,8 +9,8 @@
 
 #include <array>
 #include <cstddef>
-#include <memory_resource>
 #include <map>
+#include <memory_resource>
 #include <optional>
 #include <set>
 #include <string>
@@ -203,19 +203,21 @@ class DefinePipeline {
   std::pmr::monotonic_buffer_resource arena_{arena_buffer_, sizeof arena_buffer_};
   std::vector<Device> devs_;
   std::pmr::vector<int> ctrl_order_{&arena_};   // libvirt's controller list order (section 6.1)
-  std::pmr::vector<int> disk_order_{&arena_};   // disks grouped by bus, sorted by target (section 2)
+  std::pmr::vector<int> disk_order_{&arena_};   // disks grouped by bus, sorted by target (sec. 2)
   std::pmr::vector<int> video_order_{&arena_};  // primary video first
   std::pmr::vector<const DeviceClass*> cls_{&arena_};
-  mutable std::pmr::vector<signed char> pci_ctrl_{&arena_};  // IsPciController per device; -1 = not known yet
-  bool models_final_ = false;                  // model attributes final: PciModel caches
-  mutable std::pmr::vector<ControllerModelId> model_cache_{&arena_};  // per device; -2 = not looked up yet
+  // IsPciController per device; -1 = not known yet.
+  mutable std::pmr::vector<signed char> pci_ctrl_{&arena_};
+  bool models_final_ = false;  // model attributes final: PciModel caches
+  // Per device; -2 = not looked up yet.
+  mutable std::pmr::vector<ControllerModelId> model_cache_{&arena_};
   // The last model name looked up and its id (the controllers a plan adds share a few models).
   mutable std::string last_model_name_;
   mutable ControllerModelId last_model_id_ = -2;
   int last_added_ = -1;  // the controller AddPciController added last
-  std::pmr::vector<char> added_{&arena_};
+  std::pmr::vector<char> added_{&arena_};  // per device: added by AddPciController
   // The machine defaults AddMachineDefaults added: (device, its DefaultDevice), by device.
-  std::pmr::vector<std::pair<int, const DefaultDevice*>> defaults_added_{&arena_};  // per device: added by AddPciController
+  std::pmr::vector<std::pair<int, const DefaultDevice*>> defaults_added_{&arena_};
   std::pmr::vector<std::pair<ControllerModelId, BusSetup>> grow_models_{&arena_};  // GrowFor's scratch
   // CreateSet's scratch: the devices with an explicit address, each device's tag position in
   // the catalogue's collect order, and those devices in that order.
@@ -233,7 +235,8 @@ class DefinePipeline {
   // ValidateTargetOptions: the last model and set of options (bits) it accepted.
   const ControllerModel* accepted_model_ = nullptr;
   uint32_t accepted_options_ = 0;
-  mutable std::pmr::vector<int> index_cache_{&arena_};  // parsed @index per device; -2 = not parsed yet
+  // Parsed @index per device; -2 = not parsed yet.
+  mutable std::pmr::vector<int> index_cache_{&arena_};
   void SetIndex(int dev, int index) {
     devs_[dev].Set("@index", std::to_string(index));
     if (index_cache_.size() < devs_.size()) index_cache_.resize(devs_.size(), -2);
