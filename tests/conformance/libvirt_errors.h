@@ -40,6 +40,8 @@ inline const LibvirtError kLibvirtErrors[] = {
     {"only supported on 440fx", Rule::kExpanderMachine},
     {"busNr '", Rule::kBusNrRange},
     {"target index", Rule::kTargetIndex},
+    {"Option 'modelName'", Rule::kModelName},
+    {"attribute 'name' in element 'model'", Rule::kModelName},
     {"is not valid for PCI controller", Rule::kTargetOption},
     {"NUMA node", Rule::kNumaNode},
     {"too high, maximum is", Rule::kIndexTooHigh},

@@ -73,6 +73,7 @@ constexpr std::array kRuleIds = {
     "busnr-clash",
     "target-index-clash",
     "target-option",
+    "model-name",
     "mmio-transports",
     "qemu",
     "qmp",

@@ -77,6 +77,7 @@ enum class Rule {
   kBusNrClash,       // two expander buses share a busNr: QEMU refuses the second
   kTargetIndexClash,  // two PHBs share a target index: QEMU refuses the second
   kTargetOption,      // a <target> option the controller model does not have (libvirt refuses)
+  kModelName,         // a PCI controller's <model name> libvirt does not know or not for its model
   kMmioTransports,   // more virtio-mmio devices than the machine has transports
   kQemu,  // QEMU refused a command or its start; the message carries QEMU's own text
   kQmp,   // the QMP conversation failed: socket error, timeout, EOF, malformed message

@@ -10,7 +10,7 @@ namespace {
 
 constexpr char kMagic[8] = {'p', 'c', 'i', 'p', 'c', 'a', 't', '\0'};
 // Raise when the payload's layout changes (a field added, removed or retyped).
-constexpr uint32_t kFormatVersion = 4;
+constexpr uint32_t kFormatVersion = 5;
 constexpr size_t kHeaderSize = sizeof(kMagic) + 4 + 4 + 8;
 
 // The payload's check value: 64-bit words folded by multiply and rotate (FNV-1a's constants),
@@ -44,8 +44,8 @@ auto Fields(T& m) {
   return std::tie(m.name, m.qemu, m.root, m.extra_roots, m.plugs_as, m.aggregate, m.offers,
                   m.autoassign, m.hotplug, m.qemu_hotplug, m.qemu_hotplug_acpi, m.qemu_root_bus,
                   m.qemu_inner_bridge, m.min_slot, m.max_slot, m.min_slot_is_policy,
-                  m.slots_are_policy, m.bus_alias, m.target, m.target_options, m.machines,
-                  m.machine_error, m.index_above_bus);
+                  m.slots_are_policy, m.bus_alias, m.target, m.target_options, m.model_names,
+                  m.machines, m.machine_error, m.index_above_bus);
 }
 template <Is<DeviceClass> T>
 auto Fields(T& c) {

@@ -70,7 +70,7 @@ TEST(CatalogImage, DamagedImagesAreRejectedWithTheReason) {
   EXPECT_EQ(error(flipped), "catalogue image (core): payload hash differs from the header's");
   std::string version = image;
   version[8] = 99;
-  EXPECT_EQ(error(version), "catalogue image (core): format 99, this build reads 4");
+  EXPECT_EQ(error(version), "catalogue image (core): format 99, this build reads 5");
   // The QEMU image is not a core image: its payload ends before the core's fields do.
   EXPECT_EQ(error(BuiltinQemuImage()),
             "catalogue image (core): payload does not match the format");

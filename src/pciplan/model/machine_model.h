@@ -70,6 +70,9 @@ struct ControllerModel {
   // The <target> options the model may have (attribute names, "node" for <node>); libvirt
   // refuses any other. Every key of target is one.
   std::vector<std::string> target_options;
+  // The <model name>s libvirt takes for this model, `qemu` (its default) first; empty: a name
+  // may not be given at all (pc's pci-root, pcie-root).
+  std::vector<std::string> model_names;
   std::vector<std::string> machines;          // machine families allowed; empty = all
   std::string machine_error;
   bool index_above_bus = false;  // its index must exceed the bus it sits on (pci-bridge)

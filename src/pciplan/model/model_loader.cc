@@ -243,6 +243,15 @@ void LoadControllers(const Json& j, const std::string& file, Catalog& cat, Diagn
         o.Fail("target_options", "the default for '" + k + "' is no option of the model");
       }
     }
+    // Without a list, the model takes its QEMU device's name only (or none when it has none).
+    if (o.Find("model_names")) {
+      m.model_names = o.Strs("model_names");
+      if (m.model_names.empty() || m.model_names.front() != m.qemu) {
+        o.Fail("model_names", "the first name must be the model's \"qemu\" ('" + m.qemu + "')");
+      }
+    } else if (!m.qemu.empty()) {
+      m.model_names = {m.qemu};
+    }
     m.machines = o.Strs("machines");
     m.machine_error = o.Str("machine_error");
     m.index_above_bus = o.Bool("index_above_bus");

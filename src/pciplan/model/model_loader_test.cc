@@ -334,6 +334,24 @@ TEST(ModelLoader, ADefaultDeviceKnowsItsClass) {
   EXPECT_GT(with_class, 10);
 }
 
+TEST(ModelLoader, AModelTakesItsQemuNameOrTheNamesItLists) {
+  const Catalog& cat = BuiltinCatalog();
+  auto names = [&](const std::string& model) {
+    ControllerModelId id = cat.FindController(model);
+    EXPECT_GE(id, 0) << model;
+    return id < 0 ? std::vector<std::string>{} : cat.controller(id).model_names;
+  };
+  EXPECT_EQ(names("pcie-root-port"), (std::vector<std::string>{"pcie-root-port", "ioh3420"}));
+  EXPECT_EQ(names("dmi-to-pci-bridge"), (std::vector<std::string>{"i82801b11-bridge"}));
+  EXPECT_EQ(names("pcie-root"), std::vector<std::string>{});
+  // A list must start with the model's own QEMU device.
+  Result<Catalog> bad = WithOneController(R"({"model_names": ["ioh3420"]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.errors().front().message.find("model_names: the first name must be"),
+            std::string::npos)
+      << bad.errors().front().message;
+}
+
 TEST(ModelLoader, ADefaultDeviceWithoutElementIsRejected) {
   std::string q35;
   for (const DataFile& f : BuiltinDataFiles()) {

@@ -387,6 +387,29 @@ void DefinePipeline::ApplyModelDefaults() {
   }
 }
 
+bool DefinePipeline::CheckModelNames() {
+  // libvirt's parser knows a fixed set of PCI controller model names (the names any model of
+  // the catalogue takes) and refuses any other, before anything else is looked at.
+  for (size_t i = 0; i < devs_.size(); ++i) {
+    const Device& d = devs_[i];
+    if (!SameText(d.tag, "controller") || !ScanIs(d.props, "@type", "pci")) continue;
+    const std::string* name = ScanProp(d.props, "model/@name");
+    if (!name) continue;
+    const bool known = std::any_of(
+        cat_.controllers.begin(), cat_.controllers.end(), [&](const ControllerModel& m) {
+          return std::find(m.model_names.begin(), m.model_names.end(), *name) !=
+                 m.model_names.end();
+        });
+    if (!known) {
+      return Fail(Rule::kModelName,
+                  fmt::format("invalid value for attribute 'name' in element 'model': '{}'",
+                              *name),
+                  static_cast<int>(i));
+    }
+  }
+  return true;
+}
+
 bool DefinePipeline::CheckControllers() {
   // The checks libvirt makes before addressing, in its order: the roots' index (parse), the
   // root model (machine defaults, section 5.1), the expander's machine, the expander's NUMA
@@ -1059,6 +1082,18 @@ bool DefinePipeline::ValidateTargetOptions(int i, const TargetValues& targets) {
                 "the PCI controller with index 0 cannot be associated with a NUMA node", i);
   }
   if (!pm) return true;
+  // The <model name> (FillControllerDefaults gave the model's default to a controller without
+  // one): one the model takes, or none at all for a model that takes none.
+  const std::string* name = ScanProp(devs_[i].props, "model/@name");
+  if (name && std::none_of(pm->model_names.begin(), pm->model_names.end(),
+                           [&](const std::string& n) { return SameText(n, *name); })) {
+    return Fail(Rule::kModelName,
+                fmt::format("option 'modelName' {} for PCI controller with index '{}', model "
+                            "'{}' and modelName '{}'",
+                            pm->model_names.empty() ? "is not valid" : "has invalid value",
+                            ControllerIndex(i), pm->name, *name),
+                i);
+  }
   // Which options the controller has, as bits: a model refuses none of a set it accepted
   // before (the controllers a plan adds share a model and a set).
   uint32_t present = 0;
@@ -1109,7 +1144,7 @@ Result<Plan> DefinePipeline::Run() {
   ApplyDiskBuses(cat_, devs_);
   BuildListOrders();
   NonPciContext ctx{cat_, *fam_, in_, devs_, ctrl_order_, disk_order_};
-  bool ok = AssignControllerIndexes() && CheckUsbControllers(ctx, errs_) &&
+  bool ok = CheckModelNames() && AssignControllerIndexes() && CheckUsbControllers(ctx, errs_) &&
             AddScsiHostdevControllers(ctx, Unaddressed::kController0);
   if (ok) {
     AddMachineDefaults();

@@ -115,6 +115,7 @@ class DefinePipeline {
   bool FindFamily();
   void BuildListOrders();
   bool AssignControllerIndexes();
+  bool CheckModelNames();
   bool CheckControllers();
   void AddMachineDefaults();
   void ApplyModelDefaults();

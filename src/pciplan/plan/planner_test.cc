@@ -408,6 +408,18 @@ TEST(Planner, EachValidationRuleIsReported) {
        DomainXml("q35", "<controller type='pci' index='1' model='pcie-root-port'><target "
                         "index='3'/></controller>"),
        Rule::kTargetOption},
+      {"a PCI controller model name libvirt does not know",
+       DomainXml("q35", "<controller type='pci' index='1' model='pcie-root-port'><model "
+                        "name='pcie-root-porte'/></controller>"),
+       Rule::kModelName},
+      {"a bridge's model name on a root port",
+       DomainXml("q35", "<controller type='pci' index='1' model='pcie-root-port'><model "
+                        "name='pci-bridge'/></controller>"),
+       Rule::kModelName},
+      {"a model name on pcie-root, which takes none",
+       DomainXml("q35", "<controller type='pci' index='0' model='pcie-root'><model "
+                        "name='pcie-root-port'/></controller>"),
+       Rule::kModelName},
       {"target index 0 on a root port",
        DomainXml("q35", "<controller type='pci' index='1' model='pcie-root-port'><target "
                         "index='0'/></controller>"),
