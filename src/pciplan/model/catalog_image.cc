@@ -209,7 +209,7 @@ class Writer {
       Put(v.first);
       Put(v.second);
     } else {
-      std::apply([this](const auto&... f) { (Put(f), ...); }, Fields(v));
+      std::apply([&](const auto&... f) { (Put(f), ...); }, Fields(v));
     }
   }
 
@@ -279,7 +279,7 @@ class Reader {
       Get(v.first);
       Get(v.second);
     } else {
-      std::apply([this](auto&... f) { (Get(f), ...); }, Fields(v));
+      std::apply([&](auto&... f) { (Get(f), ...); }, Fields(v));
     }
   }
 
