@@ -7,6 +7,22 @@
 namespace pciplan {
 namespace {
 
+/// The text of a built-in data file ("machines/q35.json").
+std::string BuiltinText(const std::string& name) {
+  for (const DataFile& f : BuiltinDataFiles()) {
+    if (f.name == name) return f.text;
+  }
+  return {};
+}
+
+/// The catalogue's family of that name, or nullptr.
+const MachineFamily* FamilyNamed(const Catalog& cat, const std::string& name) {
+  for (const MachineFamily& m : cat.machines) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
 std::vector<DataFile> WithFile(const std::string& name, const std::string& text) {
   std::vector<DataFile> files = BuiltinDataFiles();
   for (DataFile& f : files) {
@@ -116,10 +132,7 @@ TEST(ModelLoader, APlacementRulesOutOnlyClassesWhoseDevicesNeverMatchIt) {
     }
   }
   EXPECT_GT(ruled_out, kept);
-  const MachineFamily* q35 = nullptr;
-  for (const MachineFamily& m : cat.machines) {
-    if (m.name == "q35") q35 = &m;
-  }
+  const MachineFamily* q35 = FamilyNamed(cat, "q35");
   ASSERT_NE(q35, nullptr);
   auto class_of = [&](const std::string& tag, const Props& props) {
     const DeviceClass* c = cat.Classify(tag, props);
@@ -283,10 +296,7 @@ TEST(ModelLoader, SlotRangeOutsidePciIsRejected) {
 }
 
 TEST(ModelLoader, DanglingControllerReferenceIsRejected) {
-  std::string q35;
-  for (const DataFile& f : BuiltinDataFiles()) {
-    if (f.name == "machines/q35.json") q35 = f.text;
-  }
+  std::string q35 = BuiltinText("machines/q35.json");
   size_t at = q35.find("\"gap_filler\": \"pcie-root-port\"");
   ASSERT_NE(at, std::string::npos);
   q35.replace(at, 30, "\"gap_filler\": \"pcie-root-pork\"");
@@ -305,10 +315,7 @@ TEST(ModelLoader, MalformedJsonIsRejectedNamingTheFile) {
 TEST(ModelLoader, ADefaultDevicesElementIsItsTagAndNoProp) {
   Result<Catalog> cat = LoadCatalog(BuiltinDataFiles());
   ASSERT_TRUE(cat.ok());
-  const MachineFamily* q35 = nullptr;
-  for (const MachineFamily& m : cat->machines) {
-    if (m.name == "q35") q35 = &m;
-  }
+  const MachineFamily* q35 = FamilyNamed(*cat, "q35");
   ASSERT_NE(q35, nullptr);
   const DefaultDevice* balloon = nullptr;
   for (const DefaultDevice& d : q35->default_devices) {
@@ -353,10 +360,7 @@ TEST(ModelLoader, AModelTakesItsQemuNameOrTheNamesItLists) {
 }
 
 TEST(ModelLoader, ADefaultDeviceWithoutElementIsRejected) {
-  std::string q35;
-  for (const DataFile& f : BuiltinDataFiles()) {
-    if (f.name == "machines/q35.json") q35 = f.text;
-  }
+  std::string q35 = BuiltinText("machines/q35.json");
   const std::string balloon = "\"element\": \"memballoon\", ";
   size_t at = q35.find(balloon);
   ASSERT_NE(at, std::string::npos);
