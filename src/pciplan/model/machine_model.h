@@ -2,6 +2,7 @@
 // classes, loaded from data/ (model_loader.h). Pure data; the planner looks things up by id.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -73,6 +74,13 @@ struct ControllerModel {
   // The <model name>s libvirt takes for this model, `qemu` (its default) first; empty: a name
   // may not be given at all (pc's pci-root, pcie-root).
   std::vector<std::string> model_names;
+
+  /// Whether `given` is one of the <model name>s this model takes.
+  bool TakesModelName(std::string_view given) const {
+    return std::any_of(model_names.begin(), model_names.end(),
+                       [&](const std::string& n) { return SameText(n, given); });
+  }
+
   std::vector<std::string> machines;          // machine families allowed; empty = all
   std::string machine_error;
   bool index_above_bus = false;  // its index must exceed the bus it sits on (pci-bridge)

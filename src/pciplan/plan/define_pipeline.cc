@@ -395,11 +395,9 @@ bool DefinePipeline::CheckModelNames() {
     if (!SameText(d.tag, "controller") || !ScanIs(d.props, "@type", "pci")) continue;
     const std::string* name = ScanProp(d.props, "model/@name");
     if (!name) continue;
-    const bool known = std::any_of(
-        cat_.controllers.begin(), cat_.controllers.end(), [&](const ControllerModel& m) {
-          return std::find(m.model_names.begin(), m.model_names.end(), *name) !=
-                 m.model_names.end();
-        });
+    const bool known =
+        std::any_of(cat_.controllers.begin(), cat_.controllers.end(),
+                    [&](const ControllerModel& m) { return m.TakesModelName(*name); });
     if (!known) {
       return Fail(Rule::kModelName,
                   fmt::format("invalid value for attribute 'name' in element 'model': '{}'",
@@ -1085,8 +1083,7 @@ bool DefinePipeline::ValidateTargetOptions(int i, const TargetValues& targets) {
   // The <model name> (FillControllerDefaults gave the model's default to a controller without
   // one): one the model takes, or none at all for a model that takes none.
   const std::string* name = ScanProp(devs_[i].props, "model/@name");
-  if (name && std::none_of(pm->model_names.begin(), pm->model_names.end(),
-                           [&](const std::string& n) { return SameText(n, *name); })) {
+  if (name && !pm->TakesModelName(*name)) {
     return Fail(Rule::kModelName,
                 fmt::format("option 'modelName' {} for PCI controller with index '{}', model "
                             "'{}' and modelName '{}'",
