@@ -2,7 +2,6 @@
 // attach, detach), each a function below; plan, check and qemu-args on one file run file_command.cc,
 // on many (--batch) batch.cc. Exit status: 0 success, 1 the domain is invalid or cannot be
 // planned (or verify found a mismatch), 2 usage or I/O errors.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -11,9 +10,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "batch.h"
+#include "cli11.h"
 #include "file_command.h"
 #include "io.h"
 #include "pciplan/domain/domain_reader.h"
@@ -560,28 +562,47 @@ int RunVerifyCommandLine(const FileCommandArgs& a, const VerifyOptions& options,
   return RunVerify(a.inputs.front(), file_options, options, a.json);
 }
 
+/// The everyday `plan FILE` and `plan FILE -o OUT` (either order, --output too, "-" for
+/// standard input or output), read without building the command table. Any other command line
+/// (no input or two, -o twice or without a value, any other option, --help) is CLI11's to
+/// parse, answer and refuse.
+std::optional<FileCommandArgs> EverydayPlan(int argc, char** argv) {
+  if (argc < 3 || std::string_view(argv[1]) != "plan") return std::nullopt;
+  auto is_option = [](std::string_view word) { return word.size() > 1 && word[0] == '-'; };
+  FileCommandArgs a;
+  bool output = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word == "-o" || word == "--output") {
+      if (output || ++i == argc || is_option(argv[i])) return std::nullopt;
+      a.output = argv[i];
+      output = true;
+    } else if (is_option(word) || !a.inputs.empty()) {
+      return std::nullopt;
+    } else {
+      a.inputs.emplace_back(word);
+    }
+  }
+  if (a.inputs.empty()) return std::nullopt;
+  return a;
+}
+
+/// CLI11's answer to `e` (help, version, a usage error), printed to the standard streams.
+int CliExit(const CLI::App& app, const CLI::Error& e) {
+  StandardStreams();
+  return app.exit(e);
+}
+
 }  // namespace
 }  // namespace pciplan::cli
 
 namespace {
 
-/// Whether the command line after the subcommand is only inputs (words not starting with '-',
-/// or "-" itself) and "-o/--output VALUE": the everyday `plan FILE [-o OUT]`.
-bool OnlyInputsAndOutput(int argc, char** argv) {
-  auto is_option = [](std::string_view word) { return word.size() > 1 && word[0] == '-'; };
-  for (int i = 2; i < argc; ++i) {
-    const std::string_view word = argv[i];
-    if (word == "-o" || word == "--output") {
-      if (++i == argc || is_option(argv[i])) return false;
-    } else if (is_option(word)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 int Main(int argc, char** argv) {
   using namespace pciplan::cli;  // NOLINT: the command table reads better unqualified
+  if (std::optional<FileCommandArgs> everyday = EverydayPlan(argc, argv)) {
+    return RunFileCommandLine(Command::kPlan, *everyday);
+  }
   CLI::App app{"pciplan: plans PCI/PCIe device addresses for QEMU virtual machines", "pciplan"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return pciplan::VersionText(pciplan::BuiltinCatalog()); },
@@ -604,17 +625,10 @@ int Main(int argc, char** argv) {
       "and - for a list of paths on standard input";
   CLI::App* plan = subcommand(
       "plan", "Fill in every missing address (libvirt 9.0 policy) and print the domain XML");
-  // The same for options: `plan FILE [-o OUT]` builds only those two (the others keep their
-  // defaults, as when not given); any other word, --help included, builds them all, so that
-  // parsing, errors and help are CLI11's as always.
-  CLI::App* plan_options =
-      plan && !(named == "plan" && OnlyInputsAndOutput(argc, argv)) ? plan : nullptr;
   if (plan) {
     plan->add_option("input", file_args.inputs, kBatchInputHelp)->required();
     plan->add_option("-o,--output", file_args.output,
                      "Write the planned XML here (atomically) instead of standard output");
-  }
-  if (plan_options) {
     plan->add_flag("--explain", file_args.explain,
                    "Print why controllers were added, on standard error");
     plan->add_flag("--write-wishes", file_args.write_wishes,
@@ -643,7 +657,7 @@ int Main(int argc, char** argv) {
                         "files and JSON lines)");
   }
 
-  for (CLI::App* c : {plan_options, check, qemu_args}) {
+  for (CLI::App* c : {plan, check, qemu_args}) {
     if (c == nullptr) continue;
     c->add_flag("--batch", file_args.batch,
                 "Many inputs, one outcome line each on standard output in input order");
@@ -707,7 +721,7 @@ int Main(int argc, char** argv) {
         ->check(CLI::Range(1, 3600));
   }
 
-  for (CLI::App* c : {plan_options, check, qemu_args, verify}) {
+  for (CLI::App* c : {plan, check, qemu_args, verify}) {
     if (c == nullptr) continue;
     AddWishOptions(*c, file_args.wishes);
     AddReplanOption(*c, file_args.wishes);
@@ -771,11 +785,11 @@ int Main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return CliExit(app, e);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return CliExit(app, e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    CliExit(app, e);
     return kExitUsage;
   }
   auto chosen = [](const CLI::App* c) { return c != nullptr && c->parsed(); };
